@@ -1,0 +1,347 @@
+/*
+ * runit.c: process no 1 of runit-ts images.
+ *
+ * Implements the semantics of runit's runit(8) (see runit-reference.md,
+ * "runit (PID 1)") with Debian's paths and Debian's SIGPWR and SIGALRM
+ * additions.  Our own code, written from the documented behaviour.
+ *
+ *   stage 1  /etc/runit/1: one-time init; /dev/console as stdin.
+ *            Crash or exit 100 => skip stage 2.
+ *   stage 2  /etc/runit/2: runs until shutdown, in its own session.
+ *            Crash or exit 111 => SIGKILL its process group, wait 5 s, rerun.
+ *            Any other exit => stage 3.
+ *   stage 3  /etc/runit/3: shutdown tasks, in its own session.  Then SIGKILL
+ *            every process, sync() (unless /etc/runit/nosync exists) and
+ *            reboot if /run/runit.reboot is u+x, else power off / halt.
+ *
+ * Signals, honoured in stage 2 only (else "signals only work in stage 2."):
+ *   CONT  if /run/runit.stopit is u+x: chmod it 0, TERM stage 2, give it 5 s,
+ *         then KILL it; enter stage 3.  (runit-init 0 / 6 send this.)
+ *   INT   (ctrl-alt-del) run /etc/runit/ctrlaltdel if u+x, wait, then as CONT.
+ *   PWR   Debian: shut down without needing stopit, and power off even if
+ *         /run/runit.reboot is u+x.  Remembered if it arrives in stage 1
+ *         (acted on as soon as stage 2 runs) or stage 3.
+ *   ALRM  Debian: forwarded to stage 2 (runsvdir's forced rescan).
+ *
+ * Signal handling is synchronous: every signal PID 1 cares about stays
+ * blocked and is taken with sigtimedwait(), so nothing can arrive between
+ * "reap children" and "go to sleep".  Orphans are reaped at all times.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define STOPIT     "/run/runit.stopit"
+#define REBOOT     "/run/runit.reboot"
+#define NOSYNC     "/etc/runit/nosync"
+#define CTRLALTDEL "/etc/runit/ctrlaltdel"
+#define CONSOLE    "/dev/console"
+
+#define INFO    "- runit: "
+#define WARNING "- runit: warning: "
+#define FATAL   "- runit: fatal: "
+
+static const char *const stage_path[3] =
+	{ "/etc/runit/1", "/etc/runit/2", "/etc/runit/3" };
+
+struct child { pid_t pid; int status; int done; };
+static struct child stage;     /* the current stage's process */
+static struct child aux;       /* ctrlaltdel, or the final reboot child */
+static sigset_t chld_set;      /* { SIGCHLD } */
+static int pwr;                /* SIGPWR seen: shut down, then power off */
+extern char **environ;
+
+/* Never runs (the signals stay blocked); see main(). */
+static void on_signal(int sig) { (void)sig; }
+
+/* Print the strings (list ends with NULL) as one line to stderr. */
+static void msg(const char *s, ...)
+{
+	char buf[512];
+	size_t n = 0;
+	ssize_t r;
+	va_list ap;
+
+	va_start(ap, s);
+	for (; s; s = va_arg(ap, const char *))
+		while (*s && n < sizeof buf - 1) buf[n++] = *s++;
+	va_end(ap);
+	buf[n++] = '\n';
+	r = write(2, buf, n);
+	(void)r;
+}
+
+/* djb-style error texts, as runit prints them. */
+static const char *errstr(int e)
+{
+	switch (e) {
+	case ENOENT:  return "file does not exist";
+	case EACCES:  return "access denied";
+	case ENOEXEC: return "exec format error";
+	case ENOMEM:  return "out of memory";
+	case EAGAIN:  return "temporary failure";
+	case ENOTDIR: return "not a directory";
+	default:      return "unknown error";
+	}
+}
+
+/* Does path exist with the owner-execute bit set? (runit's flag files) */
+static int is_ux(const char *path)
+{
+	struct stat s;
+	return stat(path, &s) == 0 && (s.st_mode & S_IXUSR);
+}
+
+static void sync_if_needed(void)
+{
+	struct stat s;
+	if (stat(NOSYNC, &s) == -1) sync();
+}
+
+/* Console for writing.  O_NONBLOCK only for the open (a serial line without
+ * carrier must not hang PID 1), then blocking again: children share this
+ * file description and must not get EAGAIN on a busy console.  O_APPEND is
+ * harmless on a tty and lets a plain file stand in for the console. */
+static int console(void)
+{
+	int fd = open(CONSOLE, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_APPEND);
+	if (fd != -1) fcntl(fd, F_SETFL, O_APPEND);
+	return fd;
+}
+
+/* Point stderr at the console again, if there is one (runit does this on
+ * every wake-up).  Without a console, keep the fds we were started with. */
+static void reget_stderr(void)
+{
+	int fd = console();
+	if (fd == -1) return;
+	dup2(fd, 2);
+	if (fd > 2) close(fd);
+}
+
+/* Reap every terminated child; remember the ones we are waiting for. */
+static void reap(void)
+{
+	pid_t p;
+	int ws;
+
+	while ((p = waitpid(-1, &ws, WNOHANG)) > 0) {
+		if (p == stage.pid && !stage.done) { stage.status = ws; stage.done = 1; }
+		if (p == aux.pid && !aux.done) { aux.status = ws; aux.done = 1; }
+	}
+}
+
+/* Reap until c is done (c NULL: never) or secs have passed (secs < 0:
+ * no limit).  Only SIGCHLD is taken; other signals stay pending.
+ * Returns whether c is done. */
+static int wait_for(struct child *c, int secs)
+{
+	struct timespec now, end, left = { 14, 0 };
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += secs;
+	for (;;) {
+		reap();
+		if (c && c->done) return 1;
+		if (secs >= 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left.tv_sec = end.tv_sec - now.tv_sec;
+			left.tv_nsec = end.tv_nsec - now.tv_nsec;
+			if (left.tv_nsec < 0) { left.tv_nsec += 1000000000; left.tv_sec--; }
+			if (left.tv_sec < 0) return 0;
+		}
+		sigtimedwait(&chld_set, NULL, &left);
+	}
+}
+
+/* Fork and exec path with no arguments and our environment.
+ * st: 0 = stage 1, 1/2 = stages 2/3, -1 = ctrlaltdel. */
+static void spawn(struct child *c, const char *path, int st)
+{
+	char *argv[2] = { (char *)path, NULL };
+	sigset_t none;
+	int fd;
+
+	while ((c->pid = fork()) == -1) {
+		msg(FATAL, "unable to fork for \"", path, "\" pausing: ", errstr(errno), NULL);
+		sleep(5);
+	}
+	c->done = 0;
+	if (c->pid) return;
+
+	if (st == 0) {
+		/* Stage 1 stays in PID 1's session, as in runit; it gets the
+		 * console as stdin.  TIOCSCTTY is tried like runit does; Linux
+		 * only grants it to a session leader, so it normally fails. */
+		if ((fd = open(CONSOLE, O_RDWR)) != -1) {
+			ioctl(fd, TIOCSCTTY, 0);
+			dup2(fd, 0);
+			if (fd > 2) close(fd);
+		} else
+			msg(WARNING, "unable to open " CONSOLE ": ", errstr(errno), NULL);
+	} else if (st > 0)
+		setsid();
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);  /* handlers reset at exec */
+	msg(INFO, "enter stage: ", path, NULL);
+	execve(path, argv, environ);
+	msg(FATAL, "unable to start child: ", path, ": ", errstr(errno), NULL);
+	_exit(0);  /* as runit: a missing stage counts as a successful one */
+}
+
+/* Stage st has exited: report it and return the stage to continue from
+ * (the caller's loop adds 1). */
+static int leave(int st)
+{
+	int ws = stage.status;
+	int crashed = WIFSIGNALED(ws), code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 0;
+
+	if (crashed || code)
+		msg(WARNING, crashed ? "child crashed: " : "child failed: ", stage_path[st], NULL);
+	if (st == 0 && (crashed || code == 100)) {
+		msg(INFO, "leave stage: ", stage_path[0], NULL);
+		msg(WARNING, "skipping stage 2...", NULL);
+		return 1;
+	}
+	if (st == 1 && (crashed || code == 111)) {
+		msg(WARNING, "killing all processes in stage 2...", NULL);
+		kill(-stage.pid, SIGKILL);
+		wait_for(NULL, 5);  /* sleep 5 s, reaping the killed group */
+		msg(WARNING, "restarting.", NULL);
+		return 0;
+	}
+	msg(INFO, "leave stage: ", stage_path[st], NULL);
+	return st;
+}
+
+/* A signal arrived in stage 2: does it ask for shutdown? */
+static int shutdown_requested(int sig)
+{
+	if (sig == SIGALRM && !stage.done) kill(stage.pid, SIGALRM);
+	if (sig == SIGINT && is_ux(CTRLALTDEL)) {
+		msg(INFO, "ctrl-alt-del request...", NULL);
+		spawn(&aux, CTRLALTDEL, -1);
+		wait_for(&aux, -1);
+		if (WIFSIGNALED(aux.status)) msg(WARNING, "child crashed: ", CTRLALTDEL, NULL);
+		msg(INFO, "leave stage: ", CTRLALTDEL, NULL);
+		sig = SIGCONT;
+	}
+	return pwr || (sig == SIGCONT && is_ux(STOPIT));
+}
+
+/* Stop stage 2: TERM, up to 5 s grace (we wake as soon as it exits,
+ * where runit polls once a second), then KILL. */
+static void stop_stage2(void)
+{
+	chmod(STOPIT, 0);
+	if (!stage.done) kill(stage.pid, SIGTERM);
+	if (!wait_for(&stage, 5)) {
+		msg(WARNING, "stage 2 not terminated, sending sigkill...", NULL);
+		kill(stage.pid, SIGKILL);
+		wait_for(&stage, -1);
+	}
+	msg(INFO, "leave stage: ", stage_path[1], NULL);
+}
+
+/* Final step, done in a child: when reboot(2) powers off or halts, Linux
+ * ends the calling process with do_exit(); if that were PID 1 the kernel
+ * would panic ("Attempted to kill init!"). */
+static void halt_system(void)
+{
+	if (!pwr && is_ux(REBOOT)) {
+		msg(INFO, "system reboot.", NULL);
+		sync_if_needed();
+		reboot(RB_AUTOBOOT);
+		return;
+	}
+	msg(INFO, "power off...", NULL);
+	sync_if_needed();
+	reboot(RB_POWER_OFF);
+	sleep(2);
+	msg(INFO, "system halt.", NULL);
+	sync_if_needed();
+	reboot(RB_HALT_SYSTEM);
+}
+
+int main(void)
+{
+	static const int caught[] = { SIGCHLD, SIGCONT, SIGINT, SIGPWR, SIGALRM };
+	static const int ignored[] = { SIGHUP, SIGPIPE, SIGTERM };
+	const struct timespec poll_timeout = { 14, 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t waitset, blockset;
+	unsigned i;
+	int st, sig, fd, container;
+
+	if (getpid() != 1) {
+		msg(FATAL, "must be run as process no 1.", NULL);
+		return 111;
+	}
+	setsid();
+
+	/* Block everything we handle or ignore.  The caught signals also get
+	 * a handler (never run while blocked) so that they are never treated
+	 * as "ignored by init" and dropped; sigtimedwait() takes them. */
+	sigemptyset(&chld_set);
+	sigaddset(&chld_set, SIGCHLD);
+	sigemptyset(&waitset);
+	for (i = 0; i < sizeof caught / sizeof *caught; i++) sigaddset(&waitset, caught[i]);
+	blockset = waitset;
+	for (i = 0; i < sizeof ignored / sizeof *ignored; i++) sigaddset(&blockset, ignored[i]);
+	sigprocmask(SIG_BLOCK, &blockset, NULL);
+	for (i = 0; i < sizeof caught / sizeof *caught; i++) sigaction(caught[i], &sa, NULL);
+
+	if ((fd = console()) != -1) {
+		dup2(fd, 0); dup2(fd, 1); dup2(fd, 2);
+		if (fd > 2) close(fd);
+	}
+	/* Ctrl-Alt-Del now sends us SIGINT.  This fails only when we are not
+	 * the machine's init (a child PID namespace: EINVAL; no CAP_SYS_BOOT:
+	 * EPERM), i.e. in a container. */
+	container = reboot(RB_DISABLE_CAD) == -1;
+
+	msg(INFO, "$Id: runit-ts $", ": booting.", NULL);
+
+	for (st = 0; st < 3; st++) {
+		spawn(&stage, stage_path[st], st);
+		for (sig = 0;; sig = sigtimedwait(&waitset, NULL, &poll_timeout)) {
+			reap();
+			reget_stderr();
+			if (stage.done) { st = leave(st); break; }
+			if (sig == SIGPWR) pwr = 1;
+			if (st == 1) {
+				if (pwr || (sig > 0 && shutdown_requested(sig))) {
+					stop_stage2();
+					break;
+				}
+			} else if (sig > 0 && sig != SIGCHLD)
+				msg(WARNING, "signals only work in stage 2.", NULL);
+		}
+	}
+
+	reget_stderr();
+	msg(INFO, "sending KILL signal to all processes...", NULL);
+	kill(-1, SIGKILL);
+	aux.done = 0;
+	aux.pid = fork();
+	if (aux.pid <= 0) {
+		halt_system();  /* also when fork failed, as runit does */
+		if (aux.pid == 0) _exit(0);
+	} else
+		wait_for(&aux, -1);
+	/* reboot(2) did not take: no CAP_SYS_BOOT.  runit would idle forever;
+	 * a container's init may simply exit, so the container stops. */
+	if (container) {
+		msg(INFO, "exit.", NULL);
+		return 0;
+	}
+	for (;;) wait_for(NULL, -1);
+}

@@ -1,0 +1,17 @@
+// Entry point of the bundle (and of the single executable).
+import { run } from './main.ts';
+
+// In a single executable argv is [execPath, argv0-as-called, ...args]; under plain
+// node it is [node, script, ...args]: both put the name called at index 1.
+const argv0 = process.argv[1] ?? 'runit-ts';
+run(argv0, process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // long-running applets may leave handles (FIFOs, watchers) open: end now
+    setImmediate(() => process.exit(code));
+  },
+  (e: unknown) => {
+    process.stderr.write(`${argv0}: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(111);
+  },
+);

@@ -1,0 +1,55 @@
+// The multi-call executable: every tool and stage is an applet chosen by the name it
+// was called by (symlinks), or by the first argument when called as runit-ts.
+import { basename, dirname } from 'node:path';
+
+export type Applet = (argv: string[], argv0: string) => number | Promise<number>;
+
+/** Applets are loaded lazily, so a short-lived `sv` does not pay for the supervisor. */
+export const APPLETS: Record<string, () => Promise<Applet>> = {
+  runsvdir: async () => (await import('./runsvdir/main.ts')).main,
+  runsv: async () => (await import('./runsv/main.ts')).main,
+  sv: async () => (await import('./sv/sv.ts')).main,
+  'runit-init': async () => (await import('./init/main.ts')).main,
+  init: async () => (await import('./init/main.ts')).main,
+  '1': async () => (await import('../stages/stage1.ts')).main,
+  '2': async () => (await import('../stages/stage2.ts')).main,
+  '3': async () => (await import('../stages/stage3.ts')).main,
+  ctrlaltdel: async () => (await import('../stages/ctrlaltdel.ts')).main,
+};
+
+export const SELF = 'runit-ts';
+
+export const HELP = `usage: runit-ts APPLET [ARGS...]   (or call it through a symlink named APPLET)
+
+A runit-compatible init and supervision suite in one executable.
+Applets: ${Object.keys(APPLETS).filter((a) => !/^\d$/.test(a)).join(', ')},
+and the runit stages 1, 2, 3 (as /etc/runit/1, /etc/runit/2, /etc/runit/3).
+Any other name under an init.d directory acts as 'sv' in LSB mode.
+'APPLET --help' describes each.
+`;
+
+/** Which applet a command line asks for: [applet, its argv, the argv0 it sees]. */
+export function resolveApplet(argv0: string, args: string[]): { name: string; argv: string[]; argv0: string } {
+  const base = basename(argv0);
+  if (base === SELF || base.startsWith(`${SELF}.`) || base === 'main.ts') {
+    const [name = '', ...rest] = args;
+    return { name, argv: rest, argv0: name };
+  }
+  if (APPLETS[base]) return { name: base, argv: args, argv0 };
+  if (basename(dirname(argv0)) === 'init.d') return { name: 'sv', argv: args, argv0 };
+  return { name: base, argv: args, argv0 };
+}
+
+export async function run(argv0: string, args: string[]): Promise<number> {
+  const { name, argv, argv0: a0 } = resolveApplet(argv0, args);
+  if (name === '' || name === '--help' || name === '-h') {
+    process.stdout.write(HELP);
+    return name === '' ? 100 : 0;
+  }
+  const load = APPLETS[name] ?? (name === 'sv' ? APPLETS.sv : undefined);
+  if (!load) {
+    process.stderr.write(`${SELF}: unknown applet '${name}' (try: ${SELF} --help)\n`);
+    return 100;
+  }
+  return (await load())(argv, a0);
+}

@@ -1,0 +1,33 @@
+// runsv dir: supervise one service directory (and its log service).
+import { Runsv, RunsvFatal } from './service.ts';
+
+export const HELP = `usage: runsv dir
+
+Starts and supervises dir/run (and dir/log/run with a pipe between them),
+keeping runit's control and status files in dir/supervise/. Control it with sv.
+TERM acts as 'sv exit'. Exit codes: 1 usage, 111 fatal, 0 after 'exit'.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (argv.length !== 1 || !argv[0]) {
+    process.stderr.write('usage: runsv dir\n');
+    return 1;
+  }
+  const runsv = new Runsv(argv[0]);
+  try {
+    await runsv.open();
+  } catch (e) {
+    if (e instanceof RunsvFatal) {
+      process.stderr.write(e.message + '\n');
+      return 111;
+    }
+    throw e;
+  }
+  process.on('SIGTERM', () => runsv.terminate());
+  await runsv.done;
+  return 0;
+}

@@ -1,0 +1,144 @@
+// /etc/runit/1: one-time system initialisation. Errors are printed with the stage's
+// name and do not stop the boot: a console shell is more use than a halted machine.
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { basename, join } from 'node:path';
+import { errorStr } from '../src/lib/errstr.ts';
+import { MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from '../src/lib/native.ts';
+
+export const HELP = `usage: /etc/runit/1
+
+runit stage 1: mounts /proc, /sys, /dev (devtmpfs), /dev/pts and /run (tmpfs),
+sets the hostname from /etc/hostname, loads the kernel modules listed in
+/etc/modules (with their dependencies from modules.dep), brings up lo and
+seeds the random pool. Exit 100 makes runit skip stage 2.
+`;
+
+function err(what: string, e: unknown): void {
+  process.stderr.write(`stage 1: ${what}: ${errorStr(e)}\n`);
+}
+
+interface Mount { src: string; target: string; type: string; flags: number; data: string; mode?: number }
+export const MOUNTS: Mount[] = [
+  { src: 'proc', target: '/proc', type: 'proc', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: '' },
+  { src: 'sysfs', target: '/sys', type: 'sysfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: '' },
+  { src: 'devtmpfs', target: '/dev', type: 'devtmpfs', flags: MS_NOSUID, data: 'mode=0755' },
+  { src: 'devpts', target: '/dev/pts', type: 'devpts', flags: MS_NOSUID | MS_NOEXEC, data: 'gid=5,mode=620,ptmxmode=000' },
+  { src: 'tmpfs', target: '/run', type: 'tmpfs', flags: MS_NOSUID | MS_NODEV, data: 'mode=0755' },
+];
+
+function mountAll(): void {
+  const n = native();
+  for (const m of MOUNTS) {
+    try {
+      mkdirSync(m.target, { recursive: true });
+      n.mount(m.src, m.target, m.type, m.flags, m.data);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') err(`unable to mount ${m.target}`, e);
+    }
+  }
+}
+
+function hostname(): void {
+  let name = 'runit-ts';
+  try {
+    name = readFileSync('/etc/hostname', 'utf8').trim() || name;
+  } catch {
+    /* default */
+  }
+  try {
+    native().sethostname(name);
+  } catch (e) {
+    err('unable to set hostname', e);
+  }
+}
+
+/** modules.dep: "kernel/x/a.ko: kernel/y/b.ko kernel/z/c.ko" -> name -> [path, deps] */
+export function parseModulesDep(text: string): Map<string, { path: string; deps: string[] }> {
+  const m = new Map<string, { path: string; deps: string[] }>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i < 0) continue;
+    const path = line.slice(0, i).trim();
+    const deps = line.slice(i + 1).trim().split(/\s+/).filter(Boolean);
+    m.set(moduleName(path), { path, deps });
+  }
+  return m;
+}
+
+export function moduleName(path: string): string {
+  return basename(path).replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+}
+
+/** Module files to load for the names listed, dependencies first, each once. */
+export function loadOrder(names: string[], dep: Map<string, { path: string; deps: string[] }>): { order: string[]; missing: string[] } {
+  const order: string[] = [];
+  const missing: string[] = [];
+  for (const raw of names) {
+    const e = dep.get(raw.replace(/-/g, '_'));
+    if (!e) {
+      missing.push(raw);
+      continue;
+    }
+    // modules.dep lists every (transitive) dependency; the last must be loaded first
+    for (const p of [...e.deps].reverse().concat(e.path)) if (!order.includes(p)) order.push(p);
+  }
+  return { order, missing };
+}
+
+function modules(): void {
+  let list: string[];
+  try {
+    list = readFileSync('/etc/modules', 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  } catch {
+    return;
+  }
+  if (!list.length) return;
+  const base = join('/lib/modules', release());
+  let dep;
+  try {
+    dep = parseModulesDep(readFileSync(join(base, 'modules.dep'), 'utf8'));
+  } catch (e) {
+    err(`unable to read ${base}/modules.dep`, e);
+    return;
+  }
+  const { order, missing } = loadOrder(list.map((l) => l.split(/\s+/)[0]!), dep);
+  for (const m of missing) process.stderr.write(`stage 1: module ${m} not found in ${base}/modules.dep\n`);
+  for (const p of order) {
+    let fd = -1;
+    try {
+      fd = openSync(join(base, p), 'r');
+      native().finitModule(fd, '');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') err(`unable to load module ${p}`, e);
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+}
+
+function seed(): void {
+  const file = '/var/lib/runit-ts/random-seed';
+  try {
+    if (existsSync(file)) writeFileSync('/dev/urandom', readFileSync(file));
+  } catch (e) {
+    err('unable to seed /dev/urandom', e);
+  }
+}
+
+export function main(argv: string[]): number {
+  if (argv[0] === '--help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  mountAll();
+  hostname();
+  modules();
+  try {
+    native().ifUp('lo');
+  } catch (e) {
+    err('unable to bring up lo', e);
+  }
+  seed();
+  return 0;
+}
