@@ -1,0 +1,180 @@
+// The root file system of an image, as a list of entries (the packers turn it into
+// cpio, tar, ext4 or OCI layers). Everything comes from the pinned inputs and out/<arch>.
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { inputDir, repoRoot, requireInput, type Arch } from './inputs.ts';
+import { resolveModules } from './modules.ts';
+import type { Entry } from './cpio.ts';
+
+export const TRIPLET: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
+export const CONSOLE: Record<Arch, string> = { x86_64: 'ttyS0', aarch64: 'ttyAMA0' };
+/** What each arch needs loaded for ctrl-alt-del to reach the guest (see ARCHITECTURE.md). */
+export const DEFAULT_MODULES: Record<Arch, string[]> = { x86_64: [], aarch64: ['virtio_mmio', 'virtio_input'] };
+
+/** Applets of our multi-call binary and where their links go. */
+export const APPLET_LINKS: Record<string, string> = {
+  'usr/bin/sv': 'sv',
+  'usr/bin/runsv': 'runsv',
+  'usr/bin/runsvdir': 'runsvdir',
+  'sbin/runit-init': 'runit-init',
+  'sbin/init': 'init',
+  'etc/runit/1': '1',
+  'etc/runit/2': '2',
+  'etc/runit/3': '3',
+  'etc/runit/ctrlaltdel': 'ctrlaltdel',
+};
+export const BINARY = 'usr/lib/runit-ts/runit-ts';
+export const ADDON = 'usr/lib/runit-ts/runit-ts.node';
+
+/** busybox applets we do not link: ours replace them, or they would fight runit for PID 1. */
+const BUSYBOX_SKIP = new Set(['init', 'linuxrc', 'runsv', 'runsvdir', 'sv', 'svlogd', 'svc', 'svok', 'chpst', 'envdir', 'envuidgid', 'setuidgid', 'softlimit', 'halt', 'poweroff', 'reboot']);
+
+export interface ServiceDef {
+  name: string;
+  /** files of the service directory: relative path -> contents (scripts get mode 0755) */
+  files: Record<string, string>;
+  /** linked into /etc/service (default true) */
+  enabled?: boolean;
+}
+
+export interface ImageSpec {
+  arch: Arch;
+  hostname?: string;
+  /** kernel modules loaded by stage 1 (default: what ctrl-alt-del needs on the arch) */
+  modules?: string[];
+  /** service directories to copy from the repo's services/ (default: ['shell']) */
+  services?: string[];
+  /** services given inline */
+  inline?: ServiceDef[];
+  /** extra kernel command line arguments */
+  cmdline?: string;
+}
+
+function fileEntry(path: string, src: string, mode?: number): Entry {
+  const st = statSync(src);
+  return { path, type: 'file', mode: mode ?? st.mode & 0o7777, data: () => readFileSync(src) };
+}
+
+/** Copy a tree from disk (files, dirs, symlinks as they are). */
+export function treeEntries(src: string, dest: string): Entry[] {
+  const out: Entry[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const rel = join(dest, relative(src, p));
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) out.push({ path: rel, type: 'symlink', mode: 0o777, target: readlinkSync(p) });
+      else if (st.isDirectory()) {
+        out.push({ path: rel, type: 'dir', mode: st.mode & 0o7777 });
+        walk(p);
+      } else if (st.isFile()) out.push(fileEntry(rel, p));
+    }
+  };
+  walk(src);
+  return out;
+}
+
+function kernelRelease(arch: Arch): string {
+  const mods = join(requireInput(`kernel-${arch}`), 'lib', 'modules');
+  const rels = readdirSync(mods);
+  if (rels.length !== 1) throw new Error(`expected one kernel release in ${mods}, found: ${rels.join(', ')}`);
+  return rels[0]!;
+}
+
+export function kernelImage(arch: Arch): string {
+  return join(requireInput(`kernel-${arch}`), 'boot', `vmlinuz-${kernelRelease(arch)}`);
+}
+
+export function defaultCmdline(arch: Arch, extra = ''): string {
+  return `console=${CONSOLE[arch]} rdinit=/sbin/runit panic=-1 quiet${extra ? ' ' + extra : ''}`;
+}
+
+function libs(arch: Arch): Entry[] {
+  const t = TRIPLET[arch];
+  const out: Entry[] = [];
+  const take = (id: string, rel: string) => {
+    const p = join(inputDir(id), rel);
+    const st = lstatSync(p);
+    out.push(st.isSymbolicLink() ? { path: rel, type: 'symlink', mode: 0o777, target: readlinkSync(p) } : fileEntry(rel, p));
+  };
+  const ld = arch === 'x86_64' ? 'ld-linux-x86-64.so.2' : 'ld-linux-aarch64.so.1';
+  for (const so of [ld, 'libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0']) take(`libc6-${arch}`, `lib/${t}/${so}`);
+  take(`libc6-${arch}`, arch === 'x86_64' ? `lib64/${ld}` : `lib/${ld}`);
+  take(`libstdcxx-${arch}`, `usr/lib/${t}/libstdc++.so.6`);
+  take(`libstdcxx-${arch}`, `usr/lib/${t}/libstdc++.so.6.0.30`);
+  take(`libgcc-${arch}`, `lib/${t}/libgcc_s.so.1`);
+  return out;
+}
+
+function busybox(arch: Arch): Entry[] {
+  const bb = join(requireInput(`busybox-${arch}`), 'bin', 'busybox');
+  const out: Entry[] = [fileEntry('bin/busybox', bb, 0o755)];
+  // the applet list of the static busybox (same build for both arches)
+  const list = readFileSync(join(repoRoot, 'image', 'busybox-applets.txt'), 'utf8').split('\n').filter(Boolean);
+  for (const a of list) if (!BUSYBOX_SKIP.has(a) && a !== 'busybox') out.push({ path: `bin/${a}`, type: 'symlink', mode: 0o777, target: 'busybox' });
+  return out;
+}
+
+function serviceEntries(spec: ImageSpec): Entry[] {
+  const out: Entry[] = [];
+  for (const name of spec.services ?? ['shell']) {
+    const src = join(repoRoot, 'services', name);
+    if (!existsSync(src)) throw new Error(`no service ${name} in services/`);
+    out.push(...treeEntries(src, `etc/sv/${name}`));
+    out.push({ path: `etc/service/${name}`, type: 'symlink', mode: 0o777, target: `/etc/sv/${name}` });
+  }
+  for (const s of spec.inline ?? []) out.push(...inlineService(s));
+  out.push({ path: 'etc/service', type: 'dir', mode: 0o755 });
+  return out;
+}
+
+export function inlineService(s: ServiceDef): Entry[] {
+  const out: Entry[] = [];
+  for (const [rel, text] of Object.entries(s.files)) {
+    const script = text.startsWith('#!') || /(^|\/)(run|finish|check)$/.test(rel) || rel.startsWith('control/');
+    out.push({ path: `etc/sv/${s.name}/${rel}`, type: 'file', mode: script ? 0o755 : 0o644, data: Buffer.from(text) });
+  }
+  if (s.enabled !== false) out.push({ path: `etc/service/${s.name}`, type: 'symlink', mode: 0o777, target: `/etc/sv/${s.name}` });
+  return out;
+}
+
+const PROFILE = `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export SVDIR=/etc/service
+export PS1='\\h:\\w# '
+`;
+
+/** Everything in the image for this spec. `outDir` holds the built binaries (out/<arch>). */
+export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
+  const { arch } = spec;
+  const e: Entry[] = [];
+  const dir = (path: string, mode = 0o755) => e.push({ path, type: 'dir', mode });
+  const text = (path: string, s: string, mode = 0o644) => e.push({ path, type: 'file', mode, data: Buffer.from(s) });
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/runit', 'proc', 'sys', 'dev', 'dev/pts', 'run', 'var/log', 'var/lib', 'root', 'home', 'mnt']) dir(d);
+  dir('tmp', 0o1777);
+  e.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
+  e.push({ path: 'dev/null', type: 'char', mode: 0o666, major: 1, minor: 3 });
+  e.push({ path: 'var/run', type: 'symlink', mode: 0o777, target: '/run' });
+  e.push(...libs(arch), ...busybox(arch));
+  e.push(fileEntry(BINARY, join(outDir, 'runit-ts'), 0o755));
+  e.push(fileEntry(ADDON, join(outDir, 'runit-ts.node'), 0o755));
+  e.push({ path: 'usr/bin/runit-ts', type: 'symlink', mode: 0o777, target: `/${BINARY}` });
+  for (const [link] of Object.entries(APPLET_LINKS)) e.push({ path: link, type: 'symlink', mode: 0o777, target: `/${BINARY}` });
+  e.push(fileEntry('sbin/runit', join(outDir, 'runit'), 0o755));
+  e.push({ path: 'init', type: 'symlink', mode: 0o777, target: '/sbin/runit' });
+  text('etc/hostname', `${spec.hostname ?? 'runit-ts'}\n`);
+  text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  text('etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
+  text('etc/profile', PROFILE);
+  text('etc/os-release', 'NAME="runit-ts"\nID=runit-ts\nPRETTY_NAME="runit-ts"\n');
+  const modules = spec.modules ?? DEFAULT_MODULES[arch];
+  const rel = kernelRelease(arch);
+  text('etc/modules', modules.map((m) => m + '\n').join(''));
+  if (modules.length) {
+    const modDir = join(requireInput(`kernel-${arch}`), 'lib', 'modules', rel);
+    const set = resolveModules(modDir, modules);
+    for (const f of set.files) e.push(fileEntry(`lib/modules/${rel}/${f}`, join(modDir, f), 0o644));
+    text(`lib/modules/${rel}/modules.dep`, set.dep);
+  }
+  e.push(...serviceEntries(spec));
+  return e;
+}

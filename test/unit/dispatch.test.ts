@@ -1,0 +1,39 @@
+import t from 'tap';
+import { APPLETS, resolveApplet, run } from '../../src/main.ts';
+
+t.test('applet chosen by the name called', async (t) => {
+  t.same(resolveApplet('/usr/bin/sv', ['status', 'x']), { name: 'sv', argv: ['status', 'x'], argv0: '/usr/bin/sv' });
+  t.equal(resolveApplet('/etc/runit/2', []).name, '2');
+  t.equal(resolveApplet('/etc/runit/ctrlaltdel', []).name, 'ctrlaltdel');
+  t.equal(resolveApplet('/sbin/init', ['0']).name, 'init');
+  t.equal(resolveApplet('runsvdir', ['-P', '/x']).name, 'runsvdir');
+});
+
+t.test('runit-ts APPLET args', async (t) => {
+  t.same(resolveApplet('/usr/lib/runit-ts/runit-ts', ['sv', 'up', 'a']), { name: 'sv', argv: ['up', 'a'], argv0: 'sv' });
+});
+
+t.test('LSB: any name under init.d is sv', async (t) => {
+  const r = resolveApplet('/etc/init.d/nginx', ['status']);
+  t.equal(r.name, 'sv');
+  t.equal(r.argv0, '/etc/init.d/nginx', 'sv sees the service name as its argv0');
+});
+
+t.test('unknown applets are refused', async (t) => {
+  const out: string[] = [];
+  const w = process.stderr.write;
+  process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
+  try {
+    t.equal(await run('/bin/frobnicate', []), 100);
+  } finally {
+    process.stderr.write = w;
+  }
+  t.match(out.join(''), /unknown applet 'frobnicate'/);
+});
+
+t.test('every applet loads and answers --help', async (t) => {
+  for (const name of Object.keys(APPLETS)) {
+    const mod = await APPLETS[name]!();
+    t.type(mod, 'function', name);
+  }
+});

@@ -1,0 +1,67 @@
+import t from 'tap';
+import { cpioBuffer, sortEntries, type Entry } from '../../image/cpio.ts';
+import { loadOrder, moduleName, parseModulesDep } from '../../stages/stage1.ts';
+
+/** Parse a newc archive back (the kernel's view) to check what we wrote. */
+function parseNewc(b: Buffer) {
+  const out: Array<{ name: string; mode: number; size: number; mtime: number; uid: number; rmaj: number; rmin: number; data: Buffer }> = [];
+  let o = 0;
+  for (;;) {
+    t.equal(b.toString('ascii', o, o + 6), '070701', 'magic');
+    const f = (i: number) => parseInt(b.toString('ascii', o + 6 + i * 8, o + 14 + i * 8), 16);
+    const namesize = f(11);
+    const size = f(6);
+    const name = b.toString('utf8', o + 110, o + 110 + namesize - 1);
+    let p = o + 110 + namesize;
+    p += (4 - (p % 4)) % 4;
+    const data = b.subarray(p, p + size);
+    p += size;
+    p += (4 - (p % 4)) % 4;
+    if (name === 'TRAILER!!!') break;
+    out.push({ name, mode: f(1), size, mtime: f(5), uid: f(2), rmaj: f(9), rmin: f(10), data });
+    o = p;
+  }
+  return out;
+}
+
+t.test('cpio newc: parents first, sorted, fixed metadata, devices and links', async (t) => {
+  const entries: Entry[] = [
+    { path: 'etc/runit/1', type: 'symlink', mode: 0o777, target: '/usr/lib/runit-ts/runit-ts' },
+    { path: 'bin/busybox', type: 'file', mode: 0o755, data: Buffer.from('abcde') },
+    { path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 },
+  ];
+  const got = parseNewc(cpioBuffer(entries, 1234));
+  t.same(got.map((e) => e.name), ['bin', 'bin/busybox', 'dev', 'dev/console', 'etc', 'etc/runit', 'etc/runit/1']);
+  const bb = got.find((e) => e.name === 'bin/busybox')!;
+  t.equal(bb.mode, 0o100755);
+  t.equal(bb.data.toString(), 'abcde');
+  t.equal(bb.mtime, 1234);
+  t.equal(bb.uid, 0);
+  const con = got.find((e) => e.name === 'dev/console')!;
+  t.equal(con.mode, 0o020600);
+  t.same([con.rmaj, con.rmin], [5, 1]);
+  const link = got.find((e) => e.name === 'etc/runit/1')!;
+  t.equal(link.mode, 0o120777);
+  t.equal(link.data.toString(), '/usr/lib/runit-ts/runit-ts');
+  t.same(cpioBuffer(entries, 1234), cpioBuffer([...entries].reverse(), 1234), 'byte-identical whatever the input order');
+});
+
+t.test('later entries override earlier ones', async (t) => {
+  const s = sortEntries([
+    { path: 'a', type: 'file', mode: 0o644, data: Buffer.from('1') },
+    { path: '/a/', type: 'file', mode: 0o600, data: Buffer.from('2') },
+  ]);
+  t.equal(s.length, 1);
+  t.equal(s[0]!.mode, 0o600);
+});
+
+t.test('modules.dep and load order', async (t) => {
+  const dep = parseModulesDep(
+    'kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/fs/mbcache.ko kernel/lib/crc16.ko\n' +
+      'kernel/fs/jbd2/jbd2.ko:\nkernel/fs/mbcache.ko:\nkernel/lib/crc16.ko:\nkernel/drivers/virtio/virtio_input.ko:\n',
+  );
+  t.equal(moduleName('kernel/drivers/net/virtio-net.ko.xz'), 'virtio_net');
+  const { order, missing } = loadOrder(['ext4', 'virtio-input', 'nope', 'crc16'], dep);
+  t.same(missing, ['nope']);
+  t.same(order, ['kernel/lib/crc16.ko', 'kernel/fs/mbcache.ko', 'kernel/fs/jbd2/jbd2.ko', 'kernel/fs/ext4/ext4.ko', 'kernel/drivers/virtio/virtio_input.ko']);
+});
