@@ -2,11 +2,13 @@
  * runit.c: process no 1 of runit-ts images.
  *
  * Implements the semantics of runit's runit(8) (see runit-reference.md,
- * "runit (PID 1)") with Debian's paths and Debian's SIGPWR and SIGALRM
- * additions.  Our own code, written from the documented behaviour.
+ * "runit (PID 1)") with Debian's paths and Debian's SIGPWR handling.
+ * Our own code, written from the documented behaviour.
  *
  *   stage 1  /etc/runit/1: one-time init; /dev/console as stdin.
- *            Crash or exit 100 => skip stage 2.
+ *            Crash or exit 100 => skip stage 2.  ("Crash" = killed by a
+ *            signal, as documented and as runit >= 2.3.0 does; 2.1.2, which
+ *            Debian ships, treats a crash like exit 0.)
  *   stage 2  /etc/runit/2: runs until shutdown, in its own session.
  *            Crash or exit 111 => SIGKILL its process group, wait 5 s, rerun.
  *            Any other exit => stage 3.
@@ -21,7 +23,11 @@
  *   PWR   Debian: shut down without needing stopit, and power off even if
  *         /run/runit.reboot is u+x.  Remembered if it arrives in stage 1
  *         (acted on as soon as stage 2 runs) or stage 3.
- *   ALRM  Debian: forwarded to stage 2 (runsvdir's forced rescan).
+ *   (Debian's runit also forwards ALRM to stage 2, for its runsvdir's
+ *   forced rescan; we do not: ALRM is blocked like HUP, PIPE and TERM.)
+ *
+ * Every child starts with an empty signal mask (runit's ctrlaltdel child,
+ * and Debian's stages for SIGPWR, inherit blocked signals).
  *
  * Signal handling is synchronous: every signal PID 1 cares about stays
  * blocked and is taken with sigtimedwait(), so nothing can arrive between
@@ -82,15 +88,9 @@ static void msg(const char *s, ...)
 /* djb-style error texts, as runit prints them. */
 static const char *errstr(int e)
 {
-	switch (e) {
-	case ENOENT:  return "file does not exist";
-	case EACCES:  return "access denied";
-	case ENOEXEC: return "exec format error";
-	case ENOMEM:  return "out of memory";
-	case EAGAIN:  return "temporary failure";
-	case ENOTDIR: return "not a directory";
-	default:      return "unknown error";
-	}
+	return e == ENOENT ? "file does not exist" : e == EACCES ? "access denied"
+		: e == ENOEXEC ? "exec format error" : e == ENOMEM ? "out of memory"
+		: e == EAGAIN ? "temporary failure" : "unknown error";
 }
 
 /* Does path exist with the owner-execute bit set? (runit's flag files) */
@@ -98,12 +98,6 @@ static int is_ux(const char *path)
 {
 	struct stat s;
 	return stat(path, &s) == 0 && (s.st_mode & S_IXUSR);
-}
-
-static void sync_if_needed(void)
-{
-	struct stat s;
-	if (stat(NOSYNC, &s) == -1) sync();
 }
 
 /* Console for writing.  O_NONBLOCK only for the open (a serial line without
@@ -225,7 +219,6 @@ static int leave(int st)
 /* A signal arrived in stage 2: does it ask for shutdown? */
 static int shutdown_requested(int sig)
 {
-	if (sig == SIGALRM && !stage.done) kill(stage.pid, SIGALRM);
 	if (sig == SIGINT && is_ux(CTRLALTDEL)) {
 		msg(INFO, "ctrl-alt-del request...", NULL);
 		spawn(&aux, CTRLALTDEL, -1);
@@ -251,30 +244,35 @@ static void stop_stage2(void)
 	msg(INFO, "leave stage: ", stage_path[1], NULL);
 }
 
+static void do_reboot(const char *what, int how)
+{
+	struct stat s;
+
+	msg(INFO, what, NULL);
+	if (stat(NOSYNC, &s) == -1) sync();
+	reboot(how);
+}
+
 /* Final step, done in a child: when reboot(2) powers off or halts, Linux
  * ends the calling process with do_exit(); if that were PID 1 the kernel
  * would panic ("Attempted to kill init!"). */
 static void halt_system(void)
 {
 	if (!pwr && is_ux(REBOOT)) {
-		msg(INFO, "system reboot.", NULL);
-		sync_if_needed();
-		reboot(RB_AUTOBOOT);
+		do_reboot("system reboot.", RB_AUTOBOOT);
 		return;
 	}
-	msg(INFO, "power off...", NULL);
-	sync_if_needed();
-	reboot(RB_POWER_OFF);
+	do_reboot("power off...", RB_POWER_OFF);
 	sleep(2);
-	msg(INFO, "system halt.", NULL);
-	sync_if_needed();
-	reboot(RB_HALT_SYSTEM);
+	do_reboot("system halt.", RB_HALT_SYSTEM);
 }
 
 int main(void)
 {
-	static const int caught[] = { SIGCHLD, SIGCONT, SIGINT, SIGPWR, SIGALRM };
-	static const int ignored[] = { SIGHUP, SIGPIPE, SIGTERM };
+	/* The first four are taken with sigtimedwait(), the rest just stay
+	 * blocked (and so ignored; children get them unblocked). */
+	static const int sigs[] = { SIGCHLD, SIGCONT, SIGINT, SIGPWR,
+				    SIGALRM, SIGHUP, SIGPIPE, SIGTERM };
 	const struct timespec poll_timeout = { 14, 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t waitset, blockset;
@@ -287,17 +285,17 @@ int main(void)
 	}
 	setsid();
 
-	/* Block everything we handle or ignore.  The caught signals also get
-	 * a handler (never run while blocked) so that they are never treated
-	 * as "ignored by init" and dropped; sigtimedwait() takes them. */
+	/* The waited-for signals also get a handler (never run, as they stay
+	 * blocked) so the kernel can never count them as "ignored by init". */
 	sigemptyset(&chld_set);
 	sigaddset(&chld_set, SIGCHLD);
 	sigemptyset(&waitset);
-	for (i = 0; i < sizeof caught / sizeof *caught; i++) sigaddset(&waitset, caught[i]);
-	blockset = waitset;
-	for (i = 0; i < sizeof ignored / sizeof *ignored; i++) sigaddset(&blockset, ignored[i]);
+	sigemptyset(&blockset);
+	for (i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+		sigaddset(&blockset, sigs[i]);
+		if (i < 4) { sigaddset(&waitset, sigs[i]); sigaction(sigs[i], &sa, NULL); }
+	}
 	sigprocmask(SIG_BLOCK, &blockset, NULL);
-	for (i = 0; i < sizeof caught / sizeof *caught; i++) sigaction(caught[i], &sa, NULL);
 
 	if ((fd = console()) != -1) {
 		dup2(fd, 0); dup2(fd, 1); dup2(fd, 2);

@@ -43,8 +43,8 @@ if (bin === '') {
 // ------------------------------------------------------------- scenarios
 interface Scenario {
   // files relative to the new root; string = shell script body (mode 0755,
-  // with the log() prelude), or [content, mode] for anything else
-  files?: Record<string, string | [string, number]>
+  // with the log() prelude), [content, mode] for anything else, null: absent
+  files?: Record<string, string | [string, number] | null>
   console?: boolean // a plain file stands in for /dev/console
   noSysBoot?: boolean // drop CAP_SYS_BOOT, as in a container
   timeout?: number
@@ -86,6 +86,7 @@ async function scenario (sc: Scenario): Promise<Run> {
   await copyFile(bin, join(root, 'runit'))
   await chmod(join(root, 'runit'), 0o755)
   for (const [path, body] of Object.entries({ ...defaultStages, ...sc.files })) {
+    if (body === null) continue
     const [content, mode] = typeof body === 'string' ? [PRELUDE + body + '\n', 0o755] : body
     await writeFile(join(root, path), content)
     await chmod(join(root, path), mode)
@@ -149,6 +150,7 @@ const runs = {
   skip100: scenario({ files: { 'etc/runit/1': 'log 1; exit 100' } }),
   skipCrash: scenario({ files: { 'etc/runit/1': 'log 1; kill -9 $$' } }),
   stage1Fail: scenario({ files: { 'etc/runit/1': 'log 1; exit 1' } }),
+  noStage2: scenario({ files: { 'etc/runit/2': null } }),
   restart111: scenario({
     files: {
       'etc/runit/2': `
@@ -233,8 +235,8 @@ trap 'log got-TERM; exit 0' TERM; kill -PWR 1; ${LINGER}`,
   }),
   alrm: scenario({
     files: {
-      'etc/runit/2': `log 2; trap 'log got-ALRM' ALRM; kill -ALRM 1
-i=0; while [ $i -lt 30 ] && ! grep -q got-ALRM /log; do sleep 0.1; i=$((i+1)); done; exit 0`,
+      'etc/runit/2': `log 2; trap 'log got-ALRM' ALRM; trap 'log got-TERM' TERM; ${STOPIT}
+kill -ALRM 1; kill -HUP 1; kill -TERM 1; kill -PIPE 1; sleep 1; log still-here; exit 0`,
     },
   }),
   noSysBoot: scenario({
@@ -314,6 +316,14 @@ t.test('stage 1 exit 100 or crash skips stage 2; other failures do not', async t
   t.equal(count(r, 'warning: child failed: /etc/runit/1'), 1, 'exit 1: child failed warning')
 })
 
+t.test('a stage that cannot be started counts as exit 0 (as in runit)', async t => {
+  const r = await runs.noStage2
+  t.same(stages(r), ['1', '3'], 'no stage 2, straight to stage 3')
+  t.equal(count(r, 'fatal: unable to start child: /etc/runit/2: file does not exist'), 1, 'says why')
+  t.equal(count(r, 'enter stage: /etc/runit/2'), 1, 'not restarted')
+  t.equal(r.signal, 'SIGINT', 'then powers off')
+})
+
 t.test('stage 2 exit 111 or crash: group killed, restart after 5 s', async t => {
   for (const [name, p, why] of [['exit 111', runs.restart111, 'failed'], ['crash', runs.restartCrash, 'crashed']] as const) {
     const r = await p
@@ -372,9 +382,11 @@ t.test('SIGINT runs /etc/runit/ctrlaltdel, then acts as SIGCONT', async t => {
   t.equal(count(r, 'ctrl-alt-del request...'), 1, 'ctrl-alt-del message')
   t.equal(count(r, 'enter stage: /etc/runit/ctrlaltdel'), 1, 'enter ctrlaltdel')
   t.equal(count(r, 'leave stage: /etc/runit/ctrlaltdel'), 1, 'leave ctrlaltdel')
-  const [, , , argv0, argc] = (r.log.find(l => l.text.startsWith('ctrlaltdel '))?.text ?? '').split(' ')
+  const [, sid, , argv0, argc, blk] = (r.log.find(l => l.text.startsWith('ctrlaltdel '))?.text ?? '').split(' ')
   t.equal(argv0, '/etc/runit/ctrlaltdel', 'argv[0]')
   t.equal(argc, '0', 'no arguments')
+  t.equal(sid, '1', 'runs in PID 1\'s session (no setsid)')
+  t.equal(blk, '0000000000000000', 'starts with no signal blocked')
   t.equal(r.signal, 'SIGINT', 'then powers off')
 })
 
@@ -413,10 +425,13 @@ t.test('SIGPWR (Debian): shut down without stopit, and power off', async t => {
   t.equal(r.signal, 'SIGINT', 'powers off although /run/runit.reboot is u+x')
 })
 
-t.test('SIGALRM (Debian) is forwarded to stage 2', async t => {
+t.test('ALRM, HUP, TERM, PIPE are ignored (not forwarded as Debian does ALRM)', async t => {
   const r = await runs.alrm
-  t.ok(has(r, 'got-ALRM'), 'stage 2 got SIGALRM')
+  t.ok(has(r, 'still-here'), 'stage 2 ran on')
+  t.notOk(has(r, 'got-ALRM'), 'stage 2 got no SIGALRM')
+  t.notOk(has(r, 'got-TERM'), 'no shutdown: stage 2 got no SIGTERM')
   t.same(stages(r), ['1', '2', '3'], 'nothing else happened')
+  t.equal(count(r, 'warning: signals only work in stage 2.'), 0, 'no warning either')
 })
 
 t.test('without CAP_SYS_BOOT: kill -1 KILL, power off, halt, then exit', async t => {

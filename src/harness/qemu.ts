@@ -1,0 +1,130 @@
+// QEMU command lines for booting a kernel + initramfs on x86_64 or aarch64.
+
+import { type Arch, ARCH_INFO } from './arch.ts';
+import { type Accel, type ResolvedAccel, resolveAccelSync } from './kvm.ts';
+
+/**
+ * How the guest's serial console is wired to QEMU's stdio.
+ * - 'pipe': the console alone on stdin/stdout, raw bytes, no escape character
+ *   (what boot() uses: the harness reads stdout and writes stdin).
+ * - 'interactive': for a human at a terminal (`make boot`): run QEMU with inherited stdio.
+ *   The console and the QEMU monitor share the terminal (like `-serial mon:stdio`),
+ *   but Ctrl-C goes to the guest instead of killing QEMU. Keys:
+ *     Ctrl-a x   quit QEMU at once (the terminal is restored)
+ *     Ctrl-a c   switch between the guest console and the QEMU monitor, where
+ *                `quit`, `system_powerdown`, `system_reset` and
+ *                `sendkey ctrl-alt-delete` work
+ *     Ctrl-a h   help; Ctrl-a Ctrl-a sends a literal Ctrl-a to the guest
+ *   Powering the guest off (`poweroff` in the guest) also ends QEMU (-no-reboot
+ *   makes a guest reboot end it too).
+ */
+export type ConsoleMode = 'pipe' | 'interactive';
+
+export interface QemuOptions {
+  readonly arch: Arch;
+  /** Kernel image: bzImage or vmlinux (x86_64, a vmlinux with a PVH note boots ~2x faster under TCG), Image (aarch64). */
+  readonly kernel: string;
+  readonly initrd?: string;
+  /** Full kernel command line; default defaultCmdline(arch). */
+  readonly append?: string;
+  /** Guest RAM in MiB; default 1024. */
+  readonly memory?: number;
+  /** Virtual CPUs; default 1. */
+  readonly smp?: number;
+  /** Default 'auto' (see resolveAccel: RUNIT_TS_ACCEL, then a cached KVM probe). */
+  readonly accel?: Accel;
+  /** Default 'pipe'. */
+  readonly console?: ConsoleMode;
+  /** Path of a unix socket on which QEMU serves QMP (server, no wait). */
+  readonly qmpSocket?: string;
+  /** Start with the CPUs stopped (-S) until QMP `cont`. */
+  readonly paused?: boolean;
+  /** Override -cpu (default: host under KVM; cortex-a57 on aarch64 TCG; QEMU's default on x86_64 TCG). */
+  readonly cpu?: string;
+  /** Override -machine (default: pc on x86_64, virt on aarch64). */
+  readonly machine?: string;
+  /** QEMU binary (default qemu-system-x86_64 / qemu-system-aarch64, looked up in PATH when run). */
+  readonly qemu?: string;
+  /** Appended last, e.g. ['-device', 'virtio-rng-pci']. */
+  readonly extraArgs?: readonly string[];
+}
+
+export interface QemuCommand {
+  readonly bin: string;
+  readonly args: string[];
+  readonly arch: Arch;
+  readonly accel: ResolvedAccel;
+}
+
+export interface CmdlineOptions {
+  /** Add `quiet` (kernel log level 4 on the console; userspace output stays visible). Default false. */
+  readonly quiet?: boolean;
+  /** Extra words appended, e.g. 'rdinit=/sbin/init'. */
+  readonly extra?: string;
+}
+
+/**
+ * Recommended kernel command line: the serial console, and panic=-1 so that a
+ * kernel panic (e.g. init exiting) reboots at once, which -no-reboot turns into
+ * QEMU exiting with SHUTDOWN reason guest-reset (Machine.waitForExit reports
+ * panicked: true then).
+ */
+export function defaultCmdline(arch: Arch, opts: CmdlineOptions = {}): string {
+  const words = [`console=${ARCH_INFO[arch].serial}`, 'panic=-1'];
+  if (opts.quiet === true) words.push('quiet');
+  if (opts.extra !== undefined && opts.extra.trim() !== '') words.push(opts.extra.trim());
+  return words.join(' ');
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Builds the QEMU command line. Pure except for accel 'auto', which is resolved
+ * synchronously (RUNIT_TS_ACCEL, else the cached KVM probe; see kvm.ts).
+ */
+export function qemuCommand(opts: QemuOptions): QemuCommand {
+  const arch = opts.arch;
+  const info = ARCH_INFO[arch];
+  if (info === undefined) throw new Error(`unsupported arch '${String(arch)}'`);
+  const accel: ResolvedAccel = opts.accel === 'kvm' || opts.accel === 'tcg' ? opts.accel : resolveAccelSync(arch, opts.accel ?? 'auto');
+  const memory = positiveInt('memory', opts.memory ?? 1024);
+  const smp = positiveInt('smp', opts.smp ?? 1);
+  const args: string[] = [];
+
+  if (arch === 'x86_64') {
+    args.push('-machine', opts.machine ?? 'pc');
+  } else {
+    // GICv2 is fine under TCG; under KVM the GIC must match the host's.
+    args.push('-machine', opts.machine ?? (accel === 'kvm' ? 'virt,gic-version=host' : 'virt'));
+  }
+  args.push('-accel', accel);
+  const cpu = opts.cpu ?? (accel === 'kvm' ? 'host' : arch === 'aarch64' ? 'cortex-a57' : undefined);
+  if (cpu !== undefined) args.push('-cpu', cpu);
+  args.push('-m', String(memory), '-smp', String(smp));
+  // No default devices (VGA, NIC, floppy, CD-ROM, parallel, monitor), no config files, no window.
+  args.push('-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot');
+
+  if ((opts.console ?? 'pipe') === 'pipe') {
+    args.push('-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0');
+  } else {
+    args.push('-chardev', 'stdio,id=con0,mux=on,signal=off', '-serial', 'chardev:con0', '-mon', 'chardev=con0,mode=readline');
+  }
+  if (opts.qmpSocket !== undefined) {
+    if (opts.qmpSocket.includes(',')) throw new Error(`QMP socket path must not contain ',': ${opts.qmpSocket}`);
+    args.push('-chardev', `socket,id=qmp0,path=${opts.qmpSocket},server=on,wait=off`, '-mon', 'chardev=qmp0,mode=control');
+  }
+  if (arch === 'aarch64') {
+    // virt has no PS/2 keyboard: a virtio keyboard (modern virtio-mmio) lets QMP send-key reach the guest.
+    // The guest needs virtio_mmio + virtio_input (modules in Debian's arm64 kernel).
+    args.push('-device', 'virtio-keyboard-device', '-global', 'virtio-mmio.force-legacy=false');
+  }
+  args.push('-kernel', opts.kernel);
+  if (opts.initrd !== undefined) args.push('-initrd', opts.initrd);
+  args.push('-append', opts.append ?? defaultCmdline(arch));
+  if (opts.paused === true) args.push('-S');
+  if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
+  return { bin: opts.qemu ?? info.qemu, args, arch, accel };
+}

@@ -1,0 +1,224 @@
+// Scenario tests of our supervisor (runsvdir running the runsv state machine for every
+// service) and sv, on the host, in temporary directories.
+import t, { type Test } from 'tap';
+import { chmodSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { alive, BIN, enable, haveBin, readIf, spawnBg, sv, tree, until, type Bg, type Tree } from '../lib/host.ts';
+
+if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
+
+const run = (body: string) => `#!/bin/sh\n${body}\n`;
+
+async function withSupervisor(t: Test, setup: (tr: Tree) => void, fn: (tr: Tree, bg: Bg) => Promise<void>) {
+  const tr = tree();
+  setup(tr);
+  const bg = spawnBg(tr.our('runsvdir'), ['-P', tr.sv, 'log: ..........']);
+  t.teardown(async () => {
+    // TERM stops the services too; KILL if that did not end it
+    bg.proc.kill('SIGTERM');
+    const timer = setTimeout(() => bg.proc.kill('SIGKILL'), 8000);
+    await bg.proc;
+    clearTimeout(timer);
+    tr.cleanup();
+  });
+  await fn(tr, bg);
+}
+
+function pidOf(tr: Tree, name: string, log = false): number {
+  return Number(readIf(join(tr.sv, name, log ? 'log/supervise/pid' : 'supervise/pid')) ?? 0);
+}
+
+t.test('services start in parallel and supervise/ is laid out as runit does', async (t) => {
+  await withSupervisor(
+    t,
+    (tr) => {
+      for (let i = 0; i < 5; i++) enable(tr, tr.service(`s${i}`, { run: run(`date +%s.%N > started; exec sleep 100`) }), `s${i}`);
+      enable(tr, tr.service('.hidden', { run: run('exec sleep 100') }), '.hidden');
+    },
+    async (tr) => {
+      await until(() => [0, 1, 2, 3, 4].every((i) => pidOf(tr, `s${i}`) > 0), 5000, 'all five services running');
+      const starts = [0, 1, 2, 3, 4].map((i) => Number(readFileSync(join(tr.sv, `s${i}`, 'started'), 'utf8')));
+      t.ok(Math.max(...starts) - Math.min(...starts) < 1, 'all five started within a second of each other');
+      const sup = join(tr.sv, 's0', 'supervise');
+      t.equal(statSync(sup).mode & 0o777, 0o700, 'supervise is 0700');
+      t.ok(statSync(join(sup, 'control')).isFIFO(), 'control is a fifo');
+      t.ok(statSync(join(sup, 'ok')).isFIFO(), 'ok is a fifo');
+      t.equal(statSync(join(sup, 'control')).mode & 0o777, 0o600);
+      t.equal(readFileSync(join(sup, 'stat'), 'utf8'), 'run\n');
+      const st = readFileSync(join(sup, 'status'));
+      t.equal(st.length, 20);
+      t.equal(st.readUInt32LE(12), pidOf(tr, 's0'), 'status carries the pid');
+      t.equal(String.fromCharCode(st[17]!), 'u');
+      t.equal(st[19], 1, 'state run');
+      t.ok(alive(pidOf(tr, 's0')));
+      t.notOk(readIf(join(tr.sv, '.hidden', 'supervise', 'pid')), 'dot names are skipped');
+    },
+  );
+});
+
+t.test('sv status/down/up/restart and exit codes', async (t) => {
+  await withSupervisor(
+    t,
+    (tr) => {
+      enable(tr, tr.service('a', { run: run('exec sleep 100') }), 'a');
+      enable(tr, tr.service('b', { run: run('exec sleep 100'), 'log/run': run('exec cat > ../out.log') }), 'b');
+    },
+    async (tr) => {
+      await until(() => pidOf(tr, 'a') && pidOf(tr, 'b') && pidOf(tr, 'b', true), 5000, 'a, b and b/log running');
+      let r = await sv(tr.our('sv'), tr, ['status', 'a', 'b', 'nonexistent']);
+      t.match(r.stdout, /^run: a: \(pid \d+\) \d+s\nrun: b: \(pid \d+\) \d+s; run: log: \(pid \d+\) \d+s\nfail: nonexistent: unable to change to service directory: file does not exist\n$/);
+      t.equal(r.exitCode, 1, 'one failure');
+      const old = pidOf(tr, 'a');
+      r = await sv(tr.our('sv'), tr, ['-w', '5', 'down', 'a']);
+      t.match(r.stdout, /^ok: down: a: \d+s, normally up\n$/);
+      t.equal(r.exitCode, 0);
+      t.notOk(alive(old), 'the process is gone');
+      t.equal(readFileSync(join(tr.sv, 'a', 'supervise', 'pid'), 'utf8'), '', 'empty pid file when down');
+      r = await sv(tr.our('sv'), tr, ['status', 'a']);
+      t.match(r.stdout, /^down: a: \d+s, normally up\n$/);
+      r = await sv(tr.our('sv'), tr, ['-w', '5', 'up', 'a']);
+      t.match(r.stdout, /^ok: run: a: \(pid \d+\) \d+s\n$/);
+      const p1 = pidOf(tr, 'a');
+      r = await sv(tr.our('sv'), tr, ['-w', '5', 'restart', 'a']);
+      t.match(r.stdout, /^ok: run: a: \(pid \d+\) \d+s\n$/);
+      t.not(pidOf(tr, 'a'), p1, 'restart gave a new process');
+      r = await sv(tr.our('sv'), tr, ['bogus', 'a']);
+      t.equal(r.exitCode, 100, 'usage exits 100');
+      t.match(r.stderr, /^usage: sv \[-v\] \[-w sec\] command service \.\.\.$/m);
+    },
+  );
+});
+
+t.test('crash: restarted, throttled to once a second, ./finish gets runit arguments', async (t) => {
+  await withSupervisor(
+    t,
+    (tr) => {
+      enable(tr, tr.service('crash', { run: run('echo x >> runs; exit 3'), finish: run('echo "$1 $2" >> finish.log') }), 'crash');
+      enable(tr, tr.service('killed', { run: run('exec sleep 100'), finish: run('echo "$1 $2" >> finish.log') }), 'killed');
+    },
+    async (tr) => {
+      await until(() => (readIf(join(tr.sv, 'crash', 'runs')) ?? '').length >= 6, 6000, 'three runs of the crashing service');
+      const runs = (readIf(join(tr.sv, 'crash', 'runs')) ?? '').length / 2;
+      const t0 = Date.now();
+      await until(() => (readIf(join(tr.sv, 'crash', 'runs')) ?? '').length / 2 >= runs + 2, 4000, 'two more runs');
+      t.ok(Date.now() - t0 >= 1500, 'crash loop throttled (about one start a second)');
+      t.match(readIf(join(tr.sv, 'crash', 'finish.log')), /^3 0\n/, 'finish: exit code, 0');
+      const pid = await until(() => pidOf(tr, 'killed'), 3000, 'killed running');
+      process.kill(pid, 'SIGKILL');
+      await until(() => readIf(join(tr.sv, 'killed', 'finish.log')), 3000, 'finish after kill');
+      t.equal(readIf(join(tr.sv, 'killed', 'finish.log')), '-1 9\n', 'finish: -1, signal number');
+      const again = await until(() => pidOf(tr, 'killed') !== pid && pidOf(tr, 'killed'), 3000, 'killed restarted');
+      t.ok(alive(again));
+    },
+  );
+});
+
+t.test('a crash loop does not delay control of other services', async (t) => {
+  await withSupervisor(
+    t,
+    (tr) => {
+      enable(tr, tr.service('loop', { run: run('exit 1') }), 'loop');
+      enable(tr, tr.service('calm', { run: run('exec sleep 100') }), 'calm');
+    },
+    async (tr) => {
+      await until(() => pidOf(tr, 'calm'), 5000, 'calm running');
+      const t0 = Date.now();
+      const r = await sv(tr.our('sv'), tr, ['-w', '5', 'restart', 'calm']);
+      t.equal(r.exitCode, 0);
+      t.ok(Date.now() - t0 < 1500, `restart of calm took ${Date.now() - t0} ms`);
+    },
+  );
+});
+
+t.test('new services are picked up at once, removed ones stopped', async (t) => {
+  await withSupervisor(
+    t,
+    (tr) => {
+      enable(tr, tr.service('first', { run: run('exec sleep 100') }), 'first');
+    },
+    async (tr) => {
+      const first = await until(() => pidOf(tr, 'first'), 5000, 'first running');
+      const src = tr.service('late', { run: run('exec sleep 100') });
+      const t0 = Date.now();
+      enable(tr, src, 'late');
+      await until(() => pidOf(tr, 'late'), 3000, 'late running');
+      t.ok(Date.now() - t0 < 900, `new service started after ${Date.now() - t0} ms (runit: up to 5 s)`);
+      unlinkSync(join(tr.sv, 'first'));
+      await until(() => !alive(first), 5000, 'removed service stopped');
+      t.pass('removed service stopped');
+    },
+  );
+});
+
+t.test('down file, once, and bad services do not stop the others', async (t) => {
+  await withSupervisor(
+    t,
+    (tr) => {
+      enable(tr, tr.service('lazy', { run: run('exec sleep 100'), down: '' }), 'lazy');
+      enable(tr, tr.service('noexec', { run: run('exec sleep 100') }), 'noexec');
+      enable(tr, tr.service('norun', { finish: run('true') }), 'norun');
+      enable(tr, tr.service('good', { run: run('exec sleep 100') }), 'good');
+      chmodSync(join(tr.root, 'sv-src', 'noexec', 'run'), 0o644);
+    },
+    async (tr, bg) => {
+      await until(() => pidOf(tr, 'good'), 5000, 'good running');
+      let r = await sv(tr.our('sv'), tr, ['status', 'lazy']);
+      t.match(r.stdout, /^down: lazy: \d+s\n$/, 'normally down: no "normally up" note');
+      // sv's check compares whole seconds (runit's race): let the status age past a second
+      await new Promise((r) => setTimeout(r, 1100));
+      r = await sv(tr.our('sv'), tr, ['-w', '5', 'once', 'lazy']);
+      t.match(r.stdout, /^ok: run: lazy: \(pid \d+\) \d+s, normally down, want down\n$/);
+      const p = pidOf(tr, 'lazy');
+      process.kill(p, 'SIGTERM');
+      await until(() => !alive(p), 3000, 'once service ended');
+      await new Promise((r) => setTimeout(r, 1200));
+      t.equal(pidOf(tr, 'lazy'), 0, 'once: not restarted');
+      t.match(bg.output(), /runsv noexec: fatal: unable to start \.\/run: access denied/, 'non-executable run reported');
+      t.match(bg.output(), /runsv norun: fatal: unable to start \.\/run: file does not exist/, 'missing run reported');
+      t.ok(alive(pidOf(tr, 'good')), 'good still supervised');
+    },
+  );
+});
+
+t.test('SIGTERM stops every service (finish runs), then runsvdir exits 0', async (t) => {
+  const tr = tree();
+  t.teardown(() => tr.cleanup());
+  for (let i = 0; i < 3; i++) enable(tr, tr.service(`s${i}`, { run: run('exec sleep 100'), finish: run('echo done > finished') }), `s${i}`);
+  enable(tr, tr.service('stubborn', { run: run("trap '' TERM; while :; do sleep 0.1; done") }), 'stubborn');
+  const { proc } = spawnBg(tr.our('runsvdir'), ['-P', tr.sv], { env: { RUNSVDIR_STOP_TIMEOUT: '2' } });
+  await until(() => [0, 1, 2].every((i) => pidOf(tr, `s${i}`)) && pidOf(tr, 'stubborn'), 5000, 'running');
+  const pids = [0, 1, 2].map((i) => pidOf(tr, `s${i}`));
+  const stubborn = pidOf(tr, 'stubborn');
+  const t0 = Date.now();
+  proc.kill('SIGTERM');
+  const res = await proc;
+  t.equal(res.exitCode, 0);
+  t.ok(Date.now() - t0 < 4500, 'bounded by the stop timeout');
+  for (const [i, p] of pids.entries()) {
+    t.notOk(alive(p), `s${i} stopped`);
+    t.equal(readIf(join(tr.sv, `s${i}`, 'finished')), 'done\n', `s${i} finish ran`);
+  }
+  t.notOk(alive(stubborn), 'a service ignoring TERM is killed after the timeout');
+});
+
+t.test('supervisor killed: the next one stops the orphans before starting again', async (t) => {
+  const tr = tree();
+  t.teardown(() => tr.cleanup());
+  enable(tr, tr.service('orphan', { run: run('echo $$ >> pids; exec sleep 100') }), 'orphan');
+  const first = spawnBg(tr.our('runsvdir'), ['-P', tr.sv]).proc;
+  const old = await until(() => pidOf(tr, 'orphan'), 5000, 'orphan running');
+  first.kill('SIGKILL');
+  await first;
+  t.ok(alive(old), 'with -P the service outlives its supervisor');
+  const second = spawnBg(tr.our('runsvdir'), ['-P', tr.sv]).proc;
+  t.teardown(async () => {
+    second.kill('SIGKILL');
+    await second;
+  });
+  const fresh = await until(() => pidOf(tr, 'orphan') !== old && pidOf(tr, 'orphan'), 8000, 'a new orphan process');
+  t.notOk(alive(old), 'the old process was stopped');
+  t.ok(alive(fresh), 'the new one runs');
+  const all = (readIf(join(tr.sv, 'orphan', 'pids')) ?? '').trim().split('\n').map(Number);
+  t.equal(all.filter(alive).length, 1, 'exactly one instance alive');
+  process.kill(fresh, 'SIGKILL');
+});
