@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, wr
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { extractVmlinux } from '../src/harness/kernel.ts';
 import { writeCpio } from './cpio.ts';
 import { ARCHES, hostArch, repoRoot, type Arch } from './inputs.ts';
 import { defaultCmdline, kernelImage, rootfs, type ImageSpec } from './rootfs.ts';
@@ -18,11 +19,15 @@ const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
 };
 
 export const HELP = `usage: node image/build.ts [--arch x86_64|aarch64] [--spec FILE.json] [--out DIR] [--compress none|gzip|zstd|xz]
+                          [--bin DIR]
 
 Builds OUT/initramfs.img (deterministic newc cpio: sorted, mtime 0 or
 $SOURCE_DATE_EPOCH, owner root), copies the kernel to OUT/vmlinuz and writes the
-kernel command line to OUT/cmdline. OUT (default out/ARCH) must already hold
-runit-ts, runit-ts.node and runit (make build does that).
+kernel command line to OUT/cmdline. The binaries (runit-ts, runit-ts.node,
+runit) are taken from --bin DIR, default out/ARCH (make build puts them there).
+The compression defaults to $COMPRESS or none: under TCG an uncompressed
+initramfs boots fastest (measured: none 7.2 s, gzip 9.2 s, zstd 9.7 s, xz 20.9 s
+to stage 1 on x86_64).
 `;
 
 function say(m: string): void {
@@ -39,10 +44,10 @@ export async function compressFile(src: string, dest: string, how: Compression):
   rmSync(src);
 }
 
-export async function buildImage(spec: ImageSpec, out: string, compress: Compression): Promise<void> {
+export async function buildImage(spec: ImageSpec, out: string, compress: Compression, binDir = join(repoRoot, 'out', spec.arch)): Promise<void> {
   const t0 = Date.now();
   mkdirSync(out, { recursive: true });
-  const entries = rootfs(spec, out);
+  const entries = rootfs(spec, binDir);
   const mtime = Number(process.env.SOURCE_DATE_EPOCH ?? 0);
   const raw = join(out, 'initramfs.cpio.tmp');
   await writeCpio(raw, entries, mtime);
@@ -51,6 +56,9 @@ export async function buildImage(spec: ImageSpec, out: string, compress: Compres
   await compressFile(raw, `${img}.tmp`, compress);
   renameSync(`${img}.tmp`, img);
   copyFileSync(kernelImage(spec.arch), join(out, 'vmlinuz'));
+  // x86_64: also the ELF vmlinux inside the bzImage; QEMU boots it through its PVH entry,
+  // skipping firmware and in-guest decompression (measured 3.6 s vs 9.4 s to stage 1, TCG)
+  if (spec.arch === 'x86_64') await extractVmlinux(join(out, 'vmlinuz'), join(out, 'vmlinux'));
   writeFileSync(join(out, 'cmdline'), defaultCmdline(spec.arch, spec.cmdline) + '\n');
   say(
     `${spec.arch}: ${entries.length} entries, cpio ${(rawSize / 1048576).toFixed(1)} MiB, ` +
@@ -65,6 +73,7 @@ async function main(): Promise<void> {
       spec: { type: 'string' },
       out: { type: 'string' },
       compress: { type: 'string' },
+      bin: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,9 +84,9 @@ async function main(): Promise<void> {
   const spec: ImageSpec = values.spec ? (JSON.parse(readFileSync(values.spec, 'utf8')) as ImageSpec) : { arch: hostArch() };
   if (values.arch) spec.arch = values.arch as Arch;
   if (!ARCHES.includes(spec.arch)) throw new Error(`unknown arch ${spec.arch} (x86_64 or aarch64)`);
-  const compress = (values.compress ?? process.env.COMPRESS ?? 'zstd') as Compression;
+  const compress = (values.compress ?? process.env.COMPRESS ?? 'none') as Compression;
   if (!['none', 'gzip', 'zstd', 'xz'].includes(compress)) throw new Error(`unknown compression ${compress}`);
-  await buildImage(spec, values.out ?? join(repoRoot, 'out', spec.arch), compress);
+  await buildImage(spec, values.out ?? join(repoRoot, 'out', spec.arch), compress, values.bin);
 }
 
 if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {

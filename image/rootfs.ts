@@ -138,9 +138,15 @@ export function inlineService(s: ServiceDef): Entry[] {
   return out;
 }
 
+// busybox-static's ash runs its own applets before searching PATH (standalone mode), so
+// its init/halt/poweroff/reboot would shadow runit's: shell functions take precedence.
 const PROFILE = `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export SVDIR=/etc/service
 export PS1='\\h:\\w# '
+init() { /sbin/runit-init "$@"; }
+halt() { /sbin/runit-init 0; }
+poweroff() { /sbin/runit-init 0; }
+reboot() { /sbin/runit-init 6; }
 `;
 
 /** Everything in the image for this spec. `outDir` holds the built binaries (out/<arch>). */

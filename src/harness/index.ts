@@ -18,6 +18,7 @@ export {
   probeKvm,
   probeKvmSync,
   clearKvmProbeCache,
+  runProbeGuest,
   x86ProbeFirmware,
   aarch64ProbeImage,
   type KvmProbeResult,

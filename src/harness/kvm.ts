@@ -31,7 +31,7 @@ export interface KvmProbeResult {
 }
 
 export interface KvmProbeOptions {
-  /** Give the probe guest this long (ms) before declaring KVM unusable. Default 3000. */
+  /** Give the probe guest this long (ms) before declaring KVM unusable. Default 3000 (probeKvm), 2000 (probeKvmSync). */
   readonly timeout?: number;
   /** QEMU binary to probe with (default: the arch's qemu-system-* in PATH). */
   readonly qemu?: string;
@@ -88,9 +88,10 @@ function precheck(arch: Arch, qemu: string | undefined): string | undefined {
   return undefined;
 }
 
-function plan(arch: Arch, qemu: string | undefined): ProbePlan {
+function plan(arch: Arch, qemu: string | undefined, accel: ResolvedAccel): ProbePlan {
   const dir = mkdtempSync(join(tmpdir(), 'runit-ts-kvmprobe-'));
-  const common = ['-accel', 'kvm', '-cpu', 'host', '-m', '256', '-nodefaults', '-no-user-config', '-display', 'none'];
+  const cpu = accel === 'kvm' ? 'host' : arch === 'x86_64' ? 'max' : 'cortex-a57';
+  const common = ['-accel', accel, '-cpu', cpu, '-m', '256', '-nodefaults', '-no-user-config', '-display', 'none'];
   common.push('-serial', 'stdio', '-monitor', 'none', '-no-reboot');
   if (arch === 'x86_64') {
     const fw = join(dir, 'probe.bin');
@@ -107,7 +108,7 @@ function plan(arch: Arch, qemu: string | undefined): ProbePlan {
   writeFileSync(image, aarch64ProbeImage());
   return {
     bin: qemu ?? ARCH_INFO.aarch64.qemu,
-    args: ['-M', 'virt,gic-version=host', ...common, '-kernel', image],
+    args: ['-M', accel === 'kvm' ? 'virt,gic-version=host' : 'virt', ...common, '-kernel', image],
     dir,
     ok: (code, out) => code === 0 && out.includes('KX'),
   };
@@ -124,7 +125,7 @@ function verdict(
   ms: number,
   timeout: number,
 ): KvmProbeResult {
-  if (p.ok(exitCode, stdout)) return { usable: true, reason: `KVM probe guest ran in ${Math.round(ms)} ms`, ms };
+  if (p.ok(exitCode, stdout)) return { usable: true, reason: `probe guest ran in ${Math.round(ms)} ms`, ms };
   const output = `${stdout}\n${stderr}`;
   const fatal = FATAL.exec(output);
   const progress = stdout.replace(/[^A-Z]/g, '').slice(0, 8);
@@ -166,8 +167,16 @@ export function probeKvm(arch: Arch, opts: KvmProbeOptions = {}): Promise<KvmPro
 async function runProbe(arch: Arch, opts: KvmProbeOptions): Promise<KvmProbeResult> {
   const pre = precheck(arch, opts.qemu);
   if (pre !== undefined) return { usable: false, reason: pre };
+  return runProbeGuest(arch, 'kvm', opts);
+}
+
+/**
+ * Runs the probe guest under the given accelerator without any prechecks or caching
+ * (under 'tcg' it checks the probe itself: it must succeed there).
+ */
+export async function runProbeGuest(arch: Arch, accel: ResolvedAccel, opts: KvmProbeOptions = {}): Promise<KvmProbeResult> {
   const timeout = opts.timeout ?? 3000;
-  const p = plan(arch, opts.qemu);
+  const p = plan(arch, opts.qemu, accel);
   const start = performance.now();
   try {
     const sub = execa(p.bin, p.args, { stdin: 'ignore', reject: false, timeout, forceKillAfterDelay: 1000 });
@@ -195,8 +204,8 @@ export function probeKvmSync(arch: Arch, opts: KvmProbeOptions = {}): KvmProbeRe
   if (pre !== undefined) {
     result = { usable: false, reason: pre };
   } else {
-    const timeout = opts.timeout ?? 3000;
-    const p = plan(arch, opts.qemu);
+    const timeout = opts.timeout ?? 2000;
+    const p = plan(arch, opts.qemu, 'kvm');
     const start = performance.now();
     try {
       const r = execaSync(p.bin, p.args, { stdin: 'ignore', reject: false, timeout, killSignal: 'SIGKILL' });

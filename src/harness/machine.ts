@@ -1,8 +1,8 @@
 // boot(): run a guest under QEMU with its serial console on a pipe and QMP on a unix socket.
 
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa, type ResultPromise } from 'execa';
 import { type Arch, ARCH_INFO, requireQemu } from './arch.ts';
@@ -22,7 +22,7 @@ import {
 export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' | 'paused' | 'accel'> {
   /** Default 'auto': RUNIT_TS_ACCEL if set, else KVM when the probe says it works, else TCG. */
   readonly accel?: Accel;
-  /** File that receives the raw console output as it arrives (created or truncated; written synchronously). */
+  /** File that receives the raw console output as it arrives (parent dirs created, file truncated; written synchronously). */
   readonly consoleLog?: string;
   /** Called with each decoded console chunk. */
   readonly onConsole?: (chunk: string) => void;
@@ -51,6 +51,11 @@ export interface RunOptions {
   readonly timeout?: number;
   /** Throw when the exit status is not 0. Default false. */
   readonly check?: boolean;
+  /**
+   * Longest line (command plus ~90 characters of markers) to type; longer ones throw at once.
+   * Default 1000: busybox ash's line editor drops lines over 1023 characters.
+   */
+  readonly maxLine?: number;
 }
 
 export interface RunResult extends RunOutput {
@@ -174,7 +179,10 @@ export class Machine implements AsyncDisposable {
     this.name = opts.name;
     this.#dir = dir;
     this.#onConsole = opts.onConsole;
-    if (opts.consoleLog !== undefined) this.#logFd = openSync(opts.consoleLog, 'w');
+    if (opts.consoleLog !== undefined) {
+      mkdirSync(dirname(opts.consoleLog), { recursive: true });
+      this.#logFd = openSync(opts.consoleLog, 'w');
+    }
     installExitHook();
     this.startedAt = performance.now();
     this.#proc = execa(command.bin, command.args, {
@@ -194,46 +202,57 @@ export class Machine implements AsyncDisposable {
     this.#proc.stdin.on('error', () => {
       // EPIPE after QEMU exited: reported by type()/exit handling instead
     });
-    this.#exited = this.#proc.then(async (r) => {
-      const tail = this.#decoder.decode();
-      if (tail !== '') this.#append(tail, performance.now());
-      const endedAt = performance.now();
-      // QMP events can arrive after the process exit is noticed: let the socket drain.
-      if (this.#qmp !== undefined) {
-        await Promise.race([this.#qmp.closed, new Promise((res) => setTimeout(res, 1000).unref())]);
-      }
-      const shutdown = [...(this.#qmp?.events ?? [])].reverse().find((e) => e.event === 'SHUTDOWN');
-      const reason = shutdown?.data?.['reason'];
-      const guest = shutdown?.data?.['guest'];
-      const info: ExitInfo = {
-        reason: typeof reason === 'string' ? (reason as ShutdownReason) : 'no-shutdown-event',
-        guest: typeof guest === 'boolean' ? guest : undefined,
-        exitCode: r.exitCode,
-        signal: r.signal,
-        panicked: PANIC.test(this.#console),
-        elapsed: (endedAt - this.startedAt) / 1000,
-        stderr: this.#stderr,
-      };
-      this.#exitInfo = info;
-      live.delete(this);
+    this.#exited = this.#proc.then(async (r) => this.#onExit(r.exitCode, r.signal), async () => this.#onExit(undefined, undefined));
+  }
+
+  async #onExit(exitCode: number | undefined, signal: string | undefined): Promise<ExitInfo> {
+    const tail = this.#decoder.decode();
+    if (tail !== '') this.#append(tail, performance.now());
+    const endedAt = performance.now();
+    // QMP events can arrive after the process exit is noticed: let the socket drain.
+    if (this.#qmp !== undefined) {
+      await Promise.race([this.#qmp.closed, new Promise((res) => setTimeout(res, 1000).unref())]);
+    }
+    const shutdown = [...(this.#qmp?.events ?? [])].reverse().find((e) => e.event === 'SHUTDOWN');
+    const reason = shutdown?.data?.['reason'];
+    const guest = shutdown?.data?.['guest'];
+    const info: ExitInfo = {
+      reason: typeof reason === 'string' ? (reason as ShutdownReason) : 'no-shutdown-event',
+      guest: typeof guest === 'boolean' ? guest : undefined,
+      exitCode,
+      signal,
+      panicked: PANIC.test(this.#console),
+      elapsed: (endedAt - this.startedAt) / 1000,
+      stderr: this.#stderr,
+    };
+    this.#exitInfo = info;
+    live.delete(this);
+    try {
       this.#closeLog();
-      for (const w of [...this.#waiters]) {
-        this.#settle(w);
-        w.reject(
-          new BootError(
-            `${this.name}: QEMU exited (${this.#describeExit(info)}) while waiting for ${describePattern(w.pattern)}\n` +
-              `--- last console output ---\n${consoleTail(this.#console)}`,
-          ),
-        );
-      }
-      return info;
-    });
+    } catch {
+      // nothing useful to do
+    }
+    for (const w of [...this.#waiters]) {
+      this.#settle(w);
+      w.reject(
+        new BootError(
+          `${this.name}: QEMU exited (${this.#describeExit(info)}) while waiting for ${describePattern(w.pattern)}\n` +
+            `--- last console output ---\n${consoleTail(this.#console)}`,
+        ),
+      );
+    }
+    return info;
   }
 
   #describeExit(info: ExitInfo): string {
     const how = info.signal !== undefined ? `signal ${info.signal}` : `status ${info.exitCode ?? '?'}`;
     const stderr = info.stderr.trim();
     return `${how}, reason ${info.reason}${info.panicked ? ', kernel panic' : ''}${stderr !== '' ? `, stderr: ${stderr.slice(-1000)}` : ''}`;
+  }
+
+  #stderrNote(): string {
+    const e = this.#stderr.trim();
+    return e === '' ? '' : `--- QEMU stderr ---\n${e.slice(-1500)}\n`;
   }
 
   #onStdout(chunk: Buffer): void {
@@ -362,7 +381,7 @@ export class Machine implements AsyncDisposable {
             new BootError(
               `${this.name}: ${describePattern(pattern)} not seen on the console within ${timeout} ms ` +
                 `(searched from offset ${from}; ${this.elapsed().toFixed(1)} s since QEMU start, waited from ${this.elapsed(started).toFixed(1)} s)\n` +
-                `--- last console output ---\n${consoleTail(this.#console)}`,
+                `${this.#stderrNote()}--- last console output ---\n${consoleTail(this.#console)}`,
             ),
           );
         }, timeout),
@@ -391,11 +410,19 @@ export class Machine implements AsyncDisposable {
    * The command is framed with begin/end markers printed by printf from split words, so
    * the console's echo of the typed line can never match them. A shell prompt must be
    * waiting (or about to read) on the console; the command must not read stdin, and must
-   * not end with '&' (use `(cmd &)`). Keep lines under ~1000 characters (line editor limit).
+   * not end with '&' (use `(cmd &)`), and should be printable text (a TAB would trigger the
+   * shell's completion). Lines over opts.maxLine (1000) characters are refused.
    */
   async run(cmd: string, opts: RunOptions = {}): Promise<RunResult> {
     const id = `${(++runCounter).toString(36)}${randomBytes(4).toString('hex')}`;
     const markers = runMarkers(cmd, id);
+    const maxLine = opts.maxLine ?? 1000;
+    if (markers.line.length > maxLine) {
+      throw new BootError(
+        `${this.name}: run(): the framed command line is ${markers.line.length} characters, over ${maxLine} ` +
+          `(the guest's line editor would drop it): write a script into the guest and run that, or raise opts.maxLine`,
+      );
+    }
     const from = this.mark();
     const t0 = performance.now();
     await this.sendLine(markers.line);
@@ -463,7 +490,7 @@ export class Machine implements AsyncDisposable {
         reject(
           new BootError(
             `${this.name}: QEMU still running after ${timeout} ms (${this.elapsed().toFixed(1)} s since start)\n` +
-              `--- last console output ---\n${consoleTail(this.#console)}`,
+              `${this.#stderrNote()}--- last console output ---\n${consoleTail(this.#console)}`,
           ),
         );
       }, timeout);
@@ -571,15 +598,23 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   const bin = requireQemu(arch, opts.qemu);
   checkFile('kernel', opts.kernel);
   if (opts.initrd !== undefined) checkFile('initrd', opts.initrd);
-  const accel = await resolveAccel(arch, opts.accel ?? 'auto');
-  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-qemu-'));
+  const accel = await resolveAccel(arch, opts.accel ?? 'auto', { qemu: bin });
+  // Unix socket paths are limited to 107 bytes: fall back to /tmp when TMPDIR is deep.
+  const base = join(tmpdir(), 'runit-ts-qemu-XXXXXX', 'qmp.sock').length <= 100 ? tmpdir() : '/tmp';
+  const dir = mkdtempSync(join(base, 'runit-ts-qemu-'));
   const qmpSocket = join(dir, 'qmp.sock');
-  const command = qemuCommand({ ...opts, qemu: bin, accel, console: 'pipe', qmpSocket, paused: true });
-  const machine = new Machine(command, dir, {
-    name: opts.name ?? arch,
-    ...(opts.consoleLog !== undefined ? { consoleLog: opts.consoleLog } : {}),
-    ...(opts.onConsole !== undefined ? { onConsole: opts.onConsole } : {}),
-  });
+  let machine: Machine;
+  try {
+    const command = qemuCommand({ ...opts, qemu: bin, accel, console: 'pipe', qmpSocket, paused: true });
+    machine = new Machine(command, dir, {
+      name: opts.name ?? arch,
+      ...(opts.consoleLog !== undefined ? { consoleLog: opts.consoleLog } : {}),
+      ...(opts.onConsole !== undefined ? { onConsole: opts.onConsole } : {}),
+    });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   try {
     await machine.connectQmp(qmpSocket, opts.qmpTimeout ?? 15000);
     await machine.qmp('cont');

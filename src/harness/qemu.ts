@@ -83,13 +83,18 @@ function positiveInt(name: string, v: number): number {
 
 /**
  * Builds the QEMU command line. Pure except for accel 'auto', which is resolved
- * synchronously (RUNIT_TS_ACCEL, else the cached KVM probe; see kvm.ts).
+ * synchronously (RUNIT_TS_ACCEL, else the cached KVM probe; see kvm.ts). The synchronous
+ * probe cannot stop QEMU early, so where KVM is broken it costs its full timeout (2 s):
+ * async callers should pass `accel: await resolveAccel(arch)` instead (~0.4 s there).
  */
 export function qemuCommand(opts: QemuOptions): QemuCommand {
   const arch = opts.arch;
   const info = ARCH_INFO[arch];
   if (info === undefined) throw new Error(`unsupported arch '${String(arch)}'`);
-  const accel: ResolvedAccel = opts.accel === 'kvm' || opts.accel === 'tcg' ? opts.accel : resolveAccelSync(arch, opts.accel ?? 'auto');
+  const accel: ResolvedAccel =
+    opts.accel === 'kvm' || opts.accel === 'tcg'
+      ? opts.accel
+      : resolveAccelSync(arch, opts.accel ?? 'auto', opts.qemu !== undefined ? { qemu: opts.qemu } : {});
   const memory = positiveInt('memory', opts.memory ?? 1024);
   const smp = positiveInt('smp', opts.smp ?? 1);
   const args: string[] = [];

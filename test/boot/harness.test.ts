@@ -28,15 +28,17 @@ import {
   type Machine,
   parseQmpMessage,
   parseRunOutput,
+  probeKvm,
   qemuCommand,
   QemuNotFoundError,
   QmpParser,
   resolveAccel,
   resolveAccelSync,
+  runProbeGuest,
   runMarkers,
   stripKernelMessages,
   x86ProbeFirmware,
-} from '../src/harness/index.ts';
+} from '../../src/harness/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -257,6 +259,20 @@ t.test('KVM probe firmware matches its assembly source', async (t) => {
   }
 });
 
+t.test('KVM probe guests complete under TCG', async (t) => {
+  for (const arch of ['x86_64', 'aarch64'] as const) {
+    if (findExecutable(ARCH_INFO[arch].qemu) === undefined) {
+      t.comment(`SKIP ${arch}: ${ARCH_INFO[arch].qemu} missing (apt-get install ${ARCH_INFO[arch].debianPackage})`);
+      continue;
+    }
+    const r = await runProbeGuest(arch, 'tcg', { timeout: 20000 });
+    t.ok(r.usable, `${arch} probe guest: ${r.reason}`);
+  }
+  // On this kind of host (x86_64 with a nested paravirtual /dev/kvm) KVM must be refused.
+  const kvm = await probeKvm('x86_64');
+  t.comment(`KVM for x86_64 here: ${kvm.usable ? 'usable' : 'not usable'} (${kvm.reason})`);
+});
+
 // ---------------------------------------------------------------- clear errors
 
 t.test('clear errors', async (t) => {
@@ -429,6 +445,10 @@ for (const arch of ['x86_64', 'aarch64'] as const) {
       await t.rejects(m.run('false', { check: true }), /exited with status 1/);
       const r3 = await m.run('printf "%s" no-newline; echo err >&2', { timeout: 30000 });
       t.equal(r3.output, 'no-newlineerr\n', 'stderr included, output without newline');
+      const r4 = await m.run('echo a; echo rts-kernel-noise > /dev/kmsg; echo b', { timeout: 30000 });
+      t.equal(r4.output, 'a\nb\n', 'kernel messages interleaved on the console are removed');
+      t.match(m.console, /\] rts-kernel-noise/, '... though they were on the console');
+      await t.rejects(m.run(`echo ${'x'.repeat(1000)}`), /over 1000/, 'too long for the line editor');
 
       if (!canCad) {
         t.comment(`SKIP ctrl-alt-del: virtio_mmio/virtio_input modules not found next to ${inputs.kernel}`);

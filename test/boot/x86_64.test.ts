@@ -1,0 +1,3 @@
+import { suite } from '../lib/boot-suite.ts';
+
+suite('x86_64');

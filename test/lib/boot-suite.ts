@@ -1,0 +1,89 @@
+// The boot test suite, run once per arch (test/boot/<arch>.test.ts), all under TCG
+// unless KVM really works here.
+import t from 'tap';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Arch } from '../../image/inputs.ts';
+import { haveImage, parallelServices, PROMPT, start, testImage } from './boot.ts';
+import { repo } from './host.ts';
+
+export function suite(arch: Arch): void {
+  if (!haveImage(arch)) {
+    t.fail(`out/${arch}/initramfs.img is missing: run make image ARCH=${arch}`);
+    return;
+  }
+  mkdirSync(join(repo, 'out', 'test-logs'), { recursive: true });
+  const img = testImage(arch, parallelServices(), 'main');
+  const figures: Record<string, number> = {};
+
+  t.test(`${arch}: boot, parallel start, supervisor restart, init 0`, async (t) => {
+    const m = await start(arch, img, 'main');
+    t.teardown(() => m.dispose());
+    await m.waitFor(PROMPT, { timeout: 90_000 });
+    // every service reports READY with the guest's uptime; all ten within 2 s of the first start
+    const starts: number[] = [];
+    const readies: number[] = [];
+    let lastReady = 0;
+    for (let i = 0; i < 10; i++) {
+      const s = await m.waitFor(new RegExp(`START par${i} ([\\d.]+)\\r?\\n`), { timeout: 60_000 });
+      const r = await m.waitFor(new RegExp(`READY par${i} ([\\d.]+)\\r?\\n`), { timeout: 60_000 });
+      starts.push(Number(s.groups[1]));
+      readies.push(Number(r.groups[1]));
+      lastReady = Math.max(lastReady, r.elapsed);
+    }
+    const spread = Math.max(...readies) - Math.min(...starts);
+    figures.allReady = lastReady;
+    t.ok(spread < 2, `all ten ready ${spread.toFixed(2)} s after the first started (limit 2 s): parallel`);
+    t.comment(`${arch}: QEMU start -> all 10 services ready: ${lastReady.toFixed(2)} s`);
+
+    let r = await m.run('sv status /etc/service/*', { timeout: 60_000 });
+    const lines = r.output.trim().split('\n').filter(Boolean);
+    t.equal(lines.length, 11, 'a status line per service (10 + shell)');
+    for (const l of lines) t.match(l, /^run: \/etc\/service\/\S+: \(pid \d+\) \d+s$/, 'running');
+    r = await m.run('sv -w 10 check /etc/service/par*', { timeout: 60_000 });
+    t.equal(r.status, 0, 'sv check: every ./check passes');
+
+    // SIGKILL the supervisor: runit restarts stage 2 after 5 s; the new supervisor stops
+    // the orphans it finds (the shell too: it comes back) and starts each service once
+    const mark = m.mark();
+    await m.sendLine('kill -9 $(awk \'{print $4}\' /proc/$(cat /etc/service/par0/supervise/pid)/stat)');
+    await m.waitFor('enter stage: /etc/runit/2', { from: mark, timeout: 60_000 });
+    for (let i = 0; i < 10; i++) await m.waitFor(`READY par${i}`, { from: mark, timeout: 90_000 });
+    // the old shell is an orphan too: it is stopped (TERM, then KILL after 5 s) and started again
+    const banner = await m.waitFor('built-in shell (ash)', { from: mark, timeout: 60_000 });
+    await m.waitFor(PROMPT, { from: banner.end, timeout: 60_000 });
+    r = await m.run('ps -o pid,args | grep -c "[s]leep 100000"; sv status /etc/service/* | grep -c "^run:"', { timeout: 60_000 });
+    t.same(r.output.trim().split(/\s+/), ['10', '11'], 'after the restart: ten service processes, none twice; all 11 supervised');
+
+    const t0 = performance.now();
+    await m.sendLine('init 0');
+    for (let i = 0; i < 10; i++) await m.waitFor(new RegExp(`FINISH par${i} `), { from: mark, timeout: 60_000 });
+    const exit = await m.waitForExit({ timeout: 60_000 });
+    figures.halt = (performance.now() - t0) / 1000;
+    t.equal(exit.reason, 'guest-shutdown', 'init 0 powers off');
+    t.comment(`${arch}: init 0 -> QEMU exit: ${figures.halt.toFixed(2)} s`);
+  });
+
+  t.test(`${arch}: init 6 reboots`, async (t) => {
+    const m = await start(arch, img, 'reboot');
+    t.teardown(() => m.dispose());
+    await m.waitFor(PROMPT, { timeout: 90_000 });
+    await m.sendLine('init 6');
+    await m.waitFor('FINISH par0', { timeout: 60_000 });
+    const exit = await m.waitForExit({ timeout: 60_000 });
+    t.equal(exit.reason, 'guest-reset', 'init 6 resets');
+    t.notOk(exit.panicked, 'no kernel panic');
+  });
+
+  t.test(`${arch}: ctrl-alt-del runs /etc/runit/ctrlaltdel and the system goes down`, async (t) => {
+    const m = await start(arch, img, 'cad');
+    t.teardown(() => m.dispose());
+    await m.waitFor(PROMPT, { timeout: 90_000 });
+    await m.ctrlAltDel();
+    await m.waitFor('ctrlaltdel: the system is going down', { timeout: 30_000 });
+    await m.waitFor('FINISH par0', { timeout: 60_000 });
+    const exit = await m.waitForExit({ timeout: 60_000 });
+    t.equal(exit.reason, 'guest-reset', 'ctrl-alt-del reboots');
+    t.notOk(exit.panicked, 'no kernel panic');
+  });
+}

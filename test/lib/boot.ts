@@ -1,0 +1,67 @@
+// Boot tests of our images: a test image is the built initramfs plus a small cpio
+// appended (the kernel unpacks concatenated archives in order), holding the test services.
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cpioBuffer } from '../../image/cpio.ts';
+import { inlineService, type ServiceDef } from '../../image/rootfs.ts';
+import { boot, type Machine } from '../../src/harness/index.ts';
+import type { Arch } from '../../image/inputs.ts';
+import { repo } from './host.ts';
+
+export const PROMPT = /runit-ts:[^\n]*# /;
+
+export interface TestImage {
+  kernel: string;
+  initrd: string;
+  append: string;
+}
+
+export function outDir(arch: Arch): string {
+  return join(repo, 'out', arch);
+}
+
+export function haveImage(arch: Arch): boolean {
+  return existsSync(join(outDir(arch), 'initramfs.img'));
+}
+
+/** The built image of `arch` with these services added. */
+export function testImage(arch: Arch, services: ServiceDef[], name: string): TestImage {
+  const out = outDir(arch);
+  const dir = mkdtempSync(join(tmpdir(), `runit-ts-${name}-`));
+  const initrd = join(dir, 'initramfs.img');
+  copyFileSync(join(out, 'initramfs.img'), initrd);
+  appendFileSync(initrd, cpioBuffer(services.flatMap(inlineService)));
+  // x86_64: the extracted vmlinux boots through PVH, much faster under TCG than the bzImage
+  const vmlinux = join(out, 'vmlinux');
+  const kernel = arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(out, 'vmlinuz');
+  return { kernel, initrd, append: readFileSync(join(out, 'cmdline'), 'utf8').trim() };
+}
+
+export async function start(arch: Arch, img: TestImage, logName: string): Promise<Machine> {
+  return boot({
+    arch,
+    kernel: img.kernel,
+    initrd: img.initrd,
+    append: img.append,
+    memory: 1024,
+    consoleLog: join(repo, 'out', 'test-logs', `${arch}-${logName}.log`),
+  });
+}
+
+/** Ten services that each take a second to become ready, and say so on the console. */
+export function parallelServices(n = 10): ServiceDef[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `par${i}`,
+    files: {
+      run:
+        '#!/bin/sh\n' +
+        `read up _ < /proc/uptime; echo "START par${i} $up"\n` +
+        `sleep 1; touch /run/par${i}.ready\n` +
+        `read up _ < /proc/uptime; echo "READY par${i} $up"\n` +
+        'exec sleep 100000\n',
+      check: `#!/bin/sh\ntest -e /run/par${i}.ready\n`,
+      finish: `#!/bin/sh\nrm -f /run/par${i}.ready\necho "FINISH par${i} $1 $2"\n`,
+    },
+  }));
+}
