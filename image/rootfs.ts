@@ -89,7 +89,7 @@ export function defaultCmdline(arch: Arch, extra = ''): string {
   return `console=${CONSOLE[arch]} rdinit=/sbin/runit panic=-1 quiet${extra ? ' ' + extra : ''}`;
 }
 
-function libs(arch: Arch): Entry[] {
+export function libEntries(arch: Arch): Entry[] {
   const t = TRIPLET[arch];
   const out: Entry[] = [];
   const take = (id: string, rel: string) => {
@@ -106,7 +106,7 @@ function libs(arch: Arch): Entry[] {
   return out;
 }
 
-function busybox(arch: Arch): Entry[] {
+export function busyboxEntries(arch: Arch): Entry[] {
   const bb = join(requireInput(`busybox-${arch}`), 'bin', 'busybox');
   const out: Entry[] = [fileEntry('bin/busybox', bb, 0o755)];
   // the applet list of the static busybox (same build for both arches)
@@ -160,7 +160,7 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
   e.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
   e.push({ path: 'dev/null', type: 'char', mode: 0o666, major: 1, minor: 3 });
   e.push({ path: 'var/run', type: 'symlink', mode: 0o777, target: '/run' });
-  e.push(...libs(arch), ...busybox(arch));
+  e.push(...libEntries(arch), ...busyboxEntries(arch));
   e.push(fileEntry(BINARY, join(outDir, 'runit-ts'), 0o755));
   e.push(fileEntry(ADDON, join(outDir, 'runit-ts.node'), 0o755));
   e.push({ path: 'usr/bin/runit-ts', type: 'symlink', mode: 0o777, target: `/${BINARY}` });
