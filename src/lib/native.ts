@@ -16,6 +16,27 @@ export interface Native {
   finitModule(fd: number, params: string): void;
   ifUp(name: string): void;
   sync(): void;
+  /** a close-on-exec duplicate of fd */
+  dup(fd: number): number;
+  /** set (true) or clear (false) FD_CLOEXEC */
+  setCloexec(fd: number, on: boolean): void;
+  /** [soft, hard]; RLIM_INFINITY is Infinity */
+  getrlimit(resource: number): [number, number];
+  setrlimit(resource: number, soft: number, hard: number): void;
+  chroot(path: string): void;
+  /** nice(2): add inc to the nice value; returns the new one */
+  nice(inc: number): number;
+  /** [uid, gid] of a user, null if unknown (C library lookup, NSS included) */
+  getpwnam(name: string): [number, number] | null;
+  /** gid of a group, null if unknown */
+  getgrnam(name: string): number | null;
+  /**
+   * execve(2): returns only by throwing (.code = errno name, .message starting with the
+   * failed call: "execve", "getrlimit" or "setrlimit"). Before the exec: fds 0-2 made
+   * inheritable, SIGPIPE/SIGXFSZ to default, no signal blocked, and the soft limits in
+   * limits ([resource, soft, ...]) set, all undone if the exec fails.
+   */
+  execve(path: string, argv: string[], envp: string[], limits?: number[]): never;
 }
 
 export const LOCK_SH = 1;
@@ -28,6 +49,17 @@ export const MS_NODEV = 4;
 export const MS_NOEXEC = 8;
 export const MS_REMOUNT = 32;
 export const MNT_DETACH = 2;
+/** resource numbers (asm-generic: the same on x86_64 and aarch64) */
+export const RLIMIT_CPU = 0;
+export const RLIMIT_FSIZE = 1;
+export const RLIMIT_DATA = 2;
+export const RLIMIT_STACK = 3;
+export const RLIMIT_CORE = 4;
+export const RLIMIT_RSS = 5;
+export const RLIMIT_NPROC = 6;
+export const RLIMIT_NOFILE = 7;
+export const RLIMIT_MEMLOCK = 8;
+export const RLIMIT_AS = 9;
 
 let loaded: Native | undefined;
 

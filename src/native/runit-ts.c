@@ -8,12 +8,18 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <math.h>
 #include <net/if.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -178,6 +184,238 @@ static napi_value js_sync(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* dup(fd) -> a new descriptor for the same open file, close-on-exec */
+static napi_value js_dup(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  int64_t fd;
+  if (get_args(env, info, a, 1) < 1 || get_int(env, a[0], &fd)) return NULL;
+  int r = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+  if (r == -1) return throw_errno(env, "dup");
+  return make_int(env, r);
+}
+
+/* setCloexec(fd, on): set or clear FD_CLOEXEC (a lock kept across exec must be inherited) */
+static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  int64_t fd;
+  bool on;
+  if (get_args(env, info, a, 2) < 2 || get_int(env, a[0], &fd) || napi_get_value_bool(env, a[1], &on) != napi_ok) return NULL;
+  int flags = fcntl((int)fd, F_GETFD);
+  if (flags == -1) return throw_errno(env, "fcntl");
+  if (fcntl((int)fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC) == -1) return throw_errno(env, "fcntl");
+  return NULL;
+}
+
+/* limits are doubles in JS: RLIM_INFINITY <-> Infinity */
+static napi_value rlim_value(napi_env env, rlim_t v) {
+  napi_value r;
+  napi_create_double(env, v == RLIM_INFINITY ? (double)INFINITY : (double)v, &r);
+  return r;
+}
+
+/* getrlimit(resource) -> [soft, hard] */
+static napi_value js_getrlimit(napi_env env, napi_callback_info info) {
+  napi_value a[1], arr;
+  int64_t res;
+  struct rlimit rl;
+  if (get_args(env, info, a, 1) < 1 || get_int(env, a[0], &res)) return NULL;
+  if (getrlimit((int)res, &rl) == -1) return throw_errno(env, "getrlimit");
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, rlim_value(env, rl.rlim_cur));
+  napi_set_element(env, arr, 1, rlim_value(env, rl.rlim_max));
+  return arr;
+}
+
+/* setrlimit(resource, soft, hard) */
+static napi_value js_setrlimit(napi_env env, napi_callback_info info) {
+  napi_value a[3];
+  int64_t res;
+  double cur, max;
+  struct rlimit rl;
+  if (get_args(env, info, a, 3) < 3 || get_int(env, a[0], &res) || napi_get_value_double(env, a[1], &cur) != napi_ok ||
+      napi_get_value_double(env, a[2], &max) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (number, number, number)");
+    return NULL;
+  }
+  rl.rlim_cur = cur == (double)INFINITY || cur >= 18446744073709551615.0 ? RLIM_INFINITY : (rlim_t)cur;
+  rl.rlim_max = max == (double)INFINITY || max >= 18446744073709551615.0 ? RLIM_INFINITY : (rlim_t)max;
+  if (setrlimit((int)res, &rl) == -1) return throw_errno(env, "setrlimit");
+  return NULL;
+}
+
+/* chroot(path) */
+static napi_value js_chroot(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  char path[PATHLEN];
+  if (get_args(env, info, a, 1) < 1 || get_str(env, a[0], path, sizeof path)) return NULL;
+  if (chroot(path) == -1) return throw_errno(env, "chroot");
+  return NULL;
+}
+
+/* nice(inc) -> the new nice value (nice(2): -1 is only an error when errno is set) */
+static napi_value js_nice(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  int64_t inc;
+  if (get_args(env, info, a, 1) < 1 || get_int(env, a[0], &inc)) return NULL;
+  errno = 0;
+  int r = nice((int)inc);
+  if (r == -1 && errno) return throw_errno(env, "nice");
+  return make_int(env, r);
+}
+
+/* getpwnam(name) -> [uid, gid], or null if there is no such user (NSS, as the C library sees it) */
+static napi_value js_getpwnam(napi_env env, napi_callback_info info) {
+  napi_value a[1], arr, nul;
+  char name[1024];
+  if (get_args(env, info, a, 1) < 1 || get_str(env, a[0], name, sizeof name)) return NULL;
+  errno = 0;
+  struct passwd *pw = getpwnam(name);
+  if (!pw) {
+    if (errno && errno != ENOENT && errno != ESRCH && errno != EBADF && errno != EPERM) return throw_errno(env, "getpwnam");
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, make_int(env, pw->pw_uid));
+  napi_set_element(env, arr, 1, make_int(env, pw->pw_gid));
+  return arr;
+}
+
+/* getgrnam(name) -> gid, or null if there is no such group */
+static napi_value js_getgrnam(napi_env env, napi_callback_info info) {
+  napi_value a[1], nul;
+  char name[1024];
+  if (get_args(env, info, a, 1) < 1 || get_str(env, a[0], name, sizeof name)) return NULL;
+  errno = 0;
+  struct group *gr = getgrnam(name);
+  if (!gr) {
+    if (errno && errno != ENOENT && errno != ESRCH && errno != EBADF && errno != EPERM) return throw_errno(env, "getgrnam");
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  return make_int(env, gr->gr_gid);
+}
+
+/* A JS array of strings as a NULL-terminated char* vector (malloc'ed; NULL on failure). */
+static char **string_vector(napi_env env, napi_value arr) {
+  uint32_t n = 0;
+  if (napi_get_array_length(env, arr, &n) != napi_ok) return NULL;
+  char **v = calloc(n + 1, sizeof(char *));
+  if (!v) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    size_t len = 0;
+    if (napi_get_element(env, arr, i, &el) != napi_ok || napi_get_value_string_utf8(env, el, NULL, 0, &len) != napi_ok ||
+        !(v[i] = malloc(len + 1))) {
+      for (uint32_t j = 0; j < i; j++) free(v[j]);
+      free(v);
+      return NULL;
+    }
+    napi_get_value_string_utf8(env, el, v[i], len + 1, &len);
+  }
+  return v;
+}
+
+static void free_vector(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+/*
+ * execve(path, argv, envp[, limits]): replace this process; returns only on failure
+ * (throws, errno in .code, .syscall "execve" or "setrlimit"). Unlike process.execve it
+ * fails like the system call (process.execve aborts the process on ENOENT/EACCES and
+ * refuses closed stdio), and it gives the new program what a C exec would: fds 0-2
+ * inherited (Node sets close-on-exec on them), SIGPIPE and SIGXFSZ at their defaults
+ * (Node ignores them, and ignored signals survive exec), no signal blocked.
+ * limits: flat [resource, soft, ...] set just before the exec and undone if it fails:
+ * soft limits below what Node itself uses (address space, data, stack) must not be in
+ * force while JavaScript runs.
+ */
+#define MAXLIMITS 16
+static napi_value js_execve(napi_env env, napi_callback_info info) {
+  napi_value a[4];
+  char path[PATHLEN];
+  size_t argc = get_args(env, info, a, 4);
+  if (argc < 3 || get_str(env, a[0], path, sizeof path)) return NULL;
+  int res[MAXLIMITS];
+  rlim_t soft[MAXLIMITS];
+  struct rlimit saved[MAXLIMITS];
+  uint32_t nl = 0;
+  if (argc > 3) {
+    uint32_t n = 0;
+    napi_valuetype ty;
+    napi_typeof(env, a[3], &ty);
+    if (ty != napi_undefined && napi_get_array_length(env, a[3], &n) != napi_ok) {
+      napi_throw_type_error(env, NULL, "limits: expected an array");
+      return NULL;
+    }
+    if (n / 2 > MAXLIMITS) {
+      napi_throw_range_error(env, NULL, "limits: too many");
+      return NULL;
+    }
+    for (uint32_t i = 0; i + 1 < n; i += 2) {
+      napi_value r, v;
+      double dr, dv;
+      napi_get_element(env, a[3], i, &r);
+      napi_get_element(env, a[3], i + 1, &v);
+      if (napi_get_value_double(env, r, &dr) != napi_ok || napi_get_value_double(env, v, &dv) != napi_ok) {
+        napi_throw_type_error(env, NULL, "limits: expected numbers");
+        return NULL;
+      }
+      res[nl] = (int)dr;
+      soft[nl] = dv == (double)INFINITY || dv >= 18446744073709551615.0 ? RLIM_INFINITY : (rlim_t)dv;
+      nl++;
+    }
+  }
+  char **argv = string_vector(env, a[1]);
+  char **envp = string_vector(env, a[2]);
+  if (!argv || !envp) {
+    free_vector(argv);
+    free_vector(envp);
+    errno = ENOMEM;
+    return throw_errno(env, "execve");
+  }
+  /* Node marks its standard descriptors close-on-exec: the new program must get them */
+  for (int fd = 0; fd < 3; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl != -1 && (fl & FD_CLOEXEC)) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  const char *failed = "execve";
+  uint32_t set = 0;
+  for (; set < nl; set++) {
+    struct rlimit rl;
+    if (getrlimit(res[set], &saved[set]) == -1) { failed = "getrlimit"; break; }
+    rl = saved[set];
+    rl.rlim_cur = soft[set];
+    if (setrlimit(res[set], &rl) == -1) { failed = "setrlimit"; break; }
+  }
+  int e = 0;
+  if (set == nl) {
+    struct sigaction dfl, pipe_old, xfsz_old;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &dfl, &pipe_old);
+    sigaction(SIGXFSZ, &dfl, &xfsz_old);
+    sigset_t none, old;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, &old);
+    execve(path, argv, envp);
+    e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    sigaction(SIGPIPE, &pipe_old, NULL);
+    sigaction(SIGXFSZ, &xfsz_old, NULL);
+  } else {
+    e = errno;
+  }
+  while (set > 0) { set--; setrlimit(res[set], &saved[set]); }
+  free_vector(argv);
+  free_vector(envp);
+  errno = e;
+  return throw_errno(env, failed);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
     {"mkfifo", NULL, js_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -190,6 +428,15 @@ static napi_value init(napi_env env, napi_value exports) {
     {"finitModule", NULL, js_finit_module, NULL, NULL, NULL, napi_enumerable, NULL},
     {"ifUp", NULL, js_ifup, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sync", NULL, js_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getrlimit", NULL, js_getrlimit, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setrlimit", NULL, js_setrlimit, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"nice", NULL, js_nice, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getpwnam", NULL, js_getpwnam, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getgrnam", NULL, js_getgrnam, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

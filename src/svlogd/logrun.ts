@@ -1,0 +1,124 @@
+// Which log/run scripts the supervisor may replace by an in-process Svlogd.
+//
+// A Node process per logger costs 8-15 MB, runit's svlogd ~100 kB; with one supervisor
+// process for all services, a log service whose ./run is exactly
+//
+//     #!/bin/sh
+//     exec svlogd [options] dir ...        (optionally preceded by `exec 2>&1`)
+//
+// and whose svlogd is this executable runs as an Svlogd object inside the supervisor:
+// same files, same signals, same supervise/ status. Anything else (chpst, variables,
+// quoting, redirections, another logger, another svlogd binary) runs as a process.
+import { accessSync, constants as C, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, isAbsolute, join } from 'node:path';
+import { parseArgs, type SvlogdSettings } from './options.ts';
+
+export interface LogRun {
+  /** the program word: "svlogd" or an absolute path ending in /svlogd */
+  program: string;
+  /** svlogd's arguments */
+  args: string[];
+  /** `exec 2>&1` came first: svlogd's stderr goes where its stdout goes */
+  stderrToStdout: boolean;
+}
+
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash']);
+const WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** One plain shell word, or a single-quoted one; undefined if it needs the shell. */
+function word(tok: string): string | undefined {
+  if (WORD.test(tok)) return tok;
+  const m = /^'([^']*)'$/.exec(tok);
+  return m ? m[1] : undefined;
+}
+
+/** Parse the script text; undefined unless it is the recognisable form. */
+export function parseLogRun(text: string): LogRun | undefined {
+  const lines = text.split('\n');
+  const shebang = /^#!\s*(\S+)(?:\s+(\S.*))?$/.exec(lines[0] ?? '');
+  if (!shebang) return undefined;
+  let shell = basename(shebang[1]!);
+  let flags = (shebang[2] ?? '').trim();
+  if (shell === 'env') {
+    const [s, ...rest] = flags.split(/\s+/);
+    shell = s ?? '';
+    flags = rest.join(' ');
+  }
+  if (!SHELLS.has(shell) || (flags && !/^(-[a-zA-Z]+\s*)+$/.test(flags))) return undefined;
+  let stderrToStdout = false;
+  let found: LogRun | undefined;
+  for (const raw of lines.slice(1)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (found) return undefined; // nothing may follow the exec
+    if (/^exec\s+2>&1$/.test(line)) {
+      stderrToStdout = true;
+      continue;
+    }
+    const toks = line.split(/\s+/);
+    if (toks[0] !== 'exec' || toks.length < 3) return undefined;
+    const words = toks.slice(1).map(word);
+    if (words.some((w) => w === undefined)) return undefined;
+    const [program, ...args] = words as string[];
+    if (program !== 'svlogd' && !(isAbsolute(program!) && basename(program!) === 'svlogd')) return undefined;
+    found = { program: program!, args, stderrToStdout };
+  }
+  return found;
+}
+
+export interface RecogniseOptions {
+  /** PATH is looked up here (default process.env) */
+  env?: NodeJS.ProcessEnv;
+  /** our executable (default process.execPath); the svlogd found must be it */
+  self?: string;
+}
+
+export interface InProcessLogger extends LogRun {
+  settings: SvlogdSettings;
+}
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, C.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The svlogd settings for an in-process logger if log/run (runPath) is recognisable and
+ * its svlogd is this executable; undefined means: start ./run as a process.
+ */
+export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): InProcessLogger | undefined {
+  let text: string;
+  try {
+    if (!executable(runPath)) return undefined;
+    text = readFileSync(runPath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const run = parseLogRun(text);
+  if (!run) return undefined;
+  let prog: string | undefined;
+  if (isAbsolute(run.program)) prog = executable(run.program) ? run.program : undefined;
+  else {
+    const path = (opts.env ?? process.env).PATH ?? '/bin:/usr/bin';
+    for (const dir of path.split(':')) {
+      const p = join(dir || '.', run.program);
+      if (executable(p)) {
+        prog = p;
+        break;
+      }
+    }
+  }
+  if (!prog) return undefined;
+  try {
+    if (realpathSync(prog) !== realpathSync(opts.self ?? process.execPath)) return undefined;
+  } catch {
+    return undefined;
+  }
+  const settings = parseArgs(run.args, 'svlogd', () => {});
+  if ('code' in settings) return undefined;
+  return { ...run, settings };
+}
