@@ -8,9 +8,13 @@ export interface Tain {
   nano: number;
 }
 
-/** Now, with runit's rounding (gettimeofday microseconds): nano = usec * 1000 + 500. */
+/**
+ * Now, with runit's rounding (gettimeofday microseconds): nano = usec * 1000 + 500.
+ * Date.now() follows the wall clock when it steps (NTP, an RTC set at boot), which
+ * supervise/status must; its millisecond resolution is plenty for sv's whole seconds.
+ */
 export function taiNow(): Tain {
-  return tainFromMs(performance.timeOrigin + performance.now());
+  return tainFromMs(Date.now());
 }
 
 export function tainFromMs(ms: number): Tain {

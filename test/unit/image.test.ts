@@ -65,3 +65,10 @@ t.test('modules.dep and load order', async (t) => {
   t.same(missing, ['nope']);
   t.same(order, ['kernel/lib/crc16.ko', 'kernel/fs/mbcache.ko', 'kernel/fs/jbd2/jbd2.ko', 'kernel/fs/ext4/ext4.ko', 'kernel/drivers/virtio/virtio_input.ko']);
 });
+
+t.test('every applet has a link in the image', async (t) => {
+  const { APPLETS } = await import('../../src/main.ts');
+  const { APPLET_LINKS } = await import('../../image/rootfs.ts');
+  const linked = new Set(Object.values(APPLET_LINKS));
+  for (const name of Object.keys(APPLETS)) t.ok(linked.has(name), `${name} is linked`);
+});
