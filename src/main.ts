@@ -9,12 +9,22 @@ export const APPLETS: Record<string, () => Promise<Applet>> = {
   runsvdir: async () => (await import('./runsvdir/main.ts')).main,
   runsv: async () => (await import('./runsv/main.ts')).main,
   sv: async () => (await import('./sv/sv.ts')).main,
+  runsvchdir: async () => (await import('./runsvchdir/main.ts')).main,
   'runit-init': async () => (await import('./init/main.ts')).main,
   init: async () => (await import('./init/main.ts')).main,
   '1': async () => (await import('../stages/stage1.ts')).main,
   '2': async () => (await import('../stages/stage2.ts')).main,
   '3': async () => (await import('../stages/stage3.ts')).main,
   ctrlaltdel: async () => (await import('../stages/ctrlaltdel.ts')).main,
+  svlogd: async () => (await import('./svlogd/main.ts')).main,
+  chpst: async () => (await import('./chpst/main.ts')).main,
+  envdir: async () => (await import('./chpst/main.ts')).main,
+  envuidgid: async () => (await import('./chpst/main.ts')).main,
+  pgrphack: async () => (await import('./chpst/main.ts')).main,
+  setlock: async () => (await import('./chpst/main.ts')).main,
+  setuidgid: async () => (await import('./chpst/main.ts')).main,
+  softlimit: async () => (await import('./chpst/main.ts')).main,
+  utmpset: async () => (await import('./utmpset/main.ts')).main,
 };
 
 export const SELF = 'runit-ts';

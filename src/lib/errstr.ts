@@ -39,10 +39,21 @@ const STR: Record<string, string> = {
   EMLINK: 'too many links',
   EDOM: 'input out of range',
   ERANGE: 'output out of range',
-  ELOOP: 'too many symbolic links',
+  ELOOP: 'symbolic link loop',
   ENAMETOOLONG: 'file name too long',
   ENOTEMPTY: 'directory not empty',
-  ENOSYS: 'operation not supported',
+  ENOSYS: 'system call not available',
+  ENOTSUP: 'operation not supported',
+  EOPNOTSUPP: 'operation not supported',
+  ENOLCK: 'no locks available',
+  ETIME: 'timer expired',
+  EDQUOT: 'disk quota exceeded',
+  ESTALE: 'stale NFS file handle',
+  ENOTSOCK: 'not a socket',
+  ECONNRESET: 'connection reset',
+  ENOTCONN: 'not connected',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
   ECONNREFUSED: 'connection refused',
   EADDRINUSE: 'address already used',
 };
@@ -51,6 +62,6 @@ const STR: Record<string, string> = {
 export function errorStr(e: unknown): string {
   const code = typeof e === 'string' ? e : (e as { code?: string } | null)?.code;
   if (code && STR[code]) return STR[code];
-  if (code) return `error ${code}`;
+  if (code) return 'unknown error'; // djb's error_str() for anything not in its table
   return e instanceof Error ? e.message : String(e);
 }

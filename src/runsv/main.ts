@@ -8,16 +8,18 @@ keeping runit's control and status files in dir/supervise/. Control it with sv.
 TERM acts as 'sv exit'. Exit codes: 1 usage, 111 fatal, 0 after 'exit'.
 `;
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], argv0 = 'runsv'): Promise<number> {
   if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(HELP);
     return 0;
   }
-  if (argv.length !== 1 || !argv[0]) {
-    process.stderr.write('usage: runsv dir\n');
+  // runsv: exactly one argument (an empty one is taken, and fails at chdir)
+  if (argv.length !== 1) {
+    process.stderr.write(`usage: ${argv0} dir\n\n`);
     return 1;
   }
-  const runsv = new Runsv(argv[0]);
+  const runsv = new Runsv(argv[0]!);
+  process.on('SIGTERM', () => runsv.terminate());
   try {
     await runsv.open();
   } catch (e) {
@@ -27,7 +29,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  process.on('SIGTERM', () => runsv.terminate());
   await runsv.done;
   return 0;
 }

@@ -1,16 +1,23 @@
 // The runsv state machine for one service directory and its log service, driven by
 // events instead of runsv's blocking loop, so that one process can supervise many
 // services. On-disk protocol (supervise/ lock, control, ok, status, stat, pid) is runit's.
+//
+// runsv's loop is: start what should run; wait; reap every exited child (sleeping 1 s
+// when a process ran less than a second); read one control byte from each FIFO; act on
+// SIGTERM; exit when asked to and everything is down. `pump()` below runs exactly that
+// loop for one service whenever an event arrives. Every wait inside it (the 1 s throttle,
+// control/<c> scripts) holds back only this service, as each runsv is its own process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as C, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as C, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, statSync, writeSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { errorStr } from '../lib/errstr.ts';
+import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
+import { processStartSeconds } from '../lib/proc.ts';
 import { decodeStatus, encodeStatus, pidFile, S_DOWN, S_FINISH, S_RUN, statLine, type State, type Want } from '../lib/status.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
-import { processStartSeconds } from '../lib/proc.ts';
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -19,47 +26,78 @@ const SIGNALS: Record<string, NodeJS.Signals> = {
 export interface RunsvOptions {
   /** start each service in its own session (runsvdir -P) */
   setsid?: boolean;
-  /** where warnings go (runsvdir routes them into its log pipe) */
+  /** where runsv's messages go (default: a line written to fd 2, as runsv does) */
   warn?: (line: string) => void;
-  /** fd given to children as stderr (default: inherit) */
-  stderrFd?: number;
-  /** name used in messages: runsv's argument */
+  /** name used in messages: runsv's argument (default: dir as given) */
   name?: string;
+}
+
+let errFd = 2;
+/**
+ * Where errLine() writes (default fd 2). runsvdir with a log argument gives a non-blocking
+ * descriptor of its own for the log pipe: children make their inherited fd 2 blocking
+ * (libuv does, for stdio), and this process, the pipe's only reader, must never block on it.
+ */
+export function setErrFd(fd: number): void {
+  errFd = fd;
+}
+
+/** One line of runsv's/runsvdir's messages, to fd 2 (or the log pipe); a full pipe drops it. */
+export function errLine(line: string): void {
+  try {
+    writeSync(errFd, line + '\n');
+  } catch {
+    /* a full log pipe drops the line, as runit's non-blocking pipe does */
+  }
+}
+
+interface Exit {
+  s: Svd;
+  /** the start this exit belongs to */
+  token: object;
+  /** exit code, or -1 when killed by a signal (runsv's first ./finish argument) */
+  code: number;
+  /** signal number (runsv's wstat & 0xff; the core-dump bit is not known to Node) */
+  sig: number;
 }
 
 /** One supervised process: the service itself (svd[0]) or its log service (svd[1]). */
 class Svd {
   state: State = S_DOWN;
   want: Want = 'up';
+  /** runsv's C_PAUSE */
   paused = false;
+  /** runsv's C_TERM */
   term = false;
   pid = 0;
-  pidChanged = true;
   start: Tain = taiNow();
   exitCode = 0;
-  exitSignal = 0;
-  child: ChildProcess | undefined;
+  exitSig = 0;
+  /** identifies the current start; exits of older processes are ignored, as runsv does */
+  token: object | undefined;
   lockFd = -1;
   controlFd = -1;
   controlWriteFd = -1;
   okFd = -1;
   control: Socket | undefined;
-  /** restart held back until this time (runit's 1 s throttle, per service) */
-  throttleUntil = 0;
-  throttleTimer: NodeJS.Timeout | undefined;
-  /** a start was asked for ('u'/'o') while throttled */
-  startPending = false;
+  /** control bytes read from the FIFO, not yet acted on (runsv reads one per loop) */
+  readonly bytes: string[] = [];
   readonly islog: boolean;
   /** the directory ./run runs in */
   readonly cwd: string;
-  /** prefix of this svd's supervise files */
-  readonly sup: string;
-  constructor(islog: boolean, cwd: string, sup: string) {
+  /** prefix of messages about this svd's files: '' or 'log/' */
+  readonly rel: string;
+  constructor(islog: boolean, cwd: string) {
     this.islog = islog;
     this.cwd = cwd;
-    this.sup = sup;
+    this.rel = islog ? 'log/' : '';
+  }
+  path(f: string): string {
+    return join(this.cwd, 'supervise', f);
   }
 }
+
+export class RunsvFatal extends Error {}
 
 export class Runsv {
   readonly dir: string;
@@ -68,137 +106,234 @@ export class Runsv {
   private readonly svd: [Svd] | [Svd, Svd];
   private haslog = false;
   private logpipe: [number, number] | undefined;
-  private queue: Promise<void> = Promise.resolve();
+  /** runsv keeps one pidchanged flag for both svds (so log/supervise/pid appears only once the log starts) */
+  private pidChanged = true;
+  private readonly exits: Exit[] = [];
+  private sigterm = false;
+  private pumping = false;
+  private opened = false;
   private closed = false;
   private resolveDone!: () => void;
-  /** resolves when runsv would exit: want exit, service and log down */
+  /** resolves when runsv would exit: want exit and the service down (and the log down) */
   readonly done: Promise<void>;
 
   constructor(dir: string, opts: RunsvOptions = {}) {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
-    this.svd = [new Svd(false, this.dir, join(this.dir, 'supervise'))];
+    this.svd = [new Svd(false, this.dir)];
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
-  private warn(msg: string, e?: unknown): void {
-    const line = `runsv ${this.name}: warning: ${msg}${e === undefined ? '' : `: ${errorStr(e)}`}`;
-    (this.opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(line);
+  private say(line: string): void {
+    (this.opts.warn ?? errLine)(line);
   }
 
-  private fatal(msg: string, e?: unknown): never {
-    throw new RunsvFatal(`runsv ${this.name}: fatal: ${msg}${e === undefined ? '' : `: ${errorStr(e)}`}`);
+  /** runsv's warn(): "runsv DIR: warning: <m>: <error>" */
+  private warn(m: string, e?: unknown): void {
+    this.say(`runsv ${this.name}: warning: ${m}${e === undefined ? '' : `: ${errorStr(e)}`}`);
   }
 
-  /** Set up supervise/ (and log/supervise/) as runsv does, then start what wants up. */
+  private fatal(m: string, e?: unknown): never {
+    throw new RunsvFatal(`runsv ${this.name}: fatal: ${m}${e === undefined ? '' : `: ${errorStr(e)}`}`);
+  }
+
+  /**
+   * Set up supervise/ (and log/supervise/) exactly as runsv does, then start what wants up.
+   * Throws RunsvFatal (runsv's "fatal:" line, exit 111) with everything opened closed again.
+   */
   async open(): Promise<void> {
+    try {
+      await this.setup();
+    } catch (e) {
+      this.close(false);
+      throw e;
+    }
+    if (this.closed) return;
+    for (const s of this.svd) this.listen(s);
+    this.opened = true;
+    void this.pump();
+  }
+
+  private async setup(): Promise<void> {
     const main = this.svd[0];
-    const dirStat = statOrNull(this.dir);
-    if (!dirStat) this.fatal('unable to change to directory', errnoOf(this.dir));
-    if (existsSync(join(this.dir, 'down'))) main.want = 'down';
+    // chdir(dir)
+    try {
+      if (!statSync(this.dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      accessSync(this.dir, C.X_OK);
+    } catch (e) {
+      this.fatal('unable to change to directory', e);
+    }
+    if (exists(join(this.dir, 'down'))) main.want = 'down';
     const logDir = join(this.dir, 'log');
-    const ls = statOrNull(logDir, true);
+    let ls: Stats | undefined;
+    try {
+      ls = statSync(logDir);
+    } catch (e) {
+      if (code(e) !== 'ENOENT') this.warn('unable to stat() ./log: ', e);
+    }
     if (ls) {
       if (!ls.isDirectory()) this.warn('./log: not a directory.');
       else {
         this.haslog = true;
-        const log = new Svd(true, logDir, join(logDir, 'supervise'));
-        if (existsSync(join(logDir, 'down'))) log.want = 'down';
+        const log = new Svd(true, logDir);
+        if (exists(join(logDir, 'down'))) log.want = 'down';
         this.svd[1] = log;
-        this.logpipe = native().pipe();
+        try {
+          this.logpipe = native().pipe();
+        } catch (e) {
+          this.fatal('unable to create log pipe', e);
+        }
       }
     }
-    makeSuperviseDir(this.dir, 'supervise', (m, e) => this.fatal(m, e));
-    main.lockFd = this.openLock(join(main.sup, 'lock'));
-    const stale: Array<[Svd, number, Tain]> = [];
-    const prev = readPrevious(main.sup);
-    if (prev) stale.push([main, prev.pid, prev.start]);
+    this.makeSupervise(this.dir, './supervise');
+    main.lockFd = this.openLock(main);
+    if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
     const log = this.svd[1];
     if (log) {
-      makeSuperviseDir(log.cwd, 'supervise', (m, e) => this.fatal(m, e));
-      // runsv blocks on log/supervise/lock; a single event loop cannot, so it fails like the main lock
-      log.lockFd = this.openLock(join(log.sup, 'lock'));
-      const p = readPrevious(log.sup);
-      if (p) stale.push([log, p.pid, p.start]);
+      this.makeSupervise(logDir, './log/supervise');
+      log.lockFd = this.openLock(log);
+      // runsv blocks in flock() here; one event loop cannot, so wait for it by polling
+      while (!native().flock(log.lockFd, LOCK_EX | LOCK_NB)) {
+        await delay(100);
+        if (this.closed) return;
+      }
     }
+    // what a previous supervisor left, read before the first status update overwrites it
+    const previous = this.svd.map((s) => readPrevious(s.path('status')));
     for (const s of this.svd) {
-      this.openControl(s);
+      // (runit 2.1.2 bug: for the log it stat()ed supervise/control instead of
+      // log/supervise/control, so a log/supervise/control that is no FIFO went unnoticed;
+      // 2.3.0 checks the right one, and so do we)
+      const path = s.path('control');
+      const rel = `${s.rel}supervise/control`;
+      mkfifo(path);
+      let st: Stats;
+      try {
+        st = statSync(path);
+      } catch (e) {
+        this.fatal(`unable to stat ${rel}`, e);
+      }
+      if (!st.isFIFO()) this.fatal(`${rel} exists but is not a fifo`);
+      try {
+        s.controlFd = openSync(path, C.O_RDONLY | C.O_NONBLOCK);
+        s.controlWriteFd = openSync(path, C.O_WRONLY | C.O_NONBLOCK);
+      } catch (e) {
+        this.fatal(`unable to open ${rel}`, e);
+      }
       this.updateStatus(s);
     }
     for (const s of this.svd) {
-      const okPath = join(s.sup, 'ok');
-      makeFifo(okPath, (m, e) => this.fatal(m, e));
+      const path = s.path('ok');
+      mkfifo(path);
       try {
-        s.okFd = openSync(okPath, C.O_RDONLY | C.O_NONBLOCK);
+        s.okFd = openSync(path, C.O_RDONLY | C.O_NONBLOCK);
       } catch (e) {
-        this.fatal(`unable to read ${s.islog ? 'log/' : ''}supervise/ok`, e);
+        this.fatal(`unable to read ${s.rel}supervise/ok`, e);
       }
     }
-    // A previous supervisor of this directory died (killed, or stage 2 restarted): its
-    // processes are orphans now. Stop them before starting new ones, so none runs twice.
-    await Promise.all(stale.map(([s, pid, start]) => stopStale(pid, start, (m) => this.warn(`${s.islog ? 'log: ' : ''}${m}`))));
-    this.enqueue(() => this.loop());
+    // Beyond runit: a previous supervisor of this directory died (killed, or stage 2
+    // restarted) and its processes are orphans now. Stop them before starting new ones,
+    // so that no service ever runs twice.
+    await Promise.all(
+      this.svd.map((s, i) => {
+        const prev = previous[i];
+        return prev ? stopStale(prev.pid, prev.start, (m) => this.warn(`${s.rel}${m}`)) : undefined;
+      }),
+    );
   }
 
-  private openLock(path: string): number {
-    const rel = path.slice(this.dir.length + 1);
-    let fd: number;
+  /** mkdir supervise 0700; if it is a dangling symlink, mkdir its target (relative to base). */
+  private makeSupervise(base: string, what: string): void {
+    const path = join(base, 'supervise');
     try {
-      fd = openSync(path, C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT, 0o600);
-    } catch (e) {
-      this.fatal(`unable to open ${rel}`, e);
+      mkdirSync(path, 0o700);
+      return;
+    } catch {
+      /* exists, or a symlink: as runsv, look at the link */
     }
-    let got: boolean;
+    let target: string;
     try {
-      got = native().flock(fd, LOCK_EX | LOCK_NB);
+      target = readlinkSync(path);
     } catch (e) {
-      closeSync(fd);
-      this.fatal(`unable to lock ${rel}`, e);
+      const c = code(e);
+      if (c !== 'ENOENT' && c !== 'EINVAL') this.fatal(`unable to readlink ${what}`, e);
+      return;
     }
-    if (!got) {
-      closeSync(fd);
-      this.fatal(`unable to lock ${rel}`, 'EAGAIN');
+    if (Buffer.byteLength(target) >= 256) this.fatal(`unable to readlink ${what}: name too long`);
+    try {
+      mkdirSync(isAbsolute(target) ? target : join(base, target), 0o700);
+    } catch {
+      /* as runsv: a failure shows when the lock is opened */
     }
-    return fd;
   }
 
-  private openControl(s: Svd): void {
-    const path = join(s.sup, 'control');
-    const rel = `${s.islog ? 'log/' : ''}supervise/control`;
-    makeFifo(path, (m, e) => this.fatal(m, e));
-    const st = statOrNull(path);
-    if (!st) this.fatal(`unable to stat ${rel}`, errnoOf(path));
-    if (!st.isFIFO()) this.fatal(`${rel} exists but is not a fifo`);
+  private openLock(s: Svd): number {
     try {
-      s.controlFd = openSync(path, C.O_RDONLY | C.O_NONBLOCK);
-      s.controlWriteFd = openSync(path, C.O_WRONLY | C.O_NONBLOCK);
+      return openSync(s.path('lock'), C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT, 0o600);
     } catch (e) {
-      this.fatal(`unable to open ${rel}`, e);
+      this.fatal(`unable to open ${s.rel}supervise/lock`, e);
     }
+  }
+
+  /** Read control bytes as they come; each is acted on in runsv's loop order. */
+  private listen(s: Svd): void {
     const sock = new Socket({ fd: s.controlFd, readable: true, writable: false });
     sock.on('data', (buf: Buffer) => {
-      for (const byte of buf) this.enqueue(() => this.ctrl(s, String.fromCharCode(byte)));
-      this.enqueue(() => this.loop());
+      for (const byte of buf) s.bytes.push(String.fromCharCode(byte));
+      void this.pump();
     });
-    sock.on('error', (e) => this.warn(`unable to read ${rel}`, e));
+    sock.on('error', (e) => this.warn(`unable to read ${s.rel}supervise/control`, e));
     s.control = sock;
   }
 
-  /** Serialise every event of this service, as runsv's single loop does. */
-  private enqueue(task: () => void | Promise<void>): void {
-    this.queue = this.queue.then(task).catch((e: unknown) => this.warn('internal error', e instanceof Error ? e.message : e));
+  private pending(): boolean {
+    return this.exits.length > 0 || this.sigterm || this.svd.some((s) => s.bytes.length > 0);
   }
 
-  /** The top of runsv's loop: start what should run; leave when asked to exit. */
-  private loop(): void {
-    if (this.closed) return;
+  /** runsv's main loop, run while there is something to do. */
+  private async pump(): Promise<void> {
+    if (this.pumping || this.closed || !this.opened) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        await this.startWanted();
+        if (this.closed || !this.pending()) break;
+        await this.iteration();
+        if (this.closed) break;
+      }
+    } catch (e) {
+      this.warn('internal error', e instanceof Error ? e.message : e);
+    } finally {
+      this.pumping = false;
+    }
+    if (!this.closed && this.pending()) setImmediate(() => void this.pump());
+  }
+
+  /** Top of runsv's loop: start the log if it wants up, the service if it wants up or must finish. */
+  private async startWanted(): Promise<void> {
     const [main, log] = this.svd;
-    if (log && !log.pid && log.want === 'up') this.startService(log);
-    if (!main.pid && (main.want === 'up' || main.state === S_FINISH || main.startPending)) this.startService(main);
-    if (main.want === 'exit' && main.state === S_DOWN && !main.pid) {
+    if (log && !log.pid && log.want === 'up') await this.startService(log);
+    if (this.closed) return;
+    if (!main.pid && (main.want === 'up' || main.state === S_FINISH)) await this.startService(main);
+  }
+
+  /** One pass of runsv's loop after the wait. */
+  private async iteration(): Promise<void> {
+    let ex: Exit | undefined;
+    while ((ex = this.exits.shift())) await this.childExited(ex);
+    const [main, log] = this.svd;
+    const b0 = main.bytes.shift();
+    if (b0 !== undefined) await this.ctrl(main, b0);
+    const b1 = log?.bytes.shift();
+    if (log && b1 !== undefined) await this.ctrl(log, b1);
+    if (this.sigterm) {
+      this.sigterm = false;
+      await this.ctrl(main, 'x');
+    }
+    if (main.want === 'exit' && main.state === S_DOWN) {
       if (!log || !log.pid) {
-        this.close();
+        this.close(true);
         return;
       }
       if (log.want !== 'exit') {
@@ -213,133 +348,175 @@ export class Runsv {
     }
   }
 
-  /** runsv's update_status: pid (when changed), stat, status; each written .new then renamed. */
+  /** runsv's update_status: pid (only when changed), stat, status; each written .new then renamed. */
   private updateStatus(s: Svd): void {
-    const rel = s.islog ? 'log/supervise/' : 'supervise/';
-    if (s.pidChanged) {
-      if (!writeAtomic(join(s.sup, 'pid'), pidFile(s.pid), (m, e) => this.warn(`${m}${rel}pid${m.startsWith('unable to rename') ? '' : '.new'}`, e))) return;
-      s.pidChanged = false;
+    const sup = `${s.rel}supervise/`;
+    if (this.pidChanged) {
+      try {
+        writeNew(s.path('pid.new'), pidFile(s.pid));
+      } catch (e) {
+        this.warn(`unable to open ${sup}pid.new`, e);
+        return;
+      }
+      try {
+        renameSync(s.path('pid.new'), s.path('pid'));
+      } catch (e) {
+        this.warn(`unable to rename pid.new to ${sup}pid`, e);
+        return;
+      }
+      this.pidChanged = false;
     }
     const st = { start: s.start, pid: s.pid, paused: s.paused, want: s.want, term: s.term, state: s.state };
-    writeAtomic(join(s.sup, 'stat'), statLine(st), (m, e) => this.warn(`${m}${rel}stat${m.startsWith('unable to rename') ? '' : '.new'}`, e));
-    writeAtomic(join(s.sup, 'status'), encodeStatus(st), (m, e) => this.warn(`${m}${rel}status${m.startsWith('unable to rename') ? '' : '.new'}`, e));
+    try {
+      writeNew(s.path('stat.new'), statLine(st));
+      try {
+        renameSync(s.path('stat.new'), s.path('stat'));
+      } catch (e) {
+        this.warn(`unable to rename stat.new to ${sup}stat`, e);
+      }
+    } catch (e) {
+      this.warn(`unable to open ${sup}stat.new`, e);
+      return;
+    }
+    try {
+      writeNew(s.path('status.new'), encodeStatus(st));
+    } catch (e) {
+      this.warn(`unable to open ${sup}status.new`, e);
+      return;
+    }
+    try {
+      renameSync(s.path('status.new'), s.path('status'));
+    } catch (e) {
+      this.warn(`unable to rename status.new to ${sup}status`, e);
+    }
   }
 
-  /** Run control/<c> if it is there and executable; true when it exited 0 (signal suppressed). */
+  /**
+   * runsv's custom(): run control/<c> if it is there and u+x, stdout to the log pipe,
+   * and wait for it; true (signal suppressed) when it exited 0. Never for the log service.
+   */
   private async custom(s: Svd, c: string): Promise<boolean> {
     if (s.islog) return false;
-    const path = join(this.dir, 'control', c);
-    let st;
+    const rel = `control/${c}`;
+    const path = join(this.dir, rel);
+    let st: Stats;
     try {
       st = statSync(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.warn(`unable to stat control/${c}`, e);
+      if (code(e) !== 'ENOENT') this.warn(`unable to stat ${rel}`, e);
       return false;
     }
     if (!(st.mode & 0o100)) return false;
+    const out = this.haslog && this.logpipe ? this.logpipe[1] : 'inherit';
     return new Promise((res) => {
-      const child = spawn(path, [], {
-        cwd: this.dir,
-        argv0: `control/${c}`,
-        stdio: ['inherit', this.haslog && this.logpipe ? this.logpipe[1] : 'inherit', this.opts.stderrFd ?? 'inherit'],
-      });
+      let child: ChildProcess;
+      try {
+        const enoexec = execFormatError(path);
+        if (enoexec) throw Object.assign(new Error(enoexec), { code: enoexec });
+        child = spawn(rel, [], { cwd: this.dir, argv0: rel, stdio: ['inherit', out, 'inherit'] });
+      } catch (e) {
+        // runsv's child fails the same way and exits 111: the signal is sent
+        this.say(`runsv ${this.name}: fatal: unable to run control/?: ${errorStr(e)}`);
+        res(false);
+        return;
+      }
       child.on('error', (e) => {
-        this.warn(`unable to run control/${c}`, e);
+        this.say(`runsv ${this.name}: fatal: unable to run control/?: ${errorStr(e)}`);
         res(false);
       });
-      child.on('exit', (code) => res(code === 0));
+      // runsv tests wait_exitcode() == 0, and a script killed by a signal has exit code 0
+      child.on('exit', (status) => res(!status));
     });
   }
 
-  private stopService(s: Svd): Promise<void> | void {
-    return (async () => {
-      if (s.pid && !(await this.custom(s, 't'))) {
-        kill(s.pid, 'SIGTERM');
-        s.term = true;
-        this.updateStatus(s);
-      }
-      if (s.want === 'down') {
-        if (s.pid) kill(s.pid, 'SIGCONT');
-        await this.custom(s, 'd');
-        return;
-      }
-      if (s.want === 'exit') {
-        if (s.pid) kill(s.pid, 'SIGCONT');
-        await this.custom(s, 'x');
-      }
-    })();
+  private async stopService(s: Svd): Promise<void> {
+    if (s.pid && !(await this.custom(s, 't'))) {
+      kill(s.pid, 'SIGTERM');
+      s.term = true;
+      this.updateStatus(s);
+    }
+    if (s.want === 'down') {
+      if (s.pid) kill(s.pid, 'SIGCONT');
+      await this.custom(s, 'd');
+      return;
+    }
+    if (s.want === 'exit') {
+      if (s.pid) kill(s.pid, 'SIGCONT');
+      await this.custom(s, 'x');
+    }
   }
 
-  private startService(s: Svd): void {
-    if (this.closed) return;
-    const now = Date.now();
-    if (now < s.throttleUntil) {
-      if (!s.throttleTimer) {
-        s.throttleTimer = setTimeout(() => {
-          s.throttleTimer = undefined;
-          this.enqueue(() => this.loop());
-        }, s.throttleUntil - now);
-      }
-      return;
-    }
-    s.startPending = false;
-    const finishing = s.state === S_FINISH;
+  private async startService(s: Svd): Promise<void> {
     let argv: string[];
-    if (finishing) {
-      argv = ['./finish', s.exitSignal ? '-1' : String(s.exitCode), String(s.exitSignal)];
+    if (s.state === S_FINISH) {
+      argv = ['./finish', String(s.exitCode), String(s.exitSig)];
     } else {
       argv = ['./run'];
-      // runsv runs control/u before ./run and ignores its result; it must not delay the others
-      void this.custom(s, 'u');
+      await this.custom(s, 'u');
     }
-    const pipe = this.logpipe;
-    const stdio: Array<'inherit' | number> = ['inherit', 'inherit', this.opts.stderrFd ?? 'inherit'];
-    if (this.haslog && pipe) {
-      if (s.islog) stdio[0] = pipe[0];
-      else stdio[1] = pipe[1];
+    if (s.pid) await this.stopService(s); // runsv: "should never happen"
+    if (this.closed) return;
+    const stdio: Array<'inherit' | number> = ['inherit', 'inherit', 'inherit'];
+    if (this.haslog && this.logpipe) {
+      if (s.islog) stdio[0] = this.logpipe[0];
+      else stdio[1] = this.logpipe[1];
     }
-    let child: ChildProcess;
-    try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: s.cwd, stdio, detached: !!this.opts.setsid, argv0: argv[0] });
-    } catch (e) {
-      this.failedStart(s, argv[0]!, e);
-      return;
+    const token = {};
+    s.token = token;
+    const prog = argv[0]!;
+    let child: ChildProcess | undefined;
+    let err: unknown = execFormatError(join(s.cwd, prog));
+    if (!err) {
+      try {
+        child = spawn(prog, argv.slice(1), { cwd: s.cwd, stdio, detached: !!this.opts.setsid, argv0: prog });
+      } catch (e) {
+        err = e;
+      }
     }
-    if (!finishing) {
+    // exec failures (ENOENT, EACCES) are reported on the next tick
+    if (child && child.pid === undefined) {
+      const c = child;
+      err = await new Promise((r) => {
+        c.once('error', r);
+        setTimeout(() => r(Object.assign(new Error('spawn failed'), { code: 'EUNKNOWN' })), 1000).unref();
+      });
+    }
+    if (s.state !== S_FINISH) {
       s.start = taiNow();
       s.state = S_RUN;
     }
-    s.child = child;
-    s.pid = child.pid ?? 0;
-    s.pidChanged = true;
     s.paused = false;
     s.term = false;
+    if (!child || child.pid === undefined) {
+      // runsv's child prints this and exits 111; no process, so status is left alone
+      this.say(`runsv ${this.name}: fatal: unable to start ${s.rel}${prog}: ${errorStr(err)}`);
+      this.exits.push({ s, token, code: 111, sig: 0 });
+      return;
+    }
+    s.pid = child.pid;
+    this.pidChanged = true;
     this.updateStatus(s);
-    child.on('error', (e) => {
-      if (child.pid === undefined) this.enqueue(() => this.failedStart(s, argv[0]!, e));
+    child.on('exit', (status, signal) => {
+      const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
+      this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig });
+      void this.pump();
     });
-    child.on('exit', (code, signal) => this.enqueue(() => this.childExited(s, child, code, signal)));
   }
 
-  /** ./run could not be executed: runsv's child prints this and exits 111. */
-  private failedStart(s: Svd, prog: string, e: unknown): void {
-    process.stderr.write(`runsv ${this.name}: fatal: unable to start ${s.islog ? 'log/' : ''}${prog}: ${errorStr(e)}\n`);
-    this.childExited(s, undefined, 111, null);
-  }
-
-  private childExited(s: Svd, child: ChildProcess | undefined, code: number | null, signal: NodeJS.Signals | null): void {
-    if (child && s.child !== child) return;
-    s.child = undefined;
+  /** A child of this runsv is gone: runsv's reaping code. */
+  private async childExited(ex: Exit): Promise<void> {
+    const s = ex.s;
+    if (s.token !== ex.token) return; // not the process this svd is running now
+    s.token = undefined;
     s.pid = 0;
-    s.pidChanged = true;
+    this.pidChanged = true;
     s.term = false;
     if (!s.islog) {
-      s.exitCode = code ?? 0;
-      s.exitSignal = signal ? (osConstants.signals[signal] ?? 0) : 0;
-      if (s.state !== S_FINISH && existsSync(join(this.dir, 'finish'))) {
+      s.exitCode = ex.code;
+      s.exitSig = ex.sig;
+      if (s.state !== S_FINISH && readable(join(this.dir, 'finish'))) {
         s.state = S_FINISH;
         this.updateStatus(s);
-        this.loop();
         return;
       }
     }
@@ -347,30 +524,27 @@ export class Runsv {
     const deadline = tainSeconds(s.start) + 1;
     s.start = taiNow();
     this.updateStatus(s);
-    // runsv sleeps 1 s here, blocking everything; we hold back only this service
-    if (tainSeconds(s.start) < deadline) s.throttleUntil = Date.now() + 1000;
-    this.loop();
+    // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
+    // this holds back this service only, as each runsv is a process of its own
+    if (tainSeconds(s.start) < deadline) await delay(1000);
   }
 
-  /** One control byte, as runsv's ctrl(). */
+  /** One control byte, as runsv's ctrl(); unknown bytes are ignored. */
   private async ctrl(s: Svd, c: string): Promise<void> {
-    if (this.closed) return;
     switch (c) {
       case 'd':
         s.want = 'down';
-        s.startPending = false;
         this.updateStatus(s);
         if (s.state === S_RUN) await this.stopService(s);
         break;
       case 'u':
         s.want = 'up';
         this.updateStatus(s);
-        if (s.state === S_DOWN && !s.pid) this.startService(s);
+        if (s.state === S_DOWN) await this.startService(s);
         break;
       case 'x':
         if (s.islog) break;
         s.want = 'exit';
-        s.startPending = false;
         this.updateStatus(s);
         if (s.state === S_RUN) await this.stopService(s);
         break;
@@ -394,10 +568,7 @@ export class Runsv {
       case 'o':
         s.want = 'down';
         this.updateStatus(s);
-        if (s.state === S_DOWN && !s.pid) {
-          s.startPending = true;
-          this.startService(s);
-        }
+        if (s.state === S_DOWN) await this.startService(s);
         break;
       default: {
         const sig = SIGNALS[c];
@@ -408,14 +579,17 @@ export class Runsv {
 
   /** runsv's SIGTERM: as the control byte 'x'. */
   terminate(): void {
-    this.enqueue(() => this.ctrl(this.svd[0], 'x'));
-    this.enqueue(() => this.loop());
+    // runsv blocks TERM while it sets up: acted on at the first pass of the loop
+    this.sigterm = true;
+    void this.pump();
   }
 
-  /** Send a control byte from inside the process (tests, runsvdir). */
-  control(c: string): void {
-    this.enqueue(() => this.ctrl(this.svd[0], c));
-    this.enqueue(() => this.loop());
+  /** Send a control byte to the service from inside the process (tests, runsvdir). */
+  control(c: string, log = false): void {
+    const s = log ? this.svd[1] : this.svd[0];
+    if (!s) return;
+    s.bytes.push(c);
+    void this.pump();
   }
 
   /** Pids of the processes this runsv has running now (service, log). */
@@ -423,23 +597,32 @@ export class Runsv {
     return this.svd.map((s) => s.pid).filter((p) => p > 0);
   }
 
-  /** Give up everything without touching the processes (runsvdir's own exit). */
-  close(): void {
+  /** Give up everything without touching the processes (runsv's exit). */
+  close(resolveDone = true): void {
     if (this.closed) return;
     this.closed = true;
     for (const s of this.svd) {
-      if (s.throttleTimer) clearTimeout(s.throttleTimer);
-      s.control?.destroy();
+      if (s.control) s.control.destroy();
+      else closeQuiet(s.controlFd);
       for (const fd of [s.controlWriteFd, s.okFd, s.lockFd]) closeQuiet(fd);
+      s.controlFd = s.controlWriteFd = s.okFd = s.lockFd = -1;
     }
     if (this.logpipe) for (const fd of this.logpipe) closeQuiet(fd);
-    this.resolveDone();
+    this.logpipe = undefined;
+    if (resolveDone) this.resolveDone();
   }
 }
 
-export class RunsvFatal extends Error {}
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function code(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | null)?.code;
+}
 
 function kill(pid: number, sig: NodeJS.Signals): void {
+  if (pid <= 0) return;
   try {
     process.kill(pid, sig);
   } catch {
@@ -456,76 +639,49 @@ function closeQuiet(fd: number): void {
   }
 }
 
-function statOrNull(path: string, lstatFallback = false) {
-  try {
-    return statSync(path);
-  } catch (e) {
-    if (lstatFallback && (e as NodeJS.ErrnoException).code !== 'ENOENT') return statSync(path);
-    return null;
-  }
-}
-
-function errnoOf(path: string): unknown {
+/** stat() succeeds (runsv's test for ./down) */
+function exists(path: string): boolean {
   try {
     statSync(path);
-    return undefined;
-  } catch (e) {
-    return e;
+    return true;
+  } catch {
+    return false;
   }
 }
 
-/** mkdir supervise 0700; a dangling symlink gets its target created (relative to base). */
-function makeSuperviseDir(base: string, name: string, fatal: (m: string, e?: unknown) => never): void {
-  const path = join(base, name);
+/** open_read() succeeds (runsv's test for ./finish) */
+function readable(path: string): boolean {
   try {
-    mkdirSync(path, 0o700);
-    return;
+    closeSync(openSync(path, C.O_RDONLY | C.O_NONBLOCK));
+    return true;
   } catch {
-    /* exists, or a symlink: look below */
-  }
-  let target: string;
-  try {
-    target = readlinkSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'EINVAL') fatal(`unable to readlink ./${name}`, e);
-    return;
-  }
-  try {
-    mkdirSync(isAbsolute(target) ? target : join(base, target), 0o700);
-  } catch {
-    /* as runsv: the result is checked when the lock is opened */
+    return false;
   }
 }
 
-function makeFifo(path: string, fatal: (m: string, e?: unknown) => never): void {
+/** fifo_make(); errors show later, when the FIFO is stat'ed or opened */
+function mkfifo(path: string): void {
   try {
     native().mkfifo(path, 0o600);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') fatal(`unable to create ${path}`, e);
+  } catch {
+    /* EEXIST, or a failure runsv reports on stat/open */
   }
 }
 
-function writeAtomic(path: string, data: string | Buffer, warn: (m: string, e: unknown) => void): boolean {
+/** open_trunc (0644 & ~umask) + write + close */
+function writeNew(path: string, data: string | Buffer): void {
+  const fd = openSync(path, C.O_WRONLY | C.O_NONBLOCK | C.O_TRUNC | C.O_CREAT, 0o644);
   try {
-    writeFileSync(`${path}.new`, data, { mode: 0o644 });
-  } catch (e) {
-    warn('unable to open ', e);
-    return false;
+    if (data.length) writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+  } finally {
+    closeSync(fd);
   }
-  try {
-    renameSync(`${path}.new`, path);
-  } catch (e) {
-    warn('unable to rename ', e);
-    return false;
-  }
-  return true;
 }
 
 /** The pid and start time a previous supervisor left in supervise/status, if any. */
-function readPrevious(sup: string): { pid: number; start: Tain } | undefined {
+function readPrevious(statusPath: string): { pid: number; start: Tain } | undefined {
   try {
-    const b = readFileSync(join(sup, 'status'));
+    const b = readFileSync(statusPath);
     if (b.length !== 20) return undefined;
     const st = decodeStatus(b);
     return st.pid ? { pid: st.pid, start: st.start } : undefined;
@@ -552,6 +708,6 @@ export async function stopStale(pid: number, start: Tain, warn: (m: string) => v
       kill(pid, 'SIGKILL');
       break;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await delay(50);
   }
 }

@@ -1,4 +1,6 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
+import { errLine } from '../runsv/service.ts';
+import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
 import { Runsvdir } from './runsvdir.ts';
 
 export const HELP = `usage: runsvdir [-P] dir [log]
@@ -9,42 +11,75 @@ followed), in this one process. New directories are picked up at once and
 by a periodic scan; removed ones are stopped.
 
   -P    run each service in a new session (setsid)
-  log   a placeholder of at least 7 characters shown in ps (runit's status
-        "log" argument)
+  log   at least 7 characters: runsvdir's and the services' stderr go to a
+        pipe whose bytes scroll through this argument, shown by ps (runit's
+        status "log"). Needs the argument on this process's own command line
+        (Node can only rewrite its original argv): run in-process by another
+        applet (stage 2), stderr stays where it is.
 
 Signals: TERM stops every service (as 'sv exit' on each, all in parallel;
 what is left after RUNSVDIR_STOP_TIMEOUT seconds, default 4, is killed) and
-exits 0; HUP does the same and exits 111.
+exits 0; HUP does the same and exits 111; ALRM forces a scan now and writes
+its TAI64N time to dir/.forced-rescan (Debian's runit).
 Exit codes: 1 usage, 100 fatal.
 `;
 
-export async function main(argv: string[]): Promise<number> {
-  let setsid = false;
-  const args = [...argv];
-  if (args[0] === '--help' || args[0] === '-h') {
+export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(HELP);
     return 0;
   }
-  if (args[0] === '-P') {
-    setsid = true;
-    args.shift();
-  }
-  if (args[0] === '--') args.shift();
-  const dir = args[0];
-  if (!dir || args.length > 2 || dir.startsWith('-')) {
-    process.stderr.write('usage: runsvdir [-P] dir [log]\n');
+  const usage = () => {
+    process.stderr.write(`usage: ${argv0} [-P] dir\n\n`);
     return 1;
+  };
+  let i = 0;
+  let setsid = false;
+  if (argv[i] === undefined) return usage();
+  // runsvdir looks at one option only: -P (or anything starting with -P) and --
+  if (argv[i]!.startsWith('-')) {
+    const c = argv[i]![1];
+    if (c === 'P') setsid = true;
+    if (c === 'P' || c === '-') i++;
+    if (argv[i] === undefined) return usage();
   }
-  const log = args[1];
-  process.title = `runsvdir ${setsid ? '-P ' : ''}${dir}${log ? ' ' + log : ''}`;
+  const dir = argv[i]!;
+  const warn = (m: string) => errLine(`runsvdir ${dir}: warning: ${m}`);
+  let psLog: PsLog | undefined;
+  const logIndex = i + 1;
+  const log = argv[logIndex];
+  if (log !== undefined) {
+    if (Buffer.byteLength(log) < 7) {
+      warn('log must have at least seven characters.');
+      warn('log service disabled.');
+    } else if (!psLogFits(argv, logIndex)) {
+      // run in-process by another applet (stage 2): no room in our argv for ps to show
+      // the log, so stderr stays where it is
+    } else {
+      try {
+        psLog = setupPsLog(argv, logIndex, warn);
+      } catch (e) {
+        warn(e instanceof Error ? e.message : String(e));
+        warn('log service disabled.');
+      }
+    }
+  }
+  setComm('runsvdir');
   const rd = new Runsvdir(dir, { setsid });
   rd.start();
+  process.on('SIGALRM', () => rd.forceRescan());
   const stopTimeout = Number(process.env.RUNSVDIR_STOP_TIMEOUT ?? 4) * 1000;
   return new Promise<number>((res) => {
+    let stopping = false;
     const stop = (code: number) => () => {
-      void rd.stopAll(stopTimeout).then(() => res(code));
+      if (stopping) return;
+      stopping = true;
+      void rd.stopAll(stopTimeout).then(() => {
+        psLog?.close();
+        res(code);
+      });
     };
-    process.once('SIGTERM', stop(0));
-    process.once('SIGHUP', stop(111));
+    process.on('SIGTERM', stop(0));
+    process.on('SIGHUP', stop(111));
   });
 }

@@ -1,53 +1,79 @@
 // runsvdir's scan loop, running the runsv state machine in-process for every service
 // directory (one Node process for all services instead of a runsv process each).
-import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+//
+// As runsvdir: names starting with '.' and non-directories are skipped, symlinks are
+// followed, services are known by (device, inode) so two names for one directory give
+// one supervisor; at most 1000 services; a directory that disappears gets its runsv
+// TERM (= sv exit) and is forgotten; a runsv that exits (sv exit, fatal error) is
+// started again on the next pass. The directory is looked at every 5 s (every second
+// while something needs another look); SIGALRM forces a scan and records it in
+// DIR/.forced-rescan (Debian's runit). Beyond runit: fs.watch picks up changes at once.
+import { accessSync, closeSync, constants as C, openSync, readdirSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errorStr } from '../lib/errstr.ts';
-import { Runsv, RunsvFatal } from '../runsv/service.ts';
+import { taiNow, tai64nLabel } from '../lib/tai.ts';
+import { errLine, Runsv, RunsvFatal } from '../runsv/service.ts';
 
 export const MAX_SERVICES = 1000;
 
 export interface RunsvdirOptions {
   /** -P: every service in a session of its own */
   setsid?: boolean;
-  /** scan at least this often (ms); runit: 5 s, 1 s while something needs another look */
-  interval?: number;
+  /** where runsvdir's and runsv's messages go (default: a line on fd 2) */
   warn?: (line: string) => void;
   /** pick up new directories at once with fs.watch (the periodic scan stays as fallback) */
   watch?: boolean;
+  /** the directory as named in messages (runsvdir's argument; default: dir as given) */
+  name?: string;
 }
 
 interface Entry {
   name: string;
-  runsv: Runsv;
+  /** undefined while the runsv is not running (exited; started again on the next pass) */
+  runsv: Runsv | undefined;
+  gone: boolean;
 }
+
+const now = () => performance.now();
 
 export class Runsvdir {
   readonly dir: string;
+  readonly name: string;
   private readonly opts: RunsvdirOptions;
   private readonly services = new Map<string, Entry>();
+  /** services refused for being over the limit (warned once each) */
+  private refused = new Set<string>();
   private check = true;
+  private forced = false;
   private lastDirKey = '';
-  private lastStat = 0;
+  private lastCheck = -Infinity;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private watcher: FSWatcher | undefined;
-  private scanning = false;
   private stopped = false;
 
   constructor(dir: string, opts: RunsvdirOptions = {}) {
     this.dir = resolve(dir);
+    this.name = opts.name ?? dir;
     this.opts = opts;
   }
 
-  private warn(msg: string, e?: unknown): void {
-    const line = `runsvdir ${this.dir}: warning: ${msg}${e === undefined ? '' : `: ${errorStr(e)}`}`;
-    (this.opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(line);
+  private say(line: string): void {
+    (this.opts.warn ?? errLine)(line);
+  }
+
+  private warn(m: string, e?: unknown): void {
+    this.say(`runsvdir ${this.name}: warning: ${m}${e === undefined ? '' : `: ${errorStr(e)}`}`);
   }
 
   start(): void {
     if (this.opts.watch !== false) {
       try {
-        this.watcher = watch(this.dir, { persistent: false }, () => this.kick());
+        this.watcher = watch(this.dir, { persistent: false }, (_ev, file) => {
+          // our own .forced-rescan (and any dot name) never changes what runs
+          if (typeof file === 'string' && file.startsWith('.')) return;
+          this.kick();
+        });
         this.watcher.on('error', () => {
           this.watcher?.close();
           this.watcher = undefined;
@@ -56,65 +82,85 @@ export class Runsvdir {
         /* the periodic scan still works */
       }
     }
-    this.tick();
+    this.schedule(0);
   }
 
-  /** Look again soon (something changed). */
+  /** Run a pass in `ms` (sooner than planned only). */
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    const at = now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.tick(false), Math.max(0, ms));
+  }
+
+  /** fs.watch saw a change: scan at once (runit would wait for its next pass, up to 5 s). */
   kick(): void {
     this.check = true;
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), 50);
+    this.timerAt = now() + 50;
+    this.timer = setTimeout(() => this.tick(true), 50);
   }
 
-  private tick(): void {
+  /** SIGALRM (Debian): scan on the next pass even if nothing changed, and record it. */
+  forceRescan(): void {
+    this.forced = true;
+    this.schedule(Math.max(0, this.lastCheck + 1000 - now()));
+  }
+
+  private tick(urgent: boolean): void {
     this.timer = undefined;
+    this.timerAt = Infinity;
     if (this.stopped) return;
-    void this.pass().finally(() => {
-      if (this.stopped) return;
-      const interval = this.opts.interval ?? (this.check ? 1000 : 5000);
-      this.timer = setTimeout(() => this.tick(), interval);
-    });
+    const t = now();
+    // runsvdir looks at the directory at most once a second
+    if (urgent || t - this.lastCheck >= 1000) {
+      this.lastCheck = t;
+      this.pass();
+    }
+    const wait = this.check || this.forced ? 1000 : 5000;
+    this.schedule(Math.max(0, this.lastCheck + wait - now()));
   }
 
-  private async pass(): Promise<void> {
-    if (this.scanning) return;
-    this.scanning = true;
+  private pass(): void {
+    let key: string;
     try {
-      const now = Date.now();
-      let key = '';
-      if (now - this.lastStat >= 1000 || this.check) {
-        this.lastStat = now;
-        try {
-          const st = statSync(this.dir);
-          key = `${st.dev}:${st.ino}:${st.mtimeMs}`;
-        } catch (e) {
-          this.warn('unable to stat ' + this.dir, e);
-          return;
-        }
-      }
-      if (this.check || (key && key !== this.lastDirKey)) {
-        this.lastDirKey = key || this.lastDirKey;
-        this.check = false;
-        await this.scan();
-      }
-    } finally {
-      this.scanning = false;
+      const st = statSync(this.dir);
+      key = `${st.dev}:${st.ino}:${st.mtimeMs}`;
+    } catch (e) {
+      this.warn(`unable to stat ${this.name}`, e);
+      return;
+    }
+    if (!this.check && !this.forced && key === this.lastDirKey) return;
+    try {
+      accessSync(this.dir, C.X_OK); // runsvdir chdir()s into it
+    } catch (e) {
+      this.warn(`unable to change directory to ${this.name}`, e);
+      return;
+    }
+    this.lastDirKey = key;
+    this.check = false;
+    this.scan();
+    if (this.forced) {
+      this.forced = false;
+      writeForcedRescan(this.dir);
     }
   }
 
-  private async scan(): Promise<void> {
+  private scan(): void {
     let names: string[];
     try {
       names = readdirSync(this.dir);
     } catch (e) {
-      this.warn('unable to read directory', e);
+      this.warn(`${code(e) === 'EIO' ? 'unable to read directory' : 'unable to open directory'} ${this.name}`, e);
       this.check = true;
       return;
     }
-    const seen = new Set<string>();
-    const opening: Array<Promise<void>> = [];
-    for (const name of names.sort()) {
+    for (const e of this.services.values()) e.gone = true;
+    const refused = new Set<string>();
+    for (const name of names) {
       if (name.startsWith('.')) continue;
       const path = join(this.dir, name);
       let st;
@@ -126,55 +172,60 @@ export class Runsvdir {
       }
       if (!st.isDirectory()) continue;
       const id = `${st.dev}:${st.ino}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      if (this.services.has(id)) continue;
-      if (this.services.size >= MAX_SERVICES) {
-        this.warn(`unable to start runsv ${name}: too many services (${MAX_SERVICES})`);
+      const known = this.services.get(id);
+      if (known) {
+        known.gone = false;
+        if (!known.runsv) this.startOne(known, name);
         continue;
       }
-      opening.push(this.startOne(id, name, path));
-    }
-    for (const [id, e] of this.services) {
-      if (!seen.has(id)) {
-        // directory gone: runsvdir sends its runsv a TERM (= sv exit) and forgets it
-        e.runsv.terminate();
-        this.services.delete(id);
+      if (this.services.size >= MAX_SERVICES) {
+        // runsvdir repeats this on every scan; once per directory is enough
+        if (!this.refused.has(id)) this.warn(`unable to start runsv ${name}: too many services.`);
+        refused.add(id);
+        continue;
       }
+      const entry: Entry = { name, runsv: undefined, gone: false };
+      this.services.set(id, entry);
+      this.startOne(entry, name);
+      this.check = true;
     }
-    await Promise.all(opening);
+    this.refused = refused;
+    for (const [id, e] of this.services) {
+      if (!e.gone) continue;
+      // directory gone: runsvdir sends its runsv a TERM (= sv exit) and forgets it
+      e.runsv?.terminate();
+      this.services.delete(id);
+      this.check = true;
+    }
   }
 
-  private async startOne(id: string, name: string, path: string): Promise<void> {
-    const runsv = new Runsv(path, { name, setsid: this.opts.setsid, warn: this.opts.warn });
-    const entry: Entry = { name, runsv };
-    this.services.set(id, entry);
-    try {
-      await runsv.open();
-    } catch (e) {
-      this.services.delete(id);
-      runsv.close();
-      const msg = e instanceof RunsvFatal ? e.message : `runsv ${name}: fatal: ${errorStr(e)}`;
-      (this.opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(msg);
-      this.check = true; // runsv exited: runsvdir starts it again on the next pass
-      return;
-    }
-    void runsv.done.then(() => {
-      if (this.services.get(id) === entry) {
-        this.services.delete(id);
-        this.check = true;
-      }
-    });
+  private startOne(entry: Entry, name: string): void {
+    const runsv = new Runsv(join(this.dir, name), { name, setsid: this.opts.setsid, warn: this.opts.warn });
+    entry.runsv = runsv;
+    const exited = () => {
+      if (entry.runsv !== runsv) return;
+      // runsv exited: runsvdir starts it again on its next pass
+      entry.runsv = undefined;
+      this.check = true;
+      this.schedule(Math.max(0, this.lastCheck + 1000 - now()));
+    };
+    runsv.open().then(
+      () => runsv.done.then(exited),
+      (e: unknown) => {
+        this.say(e instanceof RunsvFatal ? e.message : `runsv ${name}: fatal: ${errorStr(e)}`);
+        exited();
+      },
+    );
   }
 
   /** Names of the service directories being supervised. */
   names(): string[] {
-    return [...this.services.values()].map((e) => e.name).sort();
+    return [...this.services.values()].filter((e) => e.runsv).map((e) => e.name).sort();
   }
 
   /** Every process supervised right now. */
   pids(): number[] {
-    return [...this.services.values()].flatMap((e) => e.runsv.pids());
+    return [...this.services.values()].flatMap((e) => e.runsv?.pids() ?? []);
   }
 
   /**
@@ -185,16 +236,16 @@ export class Runsvdir {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.watcher?.close();
-    const all = [...this.services.values()];
-    for (const e of all) e.runsv.terminate();
-    const done = Promise.all(all.map((e) => e.runsv.done));
+    const all = [...this.services.values()].map((e) => e.runsv).filter((r): r is Runsv => !!r);
+    for (const r of all) r.terminate();
+    const done = Promise.all(all.map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)));
     const late = await Promise.race([done.then(() => false), timedOut]);
     clearTimeout(timer);
     if (late) {
-      for (const e of all) {
-        for (const pid of e.runsv.pids()) {
+      for (const r of all) {
+        for (const pid of r.pids()) {
           try {
             process.kill(pid, 'SIGKILL');
           } catch {
@@ -204,7 +255,25 @@ export class Runsvdir {
       }
       await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
     }
-    for (const e of all) e.runsv.close();
+    for (const r of all) r.close();
     this.services.clear();
+  }
+}
+
+function code(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | null)?.code;
+}
+
+/** Debian's runsvdir records a forced scan: the TAI64N label (25 bytes) in DIR/.forced-rescan. */
+function writeForcedRescan(dir: string): void {
+  try {
+    const fd = openSync(join(dir, '.forced-rescan'), C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NONBLOCK, 0o644);
+    try {
+      writeSync(fd, tai64nLabel(taiNow()));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* Debian's runsvdir says nothing either */
   }
 }

@@ -1,9 +1,10 @@
 // sv: control and query services supervised by runsv (ours or runit's), with runit's
 // exact output lines and exit codes. Written from runit's documented behaviour.
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants as C, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants as C, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { errorStr } from '../lib/errstr.ts';
+import { closedStdout, execFormatError, shebang } from '../lib/exec.ts';
 import { decodeStatus, type RawStatus } from '../lib/status.ts';
 import { taiNow, tainSeconds } from '../lib/tai.ts';
 
@@ -68,6 +69,8 @@ class Sv {
   private rc = 0;
   private out = '';
   private svstatus: RawStatus | undefined;
+  /** the 20 bytes of supervise/status as read */
+  private raw = Buffer.alloc(20);
   private service = '';
   /** directory of the current service */
   private cwd = '';
@@ -83,8 +86,8 @@ class Sv {
   }
 
   private usage(): never {
-    if (!this.lsb) this.die(100, `usage: ${this.progname} [-v] [-w sec] command service ...\n`);
-    this.die(2, `usage: ${this.progname} [-w sec] command\n`);
+    if (!this.lsb) this.die(100, `usage: ${this.progname} [-v] [-w sec] command service ...\n\n`);
+    this.die(2, `usage: ${this.progname} [-w sec] command\n\n`);
   }
 
   private die(code: number, stderr: string): never {
@@ -139,7 +142,10 @@ class Sv {
         const o = a[i];
         if (o === 'w') {
           const val = a.length > i + 1 ? a.slice(i + 1) : args.shift();
-          if (val === undefined) this.usage();
+          if (val === undefined) {
+            writeSync(2, `${this.progname}: option requires an argument -- w\n`);
+            this.usage();
+          }
           this.wait = scanUlong(val);
           this.verbose = true;
           break;
@@ -147,7 +153,10 @@ class Sv {
         else if (o === 'V') {
           writeSync(2, `${VERSION}\n`);
           this.usage();
-        } else this.usage();
+        } else {
+          writeSync(2, `${this.progname}: illegal option -- ${o}\n`);
+          this.usage();
+        }
       }
     }
     const action = args.shift();
@@ -253,6 +262,7 @@ class Sv {
         this.fail('unable to change to service directory', 'ENOTDIR');
         return false;
       }
+      accessSync(path, C.X_OK);
     } catch (e) {
       this.fail('unable to change to service directory', e);
       return false;
@@ -280,24 +290,29 @@ class Sv {
       return -1;
     }
     closeSync(fd);
-    let buf: Buffer;
+    let sfd: number;
     try {
-      const sfd = openSync(this.p('supervise/status'), C.O_RDONLY);
-      buf = Buffer.alloc(20);
-      let n: number;
-      try {
-        n = readSync(sfd, buf, 0, 20, null);
-      } finally {
-        closeSync(sfd);
-      }
-      if (n !== 20) {
-        this.warn('unable to read supervise/status: bad format');
-        return -1;
-      }
+      sfd = openSync(this.p('supervise/status'), C.O_RDONLY | C.O_NONBLOCK);
     } catch (e) {
       this.warn('unable to open supervise/status', e);
       return -1;
     }
+    // one read() of up to 20 bytes, as sv: a short file is "bad format"
+    const buf = Buffer.alloc(20);
+    let n: number;
+    try {
+      n = readSync(sfd, buf, 0, 20, null);
+    } catch (e) {
+      this.warn('unable to read supervise/status', e);
+      return -1;
+    } finally {
+      closeSync(sfd);
+    }
+    if (n !== 20) {
+      this.warn('unable to read supervise/status: bad format');
+      return -1;
+    }
+    this.raw = buf;
     this.svstatus = decodeStatus(buf);
     return 1;
   }
@@ -318,7 +333,8 @@ class Sv {
     const pid = st.pid;
     this.outs(st.state === 0 ? 'down: ' : st.state === 1 ? 'run: ' : st.state === 2 ? 'finish: ' : '');
     this.outs(`${m}: `);
-    if (st.state) this.outs(`(pid ${pid}) `);
+    // sv keeps the pid in an int and prints it as unsigned long: a corrupt one >= 2^31 wraps
+    if (st.state) this.outs(`(pid ${pid >= 0x80000000 ? 2n ** 64n - BigInt(0x100000000 - pid) : pid}) `);
     const now = this.tnow.sec;
     this.outs(`${now < st.start.sec ? 0n : now - st.start.sec}s`);
     if (pid && !normallyup) this.outs(', normally down');
@@ -350,6 +366,8 @@ class Sv {
     } else {
       this.outs('; ');
       if (this.svstatusGet()) {
+        // runit 2.1.2 bug: its rc (and so LSB status's exit code) became the log's status;
+        // 2.3.0 keeps the service's, and so do we
         this.svstatusPrint('log');
         this.outs('\n');
       }
@@ -375,13 +393,35 @@ class Sv {
       this.warn2(`warning: unable to stat ${this.service}/check: ${errorStr(e)}\n`);
       return false;
     }
-    const r = spawnSync('./check', [], { cwd: this.cwd, stdio: ['inherit', 'ignore', 'inherit'] });
+    // sv's child closes stdout: a read-only /dev/null fails writes with EBADF the same way
+    const enoexec = execFormatError(path);
+    let r: { error?: unknown; status: number | null };
+    if (enoexec) r = { error: enoexec, status: null };
+    else {
+      const out = closedStdout();
+      try {
+        const stdio: Array<'inherit' | number> = ['inherit', out, 'inherit'];
+        // execve("check", ["./check"]): a script's interpreter gets "check" as $0
+        const script = shebang(path, 'check');
+        try {
+          accessSync(path, C.X_OK);
+          r = script
+            ? spawnSync(script.file, script.args, { cwd: this.cwd, stdio, argv0: script.file })
+            : spawnSync('./check', [], { cwd: this.cwd, stdio, argv0: './check' });
+        } catch (e) {
+          r = { error: e, status: null };
+        }
+      } finally {
+        closeSync(out);
+      }
+    }
     if (r.error) {
-      // runit's child prints this and exits 0, which counts as ready
+      // sv's child prints this and exits 0, which counts as ready
       this.warn2(`warning: unable to run ${this.service}/check: ${errorStr(r.error)}\n`);
       return true;
     }
-    return r.status === 0;
+    // sv tests wait_exitcode() == 0: killed by a signal counts as ready too
+    return !r.status;
   }
 
   private check(a: string): number {
@@ -390,6 +430,9 @@ class Sv {
     for (const ch of a) {
       if (r === 0) return ch === 'x' ? 1 : -1;
       const st = this.svstatus!;
+      // check ('C'): as runit 2.3.0, wait for up (or for down when the service wants down).
+      // runit 2.1.2 had a bug here: it passed any state without a pid at once, and one
+      // with a pid as soon as ./check did, whatever the state (finish, want down)
       const c = ch === 'C' ? (st.wantChar === 'd' ? 'd' : 'u') : ch;
       const pid = st.pid;
       switch (c) {
@@ -427,7 +470,7 @@ class Sv {
   private control(a: string): number {
     if (this.svstatusGet() <= 0) return -1;
     const st = this.svstatus!;
-    if (st.wantChar === a[0] && (a[0] !== 'd' || st.term)) return 0;
+    if (st.wantChar === a[0] && (a[0] !== 'd' || this.raw[18] === 1)) return 0; // once w/o term
     let fd: number;
     try {
       fd = openSync(join(this.cwd, 'supervise/control'), C.O_WRONLY | C.O_NONBLOCK);

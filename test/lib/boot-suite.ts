@@ -4,7 +4,7 @@ import t from 'tap';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../../image/inputs.ts';
-import { haveImage, parallelServices, PROMPT, start, testImage } from './boot.ts';
+import { haveImage, loggedServices, parallelServices, PROMPT, start, testImage } from './boot.ts';
 import { repo } from './host.ts';
 
 export function suite(arch: Arch): void {
@@ -85,5 +85,30 @@ export function suite(arch: Arch): void {
     const exit = await m.waitForExit({ timeout: 60_000 });
     t.equal(exit.reason, 'guest-reset', 'ctrl-alt-del reboots');
     t.notOk(exit.panicked, 'no kernel panic');
+  });
+
+  t.test(`${arch}: twenty services logging through svlogd, driven by sv, chpst -u, init 0`, async (t) => {
+    const m = await start(arch, testImage(arch, loggedServices(), 'logged'), 'logged');
+    t.teardown(() => m.dispose());
+    await m.waitFor(PROMPT, { timeout: 90_000 });
+    let r = await m.run('sv -w 30 check /etc/service/svc*; sv status /etc/service/svc* | grep -c "^run: .*; run: log:"', { timeout: 90_000 });
+    t.match(r.output, /\n20$/, 'all twenty services and their loggers run');
+    r = await m.run('cat /etc/service/svc0/log/main/current /etc/service/svc0/log/main/@* | grep -c "line"; ls /etc/service/svc0/log/main | grep -c "^@.*\\.s$"', { timeout: 60_000 });
+    const [lines, rotated] = r.output.trim().split(/\s+/).map(Number);
+    t.equal(lines, 300, 'every line logged, none lost across rotations');
+    t.ok(rotated! >= 1 && rotated! <= 3, `rotated at 4 KiB, at most 3 kept (${rotated} rotated files)`);
+    r = await m.run('grep -h "uid" /etc/service/svc0/log/main/current /etc/service/svc0/log/main/@* | head -1', { timeout: 60_000 });
+    t.match(r.output, /^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.\d{5} uid 65534$/, 'chpst -u nobody ran the service unprivileged; svlogd -tt stamped the line');
+    r = await m.run('sv -w 10 restart svc5 && sv -w 10 down svc6 && sv status svc5 svc6', { timeout: 60_000 });
+    t.match(r.output, /run: svc5: \(pid \d+\) \ds; run: log: \(pid \d+\) \d+s/, 'restart: new process, logger kept');
+    t.match(r.output, /down: svc6: \d+s, normally up; run: log:/, 'down');
+    r = await m.run('sv hup svc7/log && sv -w 10 t svc7/log && sv status svc7', { timeout: 60_000 });
+    t.equal(r.status, 0, 'sv drives the log service too');
+    const mark = m.mark();
+    await m.sendLine('init 0');
+    for (let i = 0; i < 20; i++) if (i !== 6) await m.waitFor(`STOPPED svc${i}`, { from: mark, timeout: 60_000 });
+    const exit = await m.waitForExit({ timeout: 60_000 });
+    t.equal(exit.reason, 'guest-shutdown', 'init 0 stopped them all and powered off');
+    t.notMatch(m.console.slice(mark), /stage 3: kill:/, 'nothing had to be killed');
   });
 }

@@ -65,3 +65,25 @@ export function parallelServices(n = 10): ServiceDef[] {
     },
   }));
 }
+
+/**
+ * Twenty services, each logging through svlogd into log/main (rotated at 4 KiB, 3 kept);
+ * one of them runs as nobody through chpst.
+ */
+export function loggedServices(n = 20): ServiceDef[] {
+  return Array.from({ length: n }, (_, i) => {
+    const body =
+      i === 0
+        ? 'exec chpst -u nobody sh -c \'echo "uid $(id -u)"; i=0; while [ $i -lt 300 ]; do echo "svc0 line $i of the log rotation test"; i=$((i+1)); done; exec sleep 100000\''
+        : `echo "svc${i} started"; exec sleep 100000`;
+    return {
+      name: `svc${i}`,
+      files: {
+        run: `#!/bin/sh\nexec 2>&1\n${body}\n`,
+        finish: `#!/bin/sh\necho "STOPPED svc${i}" > /dev/console\n`,
+        'log/run': '#!/bin/sh\nexec svlogd -tt ./main\n',
+        'log/main/config': 's4096\nn3\n',
+      },
+    };
+  });
+}

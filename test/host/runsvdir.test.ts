@@ -1,0 +1,262 @@
+// runsvdir, ours beside Debian's 2.1.2 where the behaviour is runit's: scan rules,
+// bad entries, -P, runsv restarted after exit, the ps "log" argument, SIGALRM's forced
+// rescan; ours alone for the 1000-service limit and SIGHUP (documented divergences:
+// one process runs all services, so TERM and HUP stop them).
+import t, { type Test } from 'tap';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { alive, BIN, haveBin, readIf, spawnBg, tree, until, type Bg, type Tree } from '../lib/host.ts';
+import { debianPath, pidIn, procStat, psArgs, toolFor, type Kind } from '../lib/runit.ts';
+
+if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
+
+const sh = (body: string) => `#!/bin/sh\n${body}\n`;
+
+function service(dir: string, files: Record<string, string>) {
+  mkdirSync(dir, { recursive: true });
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(join(dir, rel, '..'), { recursive: true });
+    writeFileSync(join(dir, rel), text, { mode: /(^|\/)(run|finish)$/.test(rel) ? 0o755 : 0o644 });
+  }
+}
+
+interface Dir {
+  kind: Kind;
+  tr: Tree;
+  svdir: string;
+  bg: Bg;
+}
+
+/** runsvdir of each kind on its own copy of a service tree built by `build`. */
+async function dirs(t: Test, build: (svdir: string, root: string) => void, args: (svdir: string) => string[] = (d) => [d], opts: { user?: number } = {}): Promise<Dir[]> {
+  const out: Dir[] = [];
+  for (const kind of ['debian', 'ours'] as Kind[]) {
+    const tr = tree(`runsvdir-${kind}-`);
+    build(tr.sv, tr.root);
+    let cmd = toolFor(kind, tr.bin, 'runsvdir');
+    const env = { PATH: kind === 'debian' ? debianPath() : (process.env.PATH ?? '') };
+    if (kind === 'debian' && opts.user !== undefined) {
+      // /root is closed to other users: give them copies
+      const bin = join(tr.root, 'debian-bin');
+      mkdirSync(bin);
+      for (const b of ['runsvdir', 'runsv']) copyFileSync(toolFor(kind, tr.bin, b), join(bin, b));
+      chmodSync(join(bin, 'runsvdir'), 0o755);
+      chmodSync(join(bin, 'runsv'), 0o755);
+      cmd = join(bin, 'runsvdir');
+      env.PATH = `${bin}:${env.PATH}`;
+    }
+    const bg =
+      opts.user === undefined
+        ? spawnBg(cmd, args(tr.sv), { env })
+        : spawnBg('setpriv', [`--reuid=${opts.user}`, `--regid=${opts.user}`, '--clear-groups', cmd, ...args(tr.sv)], { env });
+    out.push({ kind, tr, svdir: tr.sv, bg });
+  }
+  t.teardown(async () => {
+    for (const d of out) {
+      // Debian's runsvdir leaves its runsv processes on TERM; HUP stops them
+      d.bg.proc.kill(d.kind === 'debian' ? 'SIGHUP' : 'SIGTERM');
+      const timer = setTimeout(() => d.bg.proc.kill('SIGKILL'), 6000);
+      await d.bg.proc;
+      clearTimeout(timer);
+    }
+    await until(() => out.every((d) => supervised(d).every((s) => !alive(pidIn(join(d.svdir, s, 'supervise'))))), 8000, 'services stopped').catch(() => undefined);
+    for (const d of out) d.tr.cleanup();
+  });
+  return out;
+}
+
+/** Service names with a live supervise/ (status written). */
+function supervised(d: Dir): string[] {
+  return readdirSync(d.svdir).filter((n) => !n.startsWith('.') && existsSync(join(d.svdir, n, 'supervise', 'status'))).sort();
+}
+
+const lines = (d: Dir) => [...new Set(d.bg.output().split('\n').filter(Boolean))].map((l) => l.split(d.svdir).join('SVDIR')).sort();
+
+t.test('scan rules and bad entries, as runsvdir', async (t) => {
+  const ds = await dirs(t, (sv, root) => {
+    service(join(sv, 'plain'), { run: sh('echo $$ >> ../../plain.pids; exec sleep 1000') });
+    service(join(root, 'src', 'linked'), { run: sh('echo $$ >> ../../linked.pids; exec sleep 1000') });
+    symlinkSync(join(root, 'src', 'linked'), join(sv, 'linked'));
+    symlinkSync(join(root, 'src', 'linked'), join(sv, 'linked-again')); // same dev+ino: one runsv
+    service(join(sv, '.dotted'), { run: sh('exec sleep 1000') });
+    writeFileSync(join(sv, 'a-file'), 'not a service\n');
+    symlinkSync(join(root, 'nowhere'), join(sv, 'dangling'));
+    symlinkSync('loop2', join(sv, 'loop1'));
+    symlinkSync('loop1', join(sv, 'loop2'));
+    service(join(sv, 'norun'), {});
+  });
+  await until(() => ds.every((d) => supervised(d).length >= 3 && readIf(join(d.tr.root, 'linked.pids'))), 8000, 'services up');
+  // let a few more scans happen (runsvdir rescans while something needs a look)
+  await until(() => ds.every((d) => d.bg.output().includes('loop2')), 8000, 'warnings');
+  for (const d of ds) {
+    const sup = supervised(d);
+    t.ok(sup.includes('plain') && (sup.includes('linked') || sup.includes('linked-again')) && sup.includes('norun'), `${d.kind}: plain, linked, norun supervised`);
+    t.notOk(existsSync(join(d.svdir, '.dotted', 'supervise')), `${d.kind}: dot names skipped`);
+    t.equal(readIf(join(d.tr.root, 'linked.pids'))?.split('\n').filter(Boolean).length, 1, `${d.kind}: two names for one directory: one service`);
+  }
+  const [deb, our] = ds.map(lines);
+  t.same(our, deb, 'the same messages (unique lines)');
+  t.ok(our!.includes('runsvdir SVDIR: warning: unable to stat dangling: file does not exist'), 'dangling symlink reported');
+  t.ok(our!.includes('runsvdir SVDIR: warning: unable to stat loop1: symbolic link loop'), 'symlink loop reported');
+  t.ok(our!.includes('runsv norun: fatal: unable to start ./run: file does not exist'), 'missing run reported');
+  // a renamed directory keeps its (dev, ino): same service, not restarted
+  const ourDir = ds[1]!;
+  const p = pidIn(join(ourDir.svdir, 'plain', 'supervise'));
+  renameSync(join(ourDir.svdir, 'plain'), join(ourDir.svdir, 'renamed'));
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(pidIn(join(ourDir.svdir, 'renamed', 'supervise')), p, 'renamed: the same process');
+  t.ok(alive(p));
+});
+
+t.test('sv exit: runsvdir starts runsv again; the service comes back', async (t) => {
+  const ds = await dirs(t, (sv) => service(join(sv, 'svc'), { run: sh('exec sleep 1000') }));
+  await until(() => ds.every((d) => pidIn(join(d.svdir, 'svc', 'supervise')) > 0), 5000, 'up');
+  const before = ds.map((d) => pidIn(join(d.svdir, 'svc', 'supervise')));
+  for (const d of ds) {
+    const r = await import('execa').then(({ execa }) => execa(toolFor('ours', d.tr.bin, 'sv'), ['exit', join(d.svdir, 'svc')], { reject: false }));
+    t.equal(r.exitCode, 0);
+  }
+  await until(() => ds.every((d, i) => !alive(before[i]!)), 5000, 'old processes gone');
+  // runsvdir notices a runsv's exit at its next wake-up (up to 5 s: SIGCHLD does not wake
+  // it); ours at once
+  await until(() => ds.every((d, i) => { const p = pidIn(join(d.svdir, 'svc', 'supervise')); return p > 0 && p !== before[i] && alive(p); }), 9000, 'restarted under a new runsv');
+  t.pass('both restarted');
+});
+
+t.test('-P: each service in its own session', async (t) => {
+  const tr = tree('runsvdir-P-');
+  t.teardown(() => tr.cleanup());
+  service(join(tr.sv, 'a'), { run: sh('exec sleep 1000') });
+  for (const setsid of [true, false]) {
+    const bg = spawnBg(tr.our('runsvdir'), setsid ? ['-P', tr.sv] : [tr.sv]);
+    const pid = await until(() => pidIn(join(tr.sv, 'a', 'supervise')), 5000, 'a up');
+    const sid = Number(procStat(pid)[3]);
+    const ours = Number(procStat(bg.proc.pid!)[3]);
+    if (setsid) t.equal(sid, pid, '-P: the service leads its own session');
+    else t.equal(sid, ours, 'without -P: the service is in runsvdir\'s session');
+    bg.proc.kill('SIGTERM');
+    await bg.proc;
+    t.notOk(alive(pid), 'stopped with runsvdir');
+  }
+});
+
+t.test('the log argument: stderr scrolls through it in ps, as runsvdir does', async (t) => {
+  const log = 'log: ' + '.'.repeat(300);
+  const ds = await dirs(
+    t,
+    (sv) => {
+      service(join(sv, 'talker'), { run: sh('echo "hello from stderr" >&2; exec sleep 1000') });
+      symlinkSync('/nonexistent/x', join(sv, 'broken'));
+    },
+    (d) => ['-P', d, log],
+  );
+  const tail = (d: Dir) => psArgs(d.bg.proc.pid!).split(d.svdir).join('SVDIR');
+  await until(() => ds.every((d) => tail(d).includes('hello from stderr') && tail(d).includes('file does not exist')), 8000, 'messages in ps');
+  // the scans repeat the warning a different number of times: compare the shape and the parts
+  for (const d of ds) {
+    const a = tail(d);
+    const prefix = `${toolFor(d.kind, d.tr.bin, 'runsvdir')} -P SVDIR log: `;
+    t.ok(a.startsWith(prefix), `${d.kind}: argv kept up to "log: "`);
+    const raw = psArgs(d.bg.proc.pid!);
+    t.equal(raw.length - raw.indexOf(' log: ') - 1, log.length, `${d.kind}: the log argument keeps its length`);
+    t.match(a, /hello from stderr\n/, `${d.kind}: a service's stderr, newline kept raw`);
+    t.match(a, /runsvdir SVDIR: warning: unable to stat broken: file does not exist\n/, `${d.kind}: runsvdir's own warnings`);
+  }
+  t.equal(readFileSync(`/proc/${ds[1]!.bg.proc.pid}/comm`, 'utf8'), 'runsvdir\n', 'ours: process name runsvdir (ps -C, pidof)');
+  t.equal(ds[1]!.bg.output(), '', 'ours: nothing on the original stderr');
+});
+
+t.test('a short log argument is refused as runsvdir does', async (t) => {
+  const ds = await dirs(t, () => undefined, (d) => [d, 'log: .']);
+  await until(() => ds.every((d) => d.bg.output().includes('disabled')), 5000, 'warnings');
+  const [deb, our] = ds.map(lines);
+  t.same(our, deb);
+  t.same(our, ['runsvdir SVDIR: warning: log must have at least seven characters.', 'runsvdir SVDIR: warning: log service disabled.']);
+  // (Debian's runsvdir can sit 5 s on a HUP that came during its first sleep: no need to wait)
+  ds[0]!.bg.proc.kill('SIGKILL');
+});
+
+t.test('SIGALRM: a forced scan, recorded in .forced-rescan (Debian)', async (t) => {
+  const ds = await dirs(t, (sv) => service(join(sv, 'a'), { down: '', run: sh('exec sleep 1000') }));
+  await until(() => ds.every((d) => supervised(d).length === 1), 5000, 'up');
+  const t0 = Date.now() / 1000;
+  for (const d of ds) d.bg.proc.kill('SIGALRM');
+  // ours scans within a second; Debian's waits for its next pass when it scanned less
+  // than a second ago (up to 5 s)
+  await until(() => existsSync(join(ds[1]!.svdir, '.forced-rescan')), 1500, 'ours: .forced-rescan written');
+  await until(() => existsSync(join(ds[0]!.svdir, '.forced-rescan')), 7000, 'debian: .forced-rescan written');
+  const t1 = Date.now() / 1000;
+  for (const d of ds) {
+    const b = readFileSync(join(d.svdir, '.forced-rescan'), 'latin1');
+    t.match(b, /^@4000[0-9a-f]{20}$/, `${d.kind}: a 25-byte TAI64N label`);
+    const sec = Number(BigInt('0x' + b.slice(1, 17)) - 0x400000000000000an);
+    t.ok(sec >= Math.floor(t0) && sec <= t1, `${d.kind}: the time of the scan`);
+    t.equal(d.bg.proc.exitCode, null, `${d.kind}: still running`);
+  }
+  t.notOk(existsSync(join(ds[1]!.svdir, '.forced-rescan', 'supervise')), 'not taken for a service');
+});
+
+t.test('unreadable directories, as an unprivileged runsvdir', async (t) => {
+  const ds = await dirs(
+    t,
+    (sv, root) => {
+      service(join(sv, 'good'), { run: sh('exec sleep 1000') });
+      service(join(sv, 'locked'), { run: sh('exec sleep 1000') });
+      for (const p of [root, sv, join(root, 'bin'), join(sv, 'good'), join(sv, 'good', 'run')]) chownSync(p, 65534, 65534);
+      chmodSync(join(sv, 'locked'), 0o700); // root's: nobody cannot enter it
+    },
+    (d) => [d],
+    { user: 65534 },
+  );
+  await until(() => ds.every((d) => pidIn(join(d.svdir, 'good', 'supervise')) > 0 && d.bg.output().includes('locked')), 8000, 'good up, locked reported');
+  const [deb, our] = ds.map(lines);
+  t.same(our, deb, 'the same messages');
+  t.ok(our!.includes('runsv locked: fatal: unable to change to directory: access denied'), our!.join(' | '));
+  for (const d of ds) t.ok(alive(pidIn(join(d.svdir, 'good', 'supervise'))), `${d.kind}: good runs`);
+});
+
+t.test('more than 1000 services: one line each for the extra, the rest supervised', async (t) => {
+  const tr = tree('runsvdir-1000-');
+  t.teardown(() => tr.cleanup());
+  for (let i = 0; i < 1002; i++) {
+    const d = join(tr.sv, `s${String(i).padStart(4, '0')}`);
+    mkdirSync(d);
+    writeFileSync(join(d, 'down'), '');
+    writeFileSync(join(d, 'run'), sh('exec sleep 1000'), { mode: 0o755 });
+  }
+  const bg = spawnBg(tr.our('runsvdir'), [tr.sv]);
+  t.teardown(async () => {
+    bg.proc.kill('SIGTERM');
+    await bg.proc;
+  });
+  const count = () => readdirSync(tr.sv).filter((n) => existsSync(join(tr.sv, n, 'supervise', 'status'))).length;
+  await until(() => count() === 1000, 20000, '1000 supervised');
+  await until(() => bg.output().split('\n').filter(Boolean).length >= 2, 5000, 'two refusals');
+  await new Promise((r) => setTimeout(r, 1500)); // more scans: no more lines
+  const out = bg.output().split('\n').filter(Boolean);
+  t.equal(out.length, 2, 'one line per refused service, not one per scan');
+  for (const l of out) t.match(l, /^runsvdir .*: warning: unable to start runsv s\d{4}: too many services\.$/);
+  // a slot frees up: the next scan takes one of them
+  const refused = out.map((l) => /runsv (s\d{4})/.exec(l)![1]!);
+  const victim = readdirSync(tr.sv).find((n) => !refused.includes(n))!;
+  rmSync(join(tr.sv, victim), { recursive: true });
+  await until(() => refused.some((n) => existsSync(join(tr.sv, n, 'supervise', 'status'))), 8000, 'a refused service admitted');
+  t.equal(count(), 1000, 'still 1000');
+  // one works normally
+  const one = refused.find((n) => existsSync(join(tr.sv, n, 'supervise', 'status')))!;
+  unlinkSync(join(tr.sv, one, 'down'));
+  t.pass(`${one} admitted`);
+});
+
+t.test('SIGHUP: every service stopped, exit 111', async (t) => {
+  const tr = tree('runsvdir-hup-');
+  t.teardown(() => tr.cleanup());
+  service(join(tr.sv, 'a'), { run: sh('exec sleep 1000'), finish: sh('echo done > ../../finished') });
+  const bg = spawnBg(tr.our('runsvdir'), ['-P', tr.sv]);
+  const pid = await until(() => pidIn(join(tr.sv, 'a', 'supervise')), 5000, 'a up');
+  bg.proc.kill('SIGHUP');
+  const r = await bg.proc;
+  t.equal(r.exitCode, 111);
+  t.notOk(alive(pid), 'the service is stopped');
+  t.equal(readIf(join(tr.root, 'finished')), 'done\n', './finish ran');
+});
