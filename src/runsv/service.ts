@@ -18,6 +18,8 @@ import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
 import { processStartSeconds } from '../lib/proc.ts';
 import { decodeStatus, encodeStatus, pidFile, S_DOWN, S_FINISH, S_RUN, statLine, type State, type Want } from '../lib/status.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
+import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
+import { Svlogd } from '../svlogd/svlogd.ts';
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -80,6 +82,8 @@ class Svd {
   controlWriteFd = -1;
   okFd = -1;
   control: Socket | undefined;
+  /** the log service runs as an in-process svlogd (see src/svlogd/logrun.ts) */
+  logger: Svlogd | undefined;
   /** control bytes read from the FIFO, not yet acted on (runsv reads one per loop) */
   readonly bytes: string[] = [];
   readonly islog: boolean;
@@ -431,17 +435,17 @@ export class Runsv {
 
   private async stopService(s: Svd): Promise<void> {
     if (s.pid && !(await this.custom(s, 't'))) {
-      kill(s.pid, 'SIGTERM');
+      this.signal(s, 'SIGTERM');
       s.term = true;
       this.updateStatus(s);
     }
     if (s.want === 'down') {
-      if (s.pid) kill(s.pid, 'SIGCONT');
+      if (s.pid) this.signal(s, 'SIGCONT');
       await this.custom(s, 'd');
       return;
     }
     if (s.want === 'exit') {
-      if (s.pid) kill(s.pid, 'SIGCONT');
+      if (s.pid) this.signal(s, 'SIGCONT');
       await this.custom(s, 'x');
     }
   }
@@ -464,6 +468,13 @@ export class Runsv {
     const token = {};
     s.token = token;
     const prog = argv[0]!;
+    if (s.islog && prog === './run' && this.logpipe) {
+      const inproc = recogniseLogRun(join(s.cwd, 'run'));
+      if (inproc) {
+        this.startLogger(s, inproc, this.logpipe[0], token);
+        return;
+      }
+    }
     let child: ChildProcess | undefined;
     let err: unknown = execFormatError(join(s.cwd, prog));
     if (!err) {
@@ -503,11 +514,49 @@ export class Runsv {
     });
   }
 
+  /**
+   * log/run is `exec svlogd ...` and svlogd is this executable: run the logger in this
+   * process instead of starting a Node process for it. It has the supervisor's pid in
+   * supervise/, takes the same signals and ends as a process would.
+   */
+  private startLogger(s: Svd, run: InProcessLogger, input: number, token: object): void {
+    const out = run.stderrToStdout ? 1 : 2;
+    const lg = new Svlogd({
+      ...run.settings,
+      cwd: s.cwd,
+      stderrFd: out,
+      stderr: out === 1 ? (b) => writeQuiet(1, b) : undefined,
+    });
+    if (s.state !== S_FINISH) {
+      s.start = taiNow();
+      s.state = S_RUN;
+    }
+    s.paused = false;
+    s.term = false;
+    s.pid = lg.pid;
+    s.logger = lg;
+    this.pidChanged = true;
+    this.updateStatus(s);
+    lg.once('exit', (status: number | null, signal: NodeJS.Signals | null) => {
+      const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
+      this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig });
+      void this.pump();
+    });
+    lg.start(input);
+  }
+
+  /** Send a signal to what an svd runs: a process, or the in-process logger. */
+  private signal(s: Svd, sig: NodeJS.Signals): void {
+    if (s.logger) s.logger.kill(sig);
+    else kill(s.pid, sig);
+  }
+
   /** A child of this runsv is gone: runsv's reaping code. */
   private async childExited(ex: Exit): Promise<void> {
     const s = ex.s;
     if (s.token !== ex.token) return; // not the process this svd is running now
     s.token = undefined;
+    s.logger = undefined;
     s.pid = 0;
     this.pidChanged = true;
     s.term = false;
@@ -552,16 +601,16 @@ export class Runsv {
         if (s.state === S_RUN) await this.stopService(s);
         break;
       case 'k':
-        if (s.state === S_RUN && !(await this.custom(s, c))) kill(s.pid, 'SIGKILL');
+        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGKILL');
         s.state = S_DOWN;
         break;
       case 'p':
-        if (s.state === S_RUN && !(await this.custom(s, c))) kill(s.pid, 'SIGSTOP');
+        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGSTOP');
         s.paused = true;
         this.updateStatus(s);
         break;
       case 'c':
-        if (s.state === S_RUN && !(await this.custom(s, c))) kill(s.pid, 'SIGCONT');
+        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGCONT');
         s.paused = false;
         this.updateStatus(s);
         break;
@@ -572,7 +621,7 @@ export class Runsv {
         break;
       default: {
         const sig = SIGNALS[c];
-        if (sig && s.state === S_RUN && !(await this.custom(s, c))) kill(s.pid, sig);
+        if (sig && s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, sig);
       }
     }
   }
@@ -594,7 +643,8 @@ export class Runsv {
 
   /** Pids of the processes this runsv has running now (service, log). */
   pids(): number[] {
-    return this.svd.map((s) => s.pid).filter((p) => p > 0);
+    // an in-process logger has our own pid: never signal ourselves through it
+    return this.svd.map((s) => s.pid).filter((p) => p > 0 && p !== process.pid);
   }
 
   /** Give up everything without touching the processes (runsv's exit). */
@@ -627,6 +677,14 @@ function kill(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch {
     /* already gone: runsv ignores kill's result too */
+  }
+}
+
+function writeQuiet(fd: number, b: Buffer): void {
+  try {
+    writeSync(fd, b);
+  } catch {
+    /* as a process whose stderr is gone */
   }
 }
 

@@ -1,7 +1,7 @@
 // Scenario tests of our supervisor (runsvdir running the runsv state machine for every
 // service) and sv, on the host, in temporary directories.
 import t, { type Test } from 'tap';
-import { chmodSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { alive, BIN, enable, haveBin, readIf, spawnBg, sv, tree, until, type Bg, type Tree } from '../lib/host.ts';
 import { pastStatusSecond } from '../lib/runit.ts';
@@ -227,3 +227,51 @@ t.test('supervisor killed: the next one stops the orphans before starting again'
   t.equal(all.filter(alive).length, 1, 'exactly one instance alive');
   process.kill(fresh, 'SIGKILL');
 });
+
+t.test('log/run "exec svlogd ..." runs inside the supervisor, as a log service', async (t) => {
+  const tr = tree();
+  t.teardown(() => tr.cleanup());
+  enable(tr, tr.service('talk', {
+    run: run('i=0; while [ $i -lt 50 ]; do echo "line $i"; i=$((i+1)); done; exec sleep 100'),
+    'log/run': run('exec svlogd -tt ./main'),
+    'log/main/config': 's2000\nn2\n',
+  }), 'talk');
+  enable(tr, tr.service('other', { run: run('echo hello; exec sleep 100'), 'log/run': run('exec 2>&1\nexec cat > ../cat.log') }), 'other');
+  const bg = spawnBg(tr.our('runsvdir'), ['-P', tr.sv], { env: { PATH: `${tr.bin}:/usr/bin:/bin` } });
+  t.teardown(async () => {
+    bg.proc.kill('SIGTERM');
+    await bg.proc;
+  });
+  const sup = bg.proc.pid!;
+  const logPid = await until(() => pidOf(tr, 'talk', true), 5000, 'the logger running');
+  t.equal(logPid, sup, 'the log service has the supervisor pid: no process of its own');
+  t.not(pidOf(tr, 'other', true), sup, 'any other log/run is a process');
+  const main = join(tr.sv, 'talk', 'log', 'main');
+  const count = () => {
+    let n = 0;
+    for (const f of require_readdir(main)) if (f === 'current' || f.startsWith('@')) n += (readIf(join(main, f)) ?? '').split('\n').filter((l) => / line \d+$/.test(l)).length;
+    return n;
+  };
+  await until(() => count() === 50, 5000, 'fifty lines logged');
+  t.pass('all fifty lines logged, across rotations');
+  t.match(readIf(join(main, 'current')) ?? '', /^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.\d{5} line \d+$/m, '-tt stamps');
+  let r = await sv(tr.our('sv'), tr, ['status', 'talk']);
+  t.match(r.stdout, new RegExp(`^run: talk: \\(pid \\d+\\) \\d+s; run: log: \\(pid ${sup}\\) \\d+s\\n$`));
+  await new Promise((r) => setTimeout(r, 1100));
+  r = await sv(tr.our('sv'), tr, ['-w', '5', 'restart', 'talk/log']);
+  t.equal(r.exitCode, 0, 'sv restart on the in-process logger');
+  t.ok(alive(sup), 'the supervisor was not signalled');
+  r = await sv(tr.our('sv'), tr, ['-w', '5', 'down', 'talk/log']);
+  t.match(r.stdout, /^ok: down: talk\/log: \d+s, normally up\n$/);
+  r = await sv(tr.our('sv'), tr, ['-w', '5', 'up', 'talk/log']);
+  t.match(r.stdout, /^ok: run: talk\/log: \(pid \d+\) \d+s\n$/);
+  t.ok(alive(sup), 'still supervising');
+});
+
+function require_readdir(d: string): string[] {
+  try {
+    return readdirSync(d);
+  } catch {
+    return [];
+  }
+}

@@ -36,7 +36,7 @@ export function tree(prefix = 'runit-ts-'): Tree {
   const bin = join(root, 'bin');
   mkdirSync(sv);
   mkdirSync(bin);
-  for (const a of ['sv', 'runsv', 'runsvdir', 'runit-init']) symlinkSync(BIN, join(bin, a));
+  for (const a of ['sv', 'runsv', 'runsvdir', 'runit-init', 'svlogd']) symlinkSync(BIN, join(bin, a));
   return {
     root,
     sv,
