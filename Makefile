@@ -87,7 +87,7 @@ test: typecheck
 	$(MAKE) test-host ARCH=$(HOSTARCH)
 	$(MAKE) test-boot
 
-bench: build
+bench: build image
 	$(NODE) bench/run.ts
 
 clean:
