@@ -1,4 +1,5 @@
-// bench/boot.ts: boot time and shutdown time of our image against the same image built
+// bench/boot.ts: boot time, shutdown time and the memory (PSS) of the whole init and
+// supervision stack of our image, against the same image built
 // with Debian's C runit (runit, runsvdir, runsv, sv), same kernel, busybox and services,
 // measured in the same run under the same accelerator.
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N]
@@ -11,13 +12,25 @@ import { hostArch, repoRoot, requireInput, type Arch } from '../image/inputs.ts'
 import { busyboxEntries, inlineService, libEntries, type ServiceDef } from '../image/rootfs.ts';
 import { boot } from '../src/harness/index.ts';
 
-const N = 10;
+const N = 20;
+/** Twenty services, each logging through svlogd: the set the stack memory figure is for. */
 const services: ServiceDef[] = Array.from({ length: N }, (_, i) => ({
   name: `b${i}`,
-  // the marker goes through the kernel log: runit's PID 1 leaves the console non-blocking,
-  // so under a slow serial console a plain echo can fail with EAGAIN and be lost
-  files: { run: `#!/bin/sh\nread up _ < /proc/uptime; echo "<2>UP b${i} $up" > /dev/kmsg\nexec sleep 100000\n` },
+  files: {
+    // the marker goes through the kernel log: runit's PID 1 leaves the console non-blocking,
+    // so under a slow serial console a plain echo can fail with EAGAIN and be lost
+    run: `#!/bin/sh\nread up _ < /proc/uptime; echo "<2>UP b${i} $up" > /dev/kmsg\necho "b${i} started"\nexec sleep 100000\n`,
+    'log/run': '#!/bin/sh\nexec svlogd -tt ./main\n',
+    'log/main/config': 's100000\nn5\n',
+  },
 }));
+/**
+ * PSS of the init and supervision stack in the guest: every process but the services'
+ * own (sleep), the console shell and the measuring pipeline. Prints "<kB> <processes>".
+ */
+const STACK_PSS =
+  "for p in /proc/[0-9]*; do c=$(cat $p/comm 2>/dev/null) || continue; case $c in sleep|sh|cat|awk|grep) continue;; esac; " +
+  "k=$(awk '/^Pss:/{print $2}' $p/smaps_rollup 2>/dev/null); [ -n \"$k\" ] && echo \"$k $c\"; done | awk '{s+=$1; n++} END {print s, n}'";
 const shell: ServiceDef = { name: 'shell', files: { run: '#!/bin/sh\nexec 2>&1\ncd /\nexec cttyhack /bin/sh\n' } };
 /** what runit-init 0 does, in plain shell so both images take the same path */
 const HALT = 'touch /run/runit.stopit; chmod 100 /run/runit.stopit; kill -CONT 1';
@@ -52,7 +65,9 @@ function ourImage(arch: Arch, dir: string): string {
   return img;
 }
 
-async function measure(arch: Arch, initrd: string, name: string): Promise<{ up: number; halt: number; size: number }> {
+interface Result { up: number; halt: number; size: number; pssKb: number; procs: number }
+
+async function measure(arch: Arch, initrd: string, name: string): Promise<Result> {
   const out = join(repoRoot, 'out', arch);
   const vmlinux = join(out, 'vmlinux');
   const kernel = arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(out, 'vmlinuz');
@@ -62,12 +77,16 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<{ up: 
     let last = 0;
     for (let i = 0; i < N; i++) last = Math.max(last, (await m.waitFor(`UP b${i} `, { timeout: 120_000 })).elapsed);
     await m.waitFor(/# /, { timeout: 60_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2000));
+    const pss = await m.run(STACK_PSS, { timeout: 60_000 });
+    const [pssKb, procs] = pss.output.trim().split(/\s+/).map(Number);
+    const logged = await m.run('cat /etc/sv/b*/log/main/current | grep -c started', { timeout: 60_000 });
+    if (logged.output.trim() !== String(N)) throw new Error(`${name}: expected ${N} logged lines, got ${logged.output}`);
     const t0 = performance.now();
     await m.sendLine(HALT);
     const exit = await m.waitForExit({ timeout: 60_000 });
     if (exit.reason !== 'guest-shutdown') throw new Error(`${name}: ended with ${exit.reason}`);
-    return { up: last, halt: (performance.now() - t0) / 1000, size: readFileSync(initrd).length };
+    return { up: last, halt: (performance.now() - t0) / 1000, size: readFileSync(initrd).length, pssKb: pssKb ?? NaN, procs: procs ?? NaN };
   } finally {
     await m.dispose();
   }
@@ -82,19 +101,26 @@ const arch = (values.arch ?? hostArch()) as Arch;
 const runs = Number(values.runs ?? 3);
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));
 const imgs = { 'runit-ts': ourImage(arch, dir), 'debian-runit': referenceImage(arch, dir) };
-const res: Record<string, Array<{ up: number; halt: number; size: number }>> = { 'runit-ts': [], 'debian-runit': [] };
+const res: Record<string, Result[]> = { 'runit-ts': [], 'debian-runit': [] };
 for (let r = 0; r < runs; r++) {
   for (const [name, img] of Object.entries(imgs)) res[name]!.push(await measure(arch, img, name));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const row = (name: string) => {
   const rs = res[name]!;
-  return { up: median(rs.map((x) => x.up)), halt: median(rs.map((x) => x.halt)), mib: rs[0]!.size / 1048576 };
+  return {
+    up: median(rs.map((x) => x.up)),
+    halt: median(rs.map((x) => x.halt)),
+    mib: rs[0]!.size / 1048576,
+    pss: median(rs.map((x) => x.pssKb)) / 1024,
+    procs: rs[0]!.procs,
+  };
 };
 const ours = row('runit-ts');
 const ref = row('debian-runit');
-console.log(`boot benchmark, ${arch}, ${N} services, median of ${runs} runs (QEMU, same kernel and accelerator)`);
+console.log(`boot benchmark, ${arch}, ${N} services each logging through svlogd, median of ${runs} runs (QEMU, same kernel and accelerator)`);
 console.log(`                      runit-ts   debian-runit   ratio`);
 console.log(`QEMU start -> ${N} up   ${ours.up.toFixed(2).padStart(7)} s   ${ref.up.toFixed(2).padStart(9)} s   ${(ours.up / ref.up).toFixed(2)}x`);
 console.log(`halt -> QEMU exit     ${ours.halt.toFixed(2).padStart(7)} s   ${ref.halt.toFixed(2).padStart(9)} s   ${(ours.halt / ref.halt).toFixed(2)}x`);
+console.log(`stack PSS            ${ours.pss.toFixed(1).padStart(7)} MiB ${ref.pss.toFixed(1).padStart(8)} MiB   ${(ours.pss / ref.pss).toFixed(2)}x   (${ours.procs} vs ${ref.procs} processes: PID 1, supervision, loggers)`);
 console.log(`initramfs            ${ours.mib.toFixed(1).padStart(7)} MiB ${ref.mib.toFixed(1).padStart(8)} MiB`);

@@ -238,7 +238,7 @@ t.test('KVM probe firmware matches its assembly source', async (t) => {
 
   const dir = mkdtempSync(join(tmpdir(), 'runit-ts-probe-asm-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const src = join(here, '..', 'src', 'harness', 'probe');
+  const src = join(here, '..', '..', 'src', 'harness', 'probe');
   const as = findExecutable('as');
   const objcopy = findExecutable('objcopy');
   if (as === undefined || objcopy === undefined || hostArch() !== 'x86_64') {

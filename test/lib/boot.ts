@@ -67,7 +67,7 @@ export function parallelServices(n = 10): ServiceDef[] {
 }
 
 /**
- * Twenty services, each logging through svlogd into log/main (rotated at 4 KiB, 3 kept);
+ * Twenty services, each logging through svlogd into log/main (rotated at 4 KiB, 10 kept);
  * one of them runs as nobody through chpst.
  */
 export function loggedServices(n = 20): ServiceDef[] {
@@ -82,7 +82,7 @@ export function loggedServices(n = 20): ServiceDef[] {
         run: `#!/bin/sh\nexec 2>&1\n${body}\n`,
         finish: `#!/bin/sh\necho "STOPPED svc${i}" > /dev/console\n`,
         'log/run': '#!/bin/sh\nexec svlogd -tt ./main\n',
-        'log/main/config': 's4096\nn3\n',
+        'log/main/config': 's4096\nn10\n',
       },
     };
   });
