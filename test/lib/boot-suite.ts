@@ -98,7 +98,7 @@ export function suite(arch: Arch): void {
     t.equal(lines, 300, 'every line logged, none lost across rotations');
     t.ok(rotated! >= 3 && rotated! <= 10, `rotated at 4 KiB (${rotated} rotated files for ~18 KiB)`);
     r = await m.run('grep -h "uid" /etc/service/svc0/log/main/current /etc/service/svc0/log/main/@* | head -1', { timeout: 60_000 });
-    t.match(r.output, /^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.\d{5} uid 65534$/, 'chpst -u nobody ran the service unprivileged; svlogd -tt stamped the line');
+    t.match(r.output.trim(), /^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.\d{5} uid 65534$/, 'chpst -u nobody ran the service unprivileged; svlogd -tt stamped the line');
     r = await m.run('sv -w 10 restart svc5 && sv -w 10 down svc6 && sv status svc5 svc6', { timeout: 60_000 });
     t.match(r.output, /run: svc5: \(pid \d+\) \ds; run: log: \(pid \d+\) \d+s/, 'restart: new process, logger kept');
     t.match(r.output, /down: svc6: \d+s, normally up; run: log:/, 'down');
