@@ -3,10 +3,11 @@
 // with Debian's C runit (runit, runsvdir, runsv, sv), same kernel, busybox and services,
 // measured in the same run under the same accelerator.
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N]
-import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { bootFiles } from '../image/build.ts';
 import { cpioBuffer, type Entry } from '../image/cpio.ts';
 import { hostArch, repoRoot, requireInput, type Arch } from '../image/inputs.ts';
 import { busyboxEntries, inlineService, libEntries, type ServiceDef } from '../image/rootfs.ts';
@@ -68,10 +69,9 @@ function ourImage(arch: Arch, dir: string): string {
 interface Result { up: number; halt: number; size: number; pssKb: number; procs: number }
 
 async function measure(arch: Arch, initrd: string, name: string): Promise<Result> {
-  const out = join(repoRoot, 'out', arch);
-  const vmlinux = join(out, 'vmlinux');
-  const kernel = arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(out, 'vmlinuz');
-  const append = `${readFileSync(join(out, 'cmdline'), 'utf8').trim()} printk.devkmsg=on`;
+  const files = bootFiles(join(repoRoot, 'out', arch), arch);
+  const kernel = files.kernel;
+  const append = `${files.append} printk.devkmsg=on`;
   const m = await boot({ arch, kernel, initrd, append, memory: 1024, consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`) });
   try {
     let last = 0;

@@ -1,7 +1,7 @@
 // image/build.ts: build the bootable image of one arch from its spec.
 //   node image/build.ts --arch x86_64 [--spec spec.json] [--out out/x86_64] [--compress zstd]
 // writes OUT/vmlinuz, OUT/initramfs.img, OUT/cmdline (runit-ts itself is built there by make).
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
@@ -42,6 +42,16 @@ export async function compressFile(src: string, dest: string, how: Compression):
   const [cmd, ...args] = COMPRESSORS[how];
   await execa(cmd!, args, { inputFile: src, stdout: { file: dest } });
   rmSync(src);
+}
+
+/** What to boot from a built image directory: on x86_64 the PVH vmlinux when present. */
+export function bootFiles(dir: string, arch: Arch): { kernel: string; initrd: string; append: string } {
+  const vmlinux = join(dir, 'vmlinux');
+  return {
+    kernel: arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(dir, 'vmlinuz'),
+    initrd: join(dir, 'initramfs.img'),
+    append: readFileSync(join(dir, 'cmdline'), 'utf8').trim(),
+  };
 }
 
 export async function buildImage(spec: ImageSpec, out: string, compress: Compression, binDir = join(repoRoot, 'out', spec.arch)): Promise<void> {

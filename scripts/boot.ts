@@ -1,9 +1,10 @@
 // scripts/boot.ts: boot out/ARCH in QEMU with the serial console on this terminal
 // (what `make boot` runs). Ctrl-a x quits; Ctrl-a c toggles the QEMU monitor.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { bootFiles } from '../image/build.ts';
 import { hostArch, repoRoot, type Arch } from '../image/inputs.ts';
 import { qemuCommand, resolveAccel } from '../src/harness/index.ts';
 
@@ -30,19 +31,17 @@ if (values.help) {
 }
 const arch = (values.arch ?? hostArch()) as Arch;
 const dir = values.dir ?? join(repoRoot, 'out', arch);
-const initrd = join(dir, 'initramfs.img');
-if (!existsSync(initrd)) {
+if (!existsSync(join(dir, 'initramfs.img'))) {
   process.stderr.write(`no image in ${dir}: run make image ARCH=${arch}\n`);
   process.exit(1);
 }
-const vmlinux = join(dir, 'vmlinux');
-const kernel = arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(dir, 'vmlinuz');
+const { kernel, initrd, append } = bootFiles(dir, arch);
 const accel = await resolveAccel(arch, (values.accel ?? 'auto') as 'auto' | 'kvm' | 'tcg');
 const cmd = qemuCommand({
   arch,
   kernel,
   initrd,
-  append: readFileSync(join(dir, 'cmdline'), 'utf8').trim(),
+  append,
   memory: Number(values.memory ?? 1024),
   accel,
   console: 'interactive',

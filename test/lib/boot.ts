@@ -1,8 +1,9 @@
 // Boot tests of our images: a test image is the built initramfs plus a small cpio
 // appended (the kernel unpacks concatenated archives in order), holding the test services.
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bootFiles } from '../../image/build.ts';
 import { cpioBuffer } from '../../image/cpio.ts';
 import { inlineService, type ServiceDef } from '../../image/rootfs.ts';
 import { boot, type Machine } from '../../src/harness/index.ts';
@@ -32,10 +33,7 @@ export function testImage(arch: Arch, services: ServiceDef[], name: string): Tes
   const initrd = join(dir, 'initramfs.img');
   copyFileSync(join(out, 'initramfs.img'), initrd);
   appendFileSync(initrd, cpioBuffer(services.flatMap(inlineService)));
-  // x86_64: the extracted vmlinux boots through PVH, much faster under TCG than the bzImage
-  const vmlinux = join(out, 'vmlinux');
-  const kernel = arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(out, 'vmlinuz');
-  return { kernel, initrd, append: readFileSync(join(out, 'cmdline'), 'utf8').trim() };
+  return { ...bootFiles(out, arch), initrd };
 }
 
 export async function start(arch: Arch, img: TestImage, logName: string): Promise<Machine> {
