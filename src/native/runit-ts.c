@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -174,6 +175,24 @@ static napi_value js_ifup(napi_env env, napi_callback_info info) {
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
   if (ioctl(s, SIOCSIFFLAGS, &ifr) == -1) { int e = errno; close(s); errno = e; return throw_errno(env, "SIOCSIFFLAGS"); }
   close(s);
+  return NULL;
+}
+
+/*
+ * madviseDontneed(start, length) with BigInt addresses: drop this process's page-table
+ * entries for a range. Only for read-only file mappings (the TS caller checks), where
+ * the pages come back from the page cache on the next touch; never for writable ones.
+ */
+static napi_value js_madvise_dontneed(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  uint64_t start, len;
+  bool lossless;
+  if (get_args(env, info, a, 2) < 2 || napi_get_value_bigint_uint64(env, a[0], &start, &lossless) != napi_ok ||
+      napi_get_value_bigint_uint64(env, a[1], &len, &lossless) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected two BigInt arguments");
+    return NULL;
+  }
+  if (madvise((void *)(uintptr_t)start, (size_t)len, MADV_DONTNEED) == -1) return throw_errno(env, "madvise");
   return NULL;
 }
 
@@ -428,6 +447,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"finitModule", NULL, js_finit_module, NULL, NULL, NULL, napi_enumerable, NULL},
     {"ifUp", NULL, js_ifup, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sync", NULL, js_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"madviseDontneed", NULL, js_madvise_dontneed, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getrlimit", NULL, js_getrlimit, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,6 +1,7 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
 import { errLine } from '../runsv/service.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
+import { trimExecutable } from '../lib/trim.ts';
 import { Runsvdir } from './runsvdir.ts';
 
 export const HELP = `usage: runsvdir [-P] dir [log]
@@ -67,6 +68,10 @@ export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> 
   setComm('runsvdir');
   const rd = new Runsvdir(dir, { setsid });
   rd.start();
+  // once started, most of the executable's pages are never used again: let them go
+  // (and again now and then, for pages a rare path brought in)
+  setTimeout(() => trimExecutable(), 5000).unref();
+  setInterval(() => trimExecutable(), 300_000).unref();
   process.on('SIGALRM', () => rd.forceRescan());
   const stopTimeout = Number(process.env.RUNSVDIR_STOP_TIMEOUT ?? 4) * 1000;
   return new Promise<number>((res) => {
