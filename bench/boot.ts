@@ -77,7 +77,8 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
     let last = 0;
     for (let i = 0; i < N; i++) last = Math.max(last, (await m.waitFor(`UP b${i} `, { timeout: 120_000 })).elapsed);
     await m.waitFor(/# /, { timeout: 60_000 });
-    await new Promise((r) => setTimeout(r, 2000));
+    // steady state: measured 10 s after the shell is up
+    await new Promise((r) => setTimeout(r, 10_000));
     const pss = await m.run(STACK_PSS, { timeout: 60_000 });
     const [pssKb, procs] = pss.output.trim().split(/\s+/).map(Number);
     const logged = await m.run('cat /etc/sv/b*/log/main/current | grep -c started', { timeout: 60_000 });

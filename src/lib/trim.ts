@@ -3,13 +3,15 @@
 // Starting Node touches tens of MB of the executable's code and read-only data (and the
 // kernel maps neighbouring cached pages too), most of which a supervisor never runs again.
 // Those pages stay mapped, so they count in its RSS and PSS. Dropping this process's
-// mappings of clean file pages is lossless: whatever is used again comes back from the
-// page cache on the next touch. A mapping with any dirty or anonymous page (RELRO after
-// relocation, code V8 patched) is left alone: MADV_DONTNEED would throw that away.
+// mappings of file pages is lossless: whatever is used again comes back from the page
+// cache on the next touch. A mapping with any anonymous page, i.e. a page this process
+// wrote and so holds a private copy of (RELRO after relocation, patched code), is left
+// alone: MADV_DONTNEED would throw that copy away. (Dirty is no guide: pages of a file
+// in tmpfs, such as an initramfs root, are always reported dirty.)
 import { readFileSync } from 'node:fs';
 import { native } from './native.ts';
 
-/** Mappings of `file` in /proc/self/smaps that hold only clean file pages. */
+/** Mappings of `file` in /proc/self/smaps that hold only the file's own pages. */
 export function cleanMappings(smaps: string, file: string): Array<[bigint, bigint]> {
   const out: Array<[bigint, bigint]> = [];
   let cur: { range: [bigint, bigint]; ok: boolean } | undefined;
@@ -27,14 +29,14 @@ export function cleanMappings(smaps: string, file: string): Array<[bigint, bigin
       cur = { range: [BigInt('0x' + head[1]), BigInt('0x' + head[2])], ok };
       continue;
     }
-    const field = /^(Private_Dirty|Shared_Dirty|Anonymous|Swap):\s+(\d+) kB$/.exec(line);
+    const field = /^(Anonymous|Swap):\s+(\d+) kB$/.exec(line);
     if (field && cur && Number(field[2]) !== 0) cur.ok = false;
   }
   flush();
   return out;
 }
 
-/** Drop the executable's clean pages from this process; returns the bytes advised. */
+/** Drop the executable's file pages from this process; returns the bytes advised. */
 export function trimExecutable(): number {
   let total = 0n;
   try {
