@@ -6,7 +6,7 @@ import { closeSync, constants as C, openSync, readdirSync, readFileSync, writeSy
 import { join } from 'node:path';
 import { errorStr } from '../src/lib/errstr.ts';
 import { MNT_DETACH, MS_RDONLY, MS_REMOUNT, native } from '../src/lib/native.ts';
-import { processStartSeconds } from '../src/lib/proc.ts';
+import { isServiceProcess, processStartTicks } from '../src/lib/proc.ts';
 import { decodeStatus } from '../src/lib/status.ts';
 import { SERVICE_DIR } from './stage2.ts';
 
@@ -37,8 +37,8 @@ export function leftovers(svdir: string): Victim[] {
       try {
         const st = decodeStatus(readFileSync(join(sup, 'status')));
         if (!st.pid) continue;
-        const started = processStartSeconds(st.pid);
-        if (started !== undefined && Math.abs(started - Number(st.start.sec)) <= 2) out.push({ name: label, pid: st.pid, started });
+        const started = processStartTicks(st.pid);
+        if (started !== undefined && isServiceProcess(st.pid, Number(st.start.sec), join(sup, '..'))) out.push({ name: label, pid: st.pid, started });
       } catch {
         /* no status: nothing ran */
       }
@@ -86,7 +86,7 @@ export async function stopAll(svdir: string, waitSec: number): Promise<void> {
       }
     }
   }
-  const alive = () => victims.filter((v) => processStartSeconds(v.pid) === v.started);
+  const alive = () => victims.filter((v) => processStartTicks(v.pid) === v.started);
   const t0 = Date.now();
   while (alive().length && Date.now() - t0 < waitSec * 1000) await new Promise((r) => setTimeout(r, 100));
   for (const v of alive()) {

@@ -15,7 +15,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { errorStr } from '../lib/errstr.ts';
 import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
-import { processStartSeconds } from '../lib/proc.ts';
+import { isServiceProcess, processStartTicks } from '../lib/proc.ts';
 import { decodeStatus, encodeStatus, pidFile, S_DOWN, S_FINISH, S_RUN, statLine, type State, type Want } from '../lib/status.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
@@ -242,7 +242,7 @@ export class Runsv {
     await Promise.all(
       this.svd.map((s, i) => {
         const prev = previous[i];
-        return prev ? stopStale(prev.pid, prev.start, (m) => this.warn(`${s.rel}${m}`)) : undefined;
+        return prev ? stopStale(prev.pid, prev.start, s.cwd, (m) => this.warn(`${s.rel}${m}`)) : undefined;
       }),
     );
   }
@@ -749,19 +749,19 @@ function readPrevious(statusPath: string): { pid: number; start: Tain } | undefi
 }
 
 /**
- * Stop an orphan left by a dead supervisor: only if that pid is alive and started
- * within 2 s of the time recorded in status (so a recycled pid is never touched).
+ * Stop an orphan left by a dead supervisor: only if that pid is alive and still the
+ * process started in `dir` (isServiceProcess), so a recycled pid is never touched.
  * TERM + CONT, then KILL after 5 s.
  */
-export async function stopStale(pid: number, start: Tain, warn: (m: string) => void): Promise<void> {
+export async function stopStale(pid: number, start: Tain, dir: string, warn: (m: string) => void): Promise<void> {
   if (pid === process.pid) return;
-  const started = processStartSeconds(pid);
-  if (started === undefined || Math.abs(started - Number(start.sec)) > 2) return;
+  const ticks = processStartTicks(pid);
+  if (ticks === undefined || !isServiceProcess(pid, Number(start.sec), dir)) return;
   warn(`stopping pid ${pid} left by a previous supervisor`);
   kill(pid, 'SIGTERM');
   kill(pid, 'SIGCONT');
   const t0 = Date.now();
-  while (processStartSeconds(pid) === started) {
+  while (processStartTicks(pid) === ticks) {
     if (Date.now() - t0 > 5000) {
       kill(pid, 'SIGKILL');
       break;

@@ -23,3 +23,16 @@ t.test('only private, read-only mappings of the file without private copies are 
     [0x3201000n, 0x6b51000n],
   ]);
 });
+
+t.test('a live process is recognised by its directory or its start time', async (t) => {
+  const { isServiceProcess, processStartSeconds, processStartTicks } = await import('../../src/lib/proc.ts');
+  const { realpathSync } = await import('node:fs');
+  const now = Date.now() / 1000;
+  const started = processStartSeconds(process.pid)!;
+  t.ok(Math.abs(started - now) < 60, 'start time of this process is close to now');
+  t.ok(isServiceProcess(process.pid, Math.floor(started), '/nonexistent'), 'start time matches the status time');
+  t.notOk(isServiceProcess(process.pid, Math.floor(started) - 3600, '/nonexistent'), 'an hour off: another process');
+  t.ok(isServiceProcess(process.pid, 0, realpathSync(process.cwd())), 'or its working directory is the service directory');
+  t.equal(processStartTicks(process.pid), processStartTicks(process.pid), 'ticks are a stable identity');
+  t.equal(processStartTicks(2 ** 22 + 1), undefined, 'no such process');
+});
