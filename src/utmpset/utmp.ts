@@ -68,24 +68,32 @@ function lineIs(rec: Buffer, l: UtmpLayout, line: Buffer): boolean {
   }
 }
 
+/** Open file and take an exclusive lock on it, failing with runit's messages. */
+function openLocked(file: string, flags: number, mode: number | undefined, lockMsg: string, errstr: (e: unknown) => string): number {
+  let fd: number;
+  try {
+    fd = openSync(file, flags, mode);
+  } catch (e) {
+    throw new UtmpError('fatal', `unable to open ${file}: ${errstr(e)}`);
+  }
+  try {
+    native().flock(fd, LOCK_EX);
+  } catch (e) {
+    closeSync(fd);
+    throw new UtmpError('fatal', `${lockMsg}: ${errstr(e)}`);
+  }
+  return fd;
+}
+
 /**
  * runit's utmp_logout: the first record for line with a user gets its user and host
  * cleared, the time set and type DEAD_PROCESS. false: no such entry.
  * errstr: how system errors are worded.
  */
 export function utmpLogout(file: string, line: string, now: number, l: UtmpLayout, errstr: (e: unknown) => string): boolean {
-  let fd: number;
+  // runit's message has a colon after "lock" here and not in wtmp_logout
+  const fd = openLocked(file, C.O_RDWR, undefined, `unable to lock: ${file}`, errstr);
   try {
-    fd = openSync(file, C.O_RDWR);
-  } catch (e) {
-    throw new UtmpError('fatal', `unable to open ${file}: ${errstr(e)}`);
-  }
-  try {
-    try {
-      native().flock(fd, LOCK_EX);
-    } catch (e) {
-      throw new UtmpError('fatal', `unable to lock: ${file}: ${errstr(e)}`);
-    }
     const want = Buffer.from(line);
     const rec = Buffer.alloc(l.size);
     for (let pos = 0; ; pos += l.size) {
@@ -114,18 +122,8 @@ export function utmpLogout(file: string, line: string, now: number, l: UtmpLayou
 
 /** runit's wtmp_logout: append a DEAD_PROCESS record for line. Throws the write error. */
 export function wtmpLogout(file: string, line: string, now: number, l: UtmpLayout, errstr: (e: unknown) => string): void {
-  let fd: number;
+  const fd = openLocked(file, C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT, 0o600, `unable to lock ${file}`, errstr);
   try {
-    fd = openSync(file, C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT, 0o600);
-  } catch (e) {
-    throw new UtmpError('fatal', `unable to open ${file}: ${errstr(e)}`);
-  }
-  try {
-    try {
-      native().flock(fd, LOCK_EX);
-    } catch (e) {
-      throw new UtmpError('fatal', `unable to lock ${file}: ${errstr(e)}`);
-    }
     const size = fstatSync(fd).size;
     const rec = Buffer.alloc(l.size);
     let name = Buffer.from(line);
