@@ -155,7 +155,9 @@ async function memory(): Promise<{ ours: Mem; debian: Mem; oursAfter?: Mem }> {
   const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`);
   const sides = (['debian', 'ours'] as Kind[]).map((k) => start(k, names, () => '#!/bin/sh\nexec sleep 100000\n'));
   for (const s of sides) await waitAll(s, names);
-  await sleep(2000); // let startup garbage settle
+  // steady state: startup garbage settled, and our supervisor has dropped the executable's
+  // pages it no longer uses (5 s after start, src/lib/trim.ts)
+  await sleep(6000);
   const res = { debian: supervisorMem(sides[0]!), ours: supervisorMem(sides[1]!) };
   for (const s of sides) await stop(s);
   return res;
