@@ -6,6 +6,8 @@
 // (nanoseconds = microseconds * 1000 + 500) and prints 5 of the 9 fraction digits.
 // localTime (our -T) prints -tt/-ttt in the local time zone instead of UTC.
 
+import { TAI_OFFSET, tai64nLabel, tainFromMs } from '../lib/tai.ts';
+
 export const STAMP_LEN = 26;
 const HEX = '0123456789abcdef';
 
@@ -90,7 +92,7 @@ export class Stamper {
     this.cachedSec = sec;
     if (this.kind === 1) {
       const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(0x400000000000000An + BigInt(sec));
+      b.writeBigUInt64BE(TAI_OFFSET + BigInt(sec));
       this.head.write('@' + b.toString('hex'), 'latin1');
       return;
     }
@@ -108,11 +110,5 @@ export class Stamper {
 
 /** "@" + 24 hex digits: the TAI64N label of time ms, as rotated log files are named. */
 export function tai64nName(ms: number): string {
-  const sec = Math.floor(ms / 1000);
-  let usec = Math.floor((ms - sec * 1000) * 1000);
-  if (usec > 999999) usec = 999999;
-  const b = Buffer.alloc(12);
-  b.writeBigUInt64BE(0x400000000000000An + BigInt(sec));
-  b.writeUInt32BE(usec * 1000 + 500, 8);
-  return '@' + b.toString('hex');
+  return tai64nLabel(tainFromMs(ms));
 }
