@@ -9,9 +9,9 @@ import {
 } from '../lib/native.ts';
 import { apply, ChpstError, type Limits, type Plan } from './chpst.ts';
 
-// Debian's 2.1.2 usage line (it has -V and -t; -C, which we also take, came in 2.2.0)
+// runit 2.3.0's usage line (Debian's 2.1.2 prints the same without -C, which came in 2.2.0)
 const USAGE_MAIN =
-  ' [-vVP012] [-u user[:group]] [-U user[:group]] [-b argv0] [-e dir] [-/ root] [-n nice] [-l|-L lock] [-m n] [-d n] [-o n] [-p n] [-f n] [-c n] [-t n] prog';
+  ' [-vVP012] [-u user[:group]] [-U user[:group]] [-b argv0] [-e dir] [-/ root] [-C pwd] [-n nice] [-l|-L lock] [-m n] [-d n] [-o n] [-p n] [-f n] [-c n] [-t n] prog';
 const VERSION = '$Id: runit-ts chpst $';
 const ALIAS_USAGE: Record<string, string> = {
   setuidgid: ' account child',

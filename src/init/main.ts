@@ -39,7 +39,7 @@ export function main(argv: string[], argv0: string): number {
   }
   if (!a || (a[0] !== '0' && a[0] !== '6')) {
     if (a?.startsWith('-V')) process.stderr.write('$Id: runit-ts init 0.1 $\n');
-    process.stderr.write(`usage: ${argv0} 0|6\n`);
+    process.stderr.write(`usage: ${argv0} 0|6\n\n`);
     return 0;
   }
   const rc = request(a[0] === '6');
