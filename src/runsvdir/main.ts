@@ -1,5 +1,5 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
-import { errLine } from '../runsv/service.ts';
+import { errLine } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
 import { trimExecutable } from '../lib/trim.ts';
 import { Runsvdir } from './runsvdir.ts';

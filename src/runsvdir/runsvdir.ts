@@ -10,9 +10,10 @@
 // DIR/.forced-rescan (Debian's runit). Beyond runit: fs.watch picks up changes at once.
 import { accessSync, closeSync, constants as C, openSync, readdirSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
-import { errLine, Runsv, RunsvFatal } from '../runsv/service.ts';
+import { Runsv } from '../runsv/service.ts';
 
 export const MAX_SERVICES = 1000;
 
@@ -63,7 +64,7 @@ export class Runsvdir {
   }
 
   private warn(m: string, e?: unknown): void {
-    this.say(`runsvdir ${this.name}: warning: ${m}${e === undefined ? '' : `: ${errorStr(e)}`}`);
+    this.say(warningLine(`runsvdir ${this.name}`, m, e));
   }
 
   start(): void {
@@ -212,7 +213,7 @@ export class Runsvdir {
     runsv.open().then(
       () => runsv.done.then(exited),
       (e: unknown) => {
-        this.say(e instanceof RunsvFatal ? e.message : `runsv ${name}: fatal: ${errorStr(e)}`);
+        this.say(e instanceof Exit && e.line !== undefined ? e.line : fatalLine(`runsv ${name}`, errorStr(e)));
         exited();
       },
     );
