@@ -8,7 +8,11 @@ import type { Entry } from './cpio.ts';
 
 export const TRIPLET: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
 export const CONSOLE: Record<Arch, string> = { x86_64: 'ttyS0', aarch64: 'ttyAMA0' };
-/** What each arch needs loaded for ctrl-alt-del to reach the guest (see ARCHITECTURE.md). */
+/**
+ * What each arch needs loaded for ctrl-alt-del to reach the guest: x86_64's PS/2 keyboard
+ * (i8042, atkbd) is built into the kernel; aarch64's virt machine has none, so the
+ * harness gives it a virtio keyboard on virtio-mmio, which needs these two modules.
+ */
 export const DEFAULT_MODULES: Record<Arch, string[]> = { x86_64: [], aarch64: ['virtio_mmio', 'virtio_input'] };
 
 /** Applets of our multi-call binary and where their links go. */
