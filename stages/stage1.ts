@@ -2,9 +2,10 @@
 // name and do not stop the boot: a console shell is more use than a halted machine.
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { errorStr } from '../src/lib/errstr.ts';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from '../src/lib/native.ts';
+import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
 
 export const HELP = `usage: /etc/runit/1
 
@@ -66,16 +67,14 @@ export function parseModulesDep(text: string): Map<string, { path: string; deps:
   return m;
 }
 
-export function moduleName(path: string): string {
-  return basename(path).replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
-}
+export { moduleName };
 
 /** Module files to load for the names listed, dependencies first, each once. */
 export function loadOrder(names: string[], dep: Map<string, { path: string; deps: string[] }>): { order: string[]; missing: string[] } {
   const order: string[] = [];
   const missing: string[] = [];
   for (const raw of names) {
-    const e = dep.get(raw.replace(/-/g, '_'));
+    const e = dep.get(canonicalModuleName(raw));
     if (!e) {
       missing.push(raw);
       continue;
