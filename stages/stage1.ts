@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { errorStr } from '../src/lib/errstr.ts';
+import { errLine, withCause } from '../src/lib/diag.ts';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from '../src/lib/native.ts';
 import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
 
@@ -16,7 +16,7 @@ seeds the random pool. Exit 100 makes runit skip stage 2.
 `;
 
 function err(what: string, e: unknown): void {
-  process.stderr.write(`stage 1: ${what}: ${errorStr(e)}\n`);
+  errLine(`stage 1: ${withCause(what, e)}`);
 }
 
 interface Mount { src: string; target: string; type: string; flags: number; data: string; mode?: number }
@@ -102,7 +102,7 @@ function modules(): void {
     return;
   }
   const { order, missing } = loadOrder(list.map((l) => l.split(/\s+/)[0]!), dep);
-  for (const m of missing) process.stderr.write(`stage 1: module ${m} not found in ${base}/modules.dep\n`);
+  for (const m of missing) errLine(`stage 1: module ${m} not found in ${base}/modules.dep`);
   for (const p of order) {
     let fd = -1;
     try {

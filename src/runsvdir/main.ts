@@ -1,5 +1,5 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
-import { errLine } from '../lib/diag.ts';
+import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
 import { trimExecutable } from '../lib/trim.ts';
 import { Runsvdir } from './runsvdir.ts';
@@ -45,10 +45,7 @@ export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> 
     process.stdout.write(HELP);
     return 0;
   }
-  const usage = () => {
-    process.stderr.write(`usage: ${argv0} [-P] dir\n\n`);
-    return 1;
-  };
+  const usage = () => runTool(() => diagUsage(argv0, ' [-P] dir', 1));
   let i = 0;
   let setsid = false;
   if (argv[i] === undefined) return usage();
