@@ -5,7 +5,6 @@
 // nice (-n), UID/GID in the environment (-U), groups/gid/uid (-u), lock (-l/-L),
 // close 0/1/2 (-0 -1 -2), resource limits, execve (argv0 from -b).
 import { closeSync, constants as C, opendirSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Exit, fatalLine, warn, withCause } from '../lib/diag.ts';
 import {
   LOCK_EX, LOCK_NB, native, RLIMIT_AS, RLIMIT_CORE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_NPROC,
