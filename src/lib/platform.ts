@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 /** The guest and host architectures runit-ts builds for. */
 export type Arch = 'x86_64' | 'aarch64';
 
+/** Every arch, in the order builds and tests take them. */
 export const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
 
 /** Debian's names for our arches (package architectures). */

@@ -1,8 +1,11 @@
 // supervise/status (20 bytes), supervise/stat and supervise/pid, exactly as runsv writes them.
 import { packTain, unpackTain, type Tain } from './tai.ts';
 
+/** State byte (status[19]): no process. */
 export const S_DOWN = 0;
+/** State byte: ./run is running. */
 export const S_RUN = 1;
+/** State byte: ./finish is running. */
 export const S_FINISH = 2;
 export type State = typeof S_DOWN | typeof S_RUN | typeof S_FINISH;
 
