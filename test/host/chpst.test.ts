@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, sy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BIN, CACHE, DEBIAN, haveBin, until } from '../lib/host.ts';
+import { BIN, CACHE, DEBIAN, haveBin, publicBin, until } from '../lib/host.ts';
 
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
 
@@ -87,7 +87,8 @@ t.test('users and groups: -u, -U, setuidgid, envuidgid', async (t) => {
 });
 
 t.test('failures as an unprivileged user: setgroups, nice, chroot, lock', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async (t) => {
-  // nobody must be able to reach both binaries: a world-readable copy of Debian's
+  // nobody must be able to reach both binaries: world-readable copies of ours and Debian's
+  // (a symlink into the checkout fails when the checkout is private)
   const pub = join(work, 'pub');
   mkdirSync(pub);
   chmodSync(work, 0o755);
@@ -96,7 +97,7 @@ t.test('failures as an unprivileged user: setgroups, nice, chroot, lock', { skip
     mkdirSync(join(pub, d));
     chmodSync(join(pub, d), 0o755);
   }
-  symlinkSync(BIN, join(pub, 'ours', 'chpst'));
+  symlinkSync(publicBin().bin, join(pub, 'ours', 'chpst'));
   if (haveDebian) copyFileSync(DEB_CHPST, join(pub, 'debian', 'chpst'));
   for (const args of [['-u', 'root', 'id'], ['-n', '-5', 'id'], ['-/', '/', 'id'], ['-l', '/root/nolock', 'id'], ['-e', '/root', 'env']]) {
     const res: Out[] = [];
