@@ -60,7 +60,9 @@ out/%/runit: image/runit.c $(SETUP_STAMP)
 
 build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 
-out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
+# a static pattern rule: the executables are named prerequisites, so make keeps them
+# (a plain pattern rule would delete them as intermediate files once the image is built)
+$(foreach a,$(ARCHES),out/$(a)/initramfs.img): out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --compress $(COMPRESS)
 
 image: out/$(ARCH)/initramfs.img
