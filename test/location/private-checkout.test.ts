@@ -14,8 +14,8 @@ import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, repo } from '../lib/host.ts';
 
-/** A suite runs something as another user if it switches users or needs the public copy. */
-const AS_ANOTHER_USER = /publicBin\(|setpriv|setuidgid|--reuid/;
+/** A suite runs something as another user if it switches users (or names nobody) or uses the public copy. */
+const AS_ANOTHER_USER = /publicBin\(|setpriv|setuidgid|--reuid|['"]nobody['"]|\b65534\b/;
 
 if (process.getuid?.() !== 0) t.fail('needs root: the suites it runs switch users');
 if (!existsSync(BIN)) t.fail(`${BIN} is missing: run make build`);
