@@ -16,12 +16,13 @@ TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image boot test typecheck unit test-host test-boot bench repin clean help
+.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot bench repin clean help
 all: build
 
 help:
 	@echo "make boot        build and boot the default image in QEMU (ARCH=$(ARCH)); quit with Ctrl-a x"
 	@echo "make test        typecheck, unit, host and boot tests on both arches"
+	@echo "make test-location  the host tests that switch users, from a copy of the checkout in a 0700 directory"
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
 	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}"
@@ -59,7 +60,9 @@ out/%/runit: image/runit.c $(SETUP_STAMP)
 
 build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 
-out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
+# a static pattern rule: the executables are named prerequisites, so make keeps them
+# (a plain pattern rule would delete them as intermediate files once the image is built)
+$(foreach a,$(ARCHES),out/$(a)/initramfs.img): out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --compress $(COMPRESS)
 
 image: out/$(ARCH)/initramfs.img
@@ -78,6 +81,10 @@ test-host: build
 	RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
 	  $(TAP) test/host/*.test.ts
 
+# the host suites that switch users, run again from a copy of this checkout in a 0700 directory
+test-location: build
+	RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts $(TAP) test/location/*.test.ts
+
 test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	# one at a time: each QEMU needs a core of its own for the timing checks
 	$(TAP) --jobs=1 test/boot/*.test.ts
@@ -86,6 +93,7 @@ test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 test: typecheck
 	$(MAKE) unit
 	$(MAKE) test-host ARCH=$(HOSTARCH)
+	$(MAKE) test-location ARCH=$(HOSTARCH)
 	$(MAKE) test-boot
 
 bench: build image

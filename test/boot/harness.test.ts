@@ -1,6 +1,7 @@
-// Tests of the QEMU boot-test harness (src/harness): unit tests without QEMU, then a real
-// boot of a tiny busybox initramfs on x86_64 and aarch64 (skipped, with the reason, when
-// QEMU, a kernel or a busybox is missing).
+// Tests of the QEMU boot-test harness (src/harness) that run QEMU: the KVM probe guests,
+// errors from a real QEMU, and a real boot of a tiny busybox initramfs on x86_64 and
+// aarch64 (skipped, with the reason, when QEMU, a kernel or a busybox is missing). What
+// needs no QEMU is in test/unit/harness.test.ts.
 //
 // Inputs: RUNIT_TS_TEST_KERNEL_X86_64 / _AARCH64 and RUNIT_TS_TEST_BUSYBOX_X86_64 / _AARCH64,
 // else $RUNIT_TS_CACHE (default ~/.cache/runit-ts)/kernel-<arch>/boot/vmlinuz-* and
@@ -11,253 +12,22 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import {
   type Arch,
   ARCH_INFO,
-  aarch64ProbeImage,
   boot,
   BootError,
   cachedVmlinux,
-  consoleTail,
   defaultCmdline,
   findExecutable,
-  findPattern,
-  hostArch,
   type Machine,
-  parseQmpMessage,
-  parseRunOutput,
   probeKvm,
-  qemuCommand,
   QemuNotFoundError,
-  QmpParser,
   resolveAccel,
-  resolveAccelSync,
   runProbeGuest,
-  runMarkers,
-  stripKernelMessages,
-  x86ProbeFirmware,
 } from '../../src/harness/index.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-
-function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    saved[k] = process.env[k];
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  try {
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
-
-function argAfter(args: readonly string[], flag: string): string | undefined {
-  const i = args.indexOf(flag);
-  return i < 0 ? undefined : args[i + 1];
-}
-
-// ---------------------------------------------------------------- qemuCommand
-
-t.test('qemuCommand x86_64', async (t) => {
-  const c = qemuCommand({ arch: 'x86_64', kernel: '/k/vmlinuz', initrd: '/k/initrd.img', accel: 'tcg' });
-  t.equal(c.bin, 'qemu-system-x86_64');
-  t.equal(c.accel, 'tcg');
-  t.equal(argAfter(c.args, '-machine'), 'pc');
-  t.equal(argAfter(c.args, '-accel'), 'tcg');
-  t.notOk(c.args.includes('-cpu'), 'QEMU default CPU under TCG');
-  t.equal(argAfter(c.args, '-m'), '1024');
-  t.equal(argAfter(c.args, '-smp'), '1');
-  for (const f of ['-nodefaults', '-no-user-config', '-no-reboot']) t.ok(c.args.includes(f), f);
-  t.equal(argAfter(c.args, '-display'), 'none');
-  t.equal(argAfter(c.args, '-kernel'), '/k/vmlinuz');
-  t.equal(argAfter(c.args, '-initrd'), '/k/initrd.img');
-  t.equal(argAfter(c.args, '-append'), 'console=ttyS0 panic=-1');
-  t.equal(argAfter(c.args, '-chardev'), 'stdio,id=con0,signal=off', 'pipe console: no mux, no monitor');
-  t.equal(argAfter(c.args, '-serial'), 'chardev:con0');
-  t.notOk(c.args.includes('-mon'));
-  t.notOk(c.args.includes('-S'));
-  t.notOk(c.args.includes('virtio-keyboard-device'));
-
-  const k = qemuCommand({
-    arch: 'x86_64',
-    kernel: '/k/vmlinuz',
-    accel: 'kvm',
-    memory: 256,
-    smp: 2,
-    append: 'console=ttyS0 quiet',
-    qmpSocket: '/tmp/x/qmp.sock',
-    paused: true,
-    extraArgs: ['-device', 'virtio-rng-pci'],
-  });
-  t.equal(argAfter(k.args, '-accel'), 'kvm');
-  t.equal(argAfter(k.args, '-cpu'), 'host');
-  t.equal(argAfter(k.args, '-m'), '256');
-  t.equal(argAfter(k.args, '-smp'), '2');
-  t.notOk(k.args.includes('-initrd'));
-  t.equal(argAfter(k.args, '-append'), 'console=ttyS0 quiet');
-  t.ok(k.args.includes('socket,id=qmp0,path=/tmp/x/qmp.sock,server=on,wait=off'));
-  t.ok(k.args.includes('chardev=qmp0,mode=control'));
-  t.ok(k.args.includes('-S'));
-  t.same(k.args.slice(-2), ['-device', 'virtio-rng-pci'], 'extra args last');
-
-  const i = qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', console: 'interactive' });
-  t.ok(i.args.includes('stdio,id=con0,mux=on,signal=off'), 'interactive: console and monitor muxed, Ctrl-C to guest');
-  t.ok(i.args.includes('chardev=con0,mode=readline'));
-
-  t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', memory: 0 }), /memory/);
-  t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', qmpSocket: '/a,b' }), /','/);
-});
-
-t.test('qemuCommand aarch64', async (t) => {
-  const c = qemuCommand({ arch: 'aarch64', kernel: '/k/Image', initrd: '/k/i', accel: 'tcg' });
-  t.equal(c.bin, 'qemu-system-aarch64');
-  t.equal(argAfter(c.args, '-machine'), 'virt');
-  t.equal(argAfter(c.args, '-cpu'), 'cortex-a57', 'cortex-a57: -cpu max is ~5x slower under TCG');
-  t.equal(argAfter(c.args, '-append'), 'console=ttyAMA0 panic=-1');
-  t.equal(argAfter(c.args, '-device'), 'virtio-keyboard-device', 'a keyboard for ctrl-alt-del');
-  t.equal(argAfter(c.args, '-global'), 'virtio-mmio.force-legacy=false');
-  t.ok(c.args.includes('-no-reboot'));
-  const k = qemuCommand({ arch: 'aarch64', kernel: '/k/Image', accel: 'kvm' });
-  t.equal(argAfter(k.args, '-machine'), 'virt,gic-version=host');
-  t.equal(argAfter(k.args, '-cpu'), 'host');
-  t.equal(qemuCommand({ arch: 'aarch64', kernel: '/k', accel: 'tcg', cpu: 'max', qemu: '/opt/q' }).bin, '/opt/q');
-});
-
-t.test('defaultCmdline', async (t) => {
-  t.equal(defaultCmdline('x86_64'), 'console=ttyS0 panic=-1');
-  t.equal(defaultCmdline('aarch64', { quiet: true, extra: 'rdinit=/sbin/init' }), 'console=ttyAMA0 panic=-1 quiet rdinit=/sbin/init');
-});
-
-t.test('accelerator selection', async (t) => {
-  withEnv({ RUNIT_TS_ACCEL: 'tcg' }, () => {
-    t.equal(resolveAccelSync('x86_64'), 'tcg', 'RUNIT_TS_ACCEL=tcg forces tcg for auto');
-    t.equal(qemuCommand({ arch: 'x86_64', kernel: '/k' }).accel, 'tcg');
-  });
-  await withEnv({ RUNIT_TS_ACCEL: 'tcg' }, async () => t.equal(await resolveAccel('aarch64'), 'tcg'));
-  withEnv({ RUNIT_TS_ACCEL: 'bogus' }, () => t.throws(() => resolveAccelSync('x86_64'), /RUNIT_TS_ACCEL=bogus/));
-  const foreign: Arch = hostArch() === 'aarch64' ? 'x86_64' : 'aarch64';
-  withEnv({ RUNIT_TS_ACCEL: 'kvm' }, () => t.throws(() => resolveAccelSync(foreign), /differs from host/));
-  withEnv({ RUNIT_TS_ACCEL: undefined }, () => {
-    t.equal(resolveAccelSync(foreign), 'tcg', 'auto never picks KVM for a foreign arch');
-    t.equal(resolveAccelSync('x86_64', 'tcg'), 'tcg', 'an explicit accel is kept');
-  });
-});
-
-// ---------------------------------------------------------------- QMP parser
-
-t.test('QMP parser', async (t) => {
-  const p = new QmpParser();
-  t.same(p.push('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": ["oob"]}}\r\n{"ret'), [
-    { kind: 'greeting', greeting: { QMP: { version: { qemu: { micro: 0, minor: 2, major: 7 } }, capabilities: ['oob'] } } },
-  ]);
-  t.equal(p.pending, '{"ret');
-  t.same(p.push('urn": {}, "id": 1}\r\n'), [{ kind: 'return', id: 1, value: {} }], 'message split across chunks');
-  const msgs = p.push(
-    '{"timestamp": {"seconds": 1700000000, "microseconds": 5}, "event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}}\r\n' +
-      '{"id": 2, "error": {"class": "CommandNotFound", "desc": "The command foo has not been found"}}\r\n\r\n',
-    42,
-  );
-  t.same(msgs, [
-    {
-      kind: 'event',
-      event: { event: 'SHUTDOWN', receivedAt: 42, data: { guest: true, reason: 'guest-shutdown' }, timestamp: { seconds: 1700000000, microseconds: 5 } },
-    },
-    { kind: 'error', id: 2, error: { class: 'CommandNotFound', desc: 'The command foo has not been found' } },
-  ]);
-  t.equal(parseQmpMessage('not json').kind, 'invalid');
-  t.equal(parseQmpMessage('[1]').kind, 'invalid');
-  t.equal(parseQmpMessage('{"foo": 1}').kind, 'invalid');
-  t.same(parseQmpMessage('{"return": [1, 2]}'), { kind: 'return', id: undefined, value: [1, 2] });
-});
-
-// ---------------------------------------------------------------- console helpers
-
-t.test('findPattern', async (t) => {
-  const text = 'boot ok\r\nready 1\r\nready 2\r\n';
-  t.match(findPattern(text, 'ready'), { index: 9, end: 14, text: 'ready' });
-  t.match(findPattern(text, 'ready', 14), { index: 18 }, 'next occurrence from an offset');
-  t.equal(findPattern(text, 'ready', 23), undefined);
-  const m = findPattern(text, /ready (?<n>\d+)\r?\n/g, 10);
-  t.equal(m?.groups[1], '2');
-  t.equal(m?.named?.['n'], '2');
-  t.equal(m?.end, text.length);
-  t.equal(findPattern(text, /BOOT/i)?.index, 0, 'flags kept');
-  t.equal(findPattern(text, /^ready 2/m)?.index, 18);
-  t.equal(consoleTail('x'.repeat(3000), 2048).length > 2048, true);
-  t.ok(consoleTail('x'.repeat(3000), 2048).startsWith('[... 952 earlier'));
-});
-
-t.test('run() markers', async (t) => {
-  const mk = runMarkers('echo hi; uname -m', 'abc123');
-  t.notOk(mk.line.includes('RTS_BEGIN_abc123'), 'the typed line does not contain the begin marker');
-  t.notOk(mk.line.includes('RTS_END_abc123'), 'nor the end marker');
-  const prompt = '/ # ';
-  const echo = `${prompt}${mk.line}\r\n`;
-  t.equal(findPattern(echo, mk.pattern), undefined, 'the echo alone never matches');
-  // What a busybox shell on a serial tty prints (ONLCR turns \n into \r\n).
-  const out = (s: string): string => s.replace(/\n/g, '\r\n');
-  const console1 = echo + out('RTS_BEGIN_abc123\nhi\nx86_64\n\nRTS_END_abc123 0\n') + prompt;
-  const m1 = findPattern(console1, mk.pattern);
-  t.ok(m1);
-  if (m1 !== undefined) t.same(parseRunOutput(m1), { output: 'hi\nx86_64\n', status: 0 });
-
-  // No trailing newline, nonzero status, and a kernel message in the middle of a line.
-  const console2 = echo + out('RTS_BEGIN_abc123\nab[   12.345678] random: crng init done\ncd\nRTS_END_abc123 3\n');
-  const m2 = findPattern(console2, mk.pattern);
-  if (m2 === undefined) t.fail('no match');
-  else t.same(parseRunOutput(m2), { output: 'abcd', status: 3 });
-
-  // Empty output; a kernel line just before the end marker.
-  const console3 = echo + out('RTS_BEGIN_abc123\n[    1.000000] foo\n\nRTS_END_abc123 0\n');
-  const m3 = findPattern(console3, mk.pattern);
-  if (m3 === undefined) t.fail('no match');
-  else t.same(parseRunOutput(m3), { output: '', status: 0 });
-
-  t.equal(findPattern(out('RTS_BEGIN_abc123\nhi\n\nRTS_END_abc123 1'), mk.pattern), undefined, 'waits for the line end of the status');
-  t.throws(() => runMarkers('a\nb', 'x1'), /single line/);
-  t.throws(() => runMarkers('a', 'x-1'), /alphanumeric/);
-  t.equal(stripKernelMessages('a\n[    0.123456] x y\r\nb\n'), 'a\nb\n');
-});
-
-// ---------------------------------------------------------------- KVM probe firmware
-
-t.test('KVM probe firmware matches its assembly source', async (t) => {
-  const fw = x86ProbeFirmware();
-  t.equal(fw.length, 65536, '-bios images must be a multiple of 64 KiB');
-  t.same([...fw.subarray(65536 - 16, 65536 - 11)], [0xea, 0x5e, 0xf1, 0x00, 0xf0], 'reset vector: ljmp F000:F15E');
-  const img = aarch64ProbeImage();
-  t.equal(img.subarray(56, 60).toString('latin1'), 'ARM\x64', 'arm64 Image magic');
-
-  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-probe-asm-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const src = join(here, '..', '..', 'src', 'harness', 'probe');
-  const as = findExecutable('as');
-  const objcopy = findExecutable('objcopy');
-  if (as === undefined || objcopy === undefined || hostArch() !== 'x86_64') {
-    t.comment('x86_64 probe: skipping reassembly (needs binutils on an x86_64 host)');
-  } else {
-    await execa(as, ['--64', '-o', join(dir, 'x.o'), join(src, 'kvm-probe-x86_64.S')]);
-    await execa(objcopy, ['-O', 'binary', '-j', '.text', join(dir, 'x.o'), join(dir, 'x.bin')]);
-    t.same(readFileSync(join(dir, 'x.bin')), fw.subarray(65536 - 4096), 'x86_64 probe bytes == assembled source');
-  }
-  const aas = findExecutable('aarch64-linux-gnu-as');
-  const aobj = findExecutable('aarch64-linux-gnu-objcopy');
-  if (aas === undefined || aobj === undefined) {
-    t.comment('aarch64 probe: skipping reassembly (needs binutils-aarch64-linux-gnu)');
-  } else {
-    await execa(aas, ['-o', join(dir, 'a.o'), join(src, 'kvm-probe-aarch64.S')]);
-    await execa(aobj, ['-O', 'binary', '-j', '.text', join(dir, 'a.o'), join(dir, 'a.bin')]);
-    t.same(readFileSync(join(dir, 'a.bin')), img, 'aarch64 probe bytes == assembled source');
-  }
-});
+// ---------------------------------------------------------------- KVM probe guests
 
 t.test('KVM probe guests complete under TCG', async (t) => {
   for (const arch of ['x86_64', 'aarch64'] as const) {

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, BIN, haveBin, readIf, spawnBg, tree, until, type Bg, type Tree } from '../lib/host.ts';
+import { alive, BIN, haveBin, publicBin, readIf, spawnBg, tree, until, type Bg, type Tree } from '../lib/host.ts';
 import { debianPath, pidIn, procStat, psArgs, toolFor, type Kind } from '../lib/runit.ts';
 
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
@@ -31,7 +31,8 @@ interface Dir {
 async function dirs(t: Test, build: (svdir: string, root: string) => void, args: (svdir: string) => string[] = (d) => [d], opts: { user?: number } = {}): Promise<Dir[]> {
   const out: Dir[] = [];
   for (const kind of ['debian', 'ours'] as Kind[]) {
-    const tr = tree(`runsvdir-${kind}-`);
+    // another user cannot reach out/ in a private checkout: ours runs from a public copy
+    const tr = tree(`runsvdir-${kind}-`, opts.user !== undefined ? publicBin().bin : BIN);
     build(tr.sv, tr.root);
     let cmd = toolFor(kind, tr.bin, 'runsvdir');
     const env = { PATH: kind === 'debian' ? debianPath() : (process.env.PATH ?? '') };

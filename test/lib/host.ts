@@ -1,6 +1,6 @@
 // Helpers for host tests: temporary service trees, our binary under applet names,
 // Debian's runit binaries (the reference peer), polling.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,38 @@ export function haveBin(): boolean {
   return existsSync(BIN);
 }
 
+export interface PublicBin {
+  /** the mode-0755 directory holding the copies */
+  dir: string;
+  /** copy of our executable */
+  bin: string;
+  /** copy of its addon, beside it (where the executable looks first after $RUNIT_TS_ADDON) */
+  addon: string;
+}
+
+let publicCopy: PublicBin | undefined;
+/**
+ * Our executable as any user can run it: copies of runit-ts and runit-ts.node in a
+ * world-readable temporary directory, made on first call and removed when the test
+ * process exits. Whatever runs as an unprivileged user must use these, never BIN: the
+ * checkout (and so out/) may sit under a directory only its owner can enter.
+ */
+export function publicBin(): PublicBin {
+  if (publicCopy) return publicCopy;
+  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-public-'));
+  chmodSync(dir, 0o755);
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const addonSrc = process.env.RUNIT_TS_ADDON ?? join(dirname(BIN), 'runit-ts.node');
+  const copy = (src: string, name: string) => {
+    const dst = join(dir, name);
+    copyFileSync(src, dst, constants.COPYFILE_FICLONE); // a reflink where the file system has them
+    chmodSync(dst, 0o755);
+    return dst;
+  };
+  publicCopy = { dir, bin: copy(BIN, 'runit-ts'), addon: copy(addonSrc, 'runit-ts.node') };
+  return publicCopy;
+}
+
 export interface Tree {
   root: string;
   sv: string;
@@ -29,14 +61,17 @@ export interface Tree {
   cleanup: () => void;
 }
 
-/** A temp dir with bin/<applet> links to our binary and an empty service dir. */
-export function tree(prefix = 'runit-ts-'): Tree {
+/**
+ * A temp dir with bin/<applet> links to our binary and an empty service dir. `target`
+ * is what the links point at: BIN, or publicBin().bin for a tree an unprivileged user runs.
+ */
+export function tree(prefix = 'runit-ts-', target = BIN): Tree {
   const root = mkdtempSync(join(tmpdir(), prefix));
   const sv = join(root, 'service');
   const bin = join(root, 'bin');
   mkdirSync(sv);
   mkdirSync(bin);
-  for (const a of ['sv', 'runsv', 'runsvdir', 'runit-init', 'svlogd']) symlinkSync(BIN, join(bin, a));
+  for (const a of ['sv', 'runsv', 'runsvdir', 'runit-init', 'svlogd']) symlinkSync(target, join(bin, a));
   return {
     root,
     sv,

@@ -1,5 +1,15 @@
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { cleanMappings } from '../../src/lib/trim.ts';
+
+async function until(ok: () => boolean, what: string): Promise<void> {
+  for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() - t0 > 5000) throw new Error(`timed out waiting for ${what}`);
+  }
+}
 
 const map = (range: string, perms: string, file: string, fields: Record<string, number>) =>
   `${range} ${perms} 00000000 fe:00 123                            ${file}\n` +
@@ -33,6 +43,39 @@ t.test('a live process is recognised by its directory or its start time', async 
   t.ok(isServiceProcess(process.pid, Math.floor(started), '/nonexistent'), 'start time matches the status time');
   t.notOk(isServiceProcess(process.pid, Math.floor(started) - 3600, '/nonexistent'), 'an hour off: another process');
   t.ok(isServiceProcess(process.pid, 0, realpathSync(process.cwd())), 'or its working directory is the service directory');
-  t.equal(processStartTicks(process.pid), processStartTicks(process.pid), 'ticks are a stable identity');
   t.equal(processStartTicks(2 ** 22 + 1), undefined, 'no such process');
+});
+
+t.test('start ticks: past a command name with spaces and parentheses, the time it started, stable', async (t) => {
+  const { processStartSeconds, processStartTicks } = await import('../../src/lib/proc.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-proc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // /proc/PID/stat shows "PID (x) R 1 (y) S PPID ...": only the last ')' ends the name
+  const name = 'x) R 1 (y';
+  symlinkSync('/bin/sleep', join(dir, name));
+  const before = Date.now() / 1000;
+  const child = spawn(join(dir, name), ['30'], { stdio: 'ignore' });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const pid = child.pid!;
+  await until(() => readFileSync(`/proc/${pid}/stat`, 'utf8').includes(`(${name})`), 'the exec');
+  const after = Date.now() / 1000;
+  const ticks = processStartTicks(pid);
+  t.type(ticks, 'number');
+  t.ok(ticks! >= processStartTicks(process.pid)!, 'a later process, a later start');
+  const started = processStartSeconds(pid)!;
+  t.ok(started >= before - 0.5 && started <= after + 0.5, `started at ${started.toFixed(2)}, spawned between ${before.toFixed(2)} and ${after.toFixed(2)}`);
+  await new Promise((r) => setTimeout(r, 150));
+  t.equal(processStartTicks(pid), ticks, 'the same a moment later: a stable identity with the pid');
+});
+
+t.test('a zombie has no start time', async (t) => {
+  const { processStartTicks } = await import('../../src/lib/proc.ts');
+  // sh starts a child that exits at once, then becomes a sleep that never reaps it
+  const parent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => void parent.kill('SIGKILL'));
+  const zombie = await new Promise<number>((res) => parent.stdout!.once('data', (d: Buffer) => res(Number(String(d).trim()))));
+  const state = () => readFileSync(`/proc/${zombie}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+  await until(() => state() === 'Z', 'the zombie');
+  t.equal(processStartTicks(zombie), undefined);
+  t.type(processStartTicks(parent.pid!), 'number', 'its parent has one');
 });

@@ -1,0 +1,94 @@
+// The Makefile's rules, run for real on a copy of it in a scratch directory, with the
+// compilers, strip and the pinned Node replaced by stand-ins that only create the files
+// they are asked for: every documented output of `make build`, `make image` and the image
+// builds `make test` asks for is still there when make ends (none is taken for an
+// intermediate file and deleted).
+import t from 'tap';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { repo } from '../lib/host.ts';
+
+const ARCHES = ['x86_64', 'aarch64'] as const;
+/** what README's table promises, per arch (image/build.ts itself writes vmlinuz and cmdline) */
+const BUILD = ['runit-ts', 'runit-ts.node', 'runit'];
+const IMAGE = [...BUILD, 'initramfs.img'];
+
+function scratch(): { dir: string; make: (...args: string[]) => Promise<string> } {
+  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-makefile-'));
+  copyFileSync(join(repo, 'Makefile'), join(dir, 'Makefile'));
+  const sources = ['src/main.ts', 'src/native/runit-ts.c', 'stages/stage1.ts', 'image/runit.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'package.json', 'package-lock.json'];
+  const old = new Date(Date.now() - 120_000);
+  for (const f of sources) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    writeFileSync(join(dir, f), '');
+    utimesSync(join(dir, f), old, old);
+  }
+  // setup already done: the stamp is newer than what it depends on
+  mkdirSync(join(dir, 'out'));
+  writeFileSync(join(dir, 'out', '.setup-stamp'), '');
+  const stamp = new Date(Date.now() - 60_000);
+  utimesSync(join(dir, 'out', '.setup-stamp'), stamp, stamp);
+  // "node scripts/build.ts bundle|sea ARCH" and "node image/build.ts --arch ARCH": create the output
+  writeFileSync(
+    join(dir, 'node'),
+    `#!/bin/sh
+case "$1 $2" in
+  "scripts/build.ts bundle") mkdir -p out/bundle && : > out/bundle/runit-ts.cjs ;;
+  "scripts/build.ts sea") mkdir -p "out/$3" && : > "out/$3/runit-ts" ;;
+  "image/build.ts --arch") : > "out/$3/initramfs.img" ;;
+  *) echo "node stand-in: unexpected $*" >&2; exit 1 ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  // "cc ... -o FILE ...": create FILE
+  writeFileSync(join(dir, 'cc'), '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && : > "$2"; shift; done\n', { mode: 0o755 });
+  // the test runner: records that it ran
+  writeFileSync(join(dir, 'tap'), '#!/bin/sh\necho "$@" > out/tap-ran\n', { mode: 0o755 });
+  const tools = [`NODE=${join(dir, 'node')}`, `TAP=${join(dir, 'tap')}`, ...ARCHES.flatMap((a) => [`CC_${a}=${join(dir, 'cc')}`, `STRIP_${a}=true`])];
+  const make = async (...args: string[]) => {
+    const r = await execa('make', ['--no-print-directory', ...args, ...tools], { cwd: dir, all: true, reject: false });
+    if (r.exitCode !== 0) throw new Error(`make ${args.join(' ')} failed:\n${r.all}`);
+    return r.all;
+  };
+  return { dir, make };
+}
+
+const host = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+const other = host === 'x86_64' ? 'aarch64' : 'x86_64';
+
+t.test('make test-boot keeps both arches\' outputs', async (t) => {
+  const s = scratch();
+  t.teardown(() => rmSync(s.dir, { recursive: true, force: true }));
+  const out = await s.make('test-boot');
+  t.ok(existsSync(join(s.dir, 'out', 'tap-ran')), 'the boot tests ran');
+  t.notMatch(out, /^rm /m, 'make deletes nothing');
+  for (const a of ARCHES) for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', a, f)), `out/${a}/${f}`);
+  // a missing output is made again by the next run
+  rmSync(join(s.dir, 'out', other, 'runit'), { force: true });
+  await s.make('test-boot');
+  t.ok(existsSync(join(s.dir, 'out', other, 'runit')), `out/${other}/runit made again`);
+});
+
+for (const arch of ARCHES) {
+  t.test(`make image ARCH=${arch} keeps every output`, async (t) => {
+    const s = scratch();
+    t.teardown(() => rmSync(s.dir, { recursive: true, force: true }));
+    const out = await s.make('image', `ARCH=${arch}`);
+    t.notMatch(out, /^rm /m, 'make deletes nothing');
+    for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', arch, f)), `out/${arch}/${f}`);
+  });
+}
+
+t.test('make build, then make image: nothing rebuilt, nothing deleted', async (t) => {
+  const s = scratch();
+  t.teardown(() => rmSync(s.dir, { recursive: true, force: true }));
+  await s.make('build');
+  for (const f of BUILD) t.ok(existsSync(join(s.dir, 'out', host, f)), `build: out/${host}/${f}`);
+  const out = await s.make('image');
+  t.notMatch(out, /scripts\/build\.ts|-o out/, 'the executables are not built again');
+  t.notMatch(out, /^rm /m, 'make deletes nothing');
+  for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', host, f)), `image: out/${host}/${f}`);
+});
