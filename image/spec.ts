@@ -380,7 +380,9 @@ export function containerEntries(spec: ResolvedSpec): Entry[] {
     const home = (u.home ?? `/home/${u.name}`).replace(/^\/+/, '');
     if (home && home !== 'nonexistent') e.push({ path: home, type: 'dir', mode: 0o755, uid: u.uid, gid: u.gid ?? u.uid });
   }
-  // the container user owns the state directory, so it works without a tmpfs on /run
+  // the container user owns the state directory, so it works without a tmpfs on /run;
+  // without one it is sticky and world-writable, for any --user given at run time
+  e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o1777 });
   if (spec.container.user !== undefined) {
     const [uid, gid] = resolveOwner(spec.container.user, spec.users, spec.groups, (m) => {
       throw new SpecError(m);

@@ -52,7 +52,8 @@ export function compressLayer(tar: Buffer, how: 'gzip' | 'none'): Blob {
 export function imageConfig(spec: ResolvedSpec, arch: Arch, diffId: string, epoch: number): Record<string, unknown> {
   const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
   const c = spec.container;
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...spec.env };
+  // SVDIR: where container-init supervises (its default state directory), for sv in podman exec
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', SVDIR: '/run/runit-ts/service', ...spec.env };
   const config: Record<string, unknown> = {
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Entrypoint: c.entrypoint,

@@ -247,6 +247,8 @@ export async function main(argv: string[]): Promise<number> {
   const state = stateDir(env);
   const svdir = prepareServices(servicesDir, state);
   writeEnvdir(state, env);
+  // services (runsv passes on our environment) and sv see the supervised copy
+  process.env.SVDIR = svdir;
   const childEnv = { ...env, SVDIR: svdir };
 
   // one-shot start-up scripts, in name order

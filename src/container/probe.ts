@@ -12,14 +12,16 @@ export const HELP = `usage: container-probe [-v] [SERVICE...]
 Exit 0 when every service (or each SERVICE named) of the running container init
 that is wanted up is running and its ./check, if it has one, exits 0 (within
 RUNIT_TS_PROBE_TIMEOUT seconds, default 5). Exit 1 otherwise, one line per
-failing service on stderr; -v also prints the good ones. Looks in $SVDIR, else
-$RUNIT_TS_STATE/service (default /run/runit-ts/service, then /tmp/runit-ts-UID/service).
+failing service on stderr; -v also prints the good ones. Looks in the first of $SVDIR,
+$RUNIT_TS_STATE/service (default /run/runit-ts/service) and /tmp/runit-ts-UID/service
+that exists (container-init's state directory and its fallback).
 `;
 
 function serviceDir(): string {
-  if (process.env.SVDIR) return process.env.SVDIR;
   const state = process.env.RUNIT_TS_STATE || DEFAULTS.RUNIT_TS_STATE;
-  for (const d of [join(state, 'service'), `/tmp/runit-ts-${process.getuid?.() ?? 0}/service`]) {
+  const candidates = [process.env.SVDIR, join(state, 'service'), `/tmp/runit-ts-${process.getuid?.() ?? 0}/service`];
+  for (const d of candidates) {
+    if (!d) continue;
     try {
       accessSync(d, C.R_OK);
       return d;
