@@ -244,9 +244,15 @@ export async function main(argv: string[]): Promise<number> {
     });
   }
 
-  const state = stateDir(env);
-  const svdir = prepareServices(servicesDir, state);
-  writeEnvdir(state, env);
+  let state: string, svdir: string;
+  try {
+    state = stateDir(env);
+    svdir = prepareServices(servicesDir, state);
+    writeEnvdir(state, env);
+  } catch (e) {
+    warnLine(`fatal: ${(e as Error).message}`);
+    return 111;
+  }
   // services (runsv passes on our environment) and sv see the supervised copy
   process.env.SVDIR = svdir;
   const childEnv = { ...env, SVDIR: svdir };
