@@ -123,7 +123,7 @@ export function spdx(info: ImageInfo, comps: Component[]): Record<string, unknow
     copyrightText: 'NOASSERTION',
     description: c.description,
     ...(c.purl ? { externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: c.purl }] } : {}),
-    primaryPackagePurpose: c.type === 'operating-system' ? 'OPERATING-SYSTEM' : c.type === 'file' ? 'FILE' : c.type === 'application' ? 'APPLICATION' : 'LIBRARY',
+    primaryPackagePurpose: c.type === 'operating-system' ? 'OPERATING_SYSTEM' : c.type === 'file' ? 'FILE' : c.type === 'application' ? 'APPLICATION' : 'LIBRARY',
   });
   const image = {
     SPDXID: imageId,
