@@ -170,7 +170,7 @@ export const SCHEMA = {
 
 export class SpecError extends Error {}
 
-const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
 const validate = ajv.compile(SCHEMA);
 
 function describe(e: ErrorObject): { field: string; expected: string } {
