@@ -274,8 +274,12 @@ export async function main(argv: string[]): Promise<number> {
     } catch {
       continue;
     }
-    const { done } = run(path, [], childEnv, track);
+    const { child, done } = run(path, [], childEnv, track);
+    // a stop while a start-up script runs is passed on to it
+    onStop = (sig) => child.kill(sig);
     const code = await done;
+    onStop = undefined;
+    if (stopSignal) return 0; // stopped during start-up: an orderly stop
     if (code === 0) continue;
     if (behaviour === 2) {
       warnLine(`fatal: start-up script ${path} failed with exit code ${code}: stopping the container`);
