@@ -367,12 +367,10 @@ function group(spec: ResolvedSpec): string {
   return lines.join('\n') + '\n';
 }
 
-/** What the container path adds to the rootfs entries: init links, users, files, state dirs. */
+/** What the container path adds to the rootfs entries (the applet links are rootfs.ts's): users, files, state dirs. */
 export function containerEntries(spec: ResolvedSpec): Entry[] {
   const e: Entry[] = [];
   const text = (path: string, s: string, mode = 0o644) => e.push({ path, type: 'file', mode, data: Buffer.from(s) });
-  e.push({ path: 'sbin/container-init', type: 'symlink', mode: 0o777, target: '/usr/lib/runit-ts/runit-ts' });
-  e.push({ path: 'usr/bin/container-probe', type: 'symlink', mode: 0o777, target: '/usr/lib/runit-ts/runit-ts' });
   e.push({ path: 'etc/runit-ts/startup.d', type: 'dir', mode: 0o755 });
   text('etc/passwd', passwd(spec));
   text('etc/group', group(spec));
