@@ -12,11 +12,13 @@ CC_aarch64 := aarch64-linux-gnu-gcc
 STRIP_x86_64 := strip
 STRIP_aarch64 := aarch64-linux-gnu-strip
 COMPRESS ?= none
+# make image OUTPUTS=initramfs,tar,oci,docker (ARCH=all: both arches and the multi-arch out/oci/)
+OUTPUTS ?= initramfs
 TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot bench repin clean help
+.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot test-container bench repin clean help
 all: build
 
 help:
@@ -25,7 +27,8 @@ help:
 	@echo "make test-location  the host tests that switch users, from a copy of the checkout in a 0700 directory"
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
-	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}"
+	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,tar,oci,docker, ARCH=all"
+	@echo "make test-container  podman/skopeo/umoci tests of the container images"
 	@echo "make bench       benchmarks against Debian's runit"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
 
@@ -65,7 +68,15 @@ build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 $(foreach a,$(ARCHES),out/$(a)/initramfs.img): out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --compress $(COMPRESS)
 
+ifeq ($(ARCH),all)
+image: $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit)
+	$(NODE) image/build.ts --arch all --outputs $(OUTPUTS)
+else ifeq ($(OUTPUTS),initramfs)
 image: out/$(ARCH)/initramfs.img
+else
+image: build
+	$(NODE) image/build.ts --arch $(ARCH) --outputs $(OUTPUTS)
+endif
 
 boot: image
 	$(NODE) scripts/boot.ts --arch $(ARCH)
@@ -89,11 +100,21 @@ test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	# one at a time: each QEMU needs a core of its own for the timing checks
 	$(TAP) --jobs=1 test/boot/*.test.ts
 
+# the container tests share one image pair, built from test/fixtures/container/spec.yaml
+TEST_IMAGE := out/test-image/.built
+$(TEST_IMAGE): $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit) $(IMAGE_SOURCES) $(wildcard test/fixtures/container/*)
+	scripts/runit-ts-image build test/fixtures/container/spec.yaml --out out/test-image
+	touch $@
+
+test-container: $(TEST_IMAGE)
+	$(TAP) --jobs=1 test/container/*.test.ts
+
 # the one command CI runs
 test: typecheck
 	$(MAKE) unit
 	$(MAKE) test-host ARCH=$(HOSTARCH)
 	$(MAKE) test-location ARCH=$(HOSTARCH)
+	$(MAKE) test-container
 	$(MAKE) test-boot
 
 bench: build image

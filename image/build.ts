@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { extractVmlinux } from '../src/harness/kernel.ts';
-import { writeCpio } from './cpio.ts';
+import { writeCpio, type Entry } from './cpio.ts';
 import { repoRoot } from './inputs.ts';
 import { ARCHES, imageCmdline, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { kernelImage, rootfs, type ImageSpec } from './rootfs.ts';
@@ -20,7 +20,13 @@ const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
 };
 
 export const HELP = `usage: node image/build.ts [--arch x86_64|aarch64] [--spec FILE.json] [--out DIR] [--compress none|gzip|zstd|xz]
-                          [--bin DIR]
+                          [--bin DIR] [--outputs LIST]
+
+--outputs is a comma list of initramfs (default), tar, oci, docker; with any
+but initramfs, or with --arch all, the spec (YAML or JSON, see image/spec.ts)
+goes through the packers: OUT (default out/) gets <arch>/rootfs.tar,
+<arch>/oci/, <arch>/image.tar, <arch>/sbom.spdx.json, <arch>/sbom.cdx.json, and
+oci/ (multi-arch) with --arch all. The same as runit-ts-image build.
 
 Builds OUT/initramfs.img (deterministic newc cpio: sorted, mtime 0 or
 $SOURCE_DATE_EPOCH, owner root), copies the kernel to OUT/vmlinuz and writes the
@@ -55,10 +61,10 @@ export function bootFiles(dir: string, arch: Arch): { kernel: string; initrd: st
   };
 }
 
-export async function buildImage(spec: ImageSpec, out: string, compress: Compression, binDir = join(repoRoot, 'out', spec.arch)): Promise<void> {
+export async function buildImage(spec: ImageSpec, out: string, compress: Compression, binDir = join(repoRoot, 'out', spec.arch), given?: Entry[]): Promise<void> {
   const t0 = Date.now();
   mkdirSync(out, { recursive: true });
-  const entries = rootfs(spec, binDir);
+  const entries = given ?? rootfs(spec, binDir);
   const mtime = Number(process.env.SOURCE_DATE_EPOCH ?? 0);
   const raw = join(out, 'initramfs.cpio.tmp');
   await writeCpio(raw, entries, mtime);
@@ -85,11 +91,28 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       compress: { type: 'string' },
       bin: { type: 'string' },
+      outputs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     process.stdout.write(HELP);
+    return;
+  }
+  const outputs = (values.outputs ?? process.env.OUTPUTS ?? 'initramfs').split(',').filter(Boolean);
+  if (values.arch === 'all' || outputs.some((o) => o !== 'initramfs')) {
+    // the container outputs (and ARCH=all) go through the spec and the packers
+    const { buildOutputs } = await import('./outputs.ts');
+    const { loadSpec, defaultSpec, OUTPUTS, SpecError } = await import('./spec.ts');
+    const bad = outputs.find((o) => !(OUTPUTS as readonly string[]).includes(o));
+    if (bad) throw new SpecError(`--outputs: unknown output ${bad} (expected a comma list of: ${OUTPUTS.join(', ')})`);
+    const arches = values.arch === 'all' ? [...ARCHES] : values.arch ? [values.arch as Arch] : undefined;
+    if (arches && !arches.every((a) => ARCHES.includes(a))) throw new Error(`unknown arch ${values.arch} (x86_64, aarch64 or all)`);
+    const spec = values.spec ? loadSpec(values.spec, { repoServices: join(repoRoot, 'services') }) : defaultSpec(outputs as never, arches ?? [requireHostArch()]);
+    if (arches) spec.arches = arches;
+    if (values.outputs || process.env.OUTPUTS || !values.spec) spec.outputs = outputs as typeof spec.outputs;
+    const out = values.out ?? join(repoRoot, 'out');
+    await buildOutputs(spec, { out, binDir: (a) => values.bin ?? join(repoRoot, 'out', a), compress: (values.compress ?? process.env.COMPRESS ?? 'none') as Compression });
     return;
   }
   const spec: ImageSpec = values.spec ? (JSON.parse(readFileSync(values.spec, 'utf8')) as ImageSpec) : { arch: requireHostArch() };

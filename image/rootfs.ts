@@ -35,6 +35,8 @@ export const APPLET_LINKS: Record<string, string> = {
   'etc/runit/2': '2',
   'etc/runit/3': '3',
   'etc/runit/ctrlaltdel': 'ctrlaltdel',
+  'sbin/container-init': 'container-init',
+  'usr/bin/container-probe': 'container-probe',
 };
 export const BINARY = 'usr/lib/runit-ts/runit-ts';
 export const ADDON = 'usr/lib/runit-ts/runit-ts.node';

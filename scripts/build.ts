@@ -35,6 +35,8 @@ async function bundle(): Promise<void> {
     logLevel: 'warning',
   });
   const size = Object.values(r.metafile.outputs)[0]?.bytes ?? 0;
+  // what went into the bundle: image/sbom.ts lists the npm packages from it
+  writeFileSync(join(out, 'bundle', 'meta.json'), JSON.stringify(r.metafile));
   say(`bundle ${bundleFile} ${(size / 1024).toFixed(0)} KiB in ${Date.now() - t0} ms`);
 }
 

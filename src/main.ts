@@ -25,6 +25,8 @@ export const APPLETS: Record<string, () => Promise<Applet>> = {
   setuidgid: async () => (await import('./chpst/main.ts')).main,
   softlimit: async () => (await import('./chpst/main.ts')).main,
   utmpset: async () => (await import('./utmpset/main.ts')).main,
+  'container-init': async () => (await import('./container/init.ts')).main,
+  'container-probe': async () => (await import('./container/probe.ts')).main,
 };
 
 export const SELF = 'runit-ts';

@@ -39,6 +39,10 @@ export interface Native {
    * limits ([resource, soft, ...]) set, all undone if the exec fails.
    */
   execve(path: string, argv: string[], envp: string[], limits?: number[]): never;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1) */
+  setChildSubreaper(): void;
+  /** waitpid(pid, WNOHANG): the raw wait status, -1 if nothing was reaped */
+  reap(pid: number): number;
 }
 
 export const LOCK_SH = 1;

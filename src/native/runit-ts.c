@@ -20,10 +20,12 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -435,6 +437,26 @@ static napi_value js_execve(napi_env env, napi_callback_info info) {
   return throw_errno(env, failed);
 }
 
+/* prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our descendants come to us, not PID 1
+ * (the container init when it is not PID 1 itself). */
+static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return throw_errno(env, "prctl");
+  return NULL;
+}
+
+/* waitpid(pid, WNOHANG) for one child we know is a zombie that Node did not start:
+ * returns the raw wait status, or -1 when there was nothing to reap. */
+static napi_value js_reap(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  int64_t pid;
+  int status;
+  if (get_args(env, info, a, 1) < 1 || get_int(env, a[0], &pid)) return NULL;
+  pid_t r = waitpid((pid_t)pid, &status, WNOHANG);
+  if (r < 0 && errno != ECHILD) return throw_errno(env, "waitpid");
+  return make_int(env, r > 0 ? status : -1);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
     {"mkfifo", NULL, js_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -457,6 +479,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"getpwnam", NULL, js_getpwnam, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getgrnam", NULL, js_getgrnam, NULL, NULL, NULL, napi_enumerable, NULL},
     {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

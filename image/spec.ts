@@ -1,0 +1,407 @@
+// The image spec users write (YAML, or JSON, which is YAML too): parsed with `yaml`,
+// checked against a JSON Schema with ajv (first error named by file, field and what was
+// expected), then checked against the disk (files exist, no duplicate paths, arches
+// built). Nothing is written before a spec passes.
+//
+//   spec (this file) -> rootfs entries (rootfs.ts + containerEntries) -> packers (packers/)
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import type { Entry } from './cpio.ts';
+import { ARCHES, type Arch } from '../src/lib/platform.ts';
+import { rootfs, type ImageSpec, type ServiceDef } from './rootfs.ts';
+
+export const OUTPUTS = ['initramfs', 'tar', 'oci', 'docker'] as const;
+export type Output = (typeof OUTPUTS)[number];
+
+export interface UserDef {
+  name: string;
+  uid: number;
+  gid?: number;
+  home?: string;
+  shell?: string;
+}
+export interface GroupDef {
+  name: string;
+  gid: number;
+  members?: string[];
+}
+export interface FileDef {
+  path: string;
+  /** file copied from the host (relative to the spec's directory) */
+  source?: string;
+  /** inline file contents */
+  content?: string;
+  type?: 'file' | 'dir' | 'symlink';
+  target?: string;
+  mode?: string | number;
+  /** "uid:gid", "user:group" or "user" (names from users/groups) */
+  owner?: string;
+}
+export interface ContainerDef {
+  entrypoint?: string[];
+  cmd?: string[];
+  user?: string;
+  workdir?: string;
+  ports?: string[];
+  labels?: Record<string, string>;
+  stopSignal?: string;
+}
+export interface Spec {
+  name?: string;
+  tag?: string;
+  arch?: Arch;
+  arches?: Arch[];
+  outputs?: Output[];
+  hostname?: string;
+  modules?: string[];
+  services?: string[];
+  inline?: ServiceDef[];
+  cmdline?: string;
+  users?: UserDef[];
+  groups?: GroupDef[];
+  files?: FileDef[];
+  env?: Record<string, string>;
+  container?: ContainerDef;
+  /** layer compression of the OCI outputs (default gzip) */
+  compression?: 'gzip' | 'none';
+}
+
+/** A spec checked and with its defaults filled in. */
+export interface ResolvedSpec {
+  file: string;
+  name: string;
+  tag: string;
+  arches: Arch[];
+  outputs: Output[];
+  image: Omit<ImageSpec, 'arch'>;
+  users: UserDef[];
+  groups: GroupDef[];
+  files: FileDef[];
+  env: Record<string, string>;
+  container: Required<Pick<ContainerDef, 'entrypoint' | 'cmd' | 'workdir' | 'stopSignal'>> & ContainerDef;
+  compression: 'gzip' | 'none';
+}
+
+const str = { type: 'string' } as const;
+const strList = { type: 'array', items: str } as const;
+const name = { type: 'string', pattern: '^[a-z_][a-z0-9_.-]*$' } as const;
+const id = { type: 'integer', minimum: 0, maximum: 4294967294 } as const;
+
+export const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', pattern: '^[a-z0-9]+([._/-][a-z0-9]+)*$' },
+    tag: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$' },
+    arch: { enum: [...ARCHES] },
+    arches: { type: 'array', items: { enum: [...ARCHES] }, minItems: 1, uniqueItems: true },
+    outputs: { type: 'array', items: { enum: [...OUTPUTS] }, minItems: 1, uniqueItems: true },
+    hostname: str,
+    modules: strList,
+    services: strList,
+    inline: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'files'],
+        properties: {
+          name: { type: 'string', pattern: '^[^/.][^/]*$' },
+          files: { type: 'object', additionalProperties: str },
+          enabled: { type: 'boolean' },
+        },
+      },
+    },
+    cmdline: str,
+    users: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'uid'],
+        properties: { name, uid: id, gid: id, home: str, shell: str },
+      },
+    },
+    groups: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'gid'],
+        properties: { name, gid: id, members: { type: 'array', items: name } },
+      },
+    },
+    files: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path'],
+        properties: {
+          path: { type: 'string', pattern: '^/?[^/]' },
+          source: str,
+          content: str,
+          type: { enum: ['file', 'dir', 'symlink'] },
+          target: str,
+          mode: { anyOf: [{ type: 'string', pattern: '^0?[0-7]{3,4}$' }, { type: 'integer', minimum: 0, maximum: 0o7777 }] },
+          owner: { type: 'string', pattern: '^[^:]+(:[^:]+)?$' },
+        },
+      },
+    },
+    env: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+    container: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        entrypoint: strList,
+        cmd: strList,
+        user: str,
+        workdir: { type: 'string', pattern: '^/' },
+        ports: { type: 'array', items: { type: 'string', pattern: '^[0-9]{1,5}(/(tcp|udp|sctp))?$' } },
+        labels: { type: 'object', additionalProperties: str },
+        stopSignal: { type: 'string', pattern: '^(SIG[A-Z0-9]+|[0-9]+)$' },
+      },
+    },
+    compression: { enum: ['gzip', 'none'] },
+  },
+} as const;
+
+export class SpecError extends Error {}
+
+const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
+const validate = ajv.compile(SCHEMA);
+
+function describe(e: ErrorObject): { field: string; expected: string } {
+  const field = e.instancePath || '/';
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+      const schema = e.parentSchema as { properties?: Record<string, unknown> } | undefined;
+      const known = Object.keys(schema?.properties ?? {});
+      return { field: `${field === '/' ? '' : field}/${extra}`, expected: `unknown field${known.length ? ` (expected one of: ${known.join(', ')})` : ''}` };
+    }
+    case 'enum':
+      return { field, expected: `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` };
+    case 'required':
+      return { field, expected: `missing required field "${(e.params as { missingProperty: string }).missingProperty}"` };
+    case 'pattern':
+      return { field, expected: `must match ${(e.params as { pattern: string }).pattern}` };
+    case 'type':
+      return { field, expected: `must be of type ${(e.params as { type: string }).type}` };
+    default:
+      return { field, expected: e.message ?? e.keyword };
+  }
+}
+
+/** Parse and schema-check a spec text; `file` is only used in messages. */
+export function parseSpec(text: string, file: string): Spec {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    throw new SpecError(`${file}: ${e.linePos ? `line ${e.linePos[0].line}: ` : ''}not valid YAML/JSON: ${e.message.split('\n')[0]}`);
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) throw new SpecError(`${file}: the spec is empty (expected a mapping of fields)`);
+  if (!validate(data)) {
+    const { field, expected } = describe(validate.errors![0]!);
+    throw new SpecError(`${file}: field ${field}: ${expected}`);
+  }
+  return data as Spec;
+}
+
+function parseMode(m: string | number | undefined, dflt: number): number {
+  if (m === undefined) return dflt;
+  return typeof m === 'number' ? m : parseInt(m, 8);
+}
+
+/** Check a parsed spec against the disk and fill in the defaults. */
+export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: string } = {}): ResolvedSpec {
+  const base = dirname(resolve(file));
+  const fail = (field: string, msg: string): never => {
+    throw new SpecError(`${file}: field ${field}: ${msg}`);
+  };
+  if (spec.arch && spec.arches) fail('/arch', 'give either arch or arches, not both');
+  const arches: Arch[] = spec.arches ?? (spec.arch ? [spec.arch] : [...ARCHES]);
+  const outputs: Output[] = spec.outputs ?? ['tar', 'oci', 'docker'];
+  const users = spec.users ?? [];
+  const groups = spec.groups ?? [];
+  const dup = (list: string[], field: (i: number) => string, what: string) => {
+    const seen = new Map<string, number>();
+    list.forEach((v, i) => {
+      if (seen.has(v)) fail(field(i), `duplicate ${what} "${v}" (also at index ${seen.get(v)})`);
+      seen.set(v, i);
+    });
+  };
+  dup(users.map((u) => u.name), (i) => `/users/${i}/name`, 'user name');
+  dup(users.map((u) => String(u.uid)), (i) => `/users/${i}/uid`, 'uid');
+  dup(groups.map((g) => g.name), (i) => `/groups/${i}/name`, 'group name');
+  dup(groups.map((g) => String(g.gid)), (i) => `/groups/${i}/gid`, 'gid');
+  for (const [i, u] of users.entries()) if (['root', 'nobody'].includes(u.name)) fail(`/users/${i}/name`, `"${u.name}" is built in`);
+  for (const [i, g] of groups.entries()) if (['root', 'tty', 'nogroup'].includes(g.name)) fail(`/groups/${i}/name`, `"${g.name}" is built in`);
+  const userNames = new Set(['root', 'nobody', ...users.map((u) => u.name)]);
+  for (const [i, g] of groups.entries())
+    for (const [j, m] of (g.members ?? []).entries()) if (!userNames.has(m)) fail(`/groups/${i}/members/${j}`, `unknown user "${m}"`);
+
+  const files = (spec.files ?? []).map((f) => ({ ...f, path: f.path.replace(/^\/+|\/+$/g, '') }));
+  dup(files.map((f) => f.path), (i) => `/files/${i}/path`, 'path');
+  for (const [i, f] of files.entries()) {
+    const type = f.type ?? (f.target !== undefined ? 'symlink' : 'file');
+    const given = [f.source !== undefined && 'source', f.content !== undefined && 'content', f.target !== undefined && 'target'].filter(Boolean);
+    if (type === 'file' && given.length !== 1) fail(`/files/${i}`, `a file needs exactly one of source or content (got ${given.join(', ') || 'neither'})`);
+    if (type === 'file' && f.target !== undefined) fail(`/files/${i}/target`, 'only a symlink has a target');
+    if (type === 'symlink' && (f.target === undefined || given.length !== 1)) fail(`/files/${i}`, 'a symlink needs a target (and nothing else)');
+    if (type === 'dir' && given.length) fail(`/files/${i}`, 'a directory has no source, content or target');
+    if (f.path.split('/').some((p) => p === '..' || p === '.')) fail(`/files/${i}/path`, 'no "." or ".." components');
+    if (f.source !== undefined) {
+      const src = isAbsolute(f.source) ? f.source : join(base, f.source);
+      if (!existsSync(src)) fail(`/files/${i}/source`, `no such file: ${src}`);
+      if (!statSync(src).isFile()) fail(`/files/${i}/source`, `not a regular file: ${src}`);
+      f.source = src;
+    }
+    if (f.owner !== undefined) resolveOwner(f.owner, users, groups, (m) => fail(`/files/${i}/owner`, m));
+  }
+  const inline = spec.inline ?? [];
+  dup(inline.map((s) => s.name), (i) => `/inline/${i}/name`, 'service name');
+  const services = spec.services ?? (outputs.includes('initramfs') ? ['shell'] : []);
+  if (opts.repoServices)
+    for (const [i, s] of services.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/services/${i}`, `no service "${s}" in ${opts.repoServices}`);
+  const c = spec.container ?? {};
+  if (c.user !== undefined) resolveOwner(c.user, users, groups, (m) => fail('/container/user', m));
+  return {
+    file,
+    name: spec.name ?? 'runit-ts',
+    tag: spec.tag ?? 'latest',
+    arches,
+    outputs,
+    image: {
+      hostname: spec.hostname,
+      // a container has no kernel: no modules unless an initramfs is built too
+      modules: spec.modules ?? (outputs.includes('initramfs') ? undefined : []),
+      services,
+      inline,
+      cmdline: spec.cmdline,
+    },
+    users,
+    groups,
+    files,
+    env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
+    container: {
+      ...c,
+      entrypoint: c.entrypoint ?? ['/sbin/container-init'],
+      cmd: c.cmd ?? [],
+      workdir: c.workdir ?? '/',
+      stopSignal: c.stopSignal ?? 'SIGTERM',
+    },
+    compression: spec.compression ?? 'gzip',
+  };
+}
+
+/** "uid:gid" or "name[:group]" -> numbers, from the spec's users and groups. */
+export function resolveOwner(owner: string, users: UserDef[], groups: GroupDef[], fail: (m: string) => never): [number, number] {
+  const [u, g] = owner.split(':') as [string, string | undefined];
+  const allUsers: UserDef[] = [{ name: 'root', uid: 0, gid: 0 }, { name: 'nobody', uid: 65534, gid: 65534 }, ...users];
+  const allGroups: GroupDef[] = [{ name: 'root', gid: 0 }, { name: 'tty', gid: 5 }, { name: 'nogroup', gid: 65534 }, ...groups];
+  let uid: number, gid: number;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    gid = allUsers.find((x) => x.uid === uid)?.gid ?? uid;
+  } else {
+    const user = allUsers.find((x) => x.name === u);
+    if (!user) fail(`unknown user "${u}" (define it under users)`);
+    uid = user!.uid;
+    gid = user!.gid ?? user!.uid;
+  }
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const group = allGroups.find((x) => x.name === g);
+      if (!group) fail(`unknown group "${g}" (define it under groups)`);
+      gid = group!.gid;
+    }
+  }
+  return [uid, gid];
+}
+
+export function loadSpec(file: string, opts: { repoServices?: string } = {}): ResolvedSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new SpecError(`${file}: cannot read the spec: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return resolveSpec(parseSpec(text, file), file, opts);
+}
+
+/** The spec `make image` uses when none is given. */
+export function defaultSpec(outputs: Output[], arches: Arch[]): ResolvedSpec {
+  return resolveSpec({ arches, outputs }, '(default spec)');
+}
+
+/** Binaries an arch needs, in binDir/<arch>; the first one missing, if any. */
+export function missingBinary(binDir: string): string | undefined {
+  return ['runit-ts', 'runit-ts.node', 'runit'].map((f) => join(binDir, f)).find((p) => !existsSync(p));
+}
+
+function passwd(spec: ResolvedSpec): string {
+  const lines = ['root:x:0:0:root:/root:/bin/sh'];
+  for (const u of spec.users) lines.push(`${u.name}:x:${u.uid}:${u.gid ?? u.uid}:${u.name}:${u.home ?? `/home/${u.name}`}:${u.shell ?? '/bin/sh'}`);
+  lines.push('nobody:x:65534:65534:nobody:/nonexistent:/bin/false');
+  return lines.join('\n') + '\n';
+}
+
+function group(spec: ResolvedSpec): string {
+  const lines = ['root:x:0:', 'tty:x:5:'];
+  const own = new Set(spec.groups.map((g) => g.gid));
+  for (const g of spec.groups) lines.push(`${g.name}:x:${g.gid}:${(g.members ?? []).join(',')}`);
+  // a user's primary group, when the spec does not name it
+  for (const u of spec.users) {
+    const gid = u.gid ?? u.uid;
+    if (!own.has(gid) && gid !== 0 && gid !== 65534) {
+      lines.push(`${u.name}:x:${gid}:`);
+      own.add(gid);
+    }
+  }
+  lines.push('nogroup:x:65534:');
+  return lines.join('\n') + '\n';
+}
+
+/** What the container path adds to the rootfs entries (the applet links are rootfs.ts's): users, files, state dirs. */
+export function containerEntries(spec: ResolvedSpec): Entry[] {
+  const e: Entry[] = [];
+  const text = (path: string, s: string, mode = 0o644) => e.push({ path, type: 'file', mode, data: Buffer.from(s) });
+  e.push({ path: 'etc/runit-ts/startup.d', type: 'dir', mode: 0o755 });
+  text('etc/passwd', passwd(spec));
+  text('etc/group', group(spec));
+  for (const u of spec.users) {
+    const home = (u.home ?? `/home/${u.name}`).replace(/^\/+/, '');
+    if (home && home !== 'nonexistent') e.push({ path: home, type: 'dir', mode: 0o755, uid: u.uid, gid: u.gid ?? u.uid });
+  }
+  // the container user owns the state directory, so it works without a tmpfs on /run;
+  // without one it is sticky and world-writable, for any --user given at run time
+  e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o1777 });
+  if (spec.container.user !== undefined) {
+    const [uid, gid] = resolveOwner(spec.container.user, spec.users, spec.groups, (m) => {
+      throw new SpecError(m);
+    });
+    e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o755, uid, gid });
+  }
+  for (const f of spec.files) {
+    const [uid, gid] = f.owner ? resolveOwner(f.owner, spec.users, spec.groups, (m) => { throw new SpecError(m); }) : [0, 0];
+    const type = f.type ?? (f.target !== undefined ? 'symlink' : 'file');
+    if (type === 'dir') e.push({ path: f.path, type: 'dir', mode: parseMode(f.mode, 0o755), uid, gid });
+    else if (type === 'symlink') e.push({ path: f.path, type: 'symlink', mode: 0o777, target: f.target!, uid, gid });
+    else {
+      const src = f.source;
+      const mode = parseMode(f.mode, src ? statSync(src).mode & 0o7777 : 0o644);
+      e.push({ path: f.path, type: 'file', mode, uid, gid, data: src ? () => readFileSync(src) : Buffer.from(f.content ?? '') });
+    }
+  }
+  return e;
+}
+
+/** The full entry list of one arch: the rootfs builder's, then the container additions. */
+export function specEntries(spec: ResolvedSpec, arch: Arch, binDir: string): Entry[] {
+  return [...rootfs({ ...spec.image, arch }, binDir), ...containerEntries(spec)];
+}
