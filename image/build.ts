@@ -9,6 +9,9 @@ import { extractVmlinux } from '../src/harness/kernel.ts';
 import { writeCpio } from './cpio.ts';
 import { ARCHES, hostArch, repoRoot, type Arch } from './inputs.ts';
 import { defaultCmdline, kernelImage, rootfs, type ImageSpec } from './rootfs.ts';
+import { buildDisk } from './packers/disk.ts';
+
+export const OUTPUTS = ['initramfs', 'disk'] as const;
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'xz';
 const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
@@ -19,7 +22,7 @@ const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
 };
 
 export const HELP = `usage: node image/build.ts [--arch x86_64|aarch64] [--spec FILE.json] [--out DIR] [--compress none|gzip|zstd|xz]
-                          [--bin DIR]
+                          [--bin DIR] [--outputs initramfs,disk]
 
 Builds OUT/initramfs.img (deterministic newc cpio: sorted, mtime 0 or
 $SOURCE_DATE_EPOCH, owner root), copies the kernel to OUT/vmlinuz and writes the
@@ -28,6 +31,9 @@ runit) are taken from --bin DIR, default out/ARCH (make build puts them there).
 The compression defaults to $COMPRESS or none: under TCG an uncompressed
 initramfs boots fastest (measured: none 7.2 s, gzip 9.2 s, zstd 9.7 s, xz 20.9 s
 to stage 1 on x86_64).
+--outputs (default $OUTPUTS or initramfs) is a comma list: disk adds OUT/disk.img
+(GPT: an EFI system partition and an ext4 root), OUT/root.ext4, OUT/early.img and
+OUT/disk.cmdline (spec field "disk": size, esp, readonly).
 `;
 
 function say(m: string): void {
@@ -84,6 +90,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       compress: { type: 'string' },
       bin: { type: 'string' },
+      outputs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -96,7 +103,12 @@ async function main(): Promise<void> {
   if (!ARCHES.includes(spec.arch)) throw new Error(`unknown arch ${spec.arch} (x86_64 or aarch64)`);
   const compress = (values.compress ?? process.env.COMPRESS ?? 'none') as Compression;
   if (!['none', 'gzip', 'zstd', 'xz'].includes(compress)) throw new Error(`unknown compression ${compress}`);
-  await buildImage(spec, values.out ?? join(repoRoot, 'out', spec.arch), compress, values.bin);
+  const outputs = (values.outputs ?? process.env.OUTPUTS ?? 'initramfs').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of outputs) if (!(OUTPUTS as readonly string[]).includes(o)) throw new Error(`unknown output ${o} (${OUTPUTS.join(', ')})`);
+  const out = values.out ?? join(repoRoot, 'out', spec.arch);
+  const bin = values.bin ?? join(repoRoot, 'out', spec.arch);
+  if (outputs.includes('initramfs')) await buildImage(spec, out, compress, bin);
+  if (outputs.includes('disk')) await buildDisk(spec, out, bin);
 }
 
 if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
