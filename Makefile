@@ -12,6 +12,11 @@ CC_aarch64 := aarch64-linux-gnu-gcc
 STRIP_x86_64 := strip
 STRIP_aarch64 := aarch64-linux-gnu-strip
 COMPRESS ?= none
+# image outputs (comma list): initramfs, disk
+OUTPUTS ?= initramfs
+comma := ,
+OUTPUT_FILE_initramfs := initramfs.img
+OUTPUT_FILE_disk := disk.img
 TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
@@ -25,6 +30,8 @@ help:
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
 	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}"
+	@echo "make image OUTPUTS=disk   out/ARCH/disk.img (GPT: ESP + ext4 root), root.ext4, early.img"
+	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
 	@echo "make bench       benchmarks against Debian's runit"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
 
@@ -62,10 +69,13 @@ build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --compress $(COMPRESS)
 
-image: out/$(ARCH)/initramfs.img
+out/%/disk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
+	$(NODE) image/build.ts --arch $* --outputs disk
 
-boot: image
-	$(NODE) scripts/boot.ts --arch $(ARCH)
+image: $(foreach o,$(subst $(comma), ,$(OUTPUTS)),out/$(ARCH)/$(or $(OUTPUT_FILE_$(o)),unknown-output-$(o)))
+
+boot: $(if $(DISK),out/$(ARCH)/disk.img,image)
+	$(NODE) scripts/boot.ts --arch $(ARCH) $(if $(DISK),--disk $(DISK))
 
 typecheck: $(SETUP_STAMP)
 	node_modules/.bin/tsc --noEmit -p .
@@ -78,7 +88,7 @@ test-host: build
 	RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
 	  $(TAP) test/host/*.test.ts
 
-test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
+test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit)
 	# one at a time: each QEMU needs a core of its own for the timing checks
 	$(TAP) --jobs=1 test/boot/*.test.ts
 

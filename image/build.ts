@@ -31,7 +31,7 @@ runit) are taken from --bin DIR, default out/ARCH (make build puts them there).
 The compression defaults to $COMPRESS or none: under TCG an uncompressed
 initramfs boots fastest (measured: none 7.2 s, gzip 9.2 s, zstd 9.7 s, xz 20.9 s
 to stage 1 on x86_64).
---outputs (default $OUTPUTS or initramfs) is a comma list: disk adds OUT/disk.img
+--outputs (default initramfs) is a comma list: disk adds OUT/disk.img
 (GPT: an EFI system partition and an ext4 root), OUT/root.ext4, OUT/early.img and
 OUT/disk.cmdline (spec field "disk": size, esp, readonly).
 `;
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   if (!ARCHES.includes(spec.arch)) throw new Error(`unknown arch ${spec.arch} (x86_64 or aarch64)`);
   const compress = (values.compress ?? process.env.COMPRESS ?? 'none') as Compression;
   if (!['none', 'gzip', 'zstd', 'xz'].includes(compress)) throw new Error(`unknown compression ${compress}`);
-  const outputs = (values.outputs ?? process.env.OUTPUTS ?? 'initramfs').split(',').map((o) => o.trim()).filter(Boolean);
+  const outputs = (values.outputs ?? 'initramfs').split(',').map((o) => o.trim()).filter(Boolean);
   for (const o of outputs) if (!(OUTPUTS as readonly string[]).includes(o)) throw new Error(`unknown output ${o} (${OUTPUTS.join(', ')})`);
   const out = values.out ?? join(repoRoot, 'out', spec.arch);
   const bin = values.bin ?? join(repoRoot, 'out', spec.arch);

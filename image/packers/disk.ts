@@ -203,7 +203,12 @@ const FIRMWARE: Record<Arch, { code: string; vars: string; pkg: string }> = {
 };
 const UBOOT = '/usr/lib/u-boot/qemu_arm64/u-boot.bin';
 
-export function diskBoot(dir: string, arch: Arch, path: string): DiskBoot {
+export interface FirmwareFiles {
+  uefi: { code: string; vars: string; pkg: string };
+  uboot: string;
+}
+
+export function diskBoot(dir: string, arch: Arch, path: string, files: FirmwareFiles = { uefi: FIRMWARE[arch], uboot: UBOOT }): DiskBoot {
   const paths = BOOT_PATHS[arch];
   if (!paths.includes(path as BootPath)) throw new DiskError(`unknown boot path ${path} for ${arch} (${paths.join(', ')})`);
   if (!existsSync(join(dir, 'disk.img'))) throw new DiskError(`no disk image in ${dir}: run make image OUTPUTS=disk ARCH=${arch}`);
@@ -216,12 +221,12 @@ export function diskBoot(dir: string, arch: Arch, path: string): DiskBoot {
     };
   }
   if (path === 'uefi') {
-    const fw = FIRMWARE[arch];
+    const fw = files.uefi;
     for (const f of [fw.code, fw.vars]) if (!existsSync(f)) throw new DiskError(`UEFI firmware ${f} is missing: install the Debian package ${fw.pkg} (scripts/setup)`);
     return { firmware: { code: fw.code, vars: fw.vars } };
   }
-  if (!existsSync(UBOOT)) throw new DiskError(`U-Boot ${UBOOT} is missing: install the Debian package u-boot-qemu (scripts/setup)`);
-  return { firmware: { bios: UBOOT } };
+  if (!existsSync(files.uboot)) throw new DiskError(`U-Boot ${files.uboot} is missing: install the Debian package u-boot-qemu (scripts/setup)`);
+  return { firmware: { bios: files.uboot } };
 }
 
 /** A writable copy of a firmware variable store (never the packaged one). */
