@@ -69,8 +69,6 @@ export interface DiskSpec {
   esp?: string | number;
   /** root file system type (ext4) */
   rootfs?: 'ext4';
-  /** mount the root read-only (default false: rw) */
-  readonly?: boolean;
 }
 
 function fileEntry(path: string, src: string, mode?: number): Entry {

@@ -65,9 +65,8 @@ export function diskIds(spec: ImageSpec): DiskIds {
 }
 
 export function diskCmdline(spec: ImageSpec, ids = diskIds(spec)): string {
-  const ro = spec.disk?.readonly === true ? 'ro' : 'rw';
   const extra = spec.cmdline ? ' ' + spec.cmdline : '';
-  return `console=${CONSOLE[spec.arch]} root=PARTUUID=${ids.root} rootfstype=ext4 rootwait ${ro} panic=-1 quiet${extra}`;
+  return `console=${CONSOLE[spec.arch]} root=PARTUUID=${ids.root} rootfstype=ext4 rootwait rw panic=-1 quiet${extra}`;
 }
 
 /** Module files, each after everything it needs (depth first over modules.dep's lists). */
