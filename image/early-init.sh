@@ -10,6 +10,8 @@
 #   rootwait[=SECONDS] (default 30; 0 waits forever)   rootdelay=SECONDS
 #   fsck.mode=auto|force|skip (default auto: e2fsck -p, which replays the journal and
 #   checks only when the file system says so)   init=/sbin/runit   early.shell (a shell first)
+#   root.overlay=tmpfs: the root (e.g. a read-only erofs) becomes the lower layer of an
+#   overlay whose upper layer is a tmpfs: the system can write, nothing reaches the disk
 # When the root never appears or cannot be mounted: a rescue shell on the console;
 # leaving it retries.
 PATH=/bin:/sbin
@@ -23,7 +25,7 @@ say() { echo "early: $*" > /dev/console; }
 /bin/busybox mount -t devtmpfs -o mode=0755 devtmpfs /dev 2>/dev/null
 exec < /dev/console > /dev/console 2>&1
 
-root= fstype= flags= mode=ro wait=30 delay=0 fsck=auto init=/sbin/runit shell=
+root= fstype= flags= mode=ro wait=30 delay=0 fsck=auto init=/sbin/runit shell= overlay=
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	root=*) root=${w#root=} ;;
@@ -37,6 +39,7 @@ for w in $(cat /proc/cmdline); do
 	fsck.mode=*) fsck=${w#fsck.mode=} ;;
 	init=*) init=${w#init=} ;;
 	early.shell) shell=1 ;;
+	root.overlay=*) overlay=${w#root.overlay=} ;;
 	esac
 done
 
@@ -128,8 +131,17 @@ while :; do
 	[ -n "$flags" ] && opts=$opts,$flags
 	say "mounting $dev on / (${t:-auto}, $opts)"
 	if mount ${t:+-t "$t"} -o "$opts" "$dev" /newroot; then
+		if [ "$overlay" = tmpfs ]; then
+			say "overlay: $dev read-only below, tmpfs above"
+			mkdir -p /lower /upper
+			mount --move /newroot /lower
+			mount -t tmpfs -o mode=0755 tmpfs /upper && mkdir -p /upper/data /upper/work &&
+				mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /newroot ||
+				{ umount /upper; umount /lower; rescue "unable to mount the tmpfs overlay on $dev"; continue; }
+		fi
 		if [ -x "/newroot$init" ] || [ -L "/newroot$init" ]; then break; fi
 		umount /newroot
+		[ "$overlay" = tmpfs ] && { umount /upper; umount /lower; }
 		rescue "no $init on $dev"
 	else
 		rescue "unable to mount $dev (${t:-auto}, $opts)"

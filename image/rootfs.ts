@@ -67,8 +67,11 @@ export interface DiskSpec {
   size?: string | number;
   /** the EFI system partition (kernel, early initramfs, boot loaders): default 32M, 96M on aarch64 */
   esp?: string | number;
-  /** root file system type (ext4) */
-  rootfs?: 'ext4';
+  /**
+   * root file system: ext4 (default; read-write, persistent) or erofs (read-only,
+   * compressed, with a tmpfs overlay: the system runs as usual, nothing persists)
+   */
+  rootfs?: 'ext4' | 'erofs';
 }
 
 function fileEntry(path: string, src: string, mode?: number): Entry {

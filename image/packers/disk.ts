@@ -15,6 +15,7 @@ import { requireInput, repoRoot, type Arch } from '../inputs.ts';
 import { resolveModules } from '../modules.ts';
 import { busyboxEntries, CONSOLE, kernelImage, kernelRelease, rootfs, type ImageSpec } from '../rootfs.ts';
 import { DiskError, writeExt4 } from './ext4.ts';
+import { writeErofs } from './erofs.ts';
 import { writeEsp, type EspFile } from './esp.ts';
 import { PART_TYPE, stableUuid, writeGpt } from './gpt.ts';
 
@@ -25,8 +26,8 @@ export const BOOT_PATHS: Record<Arch, BootPath[]> = { x86_64: ['direct', 'uefi']
 
 /** What the early initramfs loads to reach an ext4 root on virtio-blk (PCI on both arches). */
 export const EARLY_MODULES: Record<Arch, string[]> = {
-  x86_64: ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4'],
-  aarch64: ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4'],
+  x86_64: ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4', 'erofs', 'overlay'],
+  aarch64: ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4', 'erofs', 'overlay'],
 };
 
 const MIB = 1048576;
@@ -66,7 +67,9 @@ export function diskIds(spec: ImageSpec): DiskIds {
 
 export function diskCmdline(spec: ImageSpec, ids = diskIds(spec)): string {
   const extra = spec.cmdline ? ' ' + spec.cmdline : '';
-  return `console=${CONSOLE[spec.arch]} root=PARTUUID=${ids.root} rootfstype=ext4 rootwait rw panic=-1 quiet${extra}`;
+  // erofs: read-only, with a tmpfs overlay on top (root.overlay, see image/early-init.sh)
+  const fs = spec.disk?.rootfs === 'erofs' ? 'rootfstype=erofs ro root.overlay=tmpfs' : 'rootfstype=ext4 rw';
+  return `console=${CONSOLE[spec.arch]} root=PARTUUID=${ids.root} ${fs} rootwait panic=-1 quiet${extra}`;
 }
 
 /** Module files, each after everything it needs (depth first over modules.dep's lists). */
@@ -152,7 +155,8 @@ export async function buildDisk(spec: ImageSpec, out: string, binDir: string): P
   const t0 = Date.now();
   const { arch } = spec;
   const d = spec.disk ?? {};
-  if (d.rootfs !== undefined && d.rootfs !== 'ext4') throw new DiskError(`disk.rootfs: unknown root file system ${String(d.rootfs)} (ext4)`);
+  if (d.rootfs !== undefined && d.rootfs !== 'ext4' && d.rootfs !== 'erofs') throw new DiskError(`disk.rootfs: unknown root file system ${String(d.rootfs)} (ext4, erofs)`);
+  const erofs = d.rootfs === 'erofs';
   const size = parseSize(d.size, DEFAULT_DISK_SIZE, 'disk.size');
   const espSize = parseSize(d.esp, DEFAULT_ESP_SIZE[arch], 'disk.esp');
   const rootSize = size - espSize - 2 * MIB;
@@ -163,9 +167,11 @@ export async function buildDisk(spec: ImageSpec, out: string, binDir: string): P
   mkdirSync(out, { recursive: true });
   const tmp = mkdtempSync(join(out, '.disk-'));
   try {
-    say(`${arch}: root file system (ext4, ${mib(rootSize)})`);
+    say(`${arch}: root file system (${erofs ? 'erofs' : 'ext4'}, ${mib(rootSize)})`);
     const entries = rootfs(spec, binDir);
-    await writeExt4(join(tmp, 'root.ext4'), entries, { size: rootSize, uuid: ids.fs, label: 'root', epoch, tmp });
+    const rootImage = join(tmp, erofs ? 'root.erofs' : 'root.ext4');
+    if (erofs) await writeErofs(rootImage, entries, { size: rootSize, uuid: ids.fs, epoch, tmp });
+    else await writeExt4(rootImage, entries, { size: rootSize, uuid: ids.fs, label: 'root', epoch, tmp });
     say(`${arch}: early initramfs and boot partition`);
     await writeCpio(join(tmp, 'early.img'), earlyEntries(arch), epoch);
     const kernel = readFileSync(kernelImage(arch));
@@ -173,12 +179,14 @@ export async function buildDisk(spec: ImageSpec, out: string, binDir: string): P
     say(`${arch}: GPT disk`);
     await writeGpt(join(tmp, 'disk.img'), ids.disk, [
       { name: 'esp', type: PART_TYPE.esp, uuid: ids.esp, image: join(tmp, 'esp.vfat'), attrs: ['LegacyBIOSBootable'] },
-      { name: 'root', type: PART_TYPE[`root-${arch}`], uuid: ids.root, image: join(tmp, 'root.ext4') },
+      { name: 'root', type: PART_TYPE[`root-${arch}`], uuid: ids.root, image: rootImage, size: rootSize },
     ]);
     writeFileSync(join(tmp, 'disk.cmdline'), cmdline + '\n');
     writeFileSync(join(tmp, 'vmlinuz'), kernel);
     if (arch === 'x86_64') await extractVmlinux(join(tmp, 'vmlinuz'), join(tmp, 'vmlinux'));
-    for (const f of ['root.ext4', 'early.img', 'disk.img', 'disk.cmdline', 'vmlinuz', 'vmlinux']) {
+    // the other root image of a previous build would no longer match disk.img
+    rmSync(join(out, erofs ? 'root.ext4' : 'root.erofs'), { force: true });
+    for (const f of ['root.ext4', 'root.erofs', 'early.img', 'disk.img', 'disk.cmdline', 'vmlinuz', 'vmlinux']) {
       if (existsSync(join(tmp, f))) renameSync(join(tmp, f), join(out, f));
     }
     say(`${arch}: disk.img ${mib(statSync(join(out, 'disk.img')).size)} (ESP ${mib(espSize)}, root ${mib(rootSize)}), ` +

@@ -19,8 +19,10 @@ export interface Partition {
   name: string;
   type: string;
   uuid: string;
-  /** the partition's contents; its size (rounded up to 1 MiB) is the partition's */
+  /** the partition's contents */
   image: string;
+  /** the partition's size (default: the image's), rounded up to 1 MiB */
+  size?: number;
   /** GPT attribute names, e.g. LegacyBIOSBootable (U-Boot's distro boot looks for it) */
   attrs?: string[];
 }
@@ -67,7 +69,7 @@ function copyInto(fd: number, src: string, offset: number): void {
 }
 
 export async function writeGpt(file: string, diskUuid: string, parts: Partition[]): Promise<void> {
-  const sizes = parts.map((p) => ({ size: statSync(p.image).size }));
+  const sizes = parts.map((p) => ({ size: Math.max(p.size ?? 0, statSync(p.image).size) }));
   const { offsets, total } = layout(sizes);
   const fd = openSync(file, 'w');
   try {

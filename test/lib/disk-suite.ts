@@ -52,13 +52,13 @@ export function diskSuite(arch: Arch): void {
   const dir = join(work, 'image');
   const figures: string[] = [];
 
-  const start = (path: string, log: string, opts: { disk?: string; snapshot?: boolean; append?: string; allowReboot?: boolean } = {}): Promise<Machine> => {
-    const b = diskBoot(dir, arch, path);
+  const start = (path: string, log: string, opts: { dir?: string; disk?: string; snapshot?: boolean; append?: string; allowReboot?: boolean } = {}): Promise<Machine> => {
+    const b = diskBoot(opts.dir ?? dir, arch, path);
     return boot({
       arch,
       ...(b.kernel !== undefined ? { kernel: b.kernel, initrd: b.initrd!, append: opts.append ?? b.append! } : {}),
       ...(b.firmware !== undefined ? { firmware: b.firmware } : {}),
-      drives: [{ file: opts.disk ?? join(dir, 'disk.img'), snapshot: opts.snapshot ?? true }],
+      drives: [{ file: opts.disk ?? join(opts.dir ?? dir, 'disk.img'), snapshot: opts.snapshot ?? true }],
       allowReboot: opts.allowReboot ?? false,
       memory: 1024,
       consoleLog: join(repo, 'out', 'test-logs', `${arch}-disk-${log}.log`),
@@ -159,6 +159,33 @@ export function diskSuite(arch: Arch): void {
       await m.dispose();
       rmSync(disk, { force: true });
     }
+  });
+
+  t.test(`${arch} direct: a read-only erofs root under a tmpfs overlay leaves the disk as it was`, async (t) => {
+    const edir = join(work, 'erofs');
+    await buildDisk({ ...spec, disk: { rootfs: 'erofs' } }, edir, bin);
+    const disk = join(work, 'erofs-copy.img');
+    await execa('cp', ['--sparse=always', join(edir, 'disk.img'), disk]);
+    const m = await start('direct', 'erofs', { dir: edir, disk, snapshot: false });
+    try {
+      await m.waitFor('early: overlay: /dev/vda2 read-only below, tmpfs above', { timeout: 120_000 });
+      const p = await m.waitFor(PROMPT, { timeout: 240_000 });
+      let r = await m.run(`sv -w 30 check ${SERVICES.join(' ')} shell >/dev/null; sv status /etc/service/* | grep -c "^run: "`, { timeout: 90_000 });
+      t.equal(r.output.trim(), String(SERVICES.length + 1), 'every service up (their supervise dirs are written to the overlay)');
+      t.comment(`${arch} direct (erofs): QEMU start -> prompt ${p.elapsed.toFixed(1)} s, all services up ${m.elapsed().toFixed(1)} s`);
+      r = await m.run('grep " / " /proc/mounts; cat /proc/cmdline; echo scratch > /root/scratch && cat /root/scratch', { timeout: 60_000 });
+      t.match(r.output, /^overlay \/ overlay rw/m, '/ is the overlay');
+      t.match(r.output, /rootfstype=erofs ro root\.overlay=tmpfs/, 'booted with the erofs command line');
+      t.match(r.output, /^scratch$/m, 'the running system can write');
+      await m.sendLine('init 0');
+      const exit = await m.waitForExit({ timeout: 60_000 });
+      t.equal(exit.reason, 'guest-shutdown', 'init 0 powers off');
+    } finally {
+      await m.dispose();
+    }
+    const sum = async (f: string) => (await execa('sha256sum', [f])).stdout.split(' ')[0];
+    t.equal(await sum(disk), await sum(join(edir, 'disk.img')), 'the disk written through is byte-identical afterwards');
+    rmSync(disk, { force: true });
   });
 
   t.test(`${arch}: boot figures`, async (t) => {

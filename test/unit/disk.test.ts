@@ -3,7 +3,7 @@
 import t from 'tap';
 import { crc32c } from '../../image/packers/ext4.ts';
 import { layout, stableUuid } from '../../image/packers/gpt.ts';
-import { dependencyOrder, DiskError, parseSize } from '../../image/packers/disk.ts';
+import { dependencyOrder, diskCmdline, diskIds, DiskError, parseSize } from '../../image/packers/disk.ts';
 import { parseModulesDep } from '../../stages/stage1.ts';
 import { qemuCommand } from '../../src/harness/qemu.ts';
 
@@ -60,4 +60,11 @@ t.test('qemuCommand: drives (snapshot by default), UEFI pflash, -bios, reboots',
   t.ok(ub.args.includes('-no-reboot'), 'no reboot unless asked');
   t.throws(() => qemuCommand({ arch: 'x86_64', accel: 'tcg' }), /nothing to boot/);
   t.throws(() => qemuCommand({ arch: 'x86_64', accel: 'tcg', drives: [{ file: '/a,b' }] }), /must not contain ','/);
+});
+
+t.test('diskCmdline: the root by PARTUUID; erofs read-only with the tmpfs overlay', async (t) => {
+  const ids = diskIds({ arch: 'aarch64' });
+  t.equal(diskCmdline({ arch: 'aarch64', cmdline: 'loglevel=7' }), `console=ttyAMA0 root=PARTUUID=${ids.root} rootfstype=ext4 rw rootwait panic=-1 quiet loglevel=7`);
+  t.match(diskCmdline({ arch: 'x86_64', disk: { rootfs: 'erofs' } }), /^console=ttyS0 root=PARTUUID=\S+ rootfstype=erofs ro root\.overlay=tmpfs rootwait /);
+  t.not(diskIds({ arch: 'aarch64', hostname: 'a' }).root, diskIds({ arch: 'aarch64', hostname: 'b' }).root, 'ids differ by hostname');
 });
