@@ -12,8 +12,12 @@ CC_aarch64 := aarch64-linux-gnu-gcc
 STRIP_x86_64 := strip
 STRIP_aarch64 := aarch64-linux-gnu-strip
 COMPRESS ?= none
-# make image OUTPUTS=initramfs,tar,oci,docker (ARCH=all: both arches and the multi-arch out/oci/)
+# image outputs (comma list): initramfs, disk, tar, oci, docker (ARCH=all: both arches
+# and the multi-arch out/oci/)
 OUTPUTS ?= initramfs
+comma := ,
+OUTPUT_FILE_initramfs := initramfs.img
+OUTPUT_FILE_disk := disk.img
 TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
@@ -27,7 +31,9 @@ help:
 	@echo "make test-location  the host tests that switch users, from a copy of the checkout in a 0700 directory"
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
-	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,tar,oci,docker, ARCH=all"
+	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,tar,oci,docker, ARCH=all"
+	@echo "make image OUTPUTS=disk   out/ARCH/disk.img (GPT: ESP + ext4 root), root.ext4, early.img"
+	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
 	@echo "make test-container  podman/skopeo/umoci tests of the container images"
 	@echo "make bench       benchmarks against Debian's runit"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
@@ -68,18 +74,24 @@ build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 $(foreach a,$(ARCHES),out/$(a)/initramfs.img): out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --compress $(COMPRESS)
 
+$(foreach a,$(ARCHES),out/$(a)/disk.img): out/%/disk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
+	$(NODE) image/build.ts --arch $* --outputs disk
+
+OUTPUT_LIST := $(subst $(comma), ,$(OUTPUTS))
 ifeq ($(ARCH),all)
 image: $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit)
 	$(NODE) image/build.ts --arch all --outputs $(OUTPUTS)
-else ifeq ($(OUTPUTS),initramfs)
-image: out/$(ARCH)/initramfs.img
+else ifeq ($(filter-out initramfs disk,$(OUTPUT_LIST)),)
+# the boot images are files make keeps track of
+image: $(foreach o,$(OUTPUT_LIST),out/$(ARCH)/$(OUTPUT_FILE_$(o)))
 else
 image: build
 	$(NODE) image/build.ts --arch $(ARCH) --outputs $(OUTPUTS)
 endif
 
-boot: image
-	$(NODE) scripts/boot.ts --arch $(ARCH)
+
+boot: $(if $(DISK),out/$(ARCH)/disk.img,image)
+	$(NODE) scripts/boot.ts --arch $(ARCH) $(if $(DISK),--disk $(DISK))
 
 typecheck: $(SETUP_STAMP)
 	node_modules/.bin/tsc --noEmit -p .
@@ -96,7 +108,7 @@ test-host: build
 test-location: build
 	RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts $(TAP) test/location/*.test.ts
 
-test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
+test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit)
 	# one at a time: each QEMU needs a core of its own for the timing checks
 	$(TAP) --jobs=1 test/boot/*.test.ts
 

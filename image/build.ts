@@ -10,6 +10,10 @@ import { writeCpio, type Entry } from './cpio.ts';
 import { repoRoot } from './inputs.ts';
 import { ARCHES, imageCmdline, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { kernelImage, rootfs, type ImageSpec } from './rootfs.ts';
+import { buildDisk } from './packers/disk.ts';
+
+/** The boot outputs this script builds itself; the others go through the spec and image/outputs.ts. */
+export const BOOT_OUTPUTS = ['initramfs', 'disk'] as const;
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'xz';
 const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
@@ -22,11 +26,13 @@ const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
 export const HELP = `usage: node image/build.ts [--arch x86_64|aarch64] [--spec FILE.json] [--out DIR] [--compress none|gzip|zstd|xz]
                           [--bin DIR] [--outputs LIST]
 
---outputs is a comma list of initramfs (default), tar, oci, docker; with any
-but initramfs, or with --arch all, the spec (YAML or JSON, see image/spec.ts)
-goes through the packers: OUT (default out/) gets <arch>/rootfs.tar,
-<arch>/oci/, <arch>/image.tar, <arch>/sbom.spdx.json, <arch>/sbom.cdx.json, and
-oci/ (multi-arch) with --arch all. The same as runit-ts-image build.
+--outputs is a comma list of initramfs (default), disk, tar, oci, docker. disk
+writes OUT/disk.img (GPT: a FAT ESP with the kernel, an early initramfs and boot
+loaders, and the root file system), root.ext4, early.img and disk.cmdline. With
+tar, oci or docker, or with --arch all, the spec (YAML or JSON, see image/spec.ts)
+goes through the packers: OUT (default out/) gets <arch>/rootfs.tar, <arch>/oci/,
+<arch>/image.tar, <arch>/sbom.spdx.json, <arch>/sbom.cdx.json, and oci/
+(multi-arch) with --arch all. The same as runit-ts-image build.
 
 Builds OUT/initramfs.img (deterministic newc cpio: sorted, mtime 0 or
 $SOURCE_DATE_EPOCH, owner root), copies the kernel to OUT/vmlinuz and writes the
@@ -35,6 +41,9 @@ runit) are taken from --bin DIR, default out/ARCH (make build puts them there).
 The compression defaults to $COMPRESS or none: under TCG an uncompressed
 initramfs boots fastest (measured: none 7.2 s, gzip 9.2 s, zstd 9.7 s, xz 20.9 s
 to stage 1 on x86_64).
+--outputs (default initramfs) is a comma list: disk adds OUT/disk.img
+(GPT: an EFI system partition and an ext4 root), OUT/root.ext4, OUT/early.img and
+OUT/disk.cmdline (spec field "disk": size, esp, readonly).
 `;
 
 function say(m: string): void {
@@ -100,7 +109,7 @@ async function main(): Promise<void> {
     return;
   }
   const outputs = (values.outputs ?? process.env.OUTPUTS ?? 'initramfs').split(',').filter(Boolean);
-  if (values.arch === 'all' || outputs.some((o) => o !== 'initramfs')) {
+  if (values.arch === 'all' || outputs.some((o) => !(BOOT_OUTPUTS as readonly string[]).includes(o))) {
     // the container outputs (and ARCH=all) go through the spec and the packers
     const { buildOutputs } = await import('./outputs.ts');
     const { loadSpec, defaultSpec, OUTPUTS, SpecError } = await import('./spec.ts');
@@ -120,7 +129,11 @@ async function main(): Promise<void> {
   if (!ARCHES.includes(spec.arch)) throw new Error(`unknown arch ${spec.arch} (x86_64 or aarch64)`);
   const compress = (values.compress ?? process.env.COMPRESS ?? 'none') as Compression;
   if (!['none', 'gzip', 'zstd', 'xz'].includes(compress)) throw new Error(`unknown compression ${compress}`);
-  await buildImage(spec, values.out ?? join(repoRoot, 'out', spec.arch), compress, values.bin);
+  for (const o of outputs) if (!(BOOT_OUTPUTS as readonly string[]).includes(o)) throw new Error(`unknown output ${o} (${BOOT_OUTPUTS.join(', ')})`);
+  const out = values.out ?? join(repoRoot, 'out', spec.arch);
+  const bin = values.bin ?? join(repoRoot, 'out', spec.arch);
+  if (outputs.includes('initramfs')) await buildImage(spec, out, compress, bin);
+  if (outputs.includes('disk')) await buildDisk(spec, out, bin);
 }
 
 if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {

@@ -52,7 +52,7 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
   const installs: Array<[string, string, string[]]> = [];
   try {
     const images: OciImage[] = [];
-    const container = spec.outputs.some((o) => o !== 'initramfs');
+    const container = spec.outputs.some((o) => o !== 'initramfs' && o !== 'disk');
     for (const arch of spec.arches) {
       const t0 = Date.now();
       const dir = join(stage, arch);
@@ -63,6 +63,12 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
         const { buildImage } = await import('./build.ts');
         await buildImage({ ...spec.image, arch }, dir, opts.compress ?? 'none', opts.binDir(arch), entries);
         names.push('initramfs.img', 'vmlinuz', 'cmdline', ...(arch === 'x86_64' ? ['vmlinux'] : []));
+      }
+      if (spec.outputs.includes('disk')) {
+        const { buildDisk } = await import('./packers/disk.ts');
+        await buildDisk({ ...spec.image, arch }, dir, opts.binDir(arch));
+        const erofs = spec.image.disk?.rootfs === 'erofs';
+        for (const n of ['disk.img', erofs ? 'root.erofs' : 'root.ext4', 'early.img', 'disk.cmdline', 'vmlinuz', ...(arch === 'x86_64' ? ['vmlinux'] : [])]) if (!names.includes(n)) names.push(n);
       }
       if (!container) {
         installs.push([dir, join(opts.out, arch), names]);

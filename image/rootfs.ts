@@ -63,6 +63,20 @@ export interface ImageSpec {
   inline?: ServiceDef[];
   /** extra kernel command line arguments */
   cmdline?: string;
+  /** the disk output (make image OUTPUTS=disk): GPT disk with an ESP and an ext4 root */
+  disk?: DiskSpec;
+}
+
+export interface DiskSpec {
+  /** the whole disk: "512M" (default), "2G", or bytes */
+  size?: string | number;
+  /** the EFI system partition (kernel, early initramfs, boot loaders): default 32M, 96M on aarch64 */
+  esp?: string | number;
+  /**
+   * root file system: ext4 (default; read-write, persistent) or erofs (read-only,
+   * compressed, with a tmpfs overlay: the system runs as usual, nothing persists)
+   */
+  rootfs?: 'ext4' | 'erofs';
 }
 
 function fileEntry(path: string, src: string, mode?: number): Entry {
@@ -89,7 +103,7 @@ export function treeEntries(src: string, dest: string): Entry[] {
   return out;
 }
 
-function kernelRelease(arch: Arch): string {
+export function kernelRelease(arch: Arch): string {
   const mods = join(requireInput(`kernel-${arch}`), 'lib', 'modules');
   const rels = readdirSync(mods);
   if (rels.length !== 1) throw new Error(`expected one kernel release in ${mods}, found: ${rels.join(', ')}`);

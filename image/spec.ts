@@ -10,9 +10,9 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import type { Entry } from './cpio.ts';
 import { ARCHES, type Arch } from '../src/lib/platform.ts';
-import { rootfs, type ImageSpec, type ServiceDef } from './rootfs.ts';
+import { rootfs, type DiskSpec, type ImageSpec, type ServiceDef } from './rootfs.ts';
 
-export const OUTPUTS = ['initramfs', 'tar', 'oci', 'docker'] as const;
+export const OUTPUTS = ['initramfs', 'disk', 'tar', 'oci', 'docker'] as const;
 export type Output = (typeof OUTPUTS)[number];
 
 export interface UserDef {
@@ -66,6 +66,8 @@ export interface Spec {
   container?: ContainerDef;
   /** layer compression of the OCI outputs (default gzip) */
   compression?: 'gzip' | 'none';
+  /** the disk output: size, ESP size, root file system (see DiskSpec in image/rootfs.ts) */
+  disk?: DiskSpec;
 }
 
 /** A spec checked and with its defaults filled in. */
@@ -115,6 +117,15 @@ export const SCHEMA = {
       },
     },
     cmdline: str,
+    disk: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        size: { type: ['string', 'integer'], pattern: '^[0-9]+[KMG]?$', minimum: 1 },
+        esp: { type: ['string', 'integer'], pattern: '^[0-9]+[KMG]?$', minimum: 1 },
+        rootfs: { enum: ['ext4', 'erofs'] },
+      },
+    },
     users: {
       type: 'array',
       items: {
@@ -282,6 +293,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       services,
       inline,
       cmdline: spec.cmdline,
+      ...(spec.disk ? { disk: spec.disk } : {}),
     },
     users,
     groups,

@@ -80,8 +80,20 @@ function unmountAll(): void {
   }
   try {
     n.mount('', '/', '', MS_REMOUNT | MS_RDONLY, '');
+  } catch (e) {
+    // an initramfs root (rootfs) cannot be remounted: nothing to protect there; a disk
+    // root that stays writable is worth a line (its journal still covers it)
+    if (!mounts.length || rootIsDisk()) say(`unable to remount / read-only: ${errorStr(e)}`);
+  }
+  n.sync();
+}
+
+function rootIsDisk(): boolean {
+  try {
+    const root = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.split(' ')[1] === '/').pop() ?? '';
+    return !['rootfs', 'tmpfs', 'ramfs'].includes(root.split(' ')[2] ?? '');
   } catch {
-    /* initramfs root (rootfs) cannot be remounted: nothing to protect there */
+    return true;
   }
 }
 

@@ -24,7 +24,7 @@ export {
   type KvmProbeResult,
   type KvmProbeOptions,
 } from './kvm.ts';
-export { qemuCommand, defaultCmdline, type QemuOptions, type QemuCommand, type ConsoleMode, type CmdlineOptions } from './qemu.ts';
+export { qemuCommand, defaultCmdline, type Drive, type QemuOptions, type QemuCommand, type ConsoleMode, type CmdlineOptions } from './qemu.ts';
 export { QmpClient, QmpParser, QmpError, parseQmpMessage, type QmpEvent, type QmpMessage, type QmpErrorBody, type QmpWaitOptions } from './qmp.ts';
 export {
   findPattern,

@@ -1,6 +1,6 @@
 // boot(): run a guest under QEMU with its serial console on a pipe and QMP on a unix socket.
 
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -596,8 +596,11 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   const arch = opts.arch;
   if (ARCH_INFO[arch] === undefined) throw new BootError(`unsupported arch '${String(arch)}'`);
   const bin = requireQemu(arch, opts.qemu);
-  checkFile('kernel', opts.kernel);
+  if (opts.kernel !== undefined) checkFile('kernel', opts.kernel);
   if (opts.initrd !== undefined) checkFile('initrd', opts.initrd);
+  for (const d of opts.drives ?? []) checkFile('drive', d.file);
+  const fw = opts.firmware;
+  if (fw !== undefined) for (const f of 'bios' in fw ? [fw.bios] : [fw.code, fw.vars]) checkFile('firmware', f);
   const accel = await resolveAccel(arch, opts.accel ?? 'auto', { qemu: bin });
   // Unix socket paths are limited to 107 bytes: fall back to /tmp when TMPDIR is deep.
   const base = join(tmpdir(), 'runit-ts-qemu-XXXXXX', 'qmp.sock').length <= 100 ? tmpdir() : '/tmp';
@@ -605,7 +608,14 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   const qmpSocket = join(dir, 'qmp.sock');
   let machine: Machine;
   try {
-    const command = qemuCommand({ ...opts, qemu: bin, accel, console: 'pipe', qmpSocket, paused: true });
+    // UEFI variables: a private copy, so the packaged store stays untouched
+    let firmware = opts.firmware;
+    if (firmware !== undefined && 'vars' in firmware) {
+      const vars = join(dir, 'efivars.fd');
+      copyFileSync(firmware.vars, vars);
+      firmware = { code: firmware.code, vars };
+    }
+    const command = qemuCommand({ ...opts, ...(firmware !== undefined ? { firmware } : {}), qemu: bin, accel, console: 'pipe', qmpSocket, paused: true });
     machine = new Machine(command, dir, {
       name: opts.name ?? arch,
       ...(opts.consoleLog !== undefined ? { consoleLog: opts.consoleLog } : {}),

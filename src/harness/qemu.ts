@@ -23,8 +23,21 @@ export type ConsoleMode = 'pipe' | 'interactive';
 
 export interface QemuOptions {
   readonly arch: Arch;
-  /** Kernel image: bzImage or vmlinux (x86_64, a vmlinux with a PVH note boots ~2x faster under TCG), Image (aarch64). */
-  readonly kernel: string;
+  /**
+   * Kernel image: bzImage or vmlinux (x86_64, a vmlinux with a PVH note boots ~2x faster under TCG), Image (aarch64).
+   * Leave out to boot from firmware (`firmware`) and disks (`drives`).
+   */
+  readonly kernel?: string;
+  /** Disks on virtio-blk (PCI), in order (vda, vdb, ...). */
+  readonly drives?: readonly Drive[];
+  /**
+   * Firmware: `bios` (-bios FILE, e.g. U-Boot's u-boot.bin), or UEFI as two pflash
+   * units: `code` read-only and `vars`, which QEMU writes (pass a copy, never the
+   * packaged file: boot() makes one in its temporary directory).
+   */
+  readonly firmware?: { readonly bios: string } | { readonly code: string; readonly vars: string };
+  /** Let a guest reboot restart the machine instead of ending QEMU (default false: -no-reboot). */
+  readonly allowReboot?: boolean;
   readonly initrd?: string;
   /** Full kernel command line; default defaultCmdline(arch). */
   readonly append?: string;
@@ -48,6 +61,17 @@ export interface QemuOptions {
   readonly qemu?: string;
   /** Appended last, e.g. ['-device', 'virtio-rng-pci']. */
   readonly extraArgs?: readonly string[];
+}
+
+export interface Drive {
+  readonly file: string;
+  /** Default 'raw'. */
+  readonly format?: 'raw' | 'qcow2';
+  /**
+   * Default true: writes go to a temporary overlay that QEMU drops at exit, so a test
+   * never alters the image it boots. false writes through to the file.
+   */
+  readonly snapshot?: boolean;
 }
 
 export interface QemuCommand {
@@ -101,7 +125,8 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
   if (cpu !== undefined) args.push('-cpu', cpu);
   args.push('-m', String(memory), '-smp', String(smp));
   // No default devices (VGA, NIC, floppy, CD-ROM, parallel, monitor), no config files, no window.
-  args.push('-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot');
+  args.push('-nodefaults', '-no-user-config', '-display', 'none');
+  if (opts.allowReboot !== true) args.push('-no-reboot');
 
   if ((opts.console ?? 'pipe') === 'pipe') {
     args.push('-chardev', 'stdio,id=con0,signal=off', '-serial', 'chardev:con0');
@@ -117,9 +142,26 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
     // The guest needs virtio_mmio + virtio_input (modules in Debian's arm64 kernel).
     args.push('-device', 'virtio-keyboard-device', '-global', 'virtio-mmio.force-legacy=false');
   }
-  args.push('-kernel', opts.kernel);
-  if (opts.initrd !== undefined) args.push('-initrd', opts.initrd);
-  args.push('-append', opts.append ?? defaultCmdline(arch));
+  const fw = opts.firmware;
+  if (fw !== undefined && 'bios' in fw) args.push('-bios', fw.bios);
+  else if (fw !== undefined) {
+    for (const f of [fw.code, fw.vars]) if (f.includes(',')) throw new Error(`firmware path must not contain ',': ${f}`);
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${fw.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${fw.vars}`);
+  }
+  (opts.drives ?? []).forEach((d, i) => {
+    if (d.file.includes(',')) throw new Error(`drive path must not contain ',': ${d.file}`);
+    args.push(
+      '-drive', `file=${d.file},format=${d.format ?? 'raw'},if=none,id=disk${i},snapshot=${d.snapshot === false ? 'off' : 'on'}`,
+      '-device', `virtio-blk-pci,drive=disk${i}`,
+    );
+  });
+  if (opts.kernel !== undefined) {
+    args.push('-kernel', opts.kernel);
+    if (opts.initrd !== undefined) args.push('-initrd', opts.initrd);
+    args.push('-append', opts.append ?? defaultCmdline(arch));
+  } else if (fw === undefined && (opts.drives ?? []).length === 0) {
+    throw new Error('nothing to boot: give a kernel, or firmware and drives');
+  }
   if (opts.paused === true) args.push('-S');
   if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
   return { bin: opts.qemu ?? info.qemu, args, arch, accel };

@@ -1,0 +1,154 @@
+#!/bin/busybox sh
+# /init of the early initramfs of a disk image: load the block and file system modules,
+# wait for the root device named on the kernel command line, check it, mount it and hand
+# over to /sbin/runit on it as PID 1 (switch_root empties this initramfs).
+# A busybox script rather than an applet of runit-ts: it needs no Node (so the early
+# initramfs stays ~4 MiB and the first Node start happens once, in stage 1).
+#
+# Command line: root=PARTUUID=<uuid> | root=UUID=<uuid> | root=LABEL=<l> | root=/dev/vdaN
+#   rootfstype=ext4|erofs|...   rootflags=...   ro | rw (default ro)
+#   rootwait[=SECONDS] (default 30; 0 waits forever)   rootdelay=SECONDS
+#   fsck.mode=auto|force|skip (default auto: e2fsck -p, which replays the journal and
+#   checks only when the file system says so)   init=/sbin/runit   early.shell (a shell first)
+#   root.overlay=tmpfs: the root (e.g. a read-only erofs) becomes the lower layer of an
+#   overlay whose upper layer is a tmpfs: the system can write, nothing reaches the disk
+# When the root never appears or cannot be mounted: a rescue shell on the console;
+# leaving it retries.
+PATH=/bin:/sbin
+export PATH
+
+say() { echo "early: $*" > /dev/console; }
+
+/bin/busybox mkdir -p /proc /sys /dev /newroot
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs -o mode=0755 devtmpfs /dev 2>/dev/null
+exec < /dev/console > /dev/console 2>&1
+
+root= fstype= flags= mode=ro wait=30 delay=0 fsck=auto init=/sbin/runit shell= overlay=
+for w in $(cat /proc/cmdline); do
+	case "$w" in
+	root=*) root=${w#root=} ;;
+	rootfstype=*) fstype=${w#rootfstype=} ;;
+	rootflags=*) flags=${w#rootflags=} ;;
+	ro) mode=ro ;;
+	rw) mode=rw ;;
+	rootwait) wait=30 ;;
+	rootwait=*) wait=${w#rootwait=} ;;
+	rootdelay=*) delay=${w#rootdelay=} ;;
+	fsck.mode=*) fsck=${w#fsck.mode=} ;;
+	init=*) init=${w#init=} ;;
+	early.shell) shell=1 ;;
+	root.overlay=*) overlay=${w#root.overlay=} ;;
+	esac
+done
+
+rescue() {
+	say "$*"
+	say "rescue shell: fix things up and exit to try again (poweroff -f, reboot -f)"
+	setsid cttyhack sh -l
+}
+
+# modules in dependency order, as listed by the image builder
+if [ -f /lib/modules/load-order ]; then
+	while read -r m; do
+		[ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null
+	done < /lib/modules/load-order
+fi
+[ -n "$shell" ] && rescue "early.shell on the command line"
+
+# A GPT partition's unique GUID, found by reading the partition table (busybox has no
+# PARTUUID lookup): 128 entries of 128 bytes at LBA 2, the GUID at byte 16 of each, its
+# first three fields little-endian.
+partuuid_dev() {
+	want=$(echo "$1" | tr 'A-F' 'a-f')
+	for sys in /sys/block/*; do
+		disk=${sys##*/}
+		case "$disk" in loop*|ram*) continue ;; esac
+		ss=$(cat "$sys/queue/logical_block_size" 2>/dev/null || echo 512)
+		[ "$(dd if=/dev/$disk bs=1 skip=$ss count=8 2>/dev/null)" = "EFI PART" ] || continue
+		n=0
+		dd if=/dev/$disk bs=$ss skip=2 count=$((16384 / ss)) 2>/dev/null | hexdump -v -e '128/1 "%02x" "\n"' |
+		while read -r e; do
+			n=$((n + 1))
+			g=${e:32:32}
+			u=${g:6:2}${g:4:2}${g:2:2}${g:0:2}-${g:10:2}${g:8:2}-${g:14:2}${g:12:2}-${g:16:4}-${g:20:12}
+			if [ "$u" = "$want" ]; then
+				case "$disk" in *[0-9]) echo "/dev/${disk}p$n" ;; *) echo "/dev/$disk$n" ;; esac
+				break
+			fi
+		done
+	done
+}
+
+resolve() {
+	case "$root" in
+	PARTUUID=*) partuuid_dev "${root#PARTUUID=}" ;;
+	UUID=*|LABEL=*) findfs "$root" 2>/dev/null ;;
+	/dev/*) [ -b "$root" ] && echo "$root" ;;
+	esac
+}
+
+[ "$delay" -gt 0 ] 2>/dev/null && sleep "$delay"
+while :; do
+	if [ -z "$root" ]; then
+		rescue "no root= on the kernel command line"
+		continue
+	fi
+	say "waiting for root device $root"
+	i=0 dev=
+	while :; do
+		dev=$(resolve)
+		[ -n "$dev" ] && [ -b "$dev" ] && break
+		i=$((i + 1))
+		if [ "$wait" -gt 0 ] && [ "$i" -ge $((wait * 10)) ]; then
+			dev=
+			break
+		fi
+		usleep 100000
+	done
+	if [ -z "$dev" ]; then
+		rescue "root device $root did not appear within $wait s (modules loaded: $(cut -d' ' -f1 /proc/modules | tr '\n' ' '))"
+		continue
+	fi
+	t=$fstype
+	# no rootfstype=: the ext2/3/4 magic (0xef53 at byte 1080) says whether e2fsck applies
+	[ -z "$t" ] && [ "$(dd if="$dev" bs=1 skip=1080 count=2 2>/dev/null | hexdump -e '2/1 "%02x"')" = 53ef ] && t=ext4
+	case "$t:$fsck" in
+	*:skip) ;;
+	ext[234]:*)
+		say "checking $dev"
+		if [ "$fsck" = force ]; then e2fsck -f -p "$dev"; else e2fsck -p "$dev"; fi
+		rc=$?
+		if [ $rc -ge 4 ]; then
+			rescue "e2fsck -p $dev failed (exit $rc): run e2fsck $dev by hand"
+			continue
+		fi
+		[ $rc -ne 0 ] && say "e2fsck repaired $dev (exit $rc)"
+		;;
+	esac
+	opts=$mode
+	[ -n "$flags" ] && opts=$opts,$flags
+	say "mounting $dev on / (${t:-auto}, $opts)"
+	if mount ${t:+-t "$t"} -o "$opts" "$dev" /newroot; then
+		if [ "$overlay" = tmpfs ]; then
+			say "overlay: $dev read-only below, tmpfs above"
+			mkdir -p /lower /upper
+			mount --move /newroot /lower
+			mount -t tmpfs -o mode=0755 tmpfs /upper && mkdir -p /upper/data /upper/work &&
+				mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /newroot ||
+				{ umount /upper; umount /lower; rescue "unable to mount the tmpfs overlay on $dev"; continue; }
+		fi
+		if [ -x "/newroot$init" ] || [ -L "/newroot$init" ]; then break; fi
+		umount /newroot
+		[ "$overlay" = tmpfs ] && { umount /upper; umount /lower; }
+		rescue "no $init on $dev"
+	else
+		rescue "unable to mount $dev (${t:-auto}, $opts)"
+	fi
+done
+
+say "switching to $dev, $init"
+umount /proc /sys
+umount /dev 2>/dev/null
+exec switch_root /newroot "$init"

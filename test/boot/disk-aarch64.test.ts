@@ -1,0 +1,3 @@
+import { diskSuite } from '../lib/disk-suite.ts';
+
+diskSuite('aarch64');
