@@ -26,6 +26,7 @@ export const APPLET_LINKS: Record<string, string> = {
   'usr/bin/setuidgid': 'setuidgid',
   'usr/bin/softlimit': 'softlimit',
   'usr/bin/utmpset': 'utmpset',
+  'usr/bin/servicebuilder': 'servicebuilder',
   'sbin/runit-init': 'runit-init',
   'sbin/init': 'init',
   'etc/runit/1': '1',

@@ -25,6 +25,7 @@ export const APPLETS: Record<string, () => Promise<Applet>> = {
   setuidgid: async () => (await import('./chpst/main.ts')).main,
   softlimit: async () => (await import('./chpst/main.ts')).main,
   utmpset: async () => (await import('./utmpset/main.ts')).main,
+  servicebuilder: async () => (await import('./servicebuilder/main.ts')).main,
 };
 
 export const SELF = 'runit-ts';

@@ -1,0 +1,269 @@
+// The real ServiceControl: speaks runit's supervise/ protocol directly (no sv process),
+// so it works against our supervisor and against runit's own runsv alike.
+import { spawn } from 'node:child_process';
+import { constants as C, promises as fsp } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { decodeStatus, S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
+import { tainSeconds } from '../lib/tai.ts';
+import { ServiceError, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
+
+/** sv's default wait, in seconds, when neither the options nor $SVWAIT say. */
+export const DEFAULT_WAIT_S = 7;
+/** How often a wait re-reads the status, in milliseconds (sv polls every 420 ms). */
+export const DEFAULT_POLL_MS = 100;
+
+export interface ClientOptions {
+  /** where names are looked up (default: $SVDIR, else /etc/service) */
+  scanDir?: string;
+  /** default wait in milliseconds (default: $SVWAIT seconds, else 7 s) */
+  timeoutMs?: number;
+  /** poll interval of waits, in milliseconds */
+  pollMs?: number;
+  /** environment to read SVDIR and SVWAIT from (default process.env) */
+  env?: NodeJS.ProcessEnv;
+}
+
+const SIGNAL_BYTE: Record<ServiceSignal, string> = {
+  HUP: 'h', ALRM: 'a', INT: 'i', QUIT: 'q', USR1: '1', USR2: '2', TERM: 't', KILL: 'k', STOP: 'p', CONT: 'c',
+};
+
+const STATE = { [S_DOWN]: 'down', [S_RUN]: 'run', [S_FINISH]: 'finish' } as const;
+
+function code(e: unknown): string | undefined {
+  return (e as { code?: string } | null)?.code;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** One read of a (service or log) directory's supervise/: what sv's svstatus_get() does. */
+async function readSupervise(name: string, dir: string): Promise<RawStatus> {
+  let ok: fsp.FileHandle;
+  try {
+    ok = await fsp.open(join(dir, 'supervise/ok'), C.O_WRONLY | C.O_NONBLOCK);
+  } catch (e) {
+    if (code(e) === 'ENXIO') throw new ServiceError(name, 'not-running', 'runsv not running', { cause: e });
+    if (code(e) === 'ENOENT') throw new ServiceError(name, 'no-supervise', 'unable to open supervise/ok: file does not exist', { cause: e });
+    throw new ServiceError(name, 'io', `unable to open supervise/ok: ${(e as Error).message}`, { cause: e });
+  }
+  await ok.close();
+  let buf: Buffer;
+  try {
+    buf = await fsp.readFile(join(dir, 'supervise/status'));
+  } catch (e) {
+    throw new ServiceError(name, 'io', `unable to read supervise/status: ${(e as Error).message}`, { cause: e });
+  }
+  if (buf.length !== 20) throw new ServiceError(name, 'io', 'unable to read supervise/status: bad format');
+  return decodeStatus(buf);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.stat(path);
+    return true;
+  } catch (e) {
+    if (code(e) === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** Run ./check as sv does (stdout closed): exit 0 = ready; no ./check = ready. */
+export function runCheck(dir: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const p = spawn('./check', [], { cwd: dir, stdio: ['inherit', 'ignore', 'inherit'] });
+    // sv: a ./check that cannot be run (absent, not executable) counts as ready
+    p.on('error', () => resolve(true));
+    p.on('exit', (c) => resolve(c === 0));
+  });
+}
+
+/**
+ * Services supervised by runsv (ours or runit's), driven through their supervise/
+ * directories. Names are relative to the scan directory unless they start with '/'
+ * or '.', as sv takes them.
+ */
+export class SupervisedServices implements ServiceControl {
+  readonly scanDir: string;
+  private readonly timeoutMs: number;
+  private readonly pollMs: number;
+
+  constructor(opts: ClientOptions = {}) {
+    const env = opts.env ?? process.env;
+    this.scanDir = opts.scanDir ?? env.SVDIR ?? '/etc/service';
+    const svwait = env.SVWAIT !== undefined && /^\d+/.test(env.SVWAIT) ? Number(/^\d+/.exec(env.SVWAIT)![0]) : DEFAULT_WAIT_S;
+    this.timeoutMs = opts.timeoutMs ?? svwait * 1000;
+    this.pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
+  }
+
+  /** The service directory a name stands for. */
+  dir(service: string): string {
+    return isAbsolute(service) || service.startsWith('.') ? service : join(this.scanDir, service);
+  }
+
+  private async enter(service: string): Promise<string> {
+    const dir = this.dir(service);
+    try {
+      if (!(await fsp.stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (e) {
+      throw new ServiceError(service, 'no-service', `unable to change to service directory: ${code(e) === 'ENOENT' ? 'file does not exist' : (e as Error).message}`, { cause: e });
+    }
+    return dir;
+  }
+
+  private async process(raw: RawStatus, dir: string): Promise<ProcessStatus> {
+    const since = new Date(tainSeconds(raw.start) * 1000);
+    const nowSec = this.now();
+    return {
+      state: STATE[raw.state as 0 | 1 | 2] ?? 'down',
+      pid: raw.pid || undefined,
+      since,
+      seconds: nowSec < raw.start.sec ? 0 : Number(nowSec - raw.start.sec),
+      paused: raw.paused,
+      want: raw.wantChar === 'u' ? 'up' : 'down',
+      gotTerm: raw.term,
+      normallyUp: !(await exists(join(dir, 'down'))),
+    };
+  }
+
+  async status(service: string): Promise<ServiceStatus> {
+    const dir = await this.enter(service);
+    const main = await this.process(await readSupervise(service, dir), dir);
+    let log: ProcessStatus | undefined;
+    const logDir = join(dir, 'log');
+    if (await exists(logDir)) {
+      try {
+        log = await this.process(await readSupervise(`${service}/log`, logDir), logDir);
+      } catch (e) {
+        if (!(e instanceof ServiceError)) throw e;
+      }
+    }
+    const ready = main.state === 'run' && main.pid ? await runCheck(dir) : undefined;
+    return { name: service, dir, ...main, ready, log };
+  }
+
+  /** Write control bytes in one write(2), as sv does. */
+  private async control(service: string, bytes: string): Promise<void> {
+    const dir = await this.enter(service);
+    const raw = await readSupervise(service, dir);
+    // sv skips a request runsv already has (a repeated 'd' still goes when no TERM is pending)
+    if (raw.wantChar === bytes[0] && (bytes[0] !== 'd' || raw.term)) return;
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(join(dir, 'supervise/control'), C.O_WRONLY | C.O_NONBLOCK);
+    } catch (e) {
+      if (code(e) === 'ENXIO') throw new ServiceError(service, 'not-running', 'runsv not running', { cause: e });
+      throw new ServiceError(service, 'io', `unable to open supervise/control: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      const { bytesWritten } = await fh.write(bytes);
+      if (bytesWritten !== bytes.length) throw new ServiceError(service, 'io', 'unable to write to supervise/control');
+    } finally {
+      await fh.close();
+    }
+  }
+
+  up(service: string): Promise<void> {
+    return this.control(service, 'u');
+  }
+  down(service: string): Promise<void> {
+    return this.control(service, 'd');
+  }
+  once(service: string): Promise<void> {
+    return this.control(service, 'o');
+  }
+  signal(service: string, signal: ServiceSignal): Promise<void> {
+    return this.control(service, SIGNAL_BYTE[signal]);
+  }
+
+  /**
+   * Is the condition `c` (one of sv's check letters) met? sv's semantics: u = running
+   * and ./check passes; d = no process and down; x = runsv gone; t = a new process since
+   * `t0` (or down and wanted down).
+   */
+  private async met(service: string, dir: string, c: string, t0: bigint, oldPid: number): Promise<boolean> {
+    let raw: RawStatus;
+    try {
+      raw = await readSupervise(service, dir);
+    } catch (e) {
+      if (e instanceof ServiceError && e.reason === 'not-running') return c === 'x';
+      throw e;
+    }
+    switch (c) {
+      case 'x':
+        return false;
+      case 'u':
+        return !!raw.pid && raw.state === S_RUN && (await runCheck(dir));
+      case 'd':
+        return !raw.pid && raw.state === S_DOWN;
+      case 't':
+        if (!raw.pid && raw.wantChar === 'd') return true;
+        // sv compares whole seconds only, so a restart within the same second as the
+        // request could pass on the old process: the pid must have changed as well
+        return raw.start.sec >= t0 && !!raw.pid && raw.pid !== oldPid && !raw.term && (await runCheck(dir));
+      case 'c':
+        return !(raw.pid && raw.paused);
+      default:
+        return true;
+    }
+  }
+
+  private async waitFor(service: string, conds: string, t0: bigint, opts: WaitOptions = {}, oldPid = 0): Promise<ServiceStatus | undefined> {
+    const dir = await this.enter(service);
+    const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
+    for (;;) {
+      let all = true;
+      for (const c of conds) if (!(await this.met(service, dir, c, t0, oldPid))) all = false;
+      if (all) return conds === 'x' ? undefined : this.status(service);
+      if (Date.now() >= deadline) {
+        let st: ServiceStatus | undefined;
+        try {
+          st = await this.status(service);
+        } catch {
+          /* gone meanwhile */
+        }
+        if (opts.kill) {
+          await this.control(service, 'k').catch(() => undefined);
+          throw new ServiceError(service, 'killed', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : 'up'} within ${opts.timeoutMs ?? this.timeoutMs} ms: killed`, { status: st });
+        }
+        throw new ServiceError(service, 'timeout', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : 'up'} within ${opts.timeoutMs ?? this.timeoutMs} ms`, { status: st });
+      }
+      await sleep(this.pollMs);
+    }
+  }
+
+  /** Now in whole unix seconds, as status times are compared (sv's one-second resolution). */
+  private now(): bigint {
+    return BigInt(Math.floor(Date.now() / 1000));
+  }
+
+  async start(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
+    const t0 = this.now();
+    await this.control(service, 'u');
+    return (await this.waitFor(service, 'u', t0, opts))!;
+  }
+  async stop(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
+    const t0 = this.now();
+    await this.control(service, 'd');
+    return (await this.waitFor(service, 'd', t0, opts))!;
+  }
+  async restart(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
+    const t0 = this.now();
+    const before = await readSupervise(service, await this.enter(service));
+    await this.control(service, 'tcu');
+    return (await this.waitFor(service, 'tcu', t0, opts, before.pid))!;
+  }
+  async exit(service: string, opts?: WaitOptions): Promise<void> {
+    const t0 = this.now();
+    try {
+      await this.control(service, 'x');
+    } catch (e) {
+      // sv exit on a runsv that is gone: "ok: runsv not running"
+      if (e instanceof ServiceError && e.reason === 'not-running') return;
+      throw e;
+    }
+    await this.waitFor(service, 'x', t0, opts);
+  }
+  async wait(service: string, condition: WaitCondition, opts?: WaitOptions): Promise<ServiceStatus | undefined> {
+    const c = condition === 'up' ? 'u' : condition === 'down' ? 'd' : 'x';
+    return this.waitFor(service, c, this.now(), opts);
+  }
+}
