@@ -16,7 +16,7 @@ TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image boot test typecheck unit test-host test-boot bench repin clean help
+.PHONY: all setup build image boot test typecheck unit test-host test-boot bench repin clean help lib pack
 all: build
 
 help:
@@ -26,6 +26,8 @@ help:
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
 	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}"
 	@echo "make bench       benchmarks against Debian's runit"
+	@echo "make lib         dist/: the npm package's JavaScript and type declarations"
+	@echo "make pack        out/runit-ts-VERSION.tgz, the npm package"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
 
 # scripts/setup is idempotent; the stamp only saves the half second it takes when nothing changed
@@ -87,6 +89,14 @@ test: typecheck
 	$(MAKE) unit
 	$(MAKE) test-host ARCH=$(HOSTARCH)
 	$(MAKE) test-boot
+
+LIB_SOURCES := $(shell find src/control src/servicebuilder src/harness src/lib -name '*.ts' 2>/dev/null) src/index.ts
+dist/index.js: $(LIB_SOURCES) tsconfig.build.json scripts/build.ts $(SETUP_STAMP)
+	$(NODE) scripts/build.ts lib
+lib: dist/index.js
+
+pack: lib
+	npm pack --ignore-scripts --pack-destination out
 
 bench: build image
 	$(NODE) bench/run.ts
