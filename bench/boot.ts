@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bootFiles } from '../image/build.ts';
 import { cpioBuffer, type Entry } from '../image/cpio.ts';
-import { hostArch, repoRoot, requireInput, type Arch } from '../image/inputs.ts';
+import { repoRoot, requireInput } from '../image/inputs.ts';
+import { requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { busyboxEntries, inlineService, libEntries, type ServiceDef } from '../image/rootfs.ts';
 import { boot } from '../src/harness/index.ts';
 
@@ -98,7 +99,7 @@ if (values.help) {
   process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N]\n');
   process.exit(0);
 }
-const arch = (values.arch ?? hostArch()) as Arch;
+const arch = (values.arch ?? requireHostArch()) as Arch;
 const runs = Number(values.runs ?? 3);
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));
 const imgs = { 'runit-ts': ourImage(arch, dir), 'debian-runit': referenceImage(arch, dir) };

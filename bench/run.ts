@@ -2,12 +2,13 @@
 // (what `make bench` runs). Each prints its own table with ratios.
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { hostArch, repoRoot } from '../image/inputs.ts';
+import { repoRoot } from '../image/inputs.ts';
+import { requireHostArch } from '../src/lib/platform.ts';
 
 const benches: Array<[string, string[]]> = [
   ['supervisor memory and restart latency', ['bench/supervisor.ts']],
   ['svlogd throughput', ['bench/svlogd.ts']],
-  [`boot and halt (${hostArch()})`, ['bench/boot.ts', '--arch', hostArch()]],
+  [`boot and halt (${requireHostArch()})`, ['bench/boot.ts', '--arch', requireHostArch()]],
 ];
 let failed = 0;
 for (const [title, args] of benches) {

@@ -16,13 +16,14 @@ import { closeSync, constants as C, existsSync, mkdirSync, mkdtempSync, openSync
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { cacheDir } from '../src/lib/platform.ts';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-const cache = process.env.RUNIT_TS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'runit-ts');
+const cache = cacheDir();
 const { values } = parseArgs({
   options: { services: { type: 'string', default: '20' }, samples: { type: 'string', default: '80' }, rounds: { type: 'string', default: '2' } },
 });

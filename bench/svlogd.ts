@@ -10,12 +10,13 @@ import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { cacheDir } from '../src/lib/platform.ts';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-const cache = process.env.RUNIT_TS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'runit-ts');
+const cache = cacheDir();
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' } } });
 const LINES = Number(values.lines);
 const RUNS = Number(values.runs);

@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { extractVmlinux } from '../src/harness/kernel.ts';
 import { writeCpio } from './cpio.ts';
-import { ARCHES, hostArch, repoRoot, type Arch } from './inputs.ts';
-import { defaultCmdline, kernelImage, rootfs, type ImageSpec } from './rootfs.ts';
+import { repoRoot } from './inputs.ts';
+import { ARCHES, imageCmdline, requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { kernelImage, rootfs, type ImageSpec } from './rootfs.ts';
 
 export type Compression = 'none' | 'gzip' | 'zstd' | 'xz';
 const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
@@ -69,7 +70,7 @@ export async function buildImage(spec: ImageSpec, out: string, compress: Compres
   // x86_64: also the ELF vmlinux inside the bzImage; QEMU boots it through its PVH entry,
   // skipping firmware and in-guest decompression (measured 3.6 s vs 9.4 s to stage 1, TCG)
   if (spec.arch === 'x86_64') await extractVmlinux(join(out, 'vmlinuz'), join(out, 'vmlinux'));
-  writeFileSync(join(out, 'cmdline'), defaultCmdline(spec.arch, spec.cmdline) + '\n');
+  writeFileSync(join(out, 'cmdline'), imageCmdline(spec.arch, spec.cmdline) + '\n');
   say(
     `${spec.arch}: ${entries.length} entries, cpio ${(rawSize / 1048576).toFixed(1)} MiB, ` +
       `initramfs.img (${compress}) ${(statSync(img).size / 1048576).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const spec: ImageSpec = values.spec ? (JSON.parse(readFileSync(values.spec, 'utf8')) as ImageSpec) : { arch: hostArch() };
+  const spec: ImageSpec = values.spec ? (JSON.parse(readFileSync(values.spec, 'utf8')) as ImageSpec) : { arch: requireHostArch() };
   if (values.arch) spec.arch = values.arch as Arch;
   if (!ARCHES.includes(spec.arch)) throw new Error(`unknown arch ${spec.arch} (x86_64 or aarch64)`);
   const compress = (values.compress ?? process.env.COMPRESS ?? 'none') as Compression;

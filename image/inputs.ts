@@ -1,15 +1,12 @@
 // The pinned binary inputs of the build (image/inputs.json) and where they live in the cache.
 // scripts/inputs.ts fetches and verifies them; the image builder only reads them.
 import { readFileSync, existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheDir, type Arch } from '../src/lib/platform.ts';
 
-export type Arch = 'x86_64' | 'aarch64';
-export const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
-
-/** Debian's and npm's names for our arches. */
-export const DEB_ARCH: Record<Arch, string> = { x86_64: 'amd64', aarch64: 'arm64' };
+/** (the arch type is src/lib/platform.ts's; re-exported for the image builder's users) */
+export type { Arch };
 
 export interface DebInput {
   id: string;
@@ -48,10 +45,6 @@ function findRoot(): string {
 export const repoRoot = findRoot();
 export const manifestPath = join(repoRoot, 'image', 'inputs.json');
 
-export function cacheDir(): string {
-  return process.env.RUNIT_TS_CACHE || join(homedir(), '.cache', 'runit-ts');
-}
-
 export function loadManifest(path = manifestPath): Manifest {
   const m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
   if (!Array.isArray(m.inputs) || typeof m.node !== 'string') throw new Error(`${path}: not an inputs manifest`);
@@ -74,10 +67,4 @@ export function requireInput(id: string): string {
 
 export function nodeBinary(arch: Arch): string {
   return join(requireInput(`node-${arch}`), 'package', 'bin', 'node');
-}
-
-export function hostArch(): Arch {
-  if (process.arch === 'x64') return 'x86_64';
-  if (process.arch === 'arm64') return 'aarch64';
-  throw new Error(`unsupported host architecture ${process.arch}`);
 }

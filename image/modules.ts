@@ -3,7 +3,7 @@
 // just those, so stage 1 can load them without depmod.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { moduleName } from '../stages/stage1.ts';
+import { canonicalModuleName, MODULE_FILE, moduleName } from '../src/lib/platform.ts';
 
 /** The NUL-separated key=value strings of an ELF64 little-endian .ko's .modinfo section. */
 export function modinfo(ko: Buffer): Map<string, string> {
@@ -37,7 +37,7 @@ export function indexModules(modDir: string): Map<string, string> {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (/\.ko(\.(xz|zst|gz))?$/.test(e.name)) idx.set(moduleName(e.name), relative(modDir, p));
+      else if (MODULE_FILE.test(e.name)) idx.set(moduleName(e.name), relative(modDir, p));
     }
   };
   walk(join(modDir, 'kernel'));
@@ -57,7 +57,7 @@ export function resolveModules(modDir: string, names: string[]): ModuleSet {
   const idx = indexModules(modDir);
   const direct = new Map<string, string[]>(); // path -> direct dependency paths
   const visit = (name: string): string => {
-    const path = idx.get(name.replace(/-/g, '_'));
+    const path = idx.get(canonicalModuleName(name));
     if (!path) throw new Error(`kernel module ${name} is not in ${modDir} (built in, or misspelt?)`);
     if (direct.has(path)) return path;
     direct.set(path, []);

@@ -2,13 +2,16 @@
 // cpio, tar, ext4 or OCI layers). Everything comes from the pinned inputs and out/<arch>.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { inputDir, repoRoot, requireInput, type Arch } from './inputs.ts';
+import { inputDir, repoRoot, requireInput } from './inputs.ts';
+import { TRIPLET, type Arch } from '../src/lib/platform.ts';
 import { resolveModules } from './modules.ts';
 import type { Entry } from './cpio.ts';
 
-export const TRIPLET: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
-export const CONSOLE: Record<Arch, string> = { x86_64: 'ttyS0', aarch64: 'ttyAMA0' };
-/** What each arch needs loaded for ctrl-alt-del to reach the guest (see ARCHITECTURE.md). */
+/**
+ * What each arch needs loaded for ctrl-alt-del to reach the guest: x86_64's PS/2 keyboard
+ * (i8042, atkbd) is built into the kernel; aarch64's virt machine has none, so the
+ * harness gives it a virtio keyboard on virtio-mmio, which needs these two modules.
+ */
 export const DEFAULT_MODULES: Record<Arch, string[]> = { x86_64: [], aarch64: ['virtio_mmio', 'virtio_input'] };
 
 /** Applets of our multi-call binary and where their links go. */
@@ -94,10 +97,6 @@ function kernelRelease(arch: Arch): string {
 
 export function kernelImage(arch: Arch): string {
   return join(requireInput(`kernel-${arch}`), 'boot', `vmlinuz-${kernelRelease(arch)}`);
-}
-
-export function defaultCmdline(arch: Arch, extra = ''): string {
-  return `console=${CONSOLE[arch]} rdinit=/sbin/runit panic=-1 quiet${extra ? ' ' + extra : ''}`;
 }
 
 export function libEntries(arch: Arch): Entry[] {

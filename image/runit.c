@@ -1,7 +1,7 @@
 /*
  * runit.c: process no 1 of runit-ts images.
  *
- * Implements the semantics of runit's runit(8) (see runit-reference.md,
+ * Implements the semantics of runit's runit(8) (see docs/runit.md,
  * "runit (PID 1)") with Debian's paths and Debian's SIGPWR handling.
  * Our own code, written from the documented behaviour.
  *

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { bootFiles } from '../image/build.ts';
-import { hostArch, repoRoot, type Arch } from '../image/inputs.ts';
+import { repoRoot } from '../image/inputs.ts';
+import { requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { qemuCommand, resolveAccel } from '../src/harness/index.ts';
 
 const HELP = `usage: node scripts/boot.ts [--arch x86_64|aarch64] [--dir DIR] [--memory MiB] [--accel auto|kvm|tcg]
@@ -29,7 +30,7 @@ if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-const arch = (values.arch ?? hostArch()) as Arch;
+const arch = (values.arch ?? requireHostArch()) as Arch;
 const dir = values.dir ?? join(repoRoot, 'out', arch);
 if (!existsSync(join(dir, 'initramfs.img'))) {
   process.stderr.write(`no image in ${dir}: run make image ARCH=${arch}\n`);

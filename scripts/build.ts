@@ -8,7 +8,8 @@ import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, 
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { execa } from 'execa';
-import { hostArch, nodeBinary, repoRoot, type Arch } from '../image/inputs.ts';
+import { nodeBinary, repoRoot } from '../image/inputs.ts';
+import { requireHostArch, type Arch } from '../src/lib/platform.ts';
 
 const out = join(repoRoot, 'out');
 const bundleFile = join(out, 'bundle', 'runit-ts.cjs');
@@ -55,7 +56,7 @@ async function blob(): Promise<string> {
   const cfgFile = join(dir, 'sea-config.json');
   writeFileSync(cfgFile, JSON.stringify(config, null, 2));
   // the blob must be made by a Node of the same version as the executable's base
-  await execa(nodeBinary(hostArch()), ['--experimental-sea-config', cfgFile], { cwd: dir });
+  await execa(nodeBinary(requireHostArch()), ['--experimental-sea-config', cfgFile], { cwd: dir });
   return blobFile;
 }
 

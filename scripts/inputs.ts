@@ -11,7 +11,8 @@ import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, read
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { cacheDir, inputDir, loadManifest, manifestPath, type DebInput, type Input, type Manifest, type NpmInput } from '../image/inputs.ts';
+import { cacheDir } from '../src/lib/platform.ts';
+import { inputDir, loadManifest, manifestPath, type DebInput, type Input, type Manifest, type NpmInput } from '../image/inputs.ts';
 
 const HELP = `usage: scripts/setup [--list] [--repin ID|all] [--help]
 

@@ -1,4 +1,5 @@
 // Entry point of the bundle (and of the single executable).
+import { errLine, fatalLine } from './lib/diag.ts';
 import { run } from './main.ts';
 
 // In a single executable argv is [execPath, argv0-as-called, ...args]; under plain
@@ -11,7 +12,7 @@ run(argv0, process.argv.slice(2)).then(
     setImmediate(() => process.exit(code));
   },
   (e: unknown) => {
-    process.stderr.write(`${argv0}: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    errLine(fatalLine(argv0, e instanceof Error ? (e.stack ?? e.message) : String(e)));
     process.exit(111);
   },
 );

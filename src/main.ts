@@ -8,7 +8,7 @@ export type Applet = (argv: string[], argv0: string) => number | Promise<number>
 export const APPLETS: Record<string, () => Promise<Applet>> = {
   runsvdir: async () => (await import('./runsvdir/main.ts')).main,
   runsv: async () => (await import('./runsv/main.ts')).main,
-  sv: async () => (await import('./sv/sv.ts')).main,
+  sv: async () => (await import('./sv/main.ts')).main,
   runsvchdir: async () => (await import('./runsvchdir/main.ts')).main,
   'runit-init': async () => (await import('./init/main.ts')).main,
   init: async () => (await import('./init/main.ts')).main,

@@ -2,9 +2,10 @@
 // name and do not stop the boot: a console shell is more use than a halted machine.
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { basename, join } from 'node:path';
-import { errorStr } from '../src/lib/errstr.ts';
+import { join } from 'node:path';
+import { errLine, withCause } from '../src/lib/diag.ts';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from '../src/lib/native.ts';
+import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
 
 export const HELP = `usage: /etc/runit/1
 
@@ -15,7 +16,7 @@ seeds the random pool. Exit 100 makes runit skip stage 2.
 `;
 
 function err(what: string, e: unknown): void {
-  process.stderr.write(`stage 1: ${what}: ${errorStr(e)}\n`);
+  errLine(`stage 1: ${withCause(what, e)}`);
 }
 
 interface Mount { src: string; target: string; type: string; flags: number; data: string; mode?: number }
@@ -66,16 +67,14 @@ export function parseModulesDep(text: string): Map<string, { path: string; deps:
   return m;
 }
 
-export function moduleName(path: string): string {
-  return basename(path).replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
-}
+export { moduleName };
 
 /** Module files to load for the names listed, dependencies first, each once. */
 export function loadOrder(names: string[], dep: Map<string, { path: string; deps: string[] }>): { order: string[]; missing: string[] } {
   const order: string[] = [];
   const missing: string[] = [];
   for (const raw of names) {
-    const e = dep.get(raw.replace(/-/g, '_'));
+    const e = dep.get(canonicalModuleName(raw));
     if (!e) {
       missing.push(raw);
       continue;
@@ -103,7 +102,7 @@ function modules(): void {
     return;
   }
   const { order, missing } = loadOrder(list.map((l) => l.split(/\s+/)[0]!), dep);
-  for (const m of missing) process.stderr.write(`stage 1: module ${m} not found in ${base}/modules.dep\n`);
+  for (const m of missing) errLine(`stage 1: module ${m} not found in ${base}/modules.dep`);
   for (const p of order) {
     let fd = -1;
     try {

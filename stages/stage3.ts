@@ -2,12 +2,12 @@
 // KILL), sync, and unmount. Normally the supervisor has stopped them all already on
 // runit's TERM; this catches what it could not (a service that ignored TERM, or a
 // supervisor killed before it finished).
-import { closeSync, constants as C, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errLine } from '../src/lib/diag.ts';
 import { errorStr } from '../src/lib/errstr.ts';
 import { MNT_DETACH, MS_RDONLY, MS_REMOUNT, native } from '../src/lib/native.ts';
-import { isServiceProcess, processStartTicks } from '../src/lib/proc.ts';
-import { decodeStatus } from '../src/lib/status.ts';
+import { findLeftovers, sendControl, stopLeftovers } from '../src/lib/supervise.ts';
 import { SERVICE_DIR } from './stage2.ts';
 
 export const HELP = `usage: /etc/runit/3
@@ -17,86 +17,40 @@ CONT, SVWAIT seconds, default 7, then KILL), syncs, unmounts file systems and
 remounts / read-only.
 `;
 
-interface Victim { name: string; pid: number; started: number }
+/** The interval at which stage 3 looks whether the services it stopped are gone. */
+const POLL_MS = 100;
 
 function say(m: string): void {
-  process.stderr.write(`stage 3: ${m}\n`);
+  errLine(`stage 3: ${m}`);
 }
 
-/** Processes recorded in supervise/ dirs that are still alive (verified by start time). */
-export function leftovers(svdir: string): Victim[] {
-  const out: Victim[] = [];
-  let names: string[] = [];
+/** A runsv (ours or runit's) still serving a service (or its log): ask it to exit, as `sv exit` after `sv down`. */
+function askExit(svdir: string): void {
+  let names: string[];
   try {
     names = readdirSync(svdir).filter((n) => !n.startsWith('.'));
   } catch {
-    return out;
+    return;
   }
   for (const name of names) {
-    for (const [label, sup] of [[name, join(svdir, name, 'supervise')], [`${name}/log`, join(svdir, name, 'log', 'supervise')]] as const) {
-      try {
-        const st = decodeStatus(readFileSync(join(sup, 'status')));
-        if (!st.pid) continue;
-        const started = processStartTicks(st.pid);
-        if (started !== undefined && isServiceProcess(st.pid, Number(st.start.sec), join(sup, '..'))) out.push({ name: label, pid: st.pid, started });
-      } catch {
-        /* no status: nothing ran */
-      }
-    }
-  }
-  return out;
-}
-
-/** A runsv (ours or runit's) still serving this directory: ask it to exit, as `sv exit`. */
-function askExit(svdir: string): void {
-  for (const name of readdirSafe(svdir)) {
-    for (const sup of [join(svdir, name, 'supervise'), join(svdir, name, 'log', 'supervise')]) {
-      let fd = -1;
-      try {
-        fd = openSync(join(sup, 'control'), C.O_WRONLY | C.O_NONBLOCK);
-        writeSync(fd, 'dx');
-      } catch {
-        /* no supervisor: ENXIO */
-      } finally {
-        if (fd >= 0) closeSync(fd);
-      }
-    }
+    for (const dir of [join(svdir, name), join(svdir, name, 'log')]) sendControl(dir, 'dx'); // no runsv: nothing to ask
   }
 }
 
-function readdirSafe(d: string): string[] {
-  try {
-    return readdirSync(d).filter((n) => !n.startsWith('.'));
-  } catch {
-    return [];
-  }
-}
-
+/**
+ * Stop every service in svdir and its log: ask their runsv to exit, then TERM + CONT
+ * what is still running (as recorded in supervise/status and verified), KILL after waitSec.
+ */
 export async function stopAll(svdir: string, waitSec: number): Promise<void> {
   askExit(svdir);
-  const victims = leftovers(svdir);
+  const victims = findLeftovers(svdir);
   if (!victims.length) return;
-  say(`stopping ${victims.map((v) => v.name).join(', ')}`);
-  for (const v of victims) {
-    for (const sig of ['SIGTERM', 'SIGCONT'] as const) {
-      try {
-        process.kill(v.pid, sig);
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  const alive = () => victims.filter((v) => processStartTicks(v.pid) === v.started);
-  const t0 = Date.now();
-  while (alive().length && Date.now() - t0 < waitSec * 1000) await new Promise((r) => setTimeout(r, 100));
-  for (const v of alive()) {
-    say(`kill: ${v.name} (pid ${v.pid}) ignored TERM for ${waitSec} s`);
-    try {
-      process.kill(v.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  say(`stopping ${victims.map((v) => v.label).join(', ')}`);
+  await stopLeftovers(victims, {
+    graceMs: waitSec * 1000,
+    pollMs: POLL_MS,
+    onKill: (v) => say(`kill: ${v.label} (pid ${v.pid}) ignored TERM for ${waitSec} s`),
+  });
 }
 
 function unmountAll(): void {

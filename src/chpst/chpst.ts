@@ -4,26 +4,22 @@
 // Order (runit's chpst): setsid (-P), envdir (-e), chroot (-/), chdir (-C, upstream 2.2),
 // nice (-n), UID/GID in the environment (-U), groups/gid/uid (-u), lock (-l/-L),
 // close 0/1/2 (-0 -1 -2), resource limits, execve (argv0 from -b).
-import { closeSync, constants as C, opendirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, opendirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorStr } from '../lib/errstr.ts';
+import { Exit, fatalLine, warn, withCause } from '../lib/diag.ts';
 import {
   LOCK_EX, LOCK_NB, native, RLIMIT_AS, RLIMIT_CORE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_NPROC,
   RLIMIT_RSS, RLIMIT_STACK,
 } from '../lib/native.ts';
 
-/** A fatal error: chpst prints "chpst: fatal: <message>" and exits with code. */
-export class ChpstError extends Error {
-  readonly code: number;
-  constructor(message: string, code = 111) {
-    super(message);
-    this.code = code;
-  }
+/** chpst's fatal error: "chpst: fatal: <m>", exit 111 (under every name it is called by, as runit's). */
+function failure(m: string): Exit {
+  return new Exit(111, fatalLine('chpst', m));
 }
 
 /** "m: errstr" for a failed system call, as strerr_die*sys prints it. */
-function sys(m: string, e: unknown): ChpstError {
-  return new ChpstError(`${m}: ${errorStr(e)}`);
+function sys(m: string, e: unknown): Exit {
+  return new Exit(111, fatalLine('chpst', m, e));
 }
 
 export interface UidGids {
@@ -127,7 +123,7 @@ export function readEnvdir(dir: string, env: Env, lenientDirs: boolean, warn: (m
       data = readFileSync(name);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EISDIR' && lenientDirs) {
-        warn(`unable to read ${dir}/${name}: ${errorStr(e)}`);
+        warn(withCause(`unable to read ${dir}/${name}`, e));
         continue;
       }
       throw sys(`unable to read ${dir}/${name}`, e);
@@ -210,9 +206,9 @@ function resolveUser(spec: string, extended: boolean): UidGids {
     throw sys(extended ? 'unable to get password/group file entry' : 'unable to get password file entry', e);
   }
   if (u) return u;
-  if (!extended) throw new ChpstError(`unknown account: ${spec}`);
-  if (spec.startsWith(':')) throw new ChpstError(`invalid uid/gids: ${spec.slice(1)}`);
-  throw new ChpstError(`unknown user/group: ${spec}`);
+  if (!extended) throw failure(`unknown account: ${spec}`);
+  if (spec.startsWith(':')) throw failure(`invalid uid/gids: ${spec.slice(1)}`);
+  throw failure(`unknown user/group: ${spec}`);
 }
 
 // ------------------------------------------------------------------ exec
@@ -299,16 +295,12 @@ export function softLimits(limits: Limits): number[] {
 }
 
 function warnLine(m: string): void {
-  try {
-    writeSync(2, `chpst: warning: ${m}\n`);
-  } catch {
-    // stderr may be closed
-  }
+  warn('chpst', m);
 }
 
 /**
  * Change the process state as the plan says and exec the program. Returns only on
- * failure: throws ChpstError (or returns normally for setlock -x's silent failures).
+ * failure: throws Exit (111, chpst's fatal line; or returns normally for setlock -x's silent failures).
  */
 export function apply(plan: Plan, env: Env = new Env()): void {
   const n = native(); // loaded before a chroot hides it

@@ -1,17 +1,17 @@
 // The chpst applet and runit's argv0 aliases of it: setuidgid, envuidgid, envdir,
 // pgrphack, setlock, softlimit. Parses the command line into a Plan (chpst.ts) and
 // applies it; success never returns (the process becomes the program).
-import { writeSync } from 'node:fs';
 import { basename } from 'node:path';
+import { errWrite, runTool, usage as usageExit } from '../lib/diag.ts';
 import { Getopt, scanUlong } from '../lib/getopt.ts';
 import {
   RLIMIT_AS, RLIMIT_CORE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RSS, RLIMIT_STACK,
 } from '../lib/native.ts';
-import { apply, ChpstError, type Limits, type Plan } from './chpst.ts';
+import { apply, type Limits, type Plan } from './chpst.ts';
 
-// Debian's 2.1.2 usage line (it has -V and -t; -C, which we also take, came in 2.2.0)
+// runit 2.3.0's usage line (Debian's 2.1.2 prints the same without -C, which came in 2.2.0)
 const USAGE_MAIN =
-  ' [-vVP012] [-u user[:group]] [-U user[:group]] [-b argv0] [-e dir] [-/ root] [-n nice] [-l|-L lock] [-m n] [-d n] [-o n] [-p n] [-f n] [-c n] [-t n] prog';
+  ' [-vVP012] [-u user[:group]] [-U user[:group]] [-b argv0] [-e dir] [-/ root] [-C pwd] [-n nice] [-l|-L lock] [-m n] [-d n] [-o n] [-p n] [-f n] [-c n] [-t n] prog';
 const VERSION = '$Id: runit-ts chpst $';
 const ALIAS_USAGE: Record<string, string> = {
   setuidgid: ' account child',
@@ -43,25 +43,9 @@ Also as setuidgid, envuidgid, envdir, pgrphack, setlock [-nNxX], softlimit (daem
 Exit codes: 100 usage, 111 failure; otherwise prog's own.
 `;
 
-function out(s: string): void {
-  try {
-    writeSync(2, s);
-  } catch {
-    // stderr closed
-  }
-}
-
-class Usage extends Error {
-  readonly text: string;
-  constructor(prog: string, usage: string) {
-    super('usage');
-    this.text = `usage: ${prog}${usage}\n\n`;
-  }
-}
-
 /** chpst's own options. */
 function parseChpst(argv: string[], prog: string): Plan {
-  const usage = () => new Usage(prog, USAGE_MAIN);
+  const usage = (): never => usageExit(prog, USAGE_MAIN);
   const plan: Plan = { argv: [], extended: true, lenientDirs: true };
   const limits: Limits = new Map();
   const num = (s: string) => {
@@ -69,7 +53,7 @@ function parseChpst(argv: string[], prog: string): Plan {
     if (used !== s.length) throw usage();
     return v;
   };
-  const g = new Getopt(argv, 'u:U:b:e:m:d:o:p:f:c:r:t:/:C:n:l:L:vP012V', prog, out);
+  const g = new Getopt(argv, 'u:U:b:e:m:d:o:p:f:c:r:t:/:C:n:l:L:vP012V', prog, errWrite);
   for (let o = g.next(); o; o = g.next()) {
     const a = o.arg ?? '';
     switch (o.c) {
@@ -142,7 +126,7 @@ function parseChpst(argv: string[], prog: string): Plan {
         break;
       }
       case 'V':
-        out(`${VERSION}\n`);
+        errWrite(`${VERSION}\n`);
         throw usage();
       default:
         throw usage();
@@ -156,7 +140,7 @@ function parseChpst(argv: string[], prog: string): Plan {
 
 /** The daemontools-style names chpst answers to. */
 function parseAlias(name: string, argv: string[]): Plan {
-  const usage = () => new Usage(name, ALIAS_USAGE[name]!);
+  const usage = (): never => usageExit(name, ALIAS_USAGE[name]!);
   switch (name) {
     case 'setuidgid':
     case 'envuidgid': {
@@ -175,7 +159,7 @@ function parseAlias(name: string, argv: string[]): Plan {
     case 'setlock': {
       let wait = false;
       let quiet = false;
-      const g = new Getopt(argv, 'nNxX', name, out);
+      const g = new Getopt(argv, 'nNxX', name, errWrite);
       for (let o = g.next(); o; o = g.next()) {
         if (o.c === 'n') wait = true;
         else if (o.c === 'N') wait = false;
@@ -195,14 +179,14 @@ function parseAlias(name: string, argv: string[]): Plan {
         m: [RLIMIT_DATA, RLIMIT_STACK, RLIMIT_MEMLOCK, RLIMIT_AS], o: [RLIMIT_NOFILE], p: [RLIMIT_NPROC],
         r: [RLIMIT_RSS], s: [RLIMIT_STACK], t: [RLIMIT_CPU],
       };
-      const g = new Getopt(argv, 'a:c:d:f:l:m:o:p:r:s:t:', name, out);
+      const g = new Getopt(argv, 'a:c:d:f:l:m:o:p:r:s:t:', name, errWrite);
       for (let o = g.next(); o; o = g.next()) {
         const rs = map[o.c];
         if (!rs) throw usage();
         let v = -1;
         if (o.arg !== '=') {
           const [n, used] = scanUlong(o.arg!);
-          if (used !== o.arg!.length) throw new Usage(name, USAGE_MAIN);
+          if (used !== o.arg!.length) usageExit(name, USAGE_MAIN);
           v = n;
         }
         for (const r of rs) limits.set(r, v);
@@ -221,19 +205,9 @@ export function main(argv: string[], argv0: string): number {
     process.stdout.write(name in ALIAS_USAGE ? `usage: ${name}${ALIAS_USAGE[name]}\n\n${HELP}` : HELP);
     return 0;
   }
-  try {
+  return runTool(() => {
     const plan = name in ALIAS_USAGE ? parseAlias(name, argv) : parseChpst(argv, name);
     apply(plan);
     return 0; // setlock -x: a lock or exec failure ends quietly
-  } catch (e) {
-    if (e instanceof Usage) {
-      out(e.text);
-      return 100;
-    }
-    if (e instanceof ChpstError) {
-      out(`chpst: fatal: ${e.message}\n`);
-      return e.code;
-    }
-    throw e;
-  }
+  });
 }

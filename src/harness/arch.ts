@@ -3,9 +3,9 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 
-export type Arch = 'x86_64' | 'aarch64';
+import { CONSOLE, type Arch } from '../lib/platform.ts';
 
-export const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
+export { type Arch, ARCHES, hostArch, parseArch } from '../lib/platform.ts';
 
 export interface ArchInfo {
   /** QEMU system emulator binary name. */
@@ -17,32 +17,9 @@ export interface ArchInfo {
 }
 
 export const ARCH_INFO: Readonly<Record<Arch, ArchInfo>> = {
-  x86_64: { qemu: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', serial: 'ttyS0' },
-  aarch64: { qemu: 'qemu-system-aarch64', debianPackage: 'qemu-system-arm', serial: 'ttyAMA0' },
+  x86_64: { qemu: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', serial: CONSOLE.x86_64 },
+  aarch64: { qemu: 'qemu-system-aarch64', debianPackage: 'qemu-system-arm', serial: CONSOLE.aarch64 },
 };
-
-/** Accepts the usual spellings (x86_64/amd64/x64, aarch64/arm64). */
-export function parseArch(name: string): Arch {
-  switch (name.toLowerCase()) {
-    case 'x86_64':
-    case 'x86-64':
-    case 'amd64':
-    case 'x64':
-      return 'x86_64';
-    case 'aarch64':
-    case 'arm64':
-      return 'aarch64';
-    default:
-      throw new Error(`unknown architecture '${name}' (expected x86_64 or aarch64)`);
-  }
-}
-
-/** The host's architecture, or undefined when it is neither x86_64 nor aarch64. */
-export function hostArch(): Arch | undefined {
-  if (process.arch === 'x64') return 'x86_64';
-  if (process.arch === 'arm64') return 'aarch64';
-  return undefined;
-}
 
 /** Looks a program up in PATH (or checks it directly when it contains a slash). */
 export function findExecutable(name: string, path = process.env['PATH'] ?? ''): string | undefined {

@@ -1,6 +1,7 @@
 // QEMU command lines for booting a kernel + initramfs on x86_64 or aarch64.
 
 import { type Arch, ARCH_INFO } from './arch.ts';
+import { kernelCmdline } from '../lib/platform.ts';
 import { type Accel, type ResolvedAccel, resolveAccelSync } from './kvm.ts';
 
 /**
@@ -56,25 +57,15 @@ export interface QemuCommand {
   readonly accel: ResolvedAccel;
 }
 
-export interface CmdlineOptions {
-  /** Add `quiet` (kernel log level 4 on the console; userspace output stays visible). Default false. */
-  readonly quiet?: boolean;
-  /** Extra words appended, e.g. 'rdinit=/sbin/init'. */
-  readonly extra?: string;
-}
+export type { CmdlineOptions } from '../lib/platform.ts';
 
 /**
  * Recommended kernel command line: the serial console, and panic=-1 so that a
  * kernel panic (e.g. init exiting) reboots at once, which -no-reboot turns into
  * QEMU exiting with SHUTDOWN reason guest-reset (Machine.waitForExit reports
- * panicked: true then).
+ * panicked: true then). The same as src/lib/platform.ts kernelCmdline.
  */
-export function defaultCmdline(arch: Arch, opts: CmdlineOptions = {}): string {
-  const words = [`console=${ARCH_INFO[arch].serial}`, 'panic=-1'];
-  if (opts.quiet === true) words.push('quiet');
-  if (opts.extra !== undefined && opts.extra.trim() !== '') words.push(opts.extra.trim());
-  return words.join(' ');
-}
+export const defaultCmdline = kernelCmdline;
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);

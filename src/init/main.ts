@@ -1,7 +1,7 @@
 // runit-init: as PID 1 it becomes /sbin/runit; otherwise `init 0` halts, `init 6` reboots
 // (by creating the stopit/reboot files and sending PID 1 a CONT, as runit-init does).
 import { chmodSync, closeSync, openSync } from 'node:fs';
-import { errorStr } from '../lib/errstr.ts';
+import { errLine, errWrite, fatalLine, runTool, usage } from '../lib/diag.ts';
 
 /** Debian's paths (our PID 1 uses them too): /run is writable even on a read-only root. */
 export const STOPIT = process.env.RUNIT_STOPIT ?? '/run/runit.stopit';
@@ -15,8 +15,9 @@ export const HELP = `usage: init 0|6
 Run as process 1, init starts ${RUNIT} instead. Exit 111 on failure.
 `;
 
+/** runit-init's fatal line ("init: fatal: ..."); returns its exit code, 111. */
 function die(msg: string, e: unknown): number {
-  process.stderr.write(`init: fatal: ${msg}: ${errorStr(e)}\n`);
+  errLine(fatalLine('init', msg, e));
   return 111;
 }
 
@@ -38,9 +39,8 @@ export function main(argv: string[], argv0: string): number {
     return 0;
   }
   if (!a || (a[0] !== '0' && a[0] !== '6')) {
-    if (a?.startsWith('-V')) process.stderr.write('$Id: runit-ts init 0.1 $\n');
-    process.stderr.write(`usage: ${argv0} 0|6\n`);
-    return 0;
+    if (a?.startsWith('-V')) errWrite('$Id: runit-ts init 0.1 $\n');
+    return runTool(() => usage(argv0, ' 0|6', 0)); // runit-init's usage exits 0
   }
   const rc = request(a[0] === '6');
   if (rc) return rc;

@@ -3,7 +3,7 @@
 // clustered flags ("-tt"), arguments attached ("-l80") or separate ("-l 80").
 // Problems are reported to stderr in sgetopt's words, and the caller sees '?'.
 import { basename } from 'node:path';
-import { writeSync } from 'node:fs';
+import { errWrite } from './diag.ts';
 
 export interface Opt {
   /** the option character, or '?' for a problem (already reported) */
@@ -29,7 +29,7 @@ export class Getopt {
     this.argv = argv;
     this.spec = spec;
     this.prog = basename(prog);
-    this.report = report ?? ((s) => writeSync(2, s));
+    this.report = report ?? errWrite;
   }
 
   /** The next option, or undefined when the options are over. */

@@ -1,5 +1,6 @@
 // runsv dir: supervise one service directory (and its log service).
-import { Runsv, RunsvFatal } from './service.ts';
+import { runToolAsync, usage } from '../lib/diag.ts';
+import { Runsv } from './service.ts';
 
 export const HELP = `usage: runsv dir
 
@@ -13,22 +14,13 @@ export async function main(argv: string[], argv0 = 'runsv'): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  // runsv: exactly one argument (an empty one is taken, and fails at chdir)
-  if (argv.length !== 1) {
-    process.stderr.write(`usage: ${argv0} dir\n\n`);
-    return 1;
-  }
-  const runsv = new Runsv(argv[0]!);
-  process.on('SIGTERM', () => runsv.terminate());
-  try {
-    await runsv.open();
-  } catch (e) {
-    if (e instanceof RunsvFatal) {
-      process.stderr.write(e.message + '\n');
-      return 111;
-    }
-    throw e;
-  }
-  await runsv.done;
-  return 0;
+  return runToolAsync(async () => {
+    // runsv: exactly one argument (an empty one is taken, and fails at chdir)
+    if (argv.length !== 1) usage(argv0, ' dir', 1);
+    const runsv = new Runsv(argv[0]!);
+    process.on('SIGTERM', () => runsv.terminate());
+    await runsv.open(); // a fatal error throws Exit(111) with runsv's line
+    await runsv.done;
+    return 0;
+  });
 }

@@ -8,18 +8,28 @@
 // loop for one service whenever an event arrives. Every wait inside it (the 1 s throttle,
 // control/<c> scripts) holds back only this service, as each runsv is its own process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as C, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, statSync, writeSync, type Stats } from 'node:fs';
+import { accessSync, constants as C, mkdirSync, openSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { errorStr } from '../lib/errstr.ts';
+import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
-import { isServiceProcess, processStartTicks } from '../lib/proc.ts';
-import { decodeStatus, encodeStatus, pidFile, S_DOWN, S_FINISH, S_RUN, statLine, type State, type Want } from '../lib/status.ts';
+import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
+import { findLeftover, makeFifo, stopLeftovers, writeStatus, type Leftover } from '../lib/supervise.ts';
+import { closeQuiet, errnoOf as code, exists, readable, signal as kill, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
 import { Svlogd } from '../svlogd/svlogd.ts';
+
+/** runsv's crash throttle: a process that ran less than this is started again only this long after it ended. */
+export const THROTTLE_MS = 1000;
+/** How often to try log/supervise/lock while another supervisor holds it (runsv blocks in flock()). */
+export const LOG_LOCK_POLL_MS = 100;
+/** How long to wait for spawn's error event when a child got no pid. */
+export const SPAWN_ERROR_WAIT_MS = 1000;
+/** A dead supervisor's leftover gets TERM, then KILL after this long. */
+export const LEFTOVER_GRACE_MS = 5000;
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -34,26 +44,7 @@ export interface RunsvOptions {
   name?: string;
 }
 
-let errFd = 2;
-/**
- * Where errLine() writes (default fd 2). runsvdir with a log argument gives a non-blocking
- * descriptor of its own for the log pipe: children make their inherited fd 2 blocking
- * (libuv does, for stdio), and this process, the pipe's only reader, must never block on it.
- */
-export function setErrFd(fd: number): void {
-  errFd = fd;
-}
-
-/** One line of runsv's/runsvdir's messages, to fd 2 (or the log pipe); a full pipe drops it. */
-export function errLine(line: string): void {
-  try {
-    writeSync(errFd, line + '\n');
-  } catch {
-    /* a full log pipe drops the line, as runit's non-blocking pipe does */
-  }
-}
-
-interface Exit {
+interface ChildExit {
   s: Svd;
   /** the start this exit belongs to */
   token: object;
@@ -101,8 +92,6 @@ class Svd {
   }
 }
 
-export class RunsvFatal extends Error {}
-
 export class Runsv {
   readonly dir: string;
   readonly name: string;
@@ -112,7 +101,7 @@ export class Runsv {
   private logpipe: [number, number] | undefined;
   /** runsv keeps one pidchanged flag for both svds (so log/supervise/pid appears only once the log starts) */
   private pidChanged = true;
-  private readonly exits: Exit[] = [];
+  private readonly exits: ChildExit[] = [];
   private sigterm = false;
   private pumping = false;
   private opened = false;
@@ -135,16 +124,17 @@ export class Runsv {
 
   /** runsv's warn(): "runsv DIR: warning: <m>: <error>" */
   private warn(m: string, e?: unknown): void {
-    this.say(`runsv ${this.name}: warning: ${m}${e === undefined ? '' : `: ${errorStr(e)}`}`);
+    this.say(warningLine(`runsv ${this.name}`, m, e));
   }
 
+  /** runsv's fatal(): thrown as an Exit (111) whose line the caller prints. */
   private fatal(m: string, e?: unknown): never {
-    throw new RunsvFatal(`runsv ${this.name}: fatal: ${m}${e === undefined ? '' : `: ${errorStr(e)}`}`);
+    throw new Exit(111, fatalLine(`runsv ${this.name}`, m, e));
   }
 
   /**
    * Set up supervise/ (and log/supervise/) exactly as runsv does, then start what wants up.
-   * Throws RunsvFatal (runsv's "fatal:" line, exit 111) with everything opened closed again.
+   * Throws Exit (runsv's "fatal:" line, exit 111) with everything opened closed again.
    */
   async open(): Promise<void> {
     try {
@@ -199,19 +189,19 @@ export class Runsv {
       log.lockFd = this.openLock(log);
       // runsv blocks in flock() here; one event loop cannot, so wait for it by polling
       while (!native().flock(log.lockFd, LOCK_EX | LOCK_NB)) {
-        await delay(100);
+        await delay(LOG_LOCK_POLL_MS);
         if (this.closed) return;
       }
     }
-    // what a previous supervisor left, read before the first status update overwrites it
-    const previous = this.svd.map((s) => readPrevious(s.path('status')));
+    // what a previous supervisor left running, read before the first status update overwrites it
+    const leftovers = this.svd.map((s) => findLeftover(s.cwd, `${this.name}${s.islog ? '/log' : ''}`));
     for (const s of this.svd) {
       // (runit 2.1.2 bug: for the log it stat()ed supervise/control instead of
       // log/supervise/control, so a log/supervise/control that is no FIFO went unnoticed;
       // 2.3.0 checks the right one, and so do we)
       const path = s.path('control');
       const rel = `${s.rel}supervise/control`;
-      mkfifo(path);
+      makeFifo(path);
       let st: Stats;
       try {
         st = statSync(path);
@@ -229,7 +219,7 @@ export class Runsv {
     }
     for (const s of this.svd) {
       const path = s.path('ok');
-      mkfifo(path);
+      makeFifo(path);
       try {
         s.okFd = openSync(path, C.O_RDONLY | C.O_NONBLOCK);
       } catch (e) {
@@ -239,12 +229,14 @@ export class Runsv {
     // Beyond runit: a previous supervisor of this directory died (killed, or stage 2
     // restarted) and its processes are orphans now. Stop them before starting new ones,
     // so that no service ever runs twice.
-    await Promise.all(
-      this.svd.map((s, i) => {
-        const prev = previous[i];
-        return prev ? stopStale(prev.pid, prev.start, s.cwd, (m) => this.warn(`${s.rel}${m}`)) : undefined;
-      }),
-    );
+    await Promise.all(this.svd.map((s, i) => this.stopLeftover(s, leftovers[i])));
+  }
+
+  /** Stop what a dead supervisor of this directory left running: TERM + CONT, KILL after LEFTOVER_GRACE_MS. */
+  private async stopLeftover(s: Svd, l: Leftover | undefined): Promise<void> {
+    if (!l) return;
+    this.warn(`${s.rel}stopping pid ${l.pid} left by a previous supervisor`);
+    await stopLeftovers([l], { graceMs: LEFTOVER_GRACE_MS });
   }
 
   /** mkdir supervise 0700; if it is a dangling symlink, mkdir its target (relative to base). */
@@ -324,7 +316,7 @@ export class Runsv {
 
   /** One pass of runsv's loop after the wait. */
   private async iteration(): Promise<void> {
-    let ex: Exit | undefined;
+    let ex: ChildExit | undefined;
     while ((ex = this.exits.shift())) await this.childExited(ex);
     const [main, log] = this.svd;
     const b0 = main.bytes.shift();
@@ -354,45 +346,9 @@ export class Runsv {
 
   /** runsv's update_status: pid (only when changed), stat, status; each written .new then renamed. */
   private updateStatus(s: Svd): void {
-    const sup = `${s.rel}supervise/`;
-    if (this.pidChanged) {
-      try {
-        writeNew(s.path('pid.new'), pidFile(s.pid));
-      } catch (e) {
-        this.warn(`unable to open ${sup}pid.new`, e);
-        return;
-      }
-      try {
-        renameSync(s.path('pid.new'), s.path('pid'));
-      } catch (e) {
-        this.warn(`unable to rename pid.new to ${sup}pid`, e);
-        return;
-      }
-      this.pidChanged = false;
-    }
     const st = { start: s.start, pid: s.pid, paused: s.paused, want: s.want, term: s.term, state: s.state };
-    try {
-      writeNew(s.path('stat.new'), statLine(st));
-      try {
-        renameSync(s.path('stat.new'), s.path('stat'));
-      } catch (e) {
-        this.warn(`unable to rename stat.new to ${sup}stat`, e);
-      }
-    } catch (e) {
-      this.warn(`unable to open ${sup}stat.new`, e);
-      return;
-    }
-    try {
-      writeNew(s.path('status.new'), encodeStatus(st));
-    } catch (e) {
-      this.warn(`unable to open ${sup}status.new`, e);
-      return;
-    }
-    try {
-      renameSync(s.path('status.new'), s.path('status'));
-    } catch (e) {
-      this.warn(`unable to rename status.new to ${sup}status`, e);
-    }
+    const pidWritten = writeStatus(s.cwd, st, { pid: this.pidChanged, label: `${s.rel}supervise/`, warn: (m, e) => this.warn(m, e) });
+    if (this.pidChanged && pidWritten) this.pidChanged = false;
   }
 
   /**
@@ -420,12 +376,12 @@ export class Runsv {
         child = spawn(rel, [], { cwd: this.dir, argv0: rel, stdio: ['inherit', out, 'inherit'] });
       } catch (e) {
         // runsv's child fails the same way and exits 111: the signal is sent
-        this.say(`runsv ${this.name}: fatal: unable to run control/?: ${errorStr(e)}`);
+        this.say(fatalLine(`runsv ${this.name}`, 'unable to run control/?', e));
         res(false);
         return;
       }
       child.on('error', (e) => {
-        this.say(`runsv ${this.name}: fatal: unable to run control/?: ${errorStr(e)}`);
+        this.say(fatalLine(`runsv ${this.name}`, 'unable to run control/?', e));
         res(false);
       });
       // runsv tests wait_exitcode() == 0, and a script killed by a signal has exit code 0
@@ -489,7 +445,7 @@ export class Runsv {
       const c = child;
       err = await new Promise((r) => {
         c.once('error', r);
-        setTimeout(() => r(Object.assign(new Error('spawn failed'), { code: 'EUNKNOWN' })), 1000).unref();
+        setTimeout(() => r(Object.assign(new Error('spawn failed'), { code: 'EUNKNOWN' })), SPAWN_ERROR_WAIT_MS).unref();
       });
     }
     if (s.state !== S_FINISH) {
@@ -500,7 +456,7 @@ export class Runsv {
     s.term = false;
     if (!child || child.pid === undefined) {
       // runsv's child prints this and exits 111; no process, so status is left alone
-      this.say(`runsv ${this.name}: fatal: unable to start ${s.rel}${prog}: ${errorStr(err)}`);
+      this.say(fatalLine(`runsv ${this.name}`, `unable to start ${s.rel}${prog}`, err));
       this.exits.push({ s, token, code: 111, sig: 0 });
       return;
     }
@@ -552,7 +508,7 @@ export class Runsv {
   }
 
   /** A child of this runsv is gone: runsv's reaping code. */
-  private async childExited(ex: Exit): Promise<void> {
+  private async childExited(ex: ChildExit): Promise<void> {
     const s = ex.s;
     if (s.token !== ex.token) return; // not the process this svd is running now
     s.token = undefined;
@@ -570,12 +526,12 @@ export class Runsv {
       }
     }
     s.state = S_DOWN;
-    const deadline = tainSeconds(s.start) + 1;
+    const deadline = tainSeconds(s.start) + THROTTLE_MS / 1000;
     s.start = taiNow();
     this.updateStatus(s);
     // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
     // this holds back this service only, as each runsv is a process of its own
-    if (tainSeconds(s.start) < deadline) await delay(1000);
+    if (tainSeconds(s.start) < deadline) await delay(THROTTLE_MS);
   }
 
   /** One control byte, as runsv's ctrl(); unknown bytes are ignored. */
@@ -660,112 +616,5 @@ export class Runsv {
     if (this.logpipe) for (const fd of this.logpipe) closeQuiet(fd);
     this.logpipe = undefined;
     if (resolveDone) this.resolveDone();
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function code(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | null)?.code;
-}
-
-function kill(pid: number, sig: NodeJS.Signals): void {
-  if (pid <= 0) return;
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* already gone: runsv ignores kill's result too */
-  }
-}
-
-function writeQuiet(fd: number, b: Buffer): void {
-  try {
-    writeSync(fd, b);
-  } catch {
-    /* as a process whose stderr is gone */
-  }
-}
-
-function closeQuiet(fd: number): void {
-  if (fd < 0) return;
-  try {
-    closeSync(fd);
-  } catch {
-    /* nothing to do */
-  }
-}
-
-/** stat() succeeds (runsv's test for ./down) */
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** open_read() succeeds (runsv's test for ./finish) */
-function readable(path: string): boolean {
-  try {
-    closeSync(openSync(path, C.O_RDONLY | C.O_NONBLOCK));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** fifo_make(); errors show later, when the FIFO is stat'ed or opened */
-function mkfifo(path: string): void {
-  try {
-    native().mkfifo(path, 0o600);
-  } catch {
-    /* EEXIST, or a failure runsv reports on stat/open */
-  }
-}
-
-/** open_trunc (0644 & ~umask) + write + close */
-function writeNew(path: string, data: string | Buffer): void {
-  const fd = openSync(path, C.O_WRONLY | C.O_NONBLOCK | C.O_TRUNC | C.O_CREAT, 0o644);
-  try {
-    if (data.length) writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The pid and start time a previous supervisor left in supervise/status, if any. */
-function readPrevious(statusPath: string): { pid: number; start: Tain } | undefined {
-  try {
-    const b = readFileSync(statusPath);
-    if (b.length !== 20) return undefined;
-    const st = decodeStatus(b);
-    return st.pid ? { pid: st.pid, start: st.start } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Stop an orphan left by a dead supervisor: only if that pid is alive and still the
- * process started in `dir` (isServiceProcess), so a recycled pid is never touched.
- * TERM + CONT, then KILL after 5 s.
- */
-export async function stopStale(pid: number, start: Tain, dir: string, warn: (m: string) => void): Promise<void> {
-  if (pid === process.pid) return;
-  const ticks = processStartTicks(pid);
-  if (ticks === undefined || !isServiceProcess(pid, Number(start.sec), dir)) return;
-  warn(`stopping pid ${pid} left by a previous supervisor`);
-  kill(pid, 'SIGTERM');
-  kill(pid, 'SIGCONT');
-  const t0 = Date.now();
-  while (processStartTicks(pid) === ticks) {
-    if (Date.now() - t0 > 5000) {
-      kill(pid, 'SIGKILL');
-      break;
-    }
-    await delay(50);
   }
 }

@@ -1,9 +1,9 @@
 // runsvchdir dir: switch runsvdir's runlevel, as runit's runsvchdir: make
 // /etc/runit/runsvdir/current a symlink to dir (the old one becomes "previous").
 // $RUNSVDIR overrides /etc/runit/runsvdir (runit 2.3.0; Debian's 2.1.2 has it fixed).
-import { renameSync, statSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { renameSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { errorStr } from '../lib/errstr.ts';
+import { errLine, exit, fatal as die, fatalLine, outWrite, runTool, usage } from '../lib/diag.ts';
 
 export const RUNSVDIR = '/etc/runit/runsvdir';
 
@@ -15,42 +15,18 @@ runsvdir on ${RUNSVDIR}/current then starts the new runlevel's services.
 Environment: RUNSVDIR overrides ${RUNSVDIR}. Exit codes: 0 ok, 1 usage, 111 error.
 `;
 
-class Exit extends Error {
-  readonly code: number;
-  constructor(code: number) {
-    super(`exit ${code}`);
-    this.code = code;
-  }
-}
-
 export function main(argv: string[], argv0 = 'runsvchdir', env: NodeJS.ProcessEnv = process.env): number {
   if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(HELP);
     return 0;
   }
-  const err = (s: string) => {
-    try {
-      writeSync(2, s + '\n');
-    } catch {
-      /* nowhere to say it */
-    }
-  };
   // runit's fatal(): "PROG: fatal: <m1><m2>: <error>"; fatalx() has no error (and no separator)
-  const fatal: (m: string, e: unknown) => never = (m, e) => {
-    err(`${argv0}: fatal: ${m}: ${errorStr(e)}`);
-    throw new Exit(111);
-  };
-  const fatalx: (m: string) => never = (m) => {
-    err(`${argv0}: fatal: ${m}`);
-    throw new Exit(111);
-  };
-  const say = (s: string) => writeSync(1, `runsvchdir: ${s}\n`);
-  try {
+  const fatal: (m: string, e: unknown) => never = (m, e) => die(argv0, m, e);
+  const fatalx: (m: string) => never = (m) => die(argv0, m);
+  const say = (s: string) => outWrite(`runsvchdir: ${s}\n`);
+  return runTool(() => {
     const neu = argv[0];
-    if (neu === undefined) {
-      err(`usage: ${argv0} dir\n`);
-      return 1;
-    }
+    if (neu === undefined) usage(argv0, ' dir', 1);
     const base = env.RUNSVDIR || RUNSVDIR;
     if (neu.startsWith('.')) fatalx(`${neu}: must not start with a dot.`);
     try {
@@ -101,18 +77,15 @@ export function main(argv: string[], argv0 = 'runsvchdir', env: NodeJS.ProcessEn
     try {
       renameSync(at('current.new'), at('current'));
     } catch (e) {
-      err(`${argv0}: fatal: unable to move: current.new to current: ${errorStr(e)}`);
+      errLine(fatalLine(argv0, 'unable to move: current.new to current', e));
       try {
         renameSync(at('previous'), at('current'));
       } catch (e2) {
         fatal('unable to move previous back to current', e2);
       }
-      return 111;
+      exit(111);
     }
     say(`${neu}: now current.`);
     return 0;
-  } catch (e) {
-    if (e instanceof Exit) return e.code;
-    throw e;
-  }
+  });
 }

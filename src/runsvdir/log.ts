@@ -12,7 +12,7 @@
 import { closeSync, constants as C, openSync, writeFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { native } from '../lib/native.ts';
-import { setErrFd } from '../runsv/service.ts';
+import { setErrFd } from '../lib/diag.ts';
 
 export interface PsLog {
   /** the log argument as it is now */

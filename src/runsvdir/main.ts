@@ -1,5 +1,5 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
-import { errLine } from '../runsv/service.ts';
+import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
 import { trimExecutable } from '../lib/trim.ts';
 import { Runsvdir } from './runsvdir.ts';
@@ -19,21 +19,33 @@ by a periodic scan; removed ones are stopped.
         applet (stage 2), stderr stays where it is.
 
 Signals: TERM stops every service (as 'sv exit' on each, all in parallel;
-what is left after RUNSVDIR_STOP_TIMEOUT seconds, default 4, is killed) and
-exits 0; HUP does the same and exits 111; ALRM forces a scan now and writes
-its TAI64N time to dir/.forced-rescan (Debian's runit).
+what is left after RUNSVDIR_STOP_TIMEOUT seconds, default 4, is killed; a
+value that is not a number of seconds is warned about and 4 used) and exits
+0; HUP does the same and exits 111; ALRM forces a scan now and writes its
+TAI64N time to dir/.forced-rescan (Debian's runit).
 Exit codes: 1 usage, 100 fatal.
 `;
+
+/** How long TERM gives the services before KILL when RUNSVDIR_STOP_TIMEOUT is not set. */
+export const DEFAULT_STOP_TIMEOUT_SEC = 4;
+
+/**
+ * RUNSVDIR_STOP_TIMEOUT in ms: seconds, 0 or more (a fraction is allowed). Unset or empty
+ * gives the default; anything else is warned about and the default is used.
+ */
+export function stopTimeoutMs(value: string | undefined, warn: (m: string) => void): number {
+  if (value === undefined || value.trim() === '') return DEFAULT_STOP_TIMEOUT_SEC * 1000;
+  if (/^\s*\d+(\.\d*)?\s*$/.test(value)) return Number(value) * 1000;
+  warn(`RUNSVDIR_STOP_TIMEOUT must be a number of seconds (0 or more), not '${value}': using ${DEFAULT_STOP_TIMEOUT_SEC}`);
+  return DEFAULT_STOP_TIMEOUT_SEC * 1000;
+}
 
 export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> {
   if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(HELP);
     return 0;
   }
-  const usage = () => {
-    process.stderr.write(`usage: ${argv0} [-P] dir\n\n`);
-    return 1;
-  };
+  const usage = () => runTool(() => diagUsage(argv0, ' [-P] dir', 1));
   let i = 0;
   let setsid = false;
   if (argv[i] === undefined) return usage();
@@ -46,6 +58,7 @@ export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> 
   }
   const dir = argv[i]!;
   const warn = (m: string) => errLine(`runsvdir ${dir}: warning: ${m}`);
+  const stopTimeout = stopTimeoutMs(process.env.RUNSVDIR_STOP_TIMEOUT, warn);
   let psLog: PsLog | undefined;
   const logIndex = i + 1;
   const log = argv[logIndex];
@@ -73,7 +86,6 @@ export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> 
   setTimeout(() => trimExecutable(), 5000).unref();
   setInterval(() => trimExecutable(), 300_000).unref();
   process.on('SIGALRM', () => rd.forceRescan());
-  const stopTimeout = Number(process.env.RUNSVDIR_STOP_TIMEOUT ?? 4) * 1000;
   return new Promise<number>((res) => {
     let stopping = false;
     const stop = (code: number) => () => {

@@ -5,16 +5,30 @@
 // followed, services are known by (device, inode) so two names for one directory give
 // one supervisor; at most 1000 services; a directory that disappears gets its runsv
 // TERM (= sv exit) and is forgotten; a runsv that exits (sv exit, fatal error) is
-// started again on the next pass. The directory is looked at every 5 s (every second
-// while something needs another look); SIGALRM forces a scan and records it in
-// DIR/.forced-rescan (Debian's runit). Beyond runit: fs.watch picks up changes at once.
+// started again at a later periodic pass, RESTART_DELAY_MS after it ended (runit's
+// runsvdir notices at its next 5 s wake-up), so `sv -w N exit` sees "runsv not running".
+// The directory is looked at every 5 s (every second while something needs another
+// look); SIGALRM forces a scan and records it in DIR/.forced-rescan (Debian's runit).
+// Beyond runit: fs.watch picks up new and removed directories at once.
 import { accessSync, closeSync, constants as C, openSync, readdirSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
-import { errLine, Runsv, RunsvFatal } from '../runsv/service.ts';
+import { Runsv } from '../runsv/service.ts';
 
 export const MAX_SERVICES = 1000;
+/** runsvdir's periodic wake-up. */
+export const SCAN_INTERVAL_MS = 5000;
+/** Its wake-up while something needs another look (and the least time between two passes). */
+export const RESCAN_INTERVAL_MS = 1000;
+/** How soon a change fs.watch reports is looked at. */
+export const WATCH_DELAY_MS = 50;
+/**
+ * A runsv that ended is started again by the first pass this long after it ended: runit's
+ * runsvdir is not woken by its exit and starts it at its next wake-up, up to 5 s later.
+ */
+export const RESTART_DELAY_MS = SCAN_INTERVAL_MS;
 
 export interface RunsvdirOptions {
   /** -P: every service in a session of its own */
@@ -29,8 +43,10 @@ export interface RunsvdirOptions {
 
 interface Entry {
   name: string;
-  /** undefined while the runsv is not running (exited; started again on the next pass) */
+  /** undefined while the runsv is not running (ended; started again RESTART_DELAY_MS later) */
   runsv: Runsv | undefined;
+  /** when the runsv ended (performance.now() ms) */
+  endedAt: number;
   gone: boolean;
 }
 
@@ -63,7 +79,7 @@ export class Runsvdir {
   }
 
   private warn(m: string, e?: unknown): void {
-    this.say(`runsvdir ${this.name}: warning: ${m}${e === undefined ? '' : `: ${errorStr(e)}`}`);
+    this.say(warningLine(`runsvdir ${this.name}`, m, e));
   }
 
   start(): void {
@@ -100,14 +116,14 @@ export class Runsvdir {
     this.check = true;
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timerAt = now() + 50;
-    this.timer = setTimeout(() => this.tick(true), 50);
+    this.timerAt = now() + WATCH_DELAY_MS;
+    this.timer = setTimeout(() => this.tick(true), WATCH_DELAY_MS);
   }
 
   /** SIGALRM (Debian): scan on the next pass even if nothing changed, and record it. */
   forceRescan(): void {
     this.forced = true;
-    this.schedule(Math.max(0, this.lastCheck + 1000 - now()));
+    this.schedule(Math.max(0, this.lastCheck + RESCAN_INTERVAL_MS - now()));
   }
 
   private tick(urgent: boolean): void {
@@ -116,11 +132,11 @@ export class Runsvdir {
     if (this.stopped) return;
     const t = now();
     // runsvdir looks at the directory at most once a second
-    if (urgent || t - this.lastCheck >= 1000) {
+    if (urgent || t - this.lastCheck >= RESCAN_INTERVAL_MS) {
       this.lastCheck = t;
       this.pass();
     }
-    const wait = this.check || this.forced ? 1000 : 5000;
+    const wait = this.check || this.forced ? RESCAN_INTERVAL_MS : SCAN_INTERVAL_MS;
     this.schedule(Math.max(0, this.lastCheck + wait - now()));
   }
 
@@ -175,7 +191,10 @@ export class Runsvdir {
       const known = this.services.get(id);
       if (known) {
         known.gone = false;
-        if (!known.runsv) this.startOne(known, name);
+        if (!known.runsv) {
+          if (now() - known.endedAt >= RESTART_DELAY_MS) this.startOne(known, name);
+          else this.check = true; // another look at the next pass
+        }
         continue;
       }
       if (this.services.size >= MAX_SERVICES) {
@@ -184,7 +203,7 @@ export class Runsvdir {
         refused.add(id);
         continue;
       }
-      const entry: Entry = { name, runsv: undefined, gone: false };
+      const entry: Entry = { name, runsv: undefined, endedAt: -Infinity, gone: false };
       this.services.set(id, entry);
       this.startOne(entry, name);
       this.check = true;
@@ -204,15 +223,16 @@ export class Runsvdir {
     entry.runsv = runsv;
     const exited = () => {
       if (entry.runsv !== runsv) return;
-      // runsv exited: runsvdir starts it again on its next pass
+      // runsv exited: started again by a pass RESTART_DELAY_MS from now (runit's runsvdir
+      // is not woken by it either); the pass already planned takes it from there
       entry.runsv = undefined;
+      entry.endedAt = now();
       this.check = true;
-      this.schedule(Math.max(0, this.lastCheck + 1000 - now()));
     };
     runsv.open().then(
       () => runsv.done.then(exited),
       (e: unknown) => {
-        this.say(e instanceof RunsvFatal ? e.message : `runsv ${name}: fatal: ${errorStr(e)}`);
+        this.say(e instanceof Exit && e.line !== undefined ? e.line : fatalLine(`runsv ${name}`, errorStr(e)));
         exited();
       },
     );

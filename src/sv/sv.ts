@@ -1,76 +1,58 @@
-// sv: control and query services supervised by runsv (ours or runit's), with runit's
-// exact output lines and exit codes. Written from runit's documented behaviour.
+// sv's core: run an SvPlan (parsed by main.ts) against services supervised by runsv
+// (ours or runit's), with runit's exact output lines and exit codes. The protocol itself
+// (status, control, runsv detection) is src/lib/supervise.ts.
 import { spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants as C, openSync, readSync, statSync, writeSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { accessSync, closeSync, constants as C, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { errWrite, exit, outWrite } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { closedStdout, execFormatError, shebang } from '../lib/exec.ts';
-import { decodeStatus, type RawStatus } from '../lib/status.ts';
+import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
+import { describe, readStatus, sendControl } from '../lib/supervise.ts';
 import { taiNow, tainSeconds } from '../lib/tai.ts';
 
-export const VERSION = '$Id: runit-ts sv 0.1 $';
+/** How often sv looks again while it waits for a command to take effect (runit's sv: 420 ms). */
+export const POLL_MS = 420;
 
-export const HELP = `usage: sv [-v] [-w sec] command service ...
-
-Commands (the first letter is enough where runit accepts it):
-  status        print the state of each service (and its log)
-  up, down      start; stop and keep down          once    start once, no restart
-  pause, cont, hup, alarm, interrupt, quit, 1, 2, term, kill
-                send that signal (p c h a i q 1 2 t k)
-  exit          stop the service and its runsv
-  start, stop, restart, shutdown, reload, try-restart, check
-                LSB-like: act, then wait up to -w seconds for the result
-  force-stop, force-reload, force-restart, force-shutdown
-                as above, and kill the service if it does not stop in time
-Options:
-  -v            wait for up/down/... to take effect and report ok/timeout
-  -w sec        wait at most sec seconds (default $SVWAIT or 7); implies -v
-  -V            print the version
-Environment: SVDIR (default /etc/service/), SVWAIT.
-A service name is taken relative to $SVDIR unless it starts with '/' or '.'
-or ends with '/'. Called by another name (e.g. /etc/init.d/NAME), sv acts on
-service NAME in LSB mode: 'NAME [-w sec] command'.
-Exit code: the number of services that failed (at most 99); 100 usage or fatal
-(LSB mode: status gives 0 up, 3 down, 4 unknown; usage 2; fatal 151).
-`;
-
-class Done extends Error {
-  readonly code: number;
-  constructor(code: number) {
-    super(`exit ${code}`);
-    this.code = code;
-  }
+/** What sv is asked to do, as main.ts parses it from the command line. */
+export interface SvPlan {
+  /** the name sv was called by (basename): 'sv', or the service's in LSB mode */
+  progname: string;
+  /** LSB mode (called as /etc/init.d/NAME): other usage and exit codes */
+  lsb: boolean;
+  /** where service names are looked up ($SVDIR, default /etc/service/) */
+  svdir: string;
+  /** how long to wait for the result, in seconds (-w, $SVWAIT, default 7) */
+  waitSec: number;
+  /** send control bytes, print the status, or only wait for a state (check) */
+  op: 'control' | 'status' | 'check';
+  /** the control bytes to send (control), or the states to wait for ('C' for check) */
+  acts: string;
+  /** wait until the command took effect (or waitSec passed), and report it */
+  wait: boolean;
+  /** force-*: kill a service that did not stop within waitSec */
+  kill: boolean;
+  /** the services named on the command line */
+  services: string[];
 }
 
-type Act = (acts: string) => number;
-
-export function main(argv: string[], argv0: string, env: NodeJS.ProcessEnv = process.env): number {
-  try {
-    return new Sv(argv0, env).run(argv);
-  } catch (e) {
-    if (e instanceof Done) return e.code;
-    throw e;
-  }
-}
-
-function scanUlong(s: string): number {
-  const m = /^\d+/.exec(s);
-  return m ? Number(m[0]) : 0;
+/** Run the plan; the exit code is the number of services that failed (at most 99), or LSB status's. */
+export function runPlan(plan: SvPlan): number {
+  return new Sv(plan).run();
 }
 
 class Sv {
-  private readonly progname: string;
+  private readonly plan: SvPlan;
   private readonly lsb: boolean;
   private readonly svdir: string;
-  private wait = 7;
-  private verbose = false;
-  private kll = false;
+  private readonly wait: number;
+  private readonly kll: boolean;
   private islog = false;
   private rc = 0;
   private out = '';
   private svstatus: RawStatus | undefined;
   /** the 20 bytes of supervise/status as read */
-  private raw = Buffer.alloc(20);
+  private raw: Buffer = Buffer.alloc(20);
   private service = '';
   /** directory of the current service */
   private cwd = '';
@@ -78,22 +60,13 @@ class Sv {
   private tnow = this.tstart;
   private acts = '';
 
-  constructor(argv0: string, env: NodeJS.ProcessEnv) {
-    this.progname = basename(argv0);
-    this.lsb = this.progname !== 'sv';
-    this.svdir = env.SVDIR ?? '/etc/service/';
-    if (env.SVWAIT !== undefined) this.wait = scanUlong(env.SVWAIT);
-  }
-
-  private usage(): never {
-    if (!this.lsb) this.die(100, `usage: ${this.progname} [-v] [-w sec] command service ...\n\n`);
-    this.die(2, `usage: ${this.progname} [-w sec] command\n\n`);
-  }
-
-  private die(code: number, stderr: string): never {
-    this.flush();
-    writeSync(2, stderr);
-    throw new Done(code);
+  constructor(plan: SvPlan) {
+    this.plan = plan;
+    this.lsb = plan.lsb;
+    this.svdir = plan.svdir;
+    this.wait = plan.waitSec;
+    this.kll = plan.kill;
+    this.acts = plan.acts;
   }
 
   private outs(s: string): void {
@@ -102,13 +75,13 @@ class Sv {
 
   private flush(s = ''): void {
     this.out += s;
-    if (this.out) writeSync(1, this.out);
+    if (this.out) outWrite(this.out);
     this.out = '';
   }
 
   private warn2(msg: string): void {
     this.flush();
-    writeSync(2, msg);
+    errWrite(msg);
   }
 
   /** runit's out(): "<p><service>[/log]: <m>[: <error>]" */
@@ -128,87 +101,11 @@ class Sv {
     this.line('ok: ', m);
   }
 
-  run(argv: string[]): number {
-    const args = [...argv];
-    if (args[0] === '--help') {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    // getopt("w:vV"), stopping at the first non-option
-    while (args.length && args[0]!.startsWith('-') && args[0] !== '-') {
-      const a = args.shift()!;
-      if (a === '--') break;
-      for (let i = 1; i < a.length; i++) {
-        const o = a[i];
-        if (o === 'w') {
-          const val = a.length > i + 1 ? a.slice(i + 1) : args.shift();
-          if (val === undefined) {
-            writeSync(2, `${this.progname}: option requires an argument -- w\n`);
-            this.usage();
-          }
-          this.wait = scanUlong(val);
-          this.verbose = true;
-          break;
-        } else if (o === 'v') this.verbose = true;
-        else if (o === 'V') {
-          writeSync(2, `${VERSION}\n`);
-          this.usage();
-        } else {
-          writeSync(2, `${this.progname}: illegal option -- ${o}\n`);
-          this.usage();
-        }
-      }
-    }
-    const action = args.shift();
-    if (action === undefined) this.usage();
-    const services = this.lsb ? [this.progname] : args;
-    if (!services.length || !services[0]) this.usage();
-
-    let act: Act | undefined = (a) => this.control(a);
-    let acts = 's';
-    let cbk: Act | undefined = this.verbose ? (a) => this.check(a) : undefined;
-    const check: Act = (a) => this.check(a);
-    switch (action[0]) {
-      case 'x': case 'e':
-        acts = 'x'; break;
-      case 'X': case 'E':
-        acts = 'x'; this.kll = true; cbk = check; break;
-      case 'D':
-        acts = 'd'; this.kll = true; cbk = check; break;
-      case 'T':
-        acts = 'tc'; this.kll = true; cbk = check; break;
-      case 't':
-        if (action === 'try-restart') { acts = 'tc'; cbk = check; break; }
-        acts = action[0]; break;
-      case 'c':
-        if (action === 'check') { act = undefined; acts = 'C'; cbk = check; break; }
-        acts = action[0]; break;
-      case 'u': case 'd': case 'o': case 'p': case 'h':
-      case 'a': case 'i': case 'k': case 'q': case '1': case '2':
-        acts = action[0]; break;
-      case 's':
-        if (action === 'shutdown') { acts = 'x'; cbk = check; break; }
-        if (action === 'start') { acts = 'u'; cbk = check; break; }
-        if (action === 'stop') { acts = 'd'; cbk = check; break; }
-        if (this.lsb && action !== 'status') this.usage();
-        act = (a) => this.status(a); cbk = undefined; break;
-      case 'r':
-        if (action === 'restart') { acts = 'tcu'; cbk = check; break; }
-        if (action === 'reload') { acts = 'h'; cbk = check; break; }
-        this.usage();
-      // falls through (usage never returns)
-      case 'f':
-        if (action === 'force-reload') { acts = 'tc'; this.kll = true; cbk = check; break; }
-        if (action === 'force-restart') { acts = 'tcu'; this.kll = true; cbk = check; break; }
-        if (action === 'force-shutdown') { acts = 'x'; this.kll = true; cbk = check; break; }
-        if (action === 'force-stop') { acts = 'd'; this.kll = true; cbk = check; break; }
-        this.usage();
-      // falls through
-      default:
-        this.usage();
-    }
-    this.acts = acts;
-
+  run(): number {
+    const { services, acts } = this.plan;
+    const act: ((a: string) => number) | undefined =
+      this.plan.op === 'control' ? (a) => this.control(a) : this.plan.op === 'status' ? (a) => this.status(a) : undefined;
+    const cbk: ((a: string) => number) | undefined = this.plan.wait ? (a) => this.check(a) : undefined;
     const live: Array<string | undefined> = [...services];
     for (let i = 0; i < live.length; i++) {
       const name = live[i]!;
@@ -247,7 +144,7 @@ class Sv {
           }
         }
         if (done) break;
-        sleepMs(420);
+        sleepMs(POLL_MS);
         this.tnow = taiNow();
       }
     }
@@ -275,45 +172,25 @@ class Sv {
     return join(this.cwd, this.islog ? 'log' : '', rel);
   }
 
+  /** The directory holding the current service's supervise/ (its log's, for the log). */
+  private supervised(): string {
+    return this.islog ? join(this.cwd, 'log') : this.cwd;
+  }
+
   /** 1 status read, 0 runsv not running, -1 error (warned). */
   private svstatusGet(): number {
-    let fd: number;
-    try {
-      fd = openSync(this.p('supervise/ok'), C.O_WRONLY | C.O_NONBLOCK);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENXIO') {
-        if (this.acts[0] === 'x') this.ok('runsv not running');
-        else this.fail('runsv not running');
-        return 0;
-      }
-      this.warn('unable to open supervise/ok', e);
+    const r = readStatus(this.supervised());
+    if (r.kind === 'not-running') {
+      if (this.acts[0] === 'x') this.ok('runsv not running');
+      else this.fail('runsv not running');
+      return 0;
+    }
+    if (r.kind === 'error') {
+      this.warn(describe(r));
       return -1;
     }
-    closeSync(fd);
-    let sfd: number;
-    try {
-      sfd = openSync(this.p('supervise/status'), C.O_RDONLY | C.O_NONBLOCK);
-    } catch (e) {
-      this.warn('unable to open supervise/status', e);
-      return -1;
-    }
-    // one read() of up to 20 bytes, as sv: a short file is "bad format"
-    const buf = Buffer.alloc(20);
-    let n: number;
-    try {
-      n = readSync(sfd, buf, 0, 20, null);
-    } catch (e) {
-      this.warn('unable to read supervise/status', e);
-      return -1;
-    } finally {
-      closeSync(sfd);
-    }
-    if (n !== 20) {
-      this.warn('unable to read supervise/status: bad format');
-      return -1;
-    }
-    this.raw = buf;
-    this.svstatus = decodeStatus(buf);
+    this.raw = r.raw;
+    this.svstatus = r.status;
     return 1;
   }
 
@@ -331,7 +208,7 @@ class Sv {
       normallyup = true;
     }
     const pid = st.pid;
-    this.outs(st.state === 0 ? 'down: ' : st.state === 1 ? 'run: ' : st.state === 2 ? 'finish: ' : '');
+    this.outs(st.state === S_DOWN ? 'down: ' : st.state === S_RUN ? 'run: ' : st.state === S_FINISH ? 'finish: ' : '');
     this.outs(`${m}: `);
     // sv keeps the pid in an int and prints it as unsigned long: a corrupt one >= 2^31 wraps
     if (st.state) this.outs(`(pid ${pid >= 0x80000000 ? 2n ** 64n - BigInt(0x100000000 - pid) : pid}) `);
@@ -380,7 +257,7 @@ class Sv {
 
   private done(code: number): never {
     this.flush();
-    throw new Done(code);
+    exit(code);
   }
 
   /** ./check: exit 0 = ready; missing = ready; stdout closed. */
@@ -439,11 +316,11 @@ class Sv {
         case 'x':
           return 0;
         case 'u':
-          if (!pid || st.state !== 1) return 0;
+          if (!pid || st.state !== S_RUN) return 0;
           if (!this.checkscript()) return 0;
           break;
         case 'd':
-          if (pid || st.state !== 0) return 0;
+          if (pid || st.state !== S_DOWN) return 0;
           break;
         case 't':
         case 'k':
@@ -471,24 +348,14 @@ class Sv {
     if (this.svstatusGet() <= 0) return -1;
     const st = this.svstatus!;
     if (st.wantChar === a[0] && (a[0] !== 'd' || this.raw[18] === 1)) return 0; // once w/o term
-    let fd: number;
-    try {
-      fd = openSync(join(this.cwd, 'supervise/control'), C.O_WRONLY | C.O_NONBLOCK);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENXIO') this.warn('unable to open supervise/control', e);
-      else if (a[0] === 'x') this.ok('runsv not running');
+    const r = sendControl(this.cwd, a);
+    if (r.kind === 'not-running') {
+      if (a[0] === 'x') this.ok('runsv not running');
       else this.fail('runsv not running');
       return -1;
     }
-    let n = -1;
-    try {
-      n = writeSync(fd, a);
-    } catch {
-      n = -1;
-    }
-    closeSync(fd);
-    if (n !== a.length) {
-      this.warn('unable to write to supervise/control');
+    if (r.kind === 'error') {
+      this.warn(describe(r));
       return -1;
     }
     return 1;

@@ -1,4 +1,5 @@
 // The svlogd applet: runit's svlogd on standard input.
+import { errLine, fatalLine } from '../lib/diag.ts';
 import { HELP, parseArgs } from './options.ts';
 import { Svlogd } from './svlogd.ts';
 
@@ -13,7 +14,7 @@ export async function main(argv: string[], argv0: string): Promise<number> {
   try {
     logger = new Svlogd(settings);
   } catch {
-    process.stderr.write('svlogd: fatal: out of memory.\n'); // e.g. -l too big to allocate
+    errLine(fatalLine('svlogd', 'out of memory.')); // e.g. -l too big to allocate
     return 111;
   }
   for (const sig of ['SIGTERM', 'SIGHUP', 'SIGALRM'] as const) process.on(sig, () => logger.kill(sig));

@@ -1,5 +1,5 @@
 // svlogd's command line, parsed as runit's svlogd parses it.
-import { writeSync } from 'node:fs';
+import { errWrite } from '../lib/diag.ts';
 import { Getopt, scanUlong } from '../lib/getopt.ts';
 
 export const USAGE = ' [-ttv] [-r c] [-R abc] [-l len] [-b buflen] dir ...';
@@ -50,7 +50,7 @@ export function defaultSettings(dirs: string[] = []): SvlogdSettings {
 export function parseArgs(
   argv: readonly string[],
   argv0: string,
-  report: (s: string) => void = (s) => writeSync(2, s),
+  report: (s: string) => void = errWrite,
 ): SvlogdSettings | { code: number } {
   const s = defaultSettings();
   const usage = () => {

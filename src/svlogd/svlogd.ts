@@ -1,5 +1,5 @@
 // svlogd as a class: reads log lines from a stream or a pipe fd and writes them to log
-// directories, with runit's svlogd semantics (runit-reference.md, svlogd), checked side
+// directories, with runit's svlogd semantics (docs/runit.md, svlogd), checked side
 // by side with Debian's 2.1.2 svlogd in test/host/svlogd.test.ts.
 //
 // Where we differ from runit on purpose:

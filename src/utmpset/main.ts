@@ -1,9 +1,9 @@
 // The utmpset applet: runit's utmpset [-w] line, marking a terminal line logged out in
 // utmp (and, with -w, appending a logout record to wtmp), for getty services' finish.
-import { writeSync } from 'node:fs';
+import { errWrite, Exit, exit, runTool, usage as usageExit, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { Getopt } from '../lib/getopt.ts';
-import { hostLayout, UTMP_FILE, utmpLogout, UtmpError, WTMP_FILE, wtmpLogout } from './utmp.ts';
+import { hostLayout, UTMP_FILE, utmpLogout, WTMP_FILE, wtmpLogout } from './utmp.ts';
 
 const USAGE = ' [-w] line';
 const VERSION = '$Id: runit-ts utmpset $';
@@ -15,54 +15,36 @@ a user gets user and host cleared, the time set and type DEAD_PROCESS (runit's u
 Exit codes: 0 done, 1 usage, 111 no such entry or an error.
 `;
 
-function err(s: string): void {
-  try {
-    writeSync(2, s);
-  } catch {
-    // stderr closed
-  }
-}
-
 export function main(argv: string[], argv0: string): number {
   if (argv[0] === '--help') {
     process.stdout.write(HELP);
     return 0;
   }
-  const usage = () => {
-    err(`usage: ${argv0}${USAGE}\n\n`);
-    return 1;
-  };
-  let wtmp = false;
-  const g = new Getopt(argv, 'wV', argv0, err);
-  for (let o = g.next(); o; o = g.next()) {
-    if (o.c === 'w') wtmp = true;
-    else {
-      if (o.c === 'V') err(`${VERSION}\n`);
-      return usage();
-    }
-  }
-  const [line] = g.rest();
-  if (line === undefined) return usage();
-  const layout = hostLayout();
-  const now = Math.floor(Date.now() / 1000);
-  try {
-    if (!utmpLogout(UTMP_FILE, line, now, layout, errorStr)) {
-      err(`utmpset: warning: unable to logout line ${line} in utmp: no such entry\n`);
-      return 111;
-    }
-    if (wtmp) {
-      try {
-        wtmpLogout(WTMP_FILE, line, now, layout, errorStr);
-      } catch (e) {
-        if (e instanceof UtmpError) throw e;
-        err(`utmpset: warning: unable to logout line ${line} in wtmp: ${errorStr(e)}\n`);
-        return 111;
+  return runTool(() => {
+    const usage = (): never => usageExit(argv0, USAGE, 1);
+    let wtmp = false;
+    const g = new Getopt(argv, 'wV', argv0, errWrite);
+    for (let o = g.next(); o; o = g.next()) {
+      if (o.c === 'w') wtmp = true;
+      else {
+        if (o.c === 'V') errWrite(`${VERSION}\n`);
+        usage();
       }
     }
-  } catch (e) {
-    if (!(e instanceof UtmpError)) throw e;
-    err(`utmpset: ${e.kind}: ${e.message}\n`);
-    return 111;
-  }
-  return 0;
+    const [line] = g.rest();
+    if (line === undefined) usage();
+    const layout = hostLayout();
+    const now = Math.floor(Date.now() / 1000);
+    // a failure to open or lock a file throws utmpset's fatal line (Exit 111)
+    if (!utmpLogout(UTMP_FILE, line!, now, layout, errorStr)) exit(111, warningLine('utmpset', `unable to logout line ${line} in utmp: no such entry`));
+    if (wtmp) {
+      try {
+        wtmpLogout(WTMP_FILE, line!, now, layout, errorStr);
+      } catch (e) {
+        if (e instanceof Exit) throw e;
+        exit(111, warningLine('utmpset', `unable to logout line ${line} in wtmp`, e));
+      }
+    }
+    return 0;
+  });
 }

@@ -14,6 +14,7 @@
 //   ut_addr_v6    348 int32[4]              360 int32[4]
 //   reserved      364 char[20]              376 char[20] (+4 padding)
 // x86_64 keeps 32-bit times for compatibility with i386 (__WORDSIZE_TIME64_COMPAT32).
+import { Exit, fatalLine } from '../lib/diag.ts';
 import { closeSync, constants as C, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { LOCK_EX, native } from '../lib/native.ts';
 
@@ -44,13 +45,9 @@ export function hostLayout(): UtmpLayout {
   return process.arch === 'arm64' ? LAYOUTS.aarch64 : LAYOUTS.x86_64;
 }
 
-/** A failure utmpset reports: "utmpset: <kind>: <message>", exit 111. */
-export class UtmpError extends Error {
-  readonly kind: 'fatal' | 'warning';
-  constructor(kind: 'fatal' | 'warning', message: string) {
-    super(message);
-    this.kind = kind;
-  }
+/** utmpset's fatal error: "utmpset: fatal: <message>", exit 111. */
+function failure(message: string): Exit {
+  return new Exit(111, fatalLine('utmpset', message));
 }
 
 function setTime(rec: Buffer, l: UtmpLayout, sec: number): void {
@@ -74,13 +71,13 @@ function openLocked(file: string, flags: number, mode: number | undefined, lockM
   try {
     fd = openSync(file, flags, mode);
   } catch (e) {
-    throw new UtmpError('fatal', `unable to open ${file}: ${errstr(e)}`);
+    throw failure(`unable to open ${file}: ${errstr(e)}`);
   }
   try {
     native().flock(fd, LOCK_EX);
   } catch (e) {
     closeSync(fd);
-    throw new UtmpError('fatal', `${lockMsg}: ${errstr(e)}`);
+    throw failure(`${lockMsg}: ${errstr(e)}`);
   }
   return fd;
 }

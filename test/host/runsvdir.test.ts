@@ -118,9 +118,32 @@ t.test('sv exit: runsvdir starts runsv again; the service comes back', async (t)
   }
   await until(() => ds.every((d, i) => !alive(before[i]!)), 5000, 'old processes gone');
   // runsvdir notices a runsv's exit at its next wake-up (up to 5 s: SIGCHLD does not wake
-  // it); ours at once
+  // it); ours starts it again at a pass 5 s after it ended
   await until(() => ds.every((d, i) => { const p = pidIn(join(d.svdir, 'svc', 'supervise')); return p > 0 && p !== before[i] && alive(p); }), 9000, 'restarted under a new runsv');
   t.pass('both restarted');
+});
+
+t.test('sv -w 5 exit: "runsv not running", as against runit (restarted only at a later scan)', async (t) => {
+  // runit's runsvdir is not woken by its runsv's exit, so sv's next look finds no runsv:
+  // "ok: NAME: runsv not running", exit 0. (Debian's is not compared here: it restarts
+  // the runsv at its next wake-up, which may come within sv's first 420 ms.)
+  const tr = tree('runsvdir-exit-');
+  t.teardown(() => tr.cleanup());
+  service(join(tr.sv, 'svc'), { run: sh('exec sleep 1000') });
+  const bg = spawnBg(tr.our('runsvdir'), [tr.sv]);
+  t.teardown(async () => {
+    bg.proc.kill('SIGTERM');
+    await bg.proc;
+  });
+  const pid = await until(() => pidIn(join(tr.sv, 'svc', 'supervise')), 5000, 'svc up');
+  const { execa } = await import('execa');
+  const t0 = Date.now();
+  const r = await execa(tr.our('sv'), ['-w', '5', 'exit', join(tr.sv, 'svc')], { reject: false });
+  t.same([r.exitCode, r.stdout, r.stderr], [0, `ok: ${join(tr.sv, 'svc')}: runsv not running`, ''], 'ok: runsv not running, exit 0');
+  t.notOk(alive(pid), 'the service is stopped');
+  const back = await until(() => { const p = pidIn(join(tr.sv, 'svc', 'supervise')); return p > 0 && p !== pid && alive(p) && p; }, 9000, 'a new runsv');
+  t.ok(back, 'started again at a later pass');
+  t.ok(Date.now() - t0 >= 4500, `not before runsvdir's 5 s wake-up (${Date.now() - t0} ms)`);
 });
 
 t.test('-P: each service in its own session', async (t) => {
@@ -259,4 +282,21 @@ t.test('SIGHUP: every service stopped, exit 111', async (t) => {
   t.equal(r.exitCode, 111);
   t.notOk(alive(pid), 'the service is stopped');
   t.equal(readIf(join(tr.root, 'finished')), 'done\n', './finish ran');
+});
+
+t.test('RUNSVDIR_STOP_TIMEOUT that is not a number of seconds: a warning, and the default 4 s', async (t) => {
+  for (const value of ['abc', '-1']) {
+    const tr = tree('runsvdir-timeout-');
+    t.teardown(() => tr.cleanup());
+    // takes 1 s to stop after TERM: killed at once when the timeout is taken as 0
+    service(join(tr.sv, 'slow'), { run: sh(`trap 'sleep 1; echo clean > ../../stopped; exit 0' TERM; while :; do sleep 0.1; done`) });
+    const bg = spawnBg(tr.our('runsvdir'), [tr.sv], { env: { RUNSVDIR_STOP_TIMEOUT: value } });
+    await until(() => pidIn(join(tr.sv, 'slow', 'supervise')), 5000, 'slow up');
+    await new Promise((r) => setTimeout(r, 300)); // the trap is set
+    bg.proc.kill('SIGTERM');
+    const r = await bg.proc;
+    t.equal(r.exitCode, 0, `${value}: exit 0`);
+    t.ok(bg.output().includes(`runsvdir ${tr.sv}: warning: RUNSVDIR_STOP_TIMEOUT must be a number of seconds (0 or more), not '${value}': using 4\n`), `${value}: one clear warning`);
+    t.equal(readIf(join(tr.root, 'stopped')), 'clean\n', `${value}: the service had time to stop (the default 4 s)`);
+  }
 });

@@ -1,0 +1,95 @@
+// Platform facts, defined once for the image builder (image/), the stages (stages/), the
+// QEMU harness (src/harness/), the tools in scripts/ and the benchmarks: the arches we
+// build for, the host's, the cache of pinned inputs, the serial console and kernel
+// command line, and how kernel module files are named.
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
+
+/** The guest and host architectures runit-ts builds for. */
+export type Arch = 'x86_64' | 'aarch64';
+
+export const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
+
+/** Debian's names for our arches (package architectures). */
+export const DEB_ARCH: Readonly<Record<Arch, string>> = { x86_64: 'amd64', aarch64: 'arm64' };
+
+/** GNU triplets: where Debian puts each arch's libraries (/lib/TRIPLET). */
+export const TRIPLET: Readonly<Record<Arch, string>> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
+
+/** The guest's first serial port, its console, on QEMU's machines (pc / virt). */
+export const CONSOLE: Readonly<Record<Arch, string>> = { x86_64: 'ttyS0', aarch64: 'ttyAMA0' };
+
+/** Accepts the usual spellings (x86_64/amd64/x64, aarch64/arm64). */
+export function parseArch(name: string): Arch {
+  switch (name.toLowerCase()) {
+    case 'x86_64':
+    case 'x86-64':
+    case 'amd64':
+    case 'x64':
+      return 'x86_64';
+    case 'aarch64':
+    case 'arm64':
+      return 'aarch64';
+    default:
+      throw new Error(`unknown architecture '${name}' (expected x86_64 or aarch64)`);
+  }
+}
+
+/** The host's architecture, or undefined when it is neither x86_64 nor aarch64. */
+export function hostArch(): Arch | undefined {
+  if (process.arch === 'x64') return 'x86_64';
+  if (process.arch === 'arm64') return 'aarch64';
+  return undefined;
+}
+
+/** The host's architecture; a clear error on any other host. */
+export function requireHostArch(): Arch {
+  const a = hostArch();
+  if (a === undefined) throw new Error(`unsupported host architecture ${process.arch} (x86_64 or aarch64 needed)`);
+  return a;
+}
+
+/** Where scripts/setup keeps the pinned inputs: $RUNIT_TS_CACHE, default ~/.cache/runit-ts. */
+export function cacheDir(): string {
+  return process.env.RUNIT_TS_CACHE || join(homedir(), '.cache', 'runit-ts');
+}
+
+export interface CmdlineOptions {
+  /** Add `quiet` (kernel log level 4 on the console; userspace output stays visible). Default false. */
+  readonly quiet?: boolean;
+  /** Extra words appended, e.g. 'rdinit=/sbin/init'. */
+  readonly extra?: string;
+}
+
+/**
+ * A kernel command line for booting under QEMU: the serial console, and panic=-1 so that
+ * a kernel panic (e.g. init exiting) reboots at once, which QEMU's -no-reboot turns into
+ * QEMU exiting.
+ */
+export function kernelCmdline(arch: Arch, opts: CmdlineOptions = {}): string {
+  const words = [`console=${CONSOLE[arch]}`, 'panic=-1'];
+  if (opts.quiet === true) words.push('quiet');
+  if (opts.extra !== undefined && opts.extra.trim() !== '') words.push(opts.extra.trim());
+  return words.join(' ');
+}
+
+/** Process 1 of runit-ts images: the C runit, started by the kernel from the initramfs. */
+export const IMAGE_INIT = '/sbin/runit';
+
+/** The command line an image is booted with (written to out/ARCH/cmdline): quiet, our PID 1, and `extra`. */
+export function imageCmdline(arch: Arch, extra = ''): string {
+  return kernelCmdline(arch, { quiet: true, extra: `rdinit=${IMAGE_INIT}${extra.trim() ? ' ' + extra.trim() : ''}` });
+}
+
+/** File names of kernel modules, plain or compressed as Debian ships them. */
+export const MODULE_FILE = /\.ko(\.(xz|zst|gz))?$/;
+
+/** The name the kernel knows a module by: '-' and '_' are the same, so names use '_'. */
+export function canonicalModuleName(name: string): string {
+  return name.replace(/-/g, '_');
+}
+
+/** A module's name from its file's path: kernel/drivers/net/virtio-net.ko.xz -> virtio_net. */
+export function moduleName(path: string): string {
+  return canonicalModuleName(basename(path).replace(MODULE_FILE, ''));
+}

@@ -1,0 +1,293 @@
+// runit's supervise/ protocol, one typed module for every tool that speaks it (sv, the
+// runsv state machine, stage 3): the files a runsv keeps in SERVICE/supervise/ and how
+// each is read and written.
+//
+//   ok       a FIFO runsv holds open for reading: opening it for writing without blocking
+//            (O_WRONLY|O_NDELAY) fails with ENXIO when no runsv serves the directory
+//   control  a FIFO runsv reads one byte at a time from: u d o p c h a i q 1 2 t k x
+//   status   20 bytes (src/lib/status.ts); stat: the state in words; pid: the pid or empty
+//   lock     flock()ed by the runsv serving the directory
+//
+// A log service has its own supervise/ in SERVICE/log/. Every function here takes the
+// directory that holds supervise/ (the service, or its log directory). Errors are
+// returned as values with runit's words ("unable to open supervise/ok") and the cause,
+// so a tool prints them its own way.
+import { closeSync, constants as C, openSync, readdirSync, readSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { errorStr } from './errstr.ts';
+import { native } from './native.ts';
+import { isServiceProcess, processStartTicks } from './proc.ts';
+import { decodeStatus, encodeStatus, pidFile, statLine, type RawStatus, type Status } from './status.ts';
+import { sleep, signal } from './sys.ts';
+
+/** The status record of a service, as read from supervise/status. */
+export interface StatusRecord {
+  /** the record decoded (state S_DOWN, S_RUN or S_FINISH, pid, want, ...) */
+  status: RawStatus;
+  /** the 20 bytes as read */
+  raw: Buffer;
+}
+
+/**
+ * A failed step, in runit's words: `message` ("unable to open supervise/ok") and the
+ * `reason` sv prints after it (error_str text, or "bad format"; none for a failed write
+ * to supervise/control, where sv prints none either).
+ */
+export interface ProtocolError {
+  kind: 'error';
+  message: string;
+  reason?: string;
+  /** the system error, when there was one */
+  cause?: unknown;
+}
+
+/** readStatus(): a runsv serves the directory and its status was read, no runsv runs, or a step failed. */
+export type StatusResult = ({ kind: 'ok' } & StatusRecord) | { kind: 'not-running' } | ProtocolError;
+
+/** sendControl(): the bytes were written, no runsv runs, or a step failed. */
+export type ControlResult = { kind: 'ok' } | { kind: 'not-running' } | ProtocolError;
+
+function failure(message: string, cause: unknown, reason: string | undefined = cause === undefined ? undefined : errorStr(cause)): ProtocolError {
+  return { kind: 'error', message, ...(reason === undefined ? {} : { reason }), ...(cause === undefined ? {} : { cause }) };
+}
+
+/** "MESSAGE[: REASON]", as sv prints a ProtocolError. */
+export function describe(e: ProtocolError): string {
+  return e.reason === undefined ? e.message : `${e.message}: ${e.reason}`;
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | null)?.code;
+}
+
+/** Path of a file in dir/supervise/. */
+export function supervisePath(dir: string, file: string): string {
+  return join(dir, 'supervise', file);
+}
+
+/**
+ * Is a runsv serving dir? Opens supervise/ok for writing without blocking, as sv does:
+ * ENXIO (no reader) means no runsv. 'running' | 'not-running', or the open's error.
+ */
+export function supervisorRunning(dir: string): { kind: 'running' } | { kind: 'not-running' } | ProtocolError {
+  let fd: number;
+  try {
+    fd = openSync(supervisePath(dir, 'ok'), C.O_WRONLY | C.O_NONBLOCK);
+  } catch (e) {
+    if (errno(e) === 'ENXIO') return { kind: 'not-running' };
+    return failure('unable to open supervise/ok', e);
+  }
+  closeSync(fd);
+  return { kind: 'running' };
+}
+
+/**
+ * Read supervise/status whether or not a runsv serves dir (what a dead supervisor
+ * left, for one). One read() of up to 20 bytes, as sv: a shorter file is "bad format".
+ */
+export function readStatusFile(dir: string): ({ kind: 'ok' } & StatusRecord) | ProtocolError {
+  let fd: number;
+  try {
+    fd = openSync(supervisePath(dir, 'status'), C.O_RDONLY | C.O_NONBLOCK);
+  } catch (e) {
+    return failure('unable to open supervise/status', e);
+  }
+  const raw = Buffer.alloc(20);
+  let n: number;
+  try {
+    n = readSync(fd, raw, 0, 20, null);
+  } catch (e) {
+    return failure('unable to read supervise/status', e);
+  } finally {
+    closeSync(fd);
+  }
+  if (n !== 20) return failure('unable to read supervise/status', undefined, 'bad format');
+  return { kind: 'ok', status: decodeStatus(raw), raw };
+}
+
+/** The status of the service in dir, as sv reads it: first whether a runsv serves it, then supervise/status. */
+export function readStatus(dir: string): StatusResult {
+  const running = supervisorRunning(dir);
+  if (running.kind !== 'running') return running;
+  return readStatusFile(dir);
+}
+
+/**
+ * Send control bytes to the runsv serving dir: one write() to supervise/control, opened
+ * O_WRONLY|O_NDELAY as sv does (ENXIO: no runsv). `bytes` are runit's commands, e.g.
+ * 'u' (up), 'd' (down), 'x' (exit), 'tcu' (restart).
+ */
+export function sendControl(dir: string, bytes: string): ControlResult {
+  let fd: number;
+  try {
+    fd = openSync(supervisePath(dir, 'control'), C.O_WRONLY | C.O_NONBLOCK);
+  } catch (e) {
+    if (errno(e) === 'ENXIO') return { kind: 'not-running' };
+    return failure('unable to open supervise/control', e);
+  }
+  let n = -1;
+  try {
+    n = writeSync(fd, bytes);
+  } catch (e) {
+    // sv says no more than this (no error text), whatever write() failed with
+    return { kind: 'error', message: 'unable to write to supervise/control', cause: e };
+  } finally {
+    closeSync(fd);
+  }
+  if (n !== bytes.length) return failure('unable to write to supervise/control', undefined);
+  return { kind: 'ok' };
+}
+
+/** Create a FIFO (mode 0600) as runit's fifo_make; an existing one is left, other errors show when it is opened. */
+export function makeFifo(path: string): void {
+  try {
+    native().mkfifo(path, 0o600);
+  } catch {
+    /* EEXIST, or a failure reported on stat/open */
+  }
+}
+
+/** runit's open_trunc (0644 & ~umask) + write + close. */
+function writeTrunc(path: string, data: string | Buffer): void {
+  const fd = openSync(path, C.O_WRONLY | C.O_NONBLOCK | C.O_TRUNC | C.O_CREAT, 0o644);
+  try {
+    if (data.length) writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface WriteStatusOptions {
+  /** write supervise/pid too (runsv does only when the pid changed) */
+  pid: boolean;
+  /** how messages name dir/supervise/: 'supervise/' or 'log/supervise/' */
+  label: string;
+  /** runsv's warning for a failed step: "unable to open supervise/stat.new" and the error */
+  warn: (message: string, cause: unknown) => void;
+}
+
+/**
+ * runsv's update_status: supervise/pid (when asked), stat, then status, each written as
+ * FILE.new and renamed over FILE, so a reader never sees half a file. A failed step is
+ * warned about and ends the update, as runsv's does (a failed rename of stat.new only
+ * warns). Returns true when supervise/pid was written (or not asked for).
+ */
+export function writeStatus(dir: string, st: Status, opts: WriteStatusOptions): boolean {
+  const p = (f: string) => supervisePath(dir, f);
+  const sup = opts.label;
+  if (opts.pid) {
+    try {
+      writeTrunc(p('pid.new'), pidFile(st.pid));
+    } catch (e) {
+      opts.warn(`unable to open ${sup}pid.new`, e);
+      return false;
+    }
+    try {
+      renameSync(p('pid.new'), p('pid'));
+    } catch (e) {
+      opts.warn(`unable to rename pid.new to ${sup}pid`, e);
+      return false;
+    }
+  }
+  try {
+    writeTrunc(p('stat.new'), statLine(st));
+    try {
+      renameSync(p('stat.new'), p('stat'));
+    } catch (e) {
+      opts.warn(`unable to rename stat.new to ${sup}stat`, e);
+    }
+  } catch (e) {
+    opts.warn(`unable to open ${sup}stat.new`, e);
+    return true;
+  }
+  try {
+    writeTrunc(p('status.new'), encodeStatus(st));
+  } catch (e) {
+    opts.warn(`unable to open ${sup}status.new`, e);
+    return true;
+  }
+  try {
+    renameSync(p('status.new'), p('status'));
+  } catch (e) {
+    opts.warn(`unable to rename status.new to ${sup}status`, e);
+  }
+  return true;
+}
+
+/** A process a dead supervisor left running, identified by pid and start time (so a recycled pid is never touched). */
+export interface Leftover {
+  /** how messages name it: the service name, or NAME/log */
+  label: string;
+  pid: number;
+  /** the process's start time in clock ticks after boot (/proc/PID/stat) */
+  startTicks: number;
+}
+
+/**
+ * The process recorded in dir/supervise/status, if it is still alive and still the one
+ * a supervisor started in dir (src/lib/proc.ts isServiceProcess). Read it before a new
+ * runsv writes its first status over it.
+ */
+export function findLeftover(dir: string, label: string): Leftover | undefined {
+  const r = readStatusFile(dir);
+  if (r.kind !== 'ok' || !r.status.pid || r.status.pid === process.pid) return undefined;
+  const pid = r.status.pid;
+  const startTicks = processStartTicks(pid);
+  if (startTicks === undefined || !isServiceProcess(pid, Number(r.status.start.sec), dir)) return undefined;
+  return { label, pid, startTicks };
+}
+
+/** findLeftover() for every service in svdir (names starting with '.' skipped) and its log. */
+export function findLeftovers(svdir: string): Leftover[] {
+  let names: string[];
+  try {
+    names = readdirSync(svdir).filter((n) => !n.startsWith('.'));
+  } catch {
+    return [];
+  }
+  const out: Leftover[] = [];
+  for (const name of names) {
+    for (const [dir, label] of [[join(svdir, name), name], [join(svdir, name, 'log'), `${name}/log`]] as const) {
+      const l = findLeftover(dir, label);
+      if (l) out.push(l);
+    }
+  }
+  return out;
+}
+
+/** Is this leftover still the same process? */
+export function leftoverAlive(l: Leftover): boolean {
+  return processStartTicks(l.pid) === l.startTicks;
+}
+
+export interface StopOptions {
+  /** how long TERM has before KILL, in ms */
+  graceMs: number;
+  /** how often to look whether they are gone, in ms (default 50) */
+  pollMs?: number;
+  /** called for each one still alive when KILL is sent */
+  onKill?: (l: Leftover) => void;
+}
+
+/**
+ * Stop leftovers all at once: TERM and CONT to each one still the same process, KILL to
+ * those alive after graceMs. Resolves when all are gone or killed.
+ */
+export async function stopLeftovers(leftovers: Leftover[], opts: StopOptions): Promise<void> {
+  const victims = leftovers.filter(leftoverAlive);
+  for (const v of victims) {
+    signal(v.pid, 'SIGTERM');
+    signal(v.pid, 'SIGCONT');
+  }
+  const t0 = Date.now();
+  let alive = victims;
+  while (alive.length && Date.now() - t0 < opts.graceMs) {
+    await sleep(opts.pollMs ?? 50);
+    alive = alive.filter(leftoverAlive);
+  }
+  for (const v of alive) {
+    if (!leftoverAlive(v)) continue;
+    opts.onKill?.(v);
+    signal(v.pid, 'SIGKILL');
+  }
+}
