@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { ARCHES, DEB_ARCH, repoRoot, type Arch } from '../image/inputs.ts';
+import { repoRoot } from '../image/inputs.ts';
+import { ARCHES, DEB_ARCH, type Arch } from '../src/lib/platform.ts';
 
 export const HELP = `usage: node scripts/install.ts install --arch ARCH [--destdir DIR] [--prefix PREFIX] [--sysconfdir DIR]
        node scripts/install.ts deb --arch ARCH [--out FILE]

@@ -1,9 +1,10 @@
 // The real ServiceControl: speaks runit's supervise/ protocol directly (no sv process),
 // so it works against our supervisor and against runit's own runsv alike.
 import { spawn } from 'node:child_process';
-import { constants as C, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { decodeStatus, S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
+import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
+import { describe, readStatus, sendControl } from '../lib/supervise.ts';
 import { tainSeconds } from '../lib/tai.ts';
 import { ServiceError, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
 
@@ -35,25 +36,13 @@ function code(e: unknown): string | undefined {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** One read of a (service or log) directory's supervise/: what sv's svstatus_get() does. */
-async function readSupervise(name: string, dir: string): Promise<RawStatus> {
-  let ok: fsp.FileHandle;
-  try {
-    ok = await fsp.open(join(dir, 'supervise/ok'), C.O_WRONLY | C.O_NONBLOCK);
-  } catch (e) {
-    if (code(e) === 'ENXIO') throw new ServiceError(name, 'not-running', 'runsv not running', { cause: e });
-    if (code(e) === 'ENOENT') throw new ServiceError(name, 'no-supervise', 'unable to open supervise/ok: file does not exist', { cause: e });
-    throw new ServiceError(name, 'io', `unable to open supervise/ok: ${(e as Error).message}`, { cause: e });
-  }
-  await ok.close();
-  let buf: Buffer;
-  try {
-    buf = await fsp.readFile(join(dir, 'supervise/status'));
-  } catch (e) {
-    throw new ServiceError(name, 'io', `unable to read supervise/status: ${(e as Error).message}`, { cause: e });
-  }
-  if (buf.length !== 20) throw new ServiceError(name, 'io', 'unable to read supervise/status: bad format');
-  return decodeStatus(buf);
+/** One read of a (service or log) directory's status, through the protocol library. */
+function readSupervise(name: string, dir: string): RawStatus {
+  const r = readStatus(dir);
+  if (r.kind === 'ok') return r.status;
+  if (r.kind === 'not-running') throw new ServiceError(name, 'not-running', 'runsv not running');
+  const missing = (r.cause as { code?: string } | undefined)?.code === 'ENOENT' && r.message === 'unable to open supervise/ok';
+  throw new ServiceError(name, missing ? 'no-supervise' : 'io', describe(r), { cause: r.cause });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -126,12 +115,12 @@ export class SupervisedServices implements ServiceControl {
 
   async status(service: string): Promise<ServiceStatus> {
     const dir = await this.enter(service);
-    const main = await this.process(await readSupervise(service, dir), dir);
+    const main = await this.process(readSupervise(service, dir), dir);
     let log: ProcessStatus | undefined;
     const logDir = join(dir, 'log');
     if (await exists(logDir)) {
       try {
-        log = await this.process(await readSupervise(`${service}/log`, logDir), logDir);
+        log = await this.process(readSupervise(`${service}/log`, logDir), logDir);
       } catch (e) {
         if (!(e instanceof ServiceError)) throw e;
       }
@@ -140,25 +129,15 @@ export class SupervisedServices implements ServiceControl {
     return { name: service, dir, ...main, ready, log };
   }
 
-  /** Write control bytes in one write(2), as sv does. */
+  /** Write control bytes in one write(2), as sv does (skipping a request runsv already has). */
   private async control(service: string, bytes: string): Promise<void> {
     const dir = await this.enter(service);
-    const raw = await readSupervise(service, dir);
+    const raw = readSupervise(service, dir);
     // sv skips a request runsv already has (a repeated 'd' still goes when no TERM is pending)
     if (raw.wantChar === bytes[0] && (bytes[0] !== 'd' || raw.term)) return;
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(join(dir, 'supervise/control'), C.O_WRONLY | C.O_NONBLOCK);
-    } catch (e) {
-      if (code(e) === 'ENXIO') throw new ServiceError(service, 'not-running', 'runsv not running', { cause: e });
-      throw new ServiceError(service, 'io', `unable to open supervise/control: ${(e as Error).message}`, { cause: e });
-    }
-    try {
-      const { bytesWritten } = await fh.write(bytes);
-      if (bytesWritten !== bytes.length) throw new ServiceError(service, 'io', 'unable to write to supervise/control');
-    } finally {
-      await fh.close();
-    }
+    const r = sendControl(dir, bytes);
+    if (r.kind === 'not-running') throw new ServiceError(service, 'not-running', 'runsv not running');
+    if (r.kind === 'error') throw new ServiceError(service, 'io', describe(r), { cause: r.cause });
   }
 
   up(service: string): Promise<void> {
@@ -182,7 +161,7 @@ export class SupervisedServices implements ServiceControl {
   private async met(service: string, dir: string, c: string, t0: bigint, oldPid: number): Promise<boolean> {
     let raw: RawStatus;
     try {
-      raw = await readSupervise(service, dir);
+      raw = readSupervise(service, dir);
     } catch (e) {
       if (e instanceof ServiceError && e.reason === 'not-running') return c === 'x';
       throw e;
@@ -247,7 +226,7 @@ export class SupervisedServices implements ServiceControl {
   }
   async restart(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
     const t0 = this.now();
-    const before = await readSupervise(service, await this.enter(service));
+    const before = readSupervise(service, await this.enter(service));
     await this.control(service, 'tcu');
     return (await this.waitFor(service, 'tcu', t0, opts, before.pid))!;
   }
