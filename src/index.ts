@@ -6,13 +6,15 @@
 //   await sv.restart('web', { timeoutMs: 5000 });
 //   console.log((await sv.status('web')).pid);
 
-export { SupervisedServices, runCheck, DEFAULT_POLL_MS, DEFAULT_WAIT_S, type ClientOptions } from './control/client.ts';
+export { SupervisedServices, runCheck, DEFAULT_POLL_MS, DEFAULT_WAIT_S, EVENT_SOCKET, type ClientOptions } from './control/client.ts';
+export { statusJson } from './control/cli.ts';
 export { FakeServices, FailingServices, RecordingServices, type FakeServiceOptions, type RecordedCommand } from './control/doubles.ts';
 export {
   ServiceError,
   type ProcessStatus,
   type ServiceControl,
   type ServiceErrorReason,
+  type ServiceEvent,
   type ServiceSignal,
   type ServiceState,
   type ServiceStatus,

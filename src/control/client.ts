@@ -2,11 +2,14 @@
 // so it works against our supervisor and against runit's own runsv alike.
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import { connect } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { createInterface } from 'node:readline';
 import { isAbsolute, join } from 'node:path';
 import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
-import { describe, readStatus, sendControl } from '../lib/supervise.ts';
+import { describe, readStats, readStatus, sendControl } from '../lib/supervise.ts';
 import { tainSeconds } from '../lib/tai.ts';
-import { ServiceError, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
+import { ServiceError, type ServiceEvent, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
 
 /** sv's default wait, in seconds, when neither the options nor $SVWAIT say. */
 export const DEFAULT_WAIT_S = 7;
@@ -33,6 +36,13 @@ const STATE = { [S_DOWN]: 'down', [S_RUN]: 'run', [S_FINISH]: 'finish' } as cons
 function code(e: unknown): string | undefined {
   return (e as { code?: string } | null)?.code;
 }
+
+function signalName(n: number): string | undefined {
+  return n ? Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] : undefined;
+}
+
+/** Name of the socket our supervisor serves events on, in the scan directory. */
+export const EVENT_SOCKET = '.events';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -72,14 +82,15 @@ export function runCheck(dir: string): Promise<boolean> {
  */
 export class SupervisedServices implements ServiceControl {
   readonly scanDir: string;
-  private readonly timeoutMs: number;
+  /** how long a wait lasts when its options do not say (ms) */
+  readonly defaultTimeoutMs: number;
   private readonly pollMs: number;
 
   constructor(opts: ClientOptions = {}) {
     const env = opts.env ?? process.env;
     this.scanDir = opts.scanDir ?? env.SVDIR ?? '/etc/service';
     const svwait = env.SVWAIT !== undefined && /^\d+/.test(env.SVWAIT) ? Number(/^\d+/.exec(env.SVWAIT)![0]) : DEFAULT_WAIT_S;
-    this.timeoutMs = opts.timeoutMs ?? svwait * 1000;
+    this.defaultTimeoutMs = opts.timeoutMs ?? svwait * 1000;
     this.pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
   }
 
@@ -126,7 +137,9 @@ export class SupervisedServices implements ServiceControl {
       }
     }
     const ready = main.state === 'run' && main.pid ? await runCheck(dir) : undefined;
-    return { name: service, dir, ...main, ready, log };
+    const stats = readStats(dir);
+    const lastExit = stats?.lastExit ? { code: stats.lastExit.code, signal: signalName(stats.lastExit.signal) } : stats ? null : undefined;
+    return { name: service, dir, ...main, ready, log, restarts: stats?.restarts, lastExit };
   }
 
   /** Write control bytes in one write(2), as sv does (skipping a request runsv already has). */
@@ -163,7 +176,8 @@ export class SupervisedServices implements ServiceControl {
     try {
       raw = readSupervise(service, dir);
     } catch (e) {
-      if (e instanceof ServiceError && e.reason === 'not-running') return c === 'x';
+      // no runsv (yet): a wait goes on, as it does for any state not reached yet
+      if (e instanceof ServiceError && (e.reason === 'not-running' || e.reason === 'no-supervise')) return c === 'x' && e.reason === 'not-running';
       throw e;
     }
     switch (c) {
@@ -171,6 +185,8 @@ export class SupervisedServices implements ServiceControl {
         return false;
       case 'u':
         return !!raw.pid && raw.state === S_RUN && (await runCheck(dir));
+      case 'r':
+        return !!raw.pid && raw.state === S_RUN;
       case 'd':
         return !raw.pid && raw.state === S_DOWN;
       case 't':
@@ -187,7 +203,7 @@ export class SupervisedServices implements ServiceControl {
 
   private async waitFor(service: string, conds: string, t0: bigint, opts: WaitOptions = {}, oldPid = 0): Promise<ServiceStatus | undefined> {
     const dir = await this.enter(service);
-    const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
+    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
     for (;;) {
       let all = true;
       for (const c of conds) if (!(await this.met(service, dir, c, t0, oldPid))) all = false;
@@ -201,9 +217,9 @@ export class SupervisedServices implements ServiceControl {
         }
         if (opts.kill) {
           await this.control(service, 'k').catch(() => undefined);
-          throw new ServiceError(service, 'killed', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : 'up'} within ${opts.timeoutMs ?? this.timeoutMs} ms: killed`, { status: st });
+          throw new ServiceError(service, 'killed', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : 'up'} within ${opts.timeoutMs ?? this.defaultTimeoutMs} ms: killed`, { status: st });
         }
-        throw new ServiceError(service, 'timeout', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : 'up'} within ${opts.timeoutMs ?? this.timeoutMs} ms`, { status: st });
+        throw new ServiceError(service, 'timeout', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : conds === 'r' ? 'running' : 'up'} within ${opts.timeoutMs ?? this.defaultTimeoutMs} ms`, { status: st });
       }
       await sleep(this.pollMs);
     }
@@ -242,7 +258,41 @@ export class SupervisedServices implements ServiceControl {
     await this.waitFor(service, 'x', t0, opts);
   }
   async wait(service: string, condition: WaitCondition, opts?: WaitOptions): Promise<ServiceStatus | undefined> {
-    const c = condition === 'up' ? 'u' : condition === 'down' ? 'd' : 'x';
+    const c = { up: 'u', run: 'r', down: 'd', exit: 'x' }[condition];
     return this.waitFor(service, c, this.now(), opts);
+  }
+
+  /**
+   * Follow the state changes our supervisor pushes (SCANDIR/.events): first those it
+   * kept from before (replay: true), then each as it happens, until `signal` aborts or
+   * the supervisor goes away. Runit's runsvdir has no such socket: rejects with 'not-running'.
+   */
+  async *events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<ServiceEvent> {
+    const path = join(this.scanDir, EVENT_SOCKET);
+    const sock = connect(path);
+    await new Promise<void>((res, rej) => {
+      sock.once('connect', res);
+      sock.once('error', (e) => rej(new ServiceError(this.scanDir, code(e) === 'ENOENT' || code(e) === 'ECONNREFUSED' ? 'not-running' : 'io', `unable to connect to ${path}: ${(e as Error).message}`, { cause: e })));
+    });
+    const rl = createInterface({ input: sock, crlfDelay: Infinity });
+    // closing the interface is what ends the iteration (a destroyed socket alone does not)
+    const onAbort = () => {
+      rl.close();
+      sock.destroy();
+    };
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort);
+    sock.once('close', () => rl.close());
+    try {
+      for await (const line of rl) {
+        if (line) yield JSON.parse(line) as ServiceEvent;
+      }
+    } catch (e) {
+      if (!opts.signal?.aborted) throw e;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      rl.close();
+      sock.destroy();
+    }
   }
 }

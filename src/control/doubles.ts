@@ -98,6 +98,8 @@ export class FakeServices implements ServiceControl {
       normallyUp: s.normallyUp,
       ready: s.state === 'run' ? s.ready : undefined,
       log: undefined,
+      restarts: undefined,
+      lastExit: undefined,
     };
   }
 
@@ -154,9 +156,9 @@ export class FakeServices implements ServiceControl {
     return this.settle(service, condition, opts);
   }
 
-  private settle(service: string, condition: 'up' | 'down', opts?: WaitOptions): ServiceStatus {
+  private settle(service: string, condition: 'up' | 'run' | 'down', opts?: WaitOptions): ServiceStatus {
     const st = this.view(service, this.get(service));
-    const ok = condition === 'up' ? st.state === 'run' && st.ready !== false : st.state === 'down';
+    const ok = condition === 'up' ? st.state === 'run' && st.ready !== false : condition === 'run' ? st.state === 'run' : st.state === 'down';
     if (ok) return st;
     if (opts?.kill) {
       this.setDown(this.get(service));

@@ -33,6 +33,29 @@ export interface ServiceStatus extends ProcessStatus {
   ready: boolean | undefined;
   /** the log service's state, when ./log exists and its runsv answers */
   log: ProcessStatus | undefined;
+  /** times ./run was started again after it had run (our supervisor only; undefined under runit's runsv) */
+  restarts: number | undefined;
+  /** how the last ./run process ended (our supervisor only): exit code (-1 when killed), signal name */
+  lastExit: { code: number; signal: string | undefined } | null | undefined;
+}
+
+/** One state change, as our supervisor pushes it on SCANDIR/.events (see ServiceControl.events). */
+export interface ServiceEvent {
+  /** up: ./run started; ready: up and ready (no ./check); finish: ./finish started; exit: a process ended; down: the service is down */
+  event: 'up' | 'ready' | 'finish' | 'exit' | 'down';
+  /** name in the scan directory; NAME/log for a log service */
+  service: string;
+  pid?: number;
+  /** exit: the exit code, -1 when killed by a signal */
+  code?: number;
+  /** exit: the signal's name (SIGTERM) when killed by one */
+  signal?: string;
+  /** wall clock, ISO 8601 */
+  time: string;
+  /** seconds on the monotonic clock */
+  monotonic: number;
+  /** from the supervisor's backlog: it happened before this client connected */
+  replay?: boolean;
 }
 
 /** Signals runsv forwards (control bytes h a i q 1 2 t k p c). */
@@ -40,8 +63,10 @@ export type ServiceSignal = 'HUP' | 'ALRM' | 'INT' | 'QUIT' | 'USR1' | 'USR2' | 
 
 /** What a wait waits for, with sv's meaning of each. */
 export type WaitCondition =
-  /** running, and ./check (if any) passes */
+  /** running, and ./check (if any) passes (sv's meaning of up) */
   | 'up'
+  /** running, whatever ./check says */
+  | 'run'
   /** no process, state down */
   | 'down'
   /** the runsv has exited (sv exit) */
