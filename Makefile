@@ -22,7 +22,7 @@ TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot test-container bench repin clean help
+.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot test-container bench repin clean help lib pack install deb
 all: build
 
 help:
@@ -36,6 +36,10 @@ help:
 	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
 	@echo "make test-container  podman/skopeo/umoci tests of the container images"
 	@echo "make bench       benchmarks against Debian's runit"
+	@echo "make lib         dist/: the npm package's JavaScript and type declarations"
+	@echo "make pack        out/runit-ts-VERSION.tgz, the npm package"
+	@echo "make install     beside another init: DESTDIR=, PREFIX=/usr/local (systemd unit, inittab line)"
+	@echo "make deb         out/ARCH/runit-ts_VERSION_DEBARCH.deb (installs beside Debian's runit)"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
 
 # scripts/setup is idempotent; the stamp only saves the half second it takes when nothing changed
@@ -100,7 +104,8 @@ TAP := $(NODE) node_modules/.bin/tap
 unit: $(SETUP_STAMP)
 	$(TAP) test/unit/*.test.ts
 
-test-host: build
+# the install test packs a .deb for each arch
+test-host: build $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node)
 	RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
 	  $(TAP) test/host/*.test.ts
 
@@ -128,6 +133,22 @@ test: typecheck
 	$(MAKE) test-location ARCH=$(HOSTARCH)
 	$(MAKE) test-container
 	$(MAKE) test-boot
+
+LIB_SOURCES := $(shell find src/control src/servicebuilder src/harness src/lib -name '*.ts' 2>/dev/null) src/index.ts
+dist/index.js: $(LIB_SOURCES) tsconfig.build.json scripts/build.ts $(SETUP_STAMP)
+	$(NODE) scripts/build.ts lib
+lib: dist/index.js
+
+pack: lib
+	npm pack --ignore-scripts --pack-destination out
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node
+	$(NODE) scripts/install.ts install --arch $(ARCH) --destdir "$(DESTDIR)" --prefix $(PREFIX) --sysconfdir $(SYSCONFDIR)
+
+deb: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node
+	$(NODE) scripts/install.ts deb --arch $(ARCH)
 
 bench: build image
 	$(NODE) bench/run.ts

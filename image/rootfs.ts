@@ -29,6 +29,8 @@ export const APPLET_LINKS: Record<string, string> = {
   'usr/bin/setuidgid': 'setuidgid',
   'usr/bin/softlimit': 'softlimit',
   'usr/bin/utmpset': 'utmpset',
+  'usr/bin/servicebuilder': 'servicebuilder',
+  'usr/bin/runit-ts': 'runit-ts',
   'sbin/runit-init': 'runit-init',
   'sbin/init': 'init',
   'etc/runit/1': '1',

@@ -3,7 +3,8 @@
 //
 //   node scripts/build.ts bundle            -> out/bundle/runit-ts.cjs
 //   node scripts/build.ts sea ARCH          -> out/ARCH/runit-ts
-import { chmodSync, copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+//   node scripts/build.ts lib               -> dist/ (the npm package: JavaScript + .d.ts)
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { execa } from 'execa';
@@ -79,10 +80,38 @@ async function sea(arch: Arch): Promise<void> {
   say(`sea ${target} ${(statSync(target).size / 1048576).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * The library for npm: tsc compiles src/index.ts, the harness and the package's commands
+ * to dist/ with declarations. tsc rewrites '.ts' import paths in JavaScript but not in
+ * .d.ts files, where a consumer's compiler needs '.js': those are rewritten here.
+ */
+async function lib(): Promise<void> {
+  const t0 = Date.now();
+  const dist = join(repoRoot, 'dist');
+  rmSync(dist, { recursive: true, force: true });
+  await execa(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
+  let files = 0;
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.d.ts')) {
+        const text = readFileSync(p, 'utf8');
+        const fixed = text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]*?)\.ts\2/g, '$1$2$3.js$2');
+        if (fixed !== text) writeFileSync(p, fixed);
+        files++;
+      } else if (e.name === 'cli.js') chmodSync(p, 0o755);
+    }
+  };
+  walk(dist);
+  say(`lib ${dist}: ${files} declaration files in ${Date.now() - t0} ms`);
+}
+
 const [cmd, arch] = process.argv.slice(2);
 if (cmd === 'bundle') await bundle();
+else if (cmd === 'lib') await lib();
 else if (cmd === 'sea' && (arch === 'x86_64' || arch === 'aarch64')) await sea(arch);
 else {
-  process.stderr.write('usage: node scripts/build.ts bundle | sea x86_64|aarch64\n');
+  process.stderr.write('usage: node scripts/build.ts bundle | sea x86_64|aarch64 | lib\n');
   process.exit(2);
 }

@@ -27,6 +27,14 @@ export const APPLETS: Record<string, () => Promise<Applet>> = {
   utmpset: async () => (await import('./utmpset/main.ts')).main,
   'container-init': async () => (await import('./container/init.ts')).main,
   'container-probe': async () => (await import('./container/probe.ts')).main,
+  servicebuilder: async () => (await import('./servicebuilder/main.ts')).main,
+};
+
+/** Commands of `runit-ts NAME` only (no link of their own: their names are too general). */
+export const COMMANDS: Record<string, () => Promise<Applet>> = {
+  status: async () => (await import('./control/cli.ts')).status,
+  events: async () => (await import('./control/cli.ts')).events,
+  wait: async () => (await import('./control/cli.ts')).wait,
 };
 
 export const SELF = 'runit-ts';
@@ -37,15 +45,17 @@ A runit-compatible init and supervision suite in one executable.
 Applets: ${Object.keys(APPLETS).filter((a) => !/^\d$/.test(a)).join(', ')},
 and the runit stages 1, 2, 3 (as /etc/runit/1, /etc/runit/2, /etc/runit/3).
 Any other name under an init.d directory acts as 'sv' in LSB mode.
+Commands: runit-ts status --json, runit-ts events, runit-ts wait (JSON status,
+the supervisor's event stream, waiting for up/ready/down from scripts).
 'APPLET --help' describes each.
 `;
 
 /** Which applet a command line asks for: [applet, its argv, the argv0 it sees]. */
-export function resolveApplet(argv0: string, args: string[]): { name: string; argv: string[]; argv0: string } {
+export function resolveApplet(argv0: string, args: string[]): { name: string; argv: string[]; argv0: string; self?: true } {
   const base = basename(argv0);
   if (base === SELF || base.startsWith(`${SELF}.`) || base === 'main.ts') {
     const [name = '', ...rest] = args;
-    return { name, argv: rest, argv0: name };
+    return { name, argv: rest, argv0: name, self: true };
   }
   if (APPLETS[base]) return { name: base, argv: args, argv0 };
   if (basename(dirname(argv0)) === 'init.d') return { name: 'sv', argv: args, argv0 };
@@ -53,12 +63,12 @@ export function resolveApplet(argv0: string, args: string[]): { name: string; ar
 }
 
 export async function run(argv0: string, args: string[]): Promise<number> {
-  const { name, argv, argv0: a0 } = resolveApplet(argv0, args);
+  const { name, argv, argv0: a0, self } = resolveApplet(argv0, args);
   if (name === '' || name === '--help' || name === '-h') {
     process.stdout.write(HELP);
     return name === '' ? 100 : 0;
   }
-  const load = APPLETS[name] ?? (name === 'sv' ? APPLETS.sv : undefined);
+  const load = APPLETS[name] ?? (self ? COMMANDS[name] : undefined);
   if (!load) {
     process.stderr.write(`${SELF}: unknown applet '${name}' (try: ${SELF} --help)\n`);
     return 100;

@@ -12,7 +12,7 @@
 // directory that holds supervise/ (the service, or its log directory). Errors are
 // returned as values with runit's words ("unable to open supervise/ok") and the cause,
 // so a tool prints them its own way.
-import { closeSync, constants as C, openSync, readdirSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorStr } from './errstr.ts';
 import { native } from './native.ts';
@@ -212,6 +212,41 @@ export function writeStatus(dir: string, st: Status, opts: WriteStatusOptions): 
     opts.warn(`unable to rename status.new to ${sup}status`, e);
   }
   return true;
+}
+
+/**
+ * Beyond runit, beside supervise/status (which has no room for them and which runit's
+ * tools read byte for byte): supervise/stats.json, written by our supervisor only.
+ */
+export interface SupervisorStats {
+  /** times ./run was started again after it had run */
+  restarts: number;
+  /** how the last ./run process ended: exit code (-1 when killed) and signal number (0 if none) */
+  lastExit: { code: number; signal: number } | null;
+}
+
+/** File name of SupervisorStats in supervise/. */
+export const STATS_FILE = 'stats.json';
+
+/** Write supervise/stats.json as status is written: .new, then renamed over it. */
+export function writeStats(dir: string, stats: SupervisorStats, warn: (message: string, cause: unknown) => void, label = 'supervise/'): void {
+  const p = supervisePath(dir, STATS_FILE);
+  try {
+    writeTrunc(`${p}.new`, JSON.stringify(stats) + '\n');
+    renameSync(`${p}.new`, p);
+  } catch (e) {
+    warn(`unable to write ${label}${STATS_FILE}`, e);
+  }
+}
+
+/** supervise/stats.json, or undefined where none is (runit's runsv, or never started). */
+export function readStats(dir: string): SupervisorStats | undefined {
+  try {
+    const v = JSON.parse(readFileSync(supervisePath(dir, STATS_FILE), 'utf8')) as SupervisorStats;
+    return typeof v.restarts === 'number' ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A process a dead supervisor left running, identified by pid and start time (so a recycled pid is never touched). */

@@ -16,11 +16,12 @@ import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
-import { findLeftover, makeFifo, stopLeftovers, writeStatus, type Leftover } from '../lib/supervise.ts';
+import { findLeftover, makeFifo, stopLeftovers, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, exists, readable, signal as kill, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
 import { Svlogd } from '../svlogd/svlogd.ts';
+import type { EventSink, ServiceEventKind } from './events.ts';
 
 /** runsv's crash throttle: a process that ran less than this is started again only this long after it ended. */
 export const THROTTLE_MS = 1000;
@@ -42,7 +43,10 @@ export interface RunsvOptions {
   warn?: (line: string) => void;
   /** name used in messages: runsv's argument (default: dir as given) */
   name?: string;
+  /** told of every state change (see events.ts); beyond runit */
+  events?: EventSink;
 }
+
 
 interface ChildExit {
   s: Svd;
@@ -66,6 +70,10 @@ class Svd {
   start: Tain = taiNow();
   exitCode = 0;
   exitSig = 0;
+  /** ./run starts so far (stats.json's restarts is this less one) */
+  starts = 0;
+  /** how the last ./run process ended (supervise/stats.json) */
+  lastExit: SupervisorStats['lastExit'] = null;
   /** identifies the current start; exits of older processes are ignored, as runsv does */
   token: object | undefined;
   lockFd = -1;
@@ -120,6 +128,24 @@ export class Runsv {
 
   private say(line: string): void {
     (this.opts.warn ?? errLine)(line);
+  }
+
+  /** Tell the event sink (beyond runit); the service's name, or NAME/log. */
+  private event(s: Svd, event: ServiceEventKind, extra: { pid?: number; code?: number; signal?: string } = {}): void {
+    this.opts.events?.({ event, service: s.islog ? `${this.name}/log` : this.name, ...extra });
+  }
+
+  /** ./run started: count it, tell the sink (and 'ready' too when no ./check decides readiness). */
+  private started(s: Svd): void {
+    s.starts++;
+    this.writeStats(s);
+    this.event(s, 'up', { pid: s.pid });
+    if (!exists(join(s.cwd, 'check'))) this.event(s, 'ready', { pid: s.pid });
+  }
+
+  /** supervise/stats.json (written .new then renamed, as status): restarts and the last exit. */
+  private writeStats(s: Svd): void {
+    writeStats(s.cwd, { restarts: Math.max(0, s.starts - 1), lastExit: s.lastExit }, (m, e) => this.warn(m, e), `${s.rel}supervise/`);
   }
 
   /** runsv's warn(): "runsv DIR: warning: <m>: <error>" */
@@ -463,6 +489,8 @@ export class Runsv {
     s.pid = child.pid;
     this.pidChanged = true;
     this.updateStatus(s);
+    if (prog === './finish') this.event(s, 'finish', { pid: s.pid });
+    else this.started(s);
     child.on('exit', (status, signal) => {
       const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
       this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig });
@@ -499,6 +527,7 @@ export class Runsv {
       void this.pump();
     });
     lg.start(input);
+    this.started(s);
   }
 
   /** Send a signal to what an svd runs: a process, or the in-process logger. */
@@ -511,6 +540,12 @@ export class Runsv {
   private async childExited(ex: ChildExit): Promise<void> {
     const s = ex.s;
     if (s.token !== ex.token) return; // not the process this svd is running now
+    const sigName = ex.sig ? Object.entries(osConstants.signals).find(([, n]) => n === ex.sig)?.[0] : undefined;
+    this.event(s, 'exit', { ...(s.pid ? { pid: s.pid } : {}), code: ex.code, ...(sigName ? { signal: sigName } : {}) });
+    if (s.state !== S_FINISH) {
+      s.lastExit = { code: ex.code, signal: ex.sig };
+      this.writeStats(s);
+    }
     s.token = undefined;
     s.logger = undefined;
     s.pid = 0;
@@ -529,6 +564,7 @@ export class Runsv {
     const deadline = tainSeconds(s.start) + THROTTLE_MS / 1000;
     s.start = taiNow();
     this.updateStatus(s);
+    this.event(s, 'down');
     // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
     // this holds back this service only, as each runsv is a process of its own
     if (tainSeconds(s.start) < deadline) await delay(THROTTLE_MS);

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
+import { EVENT_SOCKET, EventHub } from '../runsv/events.ts';
 import { Runsv } from '../runsv/service.ts';
 
 export const MAX_SERVICES = 1000;
@@ -39,6 +40,8 @@ export interface RunsvdirOptions {
   watch?: boolean;
   /** the directory as named in messages (runsvdir's argument; default: dir as given) */
   name?: string;
+  /** serve state changes as JSON lines on DIR/.events (default true; see src/runsv/events.ts) */
+  events?: boolean;
 }
 
 interface Entry {
@@ -67,6 +70,8 @@ export class Runsvdir {
   private timerAt = Infinity;
   private watcher: FSWatcher | undefined;
   private stopped = false;
+  /** state changes of every service, for clients of DIR/.events */
+  readonly events = new EventHub();
 
   constructor(dir: string, opts: RunsvdirOptions = {}) {
     this.dir = resolve(dir);
@@ -83,6 +88,10 @@ export class Runsvdir {
   }
 
   start(): void {
+    if (this.opts.events !== false) {
+      // a read-only scan directory has no events socket; supervision goes on without it
+      this.events.listen(join(this.dir, EVENT_SOCKET)).catch((e: unknown) => this.warn(`unable to serve ${EVENT_SOCKET}`, e));
+    }
     if (this.opts.watch !== false) {
       try {
         this.watcher = watch(this.dir, { persistent: false }, (_ev, file) => {
@@ -219,7 +228,7 @@ export class Runsvdir {
   }
 
   private startOne(entry: Entry, name: string): void {
-    const runsv = new Runsv(join(this.dir, name), { name, setsid: this.opts.setsid, warn: this.opts.warn });
+    const runsv = new Runsv(join(this.dir, name), { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit });
     entry.runsv = runsv;
     const exited = () => {
       if (entry.runsv !== runsv) return;
@@ -277,6 +286,7 @@ export class Runsvdir {
     }
     for (const r of all) r.close();
     this.services.clear();
+    this.events.close();
   }
 }
 

@@ -10,7 +10,7 @@ t.test('applet chosen by the name called', async (t) => {
 });
 
 t.test('runit-ts APPLET args', async (t) => {
-  t.same(resolveApplet('/usr/lib/runit-ts/runit-ts', ['sv', 'up', 'a']), { name: 'sv', argv: ['up', 'a'], argv0: 'sv' });
+  t.same(resolveApplet('/usr/lib/runit-ts/runit-ts', ['sv', 'up', 'a']), { name: 'sv', argv: ['up', 'a'], argv0: 'sv', self: true });
 });
 
 t.test('LSB: any name under init.d is sv', async (t) => {

@@ -1,0 +1,105 @@
+// State changes of supervised services as JSON lines, pushed by the supervisor (no
+// polling): runsvdir serves them on a unix socket in the scan directory, DIR/.events
+// (mode 0600; runsvdir ignores names starting with '.'). A client connects and reads:
+// first the events kept from before it connected (marked "replay": true, up to
+// EVENT_BACKLOG), then each event as it happens.
+//
+//   {"event":"up","service":"web","pid":312,"time":"2026-11-28T20:31:07.118Z","monotonic":12.402}
+//   {"event":"exit","service":"web","pid":312,"code":-1,"signal":"SIGTERM",...}
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+
+/**
+ * up: ./run started (pid); ready: up and known ready (no ./check); finish: ./finish
+ * started; exit: the process ended (code, or -1 and signal); down: the service is down.
+ */
+export type ServiceEventKind = 'up' | 'ready' | 'finish' | 'exit' | 'down';
+
+export interface ServiceEvent {
+  event: ServiceEventKind;
+  /** the service's name in the scan directory; "NAME/log" for its log service */
+  service: string;
+  pid?: number;
+  /** exit: the exit code, -1 when killed by a signal */
+  code?: number;
+  /** exit: the signal's name when killed by one */
+  signal?: string;
+  /** wall clock, ISO 8601 */
+  time: string;
+  /** seconds on the monotonic clock (since boot, not counting suspend) */
+  monotonic: number;
+  /** sent from the backlog, before the client connected */
+  replay?: boolean;
+}
+
+/** Name of the event socket in the scan directory. */
+export const EVENT_SOCKET = '.events';
+/** Events kept for clients that connect later. */
+export const EVENT_BACKLOG = 1000;
+/** A client that has this much unread is dropped rather than let the supervisor's memory grow. */
+export const MAX_CLIENT_BACKLOG_BYTES = 1 << 20;
+
+export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'>) => void;
+
+/** Stamp an event with the wall and monotonic clocks. */
+export function stamp(e: Omit<ServiceEvent, 'time' | 'monotonic'>): ServiceEvent {
+  return { ...e, time: new Date().toISOString(), monotonic: Number(process.hrtime.bigint() / 1000n) / 1e6 };
+}
+
+/** Fans events out to every connected client; keeps a backlog for late ones. */
+export class EventHub {
+  private readonly clients = new Set<Socket>();
+  private readonly backlog: string[] = [];
+  private server: Server | undefined;
+  private path: string | undefined;
+
+  /** Record an event and send it to every client. */
+  readonly emit: EventSink = (e) => {
+    const line = JSON.stringify(stamp(e)) + '\n';
+    this.backlog.push(line);
+    if (this.backlog.length > EVENT_BACKLOG) this.backlog.shift();
+    for (const c of this.clients) this.send(c, line);
+  };
+
+  private send(c: Socket, line: string): void {
+    if (c.writableLength > MAX_CLIENT_BACKLOG_BYTES) {
+      c.destroy();
+      this.clients.delete(c);
+      return;
+    }
+    c.write(line);
+  }
+
+  /** Serve the events on a unix socket at path (a stale one is replaced). */
+  listen(path: string): Promise<void> {
+    rmSync(path, { force: true });
+    const server = createServer((c) => {
+      c.on('error', () => this.clients.delete(c));
+      c.on('close', () => this.clients.delete(c));
+      c.resume(); // nothing is read from clients; do not let their input pile up
+      for (const line of this.backlog) this.send(c, line.replace(/}\n$/, ',"replay":true}\n'));
+      this.clients.add(c);
+    });
+    this.server = server;
+    this.path = path;
+    server.unref(); // the supervisor's life is its services', not its clients'
+    return new Promise((res, rej) => {
+      server.once('error', rej);
+      server.listen(path, () => {
+        server.off('error', rej);
+        chmodSync(path, 0o600);
+        res();
+      });
+    });
+  }
+
+  /** Stop serving; clients see EOF. */
+  close(): void {
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+    this.server?.close();
+    this.server = undefined;
+    if (this.path) rmSync(this.path, { force: true });
+    this.path = undefined;
+  }
+}
