@@ -110,7 +110,8 @@ export function suite(arch: Arch): void {
     t.match(j5, { name: 'svc5', state: 'run', want: 'up', restarts: 1, lastExit: { code: -1, signal: 'SIGTERM' }, log: { state: 'run' } }, 'JSON status: restarted once, last ended by TERM');
     t.match(j6, { name: 'svc6', state: 'down', want: 'down', normallyUp: true, pid: null }, 'JSON status of a service taken down');
     r = await m.run('runit-ts events -n -c 6 -t 30 svc8 > /tmp/ev & sleep 1; sv -w 10 restart svc8 >/dev/null; wait; cat /tmp/ev', { timeout: 90_000 });
-    const evs = r.output.trim().split('\n').map((l) => JSON.parse(l) as { event: string; service: string; pid?: number; signal?: string });
+    // (svc8's ./finish writes STOPPED on the console too: only the JSON lines are events)
+    const evs = r.output.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; service: string; pid?: number; signal?: string });
     t.same(evs.map((e) => e.event), ['exit', 'finish', 'exit', 'down', 'up', 'ready'], 'events of a restart (run, then ./finish), pushed by the supervisor');
     t.equal(evs[0]?.signal, 'SIGTERM');
     r = await m.run('runit-ts wait -t 10 up svc5 svc8; echo "rc=$?"; runit-ts wait -t 1 up svc6; echo "rc=$?"', { timeout: 60_000 });
