@@ -16,7 +16,7 @@ TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image boot test typecheck unit test-host test-boot bench repin clean help
+.PHONY: all setup build image boot test typecheck unit test-host test-boot reliability bench repin clean help
 all: build
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
 	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}"
 	@echo "make bench       benchmarks against Debian's runit"
+	@echo "make reliability the reliability suite alone (part of make test), its figures"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
 
 # scripts/setup is idempotent; the stamp only saves the half second it takes when nothing changed
@@ -87,6 +88,12 @@ test: typecheck
 	$(MAKE) unit
 	$(MAKE) test-host ARCH=$(HOSTARCH)
 	$(MAKE) test-boot
+
+# the reliability suite alone (make test runs it too): each case's figure and result
+reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
+	set -o pipefail; RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
+	  $(TAP) test/host/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
+	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
 bench: build image
 	$(NODE) bench/run.ts
