@@ -4,7 +4,7 @@
 // services must not notice, and the damaged service must come back under control.
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, mkdirSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { alive, BIN, haveBin, readIf, until } from '../lib/host.ts';
 import { pidIn, readStatus } from '../lib/runit.ts';
@@ -84,7 +84,11 @@ async function recover(s: Supervisor, dir: string): Promise<void> {
     await ourSv(s.tr, ['up', dir]);
     const st = readStatus(join(dir, 'supervise'));
     return st && st.state === 1 && st.pid > 0 && !st.paused && alive(st.pid);
-  }, 20_000, `${dir} running again`);
+  }, 20_000, `${dir} running again`).catch(async (e: Error) => {
+    const st = await ourSv(s.tr, ['status', dir]);
+    const fds = readdirSync(`/proc/${s.bg.proc.pid}/fd`).map((f) => { try { return readlinkSync(`/proc/${s.bg.proc.pid}/fd/${f}`); } catch { return ''; } }).filter((l) => l.includes('lock'));
+    throw new Error(`${e.message}: lock fds: ${fds.join(' ')} sv status: ${st.stdout.trim()} ${st.stderr.trim()}; status ${JSON.stringify(readStatus(join(dir, 'supervise')))}; supervisor output: ${s.bg.output().slice(-600)}`);
+  });
 }
 
 t.test(`control FIFOs fed ${BYTES.toLocaleString('en')} random bytes`, async (t) => {

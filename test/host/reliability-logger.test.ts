@@ -5,9 +5,9 @@
 // in-process svlogd (log/run is `exec svlogd ./main`) and a plain svlogd process
 // (`exec env svlogd ./main`, which the in-process rule does not take).
 import t, { type Test } from 'tap';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, haveBin, until } from '../lib/host.ts';
+import { BIN, haveBin, readIf, until } from '../lib/host.ts';
 import { pidIn, readStatus } from '../lib/runit.ts';
 import { ourSv, serviceDir, sh, sleep, supervisor } from '../lib/reliability.ts';
 
@@ -92,3 +92,20 @@ for (const kind of ['in-process', 'process'] as const) {
   t.test(`${kind} logger SIGKILLed mid-stream`, (t) => scenario(t, kind, 'kill'));
   t.test(`${kind} logger restarted 20 times mid-stream (sv t NAME/log)`, (t) => scenario(t, kind, 'restart'));
 }
+
+t.test('a logger killed while it pauses on an unusable log directory lets go of it', async (t) => {
+  // svlogd pauses (retrying every 3 s) when it cannot open current; a process killed then
+  // loses its lock with it, and the in-process logger must too
+  const sup = supervisor(t, (tr) => {
+    serviceDir(join(tr.sv, 'talker'), { run: sh('exec 2>&1\necho hello\nexec sleep 100000'), 'log/run': sh('exec svlogd ./main'), 'log/main/current/README': 'current is a directory\n' });
+  });
+  const { tr } = sup;
+  const svc = join(tr.sv, 'talker');
+  await until(() => sup.bg.output().includes('pausing: unable to open current'), 10_000, 'the logger pausing');
+  const r = await ourSv(tr, ['k', join(svc, 'log')]);
+  t.equal(r.exitCode, 0, 'sv k talker/log while it pauses');
+  rmSync(join(svc, 'log', 'main', 'current'), { recursive: true });
+  await until(() => readIf(join(svc, 'log', 'main', 'current')) === 'hello\n', 10_000, 'the new logger writing the line').catch(() => undefined);
+  t.equal(readIf(join(svc, 'log', 'main', 'current')), 'hello\n', 'the logger started again took the directory and logged the line');
+  t.notMatch(sup.bg.output(), /unable to lock directory/, 'no "unable to lock directory" from the new logger');
+});
