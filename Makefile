@@ -22,7 +22,7 @@ TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot test-container bench repin clean help lib pack install deb
+.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot test-container reliability bench repin clean help lib pack install deb
 all: build
 
 help:
@@ -40,6 +40,7 @@ help:
 	@echo "make pack        out/runit-ts-VERSION.tgz, the npm package"
 	@echo "make install     beside another init: DESTDIR=, PREFIX=/usr/local (systemd unit, inittab line)"
 	@echo "make deb         out/ARCH/runit-ts_VERSION_DEBARCH.deb (installs beside Debian's runit)"
+	@echo "make reliability the reliability suite alone (part of make test), its figures"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
 
 # scripts/setup is idempotent; the stamp only saves the half second it takes when nothing changed
@@ -149,6 +150,12 @@ install: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node
 
 deb: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node
 	$(NODE) scripts/install.ts deb --arch $(ARCH)
+
+# the reliability suite alone (make test runs it too): each case's figure and result
+reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
+	set -o pipefail; RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
+	  $(TAP) test/host/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
+	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
 bench: build image
 	$(NODE) bench/run.ts

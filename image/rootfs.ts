@@ -182,6 +182,9 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
   const e: Entry[] = [];
   const dir = (path: string, mode = 0o755) => e.push({ path, type: 'dir', mode });
   const text = (path: string, s: string, mode = 0o644) => e.push({ path, type: 'file', mode, data: Buffer.from(s) });
+  // the root itself: without this entry / keeps the mode the kernel gave rootfs (tmpfs:
+  // 1777, writable by anyone); the kernel applies a directory entry's mode to an existing one
+  dir('.');
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/runit', 'proc', 'sys', 'dev', 'dev/pts', 'run', 'var/log', 'var/lib', 'root', 'home', 'mnt']) dir(d);
   dir('tmp', 0o1777);
   e.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });

@@ -176,19 +176,25 @@ export class Logdir {
     this.fdlock = -1;
   }
 
-  /** Killed: write what was logged so far, then let go without marking current complete. */
+  /**
+   * Killed: write what was logged so far, then let go without marking current complete.
+   * The lock goes too even when the directory is not open yet (killed while pausing in
+   * open()), as a killed process's would: else no logger could take the directory again.
+   */
   abandon(): void {
-    if (!this.isOpen) return;
-    this.isOpen = false;
-    try {
-      let off = 0;
-      while (off < this.outLen) off += writeSync(this.fdcur, this.out, off, this.outLen - off);
-    } catch {
-      // nothing more can be done for a killed logger
+    if (this.isOpen) {
+      try {
+        let off = 0;
+        while (off < this.outLen) off += writeSync(this.fdcur, this.out, off, this.outLen - off);
+      } catch {
+        // nothing more can be done for a killed logger
+      }
     }
+    this.isOpen = false;
     this.outLen = 0;
     this.marks.length = 0;
     for (const fd of [this.fdcur, this.fdlock]) {
+      if (fd < 0) continue;
       try {
         closeSync(fd);
       } catch {
@@ -442,6 +448,8 @@ export class Logdir {
         this.host.pausing(msg, e);
       }
       await this.host.sleep(3000);
+      // killed while pausing: abandon() has let go of everything; take nothing new
+      if (!this.host.alive()) throw new Error(`${msg}: the logger was killed`);
     }
   }
 

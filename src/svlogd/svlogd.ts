@@ -148,7 +148,10 @@ export class Svlogd extends EventEmitter implements LogdirHost {
       try {
         const fd = native().dup(input);
         const st = fstatSync(fd);
-        this.input = st.isFIFO() || st.isSocket() ? new Socket({ fd, readable: true, writable: false }) : createReadStream('', { fd });
+        // manualStart: read nothing before the directories are open (as svlogd, which reads
+        // only then): what a logger killed before that had read would be lost
+        const opts = { fd, readable: true, writable: false, manualStart: true };
+        this.input = st.isFIFO() || st.isSocket() ? new Socket(opts) : createReadStream('', { fd });
         this.ownsInput = true;
       } catch (e) {
         // as a process would: it starts, complains and exits 111

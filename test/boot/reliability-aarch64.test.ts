@@ -1,0 +1,3 @@
+import { reliabilitySuite } from '../lib/reliability-boot.ts';
+
+reliabilitySuite('aarch64');
