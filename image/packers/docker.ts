@@ -1,8 +1,7 @@
 // docker-archive: one tarball with the OCI layout of one image plus the manifest.json
 // `docker load` and `podman load` read ([{Config, RepoTags, Layers}], paths into
 // blobs/sha256/), as docker 25+ writes it. Written with tar-stream, fixed metadata.
-import { pack as tarPack } from 'tar-stream';
-import { blobOf } from './tar.ts';
+import { blobOf, packToBuffer } from './tar.ts';
 import { MT, REF_NAME, type OciImage } from './oci.ts';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
@@ -21,13 +20,7 @@ export async function dockerArchive(im: OciImage, repoTag: string, epoch: number
     ['manifest.json', json([{ Config: `blobs/sha256/${hex(im.config.digest)}`, RepoTags: [repoTag], Layers: [`blobs/sha256/${hex(im.layer.digest)}`] }])],
     ['oci-layout', json({ imageLayoutVersion: '1.0.0' })],
   ];
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: unknown) => void chunks.push(c as Buffer));
-  const ended = new Promise<void>((res, rej) => {
-    p.on('end', () => res());
-    p.on('error', rej);
-  });
+  const { p, done } = packToBuffer();
   for (const [name, data] of files) {
     const h = { name, mode: data ? 0o644 : 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime };
     await new Promise<void>((res, rej) => {
@@ -36,8 +29,7 @@ export async function dockerArchive(im: OciImage, repoTag: string, epoch: number
     });
   }
   p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+  return done;
 }
 
 export { blobOf };

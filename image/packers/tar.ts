@@ -42,17 +42,23 @@ export function header(e: Entry, mtime: Date): (Partial<Header> & { name: string
   }
 }
 
+/** A tar-stream pack and the whole archive it makes, once finalized, as one buffer. */
+export function packToBuffer(): { p: ReturnType<typeof tarPack>; done: Promise<Buffer> } {
+  const p = tarPack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c: unknown) => void chunks.push(c as Buffer));
+  const done = new Promise<Buffer>((res, rej) => {
+    p.on('end', () => res(Buffer.concat(chunks)));
+    p.on('error', rej);
+  });
+  return { p, done };
+}
+
 /** The tar archive of `entries` as one buffer (the rootfs is ~100 MiB: fine in memory). */
 export async function tarBuffer(entries: Entry[], epoch: number): Promise<Buffer> {
   // a Date, never a falsy value: tar-stream replaces a falsy mtime with the current time
   const mtime = new Date(epoch * 1000);
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: unknown) => void chunks.push(c as Buffer));
-  const ended = new Promise<void>((res, rej) => {
-    p.on('end', () => res());
-    p.on('error', rej);
-  });
+  const { p, done } = packToBuffer();
   for (const e of sortEntries(entries)) {
     const h = header(e, mtime);
     if (!h) continue;
@@ -63,6 +69,5 @@ export async function tarBuffer(entries: Entry[], epoch: number): Promise<Buffer
     });
   }
   p.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+  return done;
 }

@@ -8,6 +8,9 @@ import { createInterface } from 'node:readline';
 import { isAbsolute, join } from 'node:path';
 import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
 import { describe, readStats, readStatus, sendControl } from '../lib/supervise.ts';
+import { EVENT_SOCKET } from '../runsv/events.ts';
+
+export { EVENT_SOCKET };
 import { tainSeconds } from '../lib/tai.ts';
 import { ServiceError, type ServiceEvent, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
 
@@ -42,8 +45,6 @@ function signalName(n: number): string | undefined {
   return n ? Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] : undefined;
 }
 
-/** Name of the socket our supervisor serves events on, in the scan directory. */
-export const EVENT_SOCKET = '.events';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

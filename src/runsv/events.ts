@@ -8,29 +8,12 @@
 //   {"event":"exit","service":"web","pid":312,"code":-1,"signal":"SIGTERM",...}
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { ServiceEvent } from '../control/types.ts';
 
-/**
- * up: ./run started (pid); ready: up and known ready (no ./check); finish: ./finish
- * started; exit: the process ended (code, or -1 and signal); down: the service is down.
- */
-export type ServiceEventKind = 'up' | 'ready' | 'finish' | 'exit' | 'down';
+export type { ServiceEvent };
 
-export interface ServiceEvent {
-  event: ServiceEventKind;
-  /** the service's name in the scan directory; "NAME/log" for its log service */
-  service: string;
-  pid?: number;
-  /** exit: the exit code, -1 when killed by a signal */
-  code?: number;
-  /** exit: the signal's name when killed by one */
-  signal?: string;
-  /** wall clock, ISO 8601 */
-  time: string;
-  /** seconds on the monotonic clock (since boot, not counting suspend) */
-  monotonic: number;
-  /** sent from the backlog, before the client connected */
-  replay?: boolean;
-}
+/** The event kinds (ServiceEvent, src/control/types.ts, is the one definition of an event). */
+export type ServiceEventKind = ServiceEvent['event'];
 
 /** Name of the event socket in the scan directory. */
 export const EVENT_SOCKET = '.events';

@@ -6,17 +6,7 @@ import { join } from 'node:path';
 import { BIN, haveBin, spawnBg, tree, until, type Tree } from '../lib/host.ts';
 import { debianPath, toolFor, type Kind } from '../lib/runit.ts';
 import { ServiceBuilder, ServiceError, SupervisedServices } from '../../src/index.ts';
-
-/** How a request failed: its ServiceError's reason and message (undefined if it did not). */
-async function failure(p: Promise<unknown>): Promise<{ reason: string; message?: string } | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    if (!(e instanceof ServiceError)) throw e;
-    return { reason: e.reason, message: e.message };
-  }
-  return undefined;
-}
+import { failure } from '../lib/control.ts';
 
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
 

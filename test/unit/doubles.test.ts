@@ -1,17 +1,7 @@
 // The test doubles behave as runsv would, record faithfully, and fail as documented.
 import t from 'tap';
 import { FailingServices, FakeServices, RecordingServices, ServiceError, type ServiceControl } from '../../src/index.ts';
-
-/** How a request failed: its ServiceError's reason and message (undefined if it did not). */
-async function failure(p: Promise<unknown>): Promise<{ reason: string; message?: string } | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    if (!(e instanceof ServiceError)) throw e;
-    return { reason: e.reason, message: e.message };
-  }
-  return undefined;
-}
+import { failure } from '../lib/control.ts';
 
 t.test('FakeServices follows runsv state changes', async (t) => {
   const sv = new FakeServices(['web']).add('batch', { normallyDown: true });
