@@ -83,7 +83,7 @@ t.test('supervise/ files are the same as Debian runsv writes, state by state', a
   // runsv writes stat, then status: let both settle before comparing
   const same = async (what: string, log = false) => {
     const snap = () => sides.map((s) => snapshot(s.sup(log)));
-    await until(() => new Set(snap()).size === 1, 1000, what).catch(() => undefined);
+    await until(() => new Set(snap()).size === 1, 3000, what).catch(() => undefined); // settle: stat is renamed before status
     const [deb, our] = snap();
     t.equal(our, deb, `${log ? 'log/' : ''}supervise/ ${what}`);
   };
