@@ -10,10 +10,13 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 
 /**
- * up: ./run started (pid); ready: up and known ready (no ./check); finish: ./finish
- * started; exit: the process ended (code, or -1 and signal); down: the service is down.
+ * up: ./run started (pid); ready: known ready (started with nothing to tell readiness,
+ * a newline on notification-fd, READY=1 on NOTIFY_SOCKET, ./check passed, a one-shot
+ * exited 0); finish: ./finish started; exit: the process ended (code, or -1 and
+ * signal); down: the service is down; waiting: ./run waits for declared dependencies
+ * (waitingFor); failed: a start failed (reason: a one-shot's exit, a readiness timeout).
  */
-export type ServiceEventKind = 'up' | 'ready' | 'finish' | 'exit' | 'down';
+export type ServiceEventKind = 'up' | 'ready' | 'finish' | 'exit' | 'down' | 'waiting' | 'failed';
 
 export interface ServiceEvent {
   event: ServiceEventKind;
@@ -24,6 +27,10 @@ export interface ServiceEvent {
   code?: number;
   /** exit: the signal's name when killed by one */
   signal?: string;
+  /** waiting: the dependencies not met yet */
+  waitingFor?: string[];
+  /** failed: why */
+  reason?: string;
   /** wall clock, ISO 8601 */
   time: string;
   /** seconds on the monotonic clock (since boot, not counting suspend) */
