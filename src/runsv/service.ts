@@ -8,7 +8,7 @@
 // loop for one service whenever an event arrives. Every wait inside it (the 1 s throttle,
 // control/<c> scripts) holds back only this service, as each runsv is its own process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as C, mkdirSync, openSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants as C, mkdirSync, openSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -146,6 +146,8 @@ export class Runsv implements Participant {
   private failedReason: string | undefined;
   private readiness: Readiness | undefined;
   private problemsSaid = '';
+  /** a dependency changed while this service waits: look again */
+  private kicked = false;
   /** resolves when runsv would exit: want exit and the service down (and the log down) */
   readonly done: Promise<void>;
 
@@ -177,7 +179,10 @@ export class Runsv implements Participant {
   }
 
   kick(): void {
-    if (this.waitingFor) void this.pump();
+    if (!this.waitingFor) return;
+    // looked at by the pass running now, or by the next one
+    this.kicked = true;
+    void this.pump();
   }
 
   dependencyLost(dep: string): void {
@@ -316,7 +321,10 @@ export class Runsv implements Participant {
       try {
         const fd = native().notifySocket(path);
         env = { ...process.env, NOTIFY_SOCKET: path };
-        const close = () => closeQuiet(fd);
+        const close = () => {
+          closeQuiet(fd);
+          rmSync(path, { force: true });
+        };
         undo.push(close);
         arm = (r) => {
           const timer = setInterval(() => {
@@ -581,7 +589,7 @@ export class Runsv implements Participant {
   }
 
   private pending(): boolean {
-    return this.exits.length > 0 || this.sigterm || this.svd.some((s) => s.bytes.length > 0);
+    return this.kicked || this.exits.length > 0 || this.sigterm || this.svd.some((s) => s.bytes.length > 0);
   }
 
   /** runsv's main loop, run while there is something to do. */
@@ -605,6 +613,7 @@ export class Runsv implements Participant {
 
   /** Top of runsv's loop: start the log if it wants up, the service if it wants up or must finish. */
   private async startWanted(): Promise<void> {
+    this.kicked = false;
     const [main, log] = this.svd;
     if (log && !log.pid && log.want === 'up') await this.startService(log);
     if (this.closed) return;
