@@ -335,7 +335,8 @@ class Sv {
         case 'u':
           // a one-shot that ran to success is up (ready) with no process
           if (oneshot) {
-            if (!this.ready()) return 0;
+            // check: its last run succeeded; start: this run (after sv's request) did
+            if (ch === 'C' ? readReady(this.supervised())?.how !== 'oneshot' : !this.ready()) return 0;
             break;
           }
           if (!pid || st.state !== S_RUN) return 0;
