@@ -68,7 +68,7 @@ async function exists(path: string): Promise<boolean> {
 
 /**
  * Is the service in dir, running as pid, ready? ./check's verdict (as sv), or beyond
- * runit, supervise/ready for notification-fd, NOTIFY_SOCKET and one-shots.
+ * runit, stats.json's "ready" for notification-fd, NOTIFY_SOCKET and one-shots.
  */
 async function isReady(dir: string, pid: number | undefined): Promise<boolean> {
   if (!readyFromFile(dir)) return !!pid && runCheck(dir);

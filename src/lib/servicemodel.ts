@@ -11,9 +11,9 @@
 //   type                      "oneshot": ./run is a task (ready when it exits 0), or "longrun"
 //   timeout-up                milliseconds to become ready, else the start failed (0: no bound)
 //
-// Readiness is recorded beside supervise/status, which stays runit's 20 bytes:
-// supervise/ready (JSON, present while the service is ready) and supervise/stats.json.
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// Readiness is recorded beside supervise/status, which stays runit's 20 bytes: in
+// supervise/stats.json ("ready": a ReadyRecord while the service is ready, else null).
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoOf } from './sys.ts';
 
@@ -24,8 +24,6 @@ export const NOTIFICATION_FD = 'notification-fd';
 export const NOTIFY_SOCKET_FILE = 'notify-socket';
 export const TYPE_FILE = 'type';
 export const TIMEOUT_UP = 'timeout-up';
-/** supervise/ready: present (JSON ReadyRecord) while the service is ready */
-export const READY_FILE = 'ready';
 /** the socket $NOTIFY_SOCKET names, in supervise/ */
 export const NOTIFY_SOCKET_NAME = 'notify';
 
@@ -132,7 +130,7 @@ export function readServiceModel(dir: string): ServiceModel {
   };
 }
 
-/** supervise/ready's content. */
+/** stats.json's "ready" while the service is ready. */
 export interface ReadyRecord {
   /** how readiness was known */
   how: ReadinessKind;
@@ -146,31 +144,21 @@ export interface ReadyRecord {
   afterSpawn: number;
 }
 
-export function writeReady(dir: string, r: ReadyRecord): void {
-  const p = join(dir, 'supervise', READY_FILE);
-  writeFileSync(`${p}.new`, JSON.stringify(r) + '\n');
-  renameSync(`${p}.new`, p);
-}
-
-export function clearReady(dir: string): void {
-  rmSync(join(dir, 'supervise', READY_FILE), { force: true });
-}
-
-/** supervise/ready, or undefined when the service is not ready (or runit's runsv serves it). */
+/** The readiness record in supervise/stats.json, or undefined when the service is not ready (or runit's runsv serves it). */
 export function readReady(dir: string): ReadyRecord | undefined {
-  const t = text(join(dir, 'supervise', READY_FILE));
+  const t = text(join(dir, 'supervise', 'stats.json'));
   if (t === undefined) return undefined;
   try {
-    return JSON.parse(t) as ReadyRecord;
+    return (JSON.parse(t) as { ready?: ReadyRecord | null }).ready ?? undefined;
   } catch {
     return undefined;
   }
 }
 
 /**
- * Does readiness of the service in dir come from supervise/ready rather than ./check?
- * True for notification-fd, notify-socket and one-shots under our supervisor (which
- * writes supervise/stats.json); runit's runsv never writes supervise/ready.
+ * Does readiness of the service in dir come from supervise/stats.json rather than
+ * ./check? True for notification-fd, notify-socket and one-shots under our supervisor
+ * (which writes supervise/stats.json; runit's runsv does not).
  */
 export function readyFromFile(dir: string): boolean {
   const m = readServiceModel(dir);

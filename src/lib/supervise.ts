@@ -227,7 +227,7 @@ export interface SupervisorStats {
   type?: 'longrun' | 'oneshot';
   /** how readiness is decided */
   readiness?: string;
-  /** supervise/ready's record while the service is ready, else null */
+  /** how and when the service became ready, while it is (src/lib/servicemodel.ts); else null */
   ready?: { how: string; pid: number; time: string; monotonic: number; afterSpawn: number } | null;
   /** declared dependencies ./run waits for (empty when it does not wait) */
   waitingFor?: Array<{ name: string; hard: boolean; why: string }>;

@@ -19,7 +19,7 @@ import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts
 import { findLeftover, makeFifo, stopLeftovers, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, exists, readable, signal as kill, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
-import { clearReady, monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, writeReady, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
+import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
 import { Svlogd } from '../svlogd/svlogd.ts';
 import type { Blocker, Coordinator, DepState, Mark, Participant } from './deps.ts';
@@ -140,7 +140,7 @@ export class Runsv implements Participant {
   /** declared dependencies not met: ./run waits (status: down, want up) */
   private waitingFor: Blocker[] | undefined;
   private waitKey = '';
-  /** set while the service is ready (supervise/ready) */
+  /** set while the service is ready (stats.json's "ready") */
   private readyRec: ReadyRecord | undefined;
   /** why the last start failed, until the service is ready */
   private failedReason: string | undefined;
@@ -248,11 +248,6 @@ export class Runsv implements Participant {
     this.readyRec = { how, pid, time: new Date().toISOString(), monotonic: now, afterSpawn: r ? Math.round((now - r.spawnedAt) * 1000) / 1000 : 0 };
     this.failedReason = undefined;
     this.endReadiness();
-    try {
-      writeReady(this.dir, this.readyRec);
-    } catch (e) {
-      this.warn('unable to write supervise/ready', e);
-    }
     this.writeStats(this.svd[0]);
     this.mark('ready');
     this.event(this.svd[0], 'ready', { pid });
@@ -268,11 +263,10 @@ export class Runsv implements Participant {
     this.opts.coordinator?.changed(this.name);
   }
 
-  /** No longer ready (./run exited): supervise/ready goes. */
+  /** No longer ready (./run exited). */
   private unready(): void {
     if (!this.readyRec) return;
     this.readyRec = undefined;
-    clearReady(this.dir);
     this.writeStats(this.svd[0]);
     this.opts.coordinator?.changed(this.name);
     this.opts.coordinator?.lost(this.name);
@@ -347,10 +341,11 @@ export class Runsv implements Participant {
     const after = (pid: number, token: object) => {
       const r: Readiness = { token, spawnedAt: monotonicNow(), pid, failed: false, undo: [] };
       this.readiness = r;
-      if (m.type === 'oneshot') this.readyRec = undefined;
       if (m.type === 'oneshot') {
-        clearReady(this.dir);
+        // a new run of the task: neither done nor failed until it ends
+        this.readyRec = undefined;
         this.failedReason = undefined;
+        this.writeStats(this.svd[0]);
       }
       if (arm) arm(r);
       else if (m.readiness === 'check') this.pollCheck(r, CHECK_FIRST_MS);
@@ -486,8 +481,8 @@ export class Runsv implements Participant {
     this.makeSupervise(this.dir, './supervise');
     main.lockFd = this.openLock(main);
     if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
-    clearReady(this.dir); // what a previous supervisor recorded is not true of what we start
     this.opts.coordinator?.add(this);
+    this.writeStats(main); // what a previous supervisor recorded is not true of what we start
     const log = this.svd[1];
     if (log) {
       this.makeSupervise(logDir, './log/supervise');

@@ -305,7 +305,7 @@ class Sv {
   /**
    * Is the running service ready? runit's answer is ./check's; beyond runit, a service
    * whose readiness our supervisor learns otherwise (notification-fd, NOTIFY_SOCKET,
-   * a one-shot) is ready when its supervise/ready names this start.
+   * a one-shot) is ready when supervise/stats.json's "ready" names this start.
    */
   private ready(): boolean {
     const dir = this.supervised();

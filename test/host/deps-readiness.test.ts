@@ -19,7 +19,7 @@ t.test('notification-fd: not ready until the newline; both sv wait', async (t) =
   s.add('nfd', {
     run: sh(`while [ ! -e ${go} ]; do sleep 0.05; done\necho >&4\nexec sleep 1000`),
     'notification-fd': '4\n',
-    check: sh('exec test -e supervise/ready'),
+    check: sh(`exec grep -q '"ready":{' supervise/stats.json`),
   });
   s.add('plain', { run: sh('exec sleep 1000') });
   await s.start();
@@ -31,12 +31,11 @@ t.test('notification-fd: not ready until the newline; both sv wait', async (t) =
   }
   t.equal((await json(s.tr.sv, 'nfd')).ready, false, 'status --json: not ready');
   t.equal((await json(s.tr.sv, 'nfd')).readiness, 'notification-fd');
-  t.notOk(existsSync(join(s.tr.sv, 'nfd', 'supervise', 'ready')));
   const check = Promise.all([s.sv('ours', ['-w', '10', 'check', 'nfd']), s.sv('debian', ['-w', '10', 'check', 'nfd'])]);
   await new Promise((r) => setTimeout(r, 300));
   writeFileSync(go, '');
   for (const r of await check) t.equal(r.exitCode, 0, `sv check passes once ready: ${r.stdout}`);
-  const rec = JSON.parse(readFileSync(join(s.tr.sv, 'nfd', 'supervise', 'ready'), 'utf8')) as Record<string, unknown>;
+  const rec = s.stats('nfd')?.ready as Record<string, unknown>;
   t.equal(rec.how, 'notification-fd');
   t.ok((rec.afterSpawn as number) >= 0.3, `ready ${String(rec.afterSpawn)} s after spawn`);
   t.equal(readFileSync(join(s.tr.sv, 'nfd', 'supervise', 'status')).length, 20, 'supervise/status stays 20 bytes');
