@@ -17,6 +17,7 @@ export const DEFAULT_WAIT_S = 7;
 /** How often a wait re-reads the status, in milliseconds (sv polls every 420 ms). */
 export const DEFAULT_POLL_MS = 100;
 
+/** How a SupervisedServices finds services and how long it waits. */
 export interface ClientOptions {
   /** where names are looked up (default: $SVDIR, else /etc/service) */
   scanDir?: string;

@@ -15,6 +15,7 @@ interface FakeService {
   ready: boolean | undefined;
 }
 
+/** How a service added to a FakeServices starts out. */
 export interface FakeServiceOptions {
   /** the state it is in when added (default: running, as runsv starts a normally-up service) */
   state?: 'run' | 'down';

@@ -86,6 +86,7 @@ export type WaitCondition =
   /** the runsv has exited (sv exit) */
   | 'exit';
 
+/** How long a waiting verb waits, and what it does when the time is up. */
 export interface WaitOptions {
   /** how long to wait, in milliseconds (default: $SVWAIT seconds, else 7000) */
   timeoutMs?: number;

@@ -7,6 +7,7 @@ import { CONSOLE, type Arch } from '../lib/platform.ts';
 
 export { type Arch, ARCHES, hostArch, parseArch } from '../lib/platform.ts';
 
+/** What the harness needs to know about one guest architecture: its QEMU binary, package and console device. */
 export interface ArchInfo {
   /** QEMU system emulator binary name. */
   readonly qemu: string;
@@ -16,6 +17,7 @@ export interface ArchInfo {
   readonly serial: string;
 }
 
+/** ArchInfo for each supported guest architecture (x86_64, aarch64). */
 export const ARCH_INFO: Readonly<Record<Arch, ArchInfo>> = {
   x86_64: { qemu: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', serial: CONSOLE.x86_64 },
   aarch64: { qemu: 'qemu-system-aarch64', debianPackage: 'qemu-system-arm', serial: CONSOLE.aarch64 },

@@ -1,5 +1,6 @@
 // Serial console text helpers: pattern search from an offset, run() markers, kernel message filtering.
 
+/** Where a string or RegExp was found in console text (findPattern, Machine.waitFor). */
 export interface ConsoleMatch {
   /** The matched text. */
   readonly text: string;
@@ -62,7 +63,9 @@ export function normalizeNewlines(text: string): string {
   return text.replace(/\r+\n/g, '\n').replace(/\r/g, '');
 }
 
+/** A command framed by runMarkers(): the line to type and the pattern that finds its output. */
 export interface RunMarkers {
+  /** Alphanumeric id that makes the markers unique to this command. */
   readonly id: string;
   /** The line to type (without the final Enter). */
   readonly line: string;
@@ -87,9 +90,11 @@ export function runMarkers(cmd: string, id: string): RunMarkers {
   return { id, line, pattern };
 }
 
+/** Output and exit status of a framed command, as cut from the console by parseRunOutput. */
 export interface RunOutput {
   /** What the command printed (stdout and stderr), CRs and timestamped kernel messages removed. */
   readonly output: string;
+  /** The command's exit status ($?). */
   readonly status: number;
 }
 

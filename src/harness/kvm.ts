@@ -16,13 +16,20 @@ import { join } from 'node:path';
 import { execa, execaSync } from 'execa';
 import { type Arch, ARCH_INFO, findExecutable, hostArch } from './arch.ts';
 
+/**
+ * QEMU accelerator to ask for: 'kvm' (hardware virtualisation), 'tcg' (emulation), or 'auto':
+ * RUNIT_TS_ACCEL if set, else KVM when a probe guest runs under it, else TCG.
+ */
 export type Accel = 'auto' | 'kvm' | 'tcg';
+/** The accelerator actually used once 'auto' has been decided (see resolveAccel). */
 export type ResolvedAccel = 'kvm' | 'tcg';
 
 /** Environment variable that forces the accelerator when a caller asks for 'auto'. */
 export const ACCEL_ENV = 'RUNIT_TS_ACCEL';
 
+/** Outcome of a KVM probe (probeKvm, probeKvmSync, runProbeGuest): whether KVM can run guests of an arch here, and why. */
 export interface KvmProbeResult {
+  /** True when the probe guest ran to completion in time (from probeKvm: 'auto' then picks KVM). */
   readonly usable: boolean;
   /** Why KVM is (not) used, for logs and skip messages. */
   readonly reason: string;
@@ -30,6 +37,7 @@ export interface KvmProbeResult {
   readonly ms?: number;
 }
 
+/** Options of the KVM probe (probeKvm, probeKvmSync, resolveAccel). */
 export interface KvmProbeOptions {
   /** Give the probe guest this long (ms) before declaring KVM unusable. Default 3000 (probeKvm), 2000 (probeKvmSync). */
   readonly timeout?: number;

@@ -19,6 +19,10 @@ import {
   runMarkers,
 } from './console.ts';
 
+/**
+ * Options of boot(): the QemuOptions of the guest (console, QMP and pausing are the
+ * harness's own), plus console logging and the QMP connection timeout.
+ */
 export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' | 'paused' | 'accel'> {
   /** Default 'auto': RUNIT_TS_ACCEL if set, else KVM when the probe says it works, else TCG. */
   readonly accel?: Accel;
@@ -32,6 +36,7 @@ export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' |
   readonly name?: string;
 }
 
+/** Options of Machine.waitFor. */
 export interface WaitOptions {
   /** ms; default 30000. */
   readonly timeout?: number;
@@ -39,6 +44,7 @@ export interface WaitOptions {
   readonly from?: number;
 }
 
+/** A console match from Machine.waitFor, with the time its text arrived. */
 export interface TimedMatch extends ConsoleMatch {
   /** performance.now() when the console chunk completing the match arrived. */
   readonly at: number;
@@ -46,6 +52,7 @@ export interface TimedMatch extends ConsoleMatch {
   readonly elapsed: number;
 }
 
+/** Options of Machine.run. */
 export interface RunOptions {
   /** ms; default 30000. */
   readonly timeout?: number;
@@ -58,6 +65,7 @@ export interface RunOptions {
   readonly maxLine?: number;
 }
 
+/** Result of Machine.run: the command's output and exit status, and how long it took. */
 export interface RunResult extends RunOutput {
   /** Seconds the command took, from typing the line to its END marker. */
   readonly seconds: number;
@@ -77,12 +85,15 @@ export type ShutdownReason =
   | 'subsystem-reset'
   | 'snapshot-load';
 
+/** How QEMU ended (Machine.waitForExit, quit, kill, exitInfo): shutdown reason, exit status, panic, timing. */
 export interface ExitInfo {
   /** data.reason of the last SHUTDOWN event; 'no-shutdown-event' if QEMU died without one (e.g. SIGKILL). */
   readonly reason: ShutdownReason | 'no-shutdown-event';
   /** data.guest of that event: true when the guest asked for it. */
   readonly guest: boolean | undefined;
+  /** QEMU's exit status; undefined when it was killed by a signal. */
   readonly exitCode: number | undefined;
+  /** Signal that ended QEMU (e.g. 'SIGKILL'), if any. */
   readonly signal: string | undefined;
   /** The console shows a kernel panic (with panic=-1 that becomes reason guest-reset). */
   readonly panicked: boolean;
@@ -92,11 +103,16 @@ export interface ExitInfo {
   readonly stderr: string;
 }
 
+/** Options of Machine.waitForExit and Machine.quit. */
 export interface ExitWaitOptions {
-  /** ms; default 30000. */
+  /** ms; default 30000 (waitForExit), 5000 (quit). */
   readonly timeout?: number;
 }
 
+/**
+ * Error of boot() and Machine: a missing input file, QEMU exiting early, a timeout of
+ * waitFor/run/waitForExit (their messages carry the last console output and QEMU's stderr).
+ */
 export class BootError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

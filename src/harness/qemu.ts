@@ -21,7 +21,12 @@ import { type Accel, type ResolvedAccel, resolveAccelSync } from './kvm.ts';
  */
 export type ConsoleMode = 'pipe' | 'interactive';
 
+/**
+ * What qemuCommand() builds a command line for: the guest (kernel/initrd, or firmware and
+ * drives), machine size, accelerator and how the console and QMP are wired.
+ */
 export interface QemuOptions {
+  /** Guest architecture: selects qemu-system-x86_64 (pc) or qemu-system-aarch64 (virt). */
   readonly arch: Arch;
   /**
    * Kernel image: bzImage or vmlinux (x86_64, a vmlinux with a PVH note boots ~2x faster under TCG), Image (aarch64).
@@ -38,6 +43,7 @@ export interface QemuOptions {
   readonly firmware?: { readonly bios: string } | { readonly code: string; readonly vars: string };
   /** Let a guest reboot restart the machine instead of ending QEMU (default false: -no-reboot). */
   readonly allowReboot?: boolean;
+  /** Initramfs (-initrd), used with `kernel`. */
   readonly initrd?: string;
   /** Full kernel command line; default defaultCmdline(arch). */
   readonly append?: string;
@@ -63,7 +69,9 @@ export interface QemuOptions {
   readonly extraArgs?: readonly string[];
 }
 
+/** A disk image attached to the guest as a virtio-blk (PCI) disk. */
 export interface Drive {
+  /** Path of the image file (must not contain ','). */
   readonly file: string;
   /** Default 'raw'. */
   readonly format?: 'raw' | 'qcow2';
@@ -74,10 +82,14 @@ export interface Drive {
   readonly snapshot?: boolean;
 }
 
+/** A QEMU command line from qemuCommand(), ready for execa(bin, args). */
 export interface QemuCommand {
+  /** QEMU binary: the `qemu` option, else the arch's qemu-system-* name (looked up in PATH when run). */
   readonly bin: string;
+  /** Arguments, in order. */
   readonly args: string[];
   readonly arch: Arch;
+  /** The accelerator in `args` ('auto' already resolved). */
   readonly accel: ResolvedAccel;
 }
 

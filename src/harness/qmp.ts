@@ -2,19 +2,30 @@
 
 import { connect, type Socket } from 'node:net';
 
+/** The `error` member of a QMP error reply. */
 export interface QmpErrorBody {
+  /** QMP error class, e.g. 'GenericError', 'CommandNotFound'. */
   readonly class: string;
+  /** Human-readable description from QEMU. */
   readonly desc: string;
 }
 
+/** An asynchronous QMP event from QEMU (SHUTDOWN, RESET, STOP, ...). */
 export interface QmpEvent {
+  /** Event name, e.g. 'SHUTDOWN'. */
   readonly event: string;
+  /** Event-specific data, e.g. { guest, reason } for SHUTDOWN. */
   readonly data?: Record<string, unknown>;
+  /** QEMU's host clock when it emitted the event. */
   readonly timestamp?: { readonly seconds: number; readonly microseconds: number };
   /** performance.now() when the harness received it. */
   readonly receivedAt: number;
 }
 
+/**
+ * One QMP line, classified by parseQmpMessage: the server greeting, a command's return or
+ * error reply (with the id it was sent with), an event, or an invalid line with the reason.
+ */
 export type QmpMessage =
   | { readonly kind: 'greeting'; readonly greeting: Record<string, unknown> }
   | { readonly kind: 'return'; readonly id?: unknown; readonly value: unknown }
@@ -80,8 +91,11 @@ export class QmpParser {
   }
 }
 
+/** Rejection of a QMP command that QEMU answered with an error reply. */
 export class QmpError extends Error {
+  /** QMP error class, e.g. 'GenericError'. */
   readonly class: string;
+  /** The command that failed. */
   readonly command: string;
   constructor(command: string, body: QmpErrorBody) {
     super(`QMP ${command} failed: ${body.class}: ${body.desc}`);
@@ -91,6 +105,7 @@ export class QmpError extends Error {
   }
 }
 
+/** Options of waitForEvent (QmpClient and Machine). */
 export interface QmpWaitOptions {
   /** ms; default 30000. */
   readonly timeout?: number;
@@ -105,6 +120,10 @@ interface Pending {
   readonly timer: NodeJS.Timeout | undefined;
 }
 
+/**
+ * A QMP client on QEMU's unix socket: connect() negotiates capabilities; then execute()
+ * runs commands, and events are recorded in `events` and can be awaited with waitForEvent().
+ */
 export class QmpClient {
   readonly #socket: Socket;
   readonly #parser = new QmpParser();

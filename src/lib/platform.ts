@@ -55,6 +55,7 @@ export function cacheDir(): string {
   return process.env.RUNIT_TS_CACHE || join(homedir(), '.cache', 'runit-ts');
 }
 
+/** Options of the kernel command line built by kernelCmdline (defaultCmdline in the harness). */
 export interface CmdlineOptions {
   /** Add `quiet` (kernel log level 4 on the console; userspace output stays visible). Default false. */
   readonly quiet?: boolean;

@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import type { ServiceControl } from '../control/types.ts';
 import { MANAGED, parseTemplates, renderService, TemplateError, type RestartPolicy, type ServiceTemplate, type Templates } from './template.ts';
 
+/** The three directories of the builder (servicebuilder's -c, -s and -d). */
 export interface BuilderRoots {
   /** where the YAML templates are (servicebuilder -c) */
   configRoot: string;
@@ -34,6 +35,7 @@ export const DEFAULT_ROOTS: BuilderRoots = {
 /** How long pruning waits for a retired service to stop before it kills it, in ms. */
 export const DEFAULT_PRUNE_TIMEOUT_MS = 7000;
 
+/** The builder's collaborators: how it stops retired services and where it reports. */
 export interface BuilderOptions {
   /** used to stop services that prune() retires (required for prune) */
   control?: ServiceControl;
@@ -49,12 +51,14 @@ export interface LoadedTemplate {
   file: string;
 }
 
+/** Every template of the config directory, and the files that could not be read. */
 export interface LoadResult {
   templates: Map<string, LoadedTemplate>;
   /** one per file that could not be used (the other files still load) */
   errors: TemplateError[];
 }
 
+/** What one run changed, and what could not be applied. */
 export interface ApplyResult {
   /** service directories with at least one file changed */
   staged: string[];
@@ -89,6 +93,11 @@ function isMissing(e: unknown): boolean {
   return (e as { code?: string }).code === 'ENOENT';
 }
 
+/**
+ * Turns templates into service directories in the staging directory, links them into
+ * the scan directory and retires those no template describes (servicebuilder's
+ * Activate, Prune and the whole run as apply()).
+ */
 export class ServiceBuilder {
   readonly roots: BuilderRoots;
   private readonly opts: BuilderOptions;

@@ -21,6 +21,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 
+/** always: runit restarts the service when it exits; never: a down file, started only by hand. */
 export type RestartPolicy = 'always' | 'never';
 
 /** One service as the YAML describes it. */

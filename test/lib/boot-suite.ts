@@ -104,6 +104,17 @@ export function suite(arch: Arch): void {
     t.match(r.output, /down: svc6: \d+s, normally up; run: log:/, 'down');
     r = await m.run('sv hup svc7/log && sv -w 10 t svc7/log && sv status svc7', { timeout: 60_000 });
     t.equal(r.status, 0, 'sv drives the log service too');
+    // beyond runit: status as JSON (with restarts and the last exit), the event stream, waits
+    r = await m.run('runit-ts status --json svc5 svc6', { timeout: 60_000 });
+    const [j5, j6] = r.output.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    t.match(j5, { name: 'svc5', state: 'run', want: 'up', restarts: 1, lastExit: { code: -1, signal: 'SIGTERM' }, log: { state: 'run' } }, 'JSON status: restarted once, last ended by TERM');
+    t.match(j6, { name: 'svc6', state: 'down', want: 'down', normallyUp: true, pid: null }, 'JSON status of a service taken down');
+    r = await m.run('runit-ts events -n -c 6 -t 30 svc8 > /tmp/ev & sleep 1; sv -w 10 restart svc8 >/dev/null; wait; cat /tmp/ev', { timeout: 90_000 });
+    const evs = r.output.trim().split('\n').map((l) => JSON.parse(l) as { event: string; service: string; pid?: number; signal?: string });
+    t.same(evs.map((e) => e.event), ['exit', 'finish', 'exit', 'down', 'up', 'ready'], 'events of a restart (run, then ./finish), pushed by the supervisor');
+    t.equal(evs[0]?.signal, 'SIGTERM');
+    r = await m.run('runit-ts wait -t 10 up svc5 svc8; echo "rc=$?"; runit-ts wait -t 1 up svc6; echo "rc=$?"', { timeout: 60_000 });
+    t.match(r.output, /ok: svc5\nok: svc8\nrc=0\ntimeout: svc6\nrc=1/, 'runit-ts wait: up, and a timeout for the service that is down');
     const mark = m.mark();
     await m.sendLine('init 0');
     for (let i = 0; i < 20; i++) if (i !== 6) await m.waitFor(`STOPPED svc${i}`, { from: mark, timeout: 60_000 });

@@ -49,7 +49,14 @@ export function pidIn(supervise: string): number {
 }
 
 /**
- * A comparable picture of a supervise/ directory: every entry's name, type and mode;
+ * Files our supervisor keeps in supervise/ beyond runit's (README, compatibility
+ * notes): left out of snapshots, each checked on its own where it matters.
+ */
+export const OUR_EXTRA_FILES = new Set(['stats.json', 'stats.json.new']);
+
+/**
+ * A comparable picture of a supervise/ directory: every entry's name, type and mode
+ * (our documented extra files left out);
  * stat and pid (pid replaced by "N"); status bytes 16..19 (time and pid left out).
  */
 export function snapshot(supervise: string): string {
@@ -57,6 +64,7 @@ export function snapshot(supervise: string): string {
   const d = statSync(supervise);
   lines.push(`. ${kindOf(d)} ${(d.mode & 0o7777).toString(8)}`);
   for (const name of readdirSync(supervise).sort()) {
+    if (OUR_EXTRA_FILES.has(name)) continue;
     const st = lstatSync(join(supervise, name));
     let extra = '';
     if (name === 'stat') extra = JSON.stringify(readFileSync(join(supervise, name), 'utf8'));
