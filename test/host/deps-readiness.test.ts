@@ -137,10 +137,12 @@ t.test('analyze: time, blame, critical-chain, plot, --json on a supervised direc
   t.match(r.stdout, /All 3 services up at \d+\.\d{3}s \(last: app\)/);
   r = await az(['blame']);
   const rows = r.stdout.split('\n');
-  t.match(rows[0], /^ *0\.[4-9]\d\ds net \(notification-fd\)$/, 'net took longest');
+  const net = /^ *(\d+\.\d{3})s net \(notification-fd\)$/.exec(rows[0] ?? '');
+  t.ok(net && Number(net[1]) >= 0.4, `net took longest: ${r.stdout}`);
   t.match(r.stdout, /app \(notification-fd, waited 0\.\d{3}s for dependencies\)/);
   r = await az(['critical-chain']);
-  t.match(r.stdout, /^app @\d+\.\d{3}s \+0\.[3-9]\d\ds\n└─net @\d+\.\d{3}s \+0\.[4-9]\d\ds$/);
+  const chain = /^app @\d+\.\d{3}s \+(\d+\.\d{3})s\n└─net @\d+\.\d{3}s \+(\d+\.\d{3})s$/.exec(r.stdout);
+  t.ok(chain && Number(chain[1]) >= 0.3 && Number(chain[2]) >= 0.4, `app waited for net last: ${r.stdout}`);
   r = await az(['critical-chain', '--json']);
   t.equal((JSON.parse(r.stdout) as { after: { name: string } }).after.name, 'net');
   r = await az(['plot']);

@@ -50,11 +50,12 @@ export function timelineSuite(arch: Arch): void {
     }
     r = await m.run('runit-ts analyze blame', { timeout: 60_000 });
     t.comment(`${arch}: runit-ts analyze blame\n${r.output.trim()}`);
-    t.match(r.output, /^ *0\.[5-9]\d\ds netd \(notification-fd\)/m, 'netd took its half second to be ready');
+    const netd = /^ *(\d+\.\d{3})s netd \(notification-fd\)$/m.exec(r.output);
+    t.ok(netd && Number(netd[1]) >= 0.5, 'netd took its half second to be ready');
     t.match(r.output, /\d\.\d{3}s app \(started, waited \d+\.\d{3}s for dependencies\)/);
     t.match(r.output, /\d\.\d{3}s mnt \(oneshot\)/);
     r = await m.run('runit-ts analyze critical-chain app', { timeout: 60_000 });
-    t.match(r.output.replace(/\r/g, ''), /app @\d+\.\d{3}s \+\d\.\d{3}s\n└─netd @\d+\.\d{3}s \+0\.[5-9]\d\ds/, 'app waited for netd last');
+    t.match(r.output.replace(/\r/g, ''), /app @\d+\.\d{3}s \+\d+\.\d{3}s\n└─netd @\d+\.\d{3}s \+\d+\.\d{3}s/, 'app waited for netd last');
     r = await m.run('runit-ts analyze plot --json | head -c 20000', { timeout: 60_000 });
     const a = JSON.parse(r.output.replace(/\r/g, '').trim()) as { origin: string; services: Array<{ name: string; ready?: number; depsMet?: number }> };
     t.equal(a.origin, 'boot', 'times count from boot');
