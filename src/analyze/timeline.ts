@@ -165,7 +165,8 @@ export function formatBlame(a: Analysis): string {
   const w = Math.max(8, ...rows.map((s) => sec(s.activation!).length));
   return rows
     .map((s) => {
-      const notes = [s.readiness, ...(s.waited ? [`waited ${sec(s.waited)} for dependencies`] : []), ...(s.failed ? [`failed: ${s.failed}`] : [])];
+      const declared = s.dependencies.length + s.waitsFor.length > 0;
+      const notes = [s.readiness, ...(declared && s.waited !== undefined ? [`waited ${sec(s.waited)} for dependencies`] : []), ...(s.failed ? [`failed: ${s.failed}`] : [])];
       return `${sec(s.activation!).padStart(w)} ${s.name} (${notes.join(', ')})`;
     })
     .join('\n') + (rows.length ? '\n' : '');

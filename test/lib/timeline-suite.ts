@@ -50,7 +50,7 @@ export function timelineSuite(arch: Arch): void {
     }
     r = await m.run('runit-ts analyze blame', { timeout: 60_000 });
     t.comment(`${arch}: runit-ts analyze blame\n${r.output.trim()}`);
-    const netd = /^ *(\d+\.\d{3})s netd \(notification-fd\)$/m.exec(r.output);
+    const netd = /(\d+\.\d{3})s netd \(notification-fd\)$/m.exec(r.output);
     t.ok(netd && Number(netd[1]) >= 0.5, 'netd took its half second to be ready');
     t.match(r.output, /\d\.\d{3}s app \(started, waited \d+\.\d{3}s for dependencies\)/);
     t.match(r.output, /\d\.\d{3}s mnt \(oneshot\)/);
