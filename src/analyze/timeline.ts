@@ -229,6 +229,8 @@ export const PLOT_MAX_WIDTH_PX = 1600;
 export const PLOT_ROW_PX = 22;
 /** Room for the names on the left (px). */
 export const PLOT_LABEL_PX = 170;
+/** The least width: room for the legend (px). */
+export const PLOT_LEGEND_PX = 1060;
 
 const COLOURS = {
   kernel: '#9db4d6',
@@ -270,7 +272,7 @@ export function plotSvg(a: Analysis, title = 'runit-ts boot'): string {
   for (const s of a.services) {
     label(y, s.name);
     const stop = s.stopAsked ?? s.exited ?? end;
-    if (s.wanted !== undefined) bar(y, s.wanted, s.depsMet ?? end, COLOURS.waiting, `${s.name}: waiting for ${[...s.dependencies, ...s.waitsFor].join(', ') || 'nothing'}`);
+    if (s.wanted !== undefined && s.dependencies.length + s.waitsFor.length > 0) bar(y, s.wanted, s.depsMet ?? end, COLOURS.waiting, `${s.name}: waiting for ${[...s.dependencies, ...s.waitsFor].join(', ') || 'nothing'}`);
     if (s.spawned !== undefined) {
       if (s.type === 'oneshot') {
         bar(y, s.spawned, s.exited ?? end, s.failed ? COLOURS.failed : COLOURS.task, `${s.name}: task ${s.failed ? `failed (${s.failed})` : 'ran'}`);
@@ -287,7 +289,7 @@ export function plotSvg(a: Analysis, title = 'runit-ts boot'): string {
     rows.push(`<text x="${(x(s.ready ?? s.failedAt ?? s.spawned ?? s.wanted ?? 0) + 6).toFixed(1)}" y="${y + PLOT_ROW_PX - 7}" class="n">${esc(note)}</text>`);
     y += PLOT_ROW_PX;
   }
-  const width = Math.ceil(x(end) + 150);
+  const width = Math.max(Math.ceil(x(end) + 150), PLOT_LEGEND_PX);
   const height = y + 30;
   const grid: string[] = [];
   for (let t = 0; t <= end; t++) {
