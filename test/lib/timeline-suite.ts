@@ -55,6 +55,7 @@ export function timelineSuite(arch: Arch): void {
     t.match(r.output, /\d\.\d{3}s app \(started, waited \d+\.\d{3}s for dependencies\)/);
     t.match(r.output, /\d\.\d{3}s mnt \(oneshot\)/);
     r = await m.run('runit-ts analyze critical-chain app', { timeout: 60_000 });
+    t.comment(`${arch}: runit-ts analyze critical-chain app\n${r.output.trim()}`);
     t.match(r.output.replace(/\r/g, ''), /app @\d+\.\d{3}s \+\d+\.\d{3}s\n└─netd @\d+\.\d{3}s \+\d+\.\d{3}s/, 'app waited for netd last');
     r = await m.run('runit-ts analyze plot --json | head -c 20000', { timeout: 60_000 });
     const a = JSON.parse(r.output.replace(/\r/g, '').trim()) as { origin: string; services: Array<{ name: string; ready?: number; depsMet?: number }> };
