@@ -179,8 +179,10 @@ export class Coordinator {
   /** Record a mark (the first of its kind only) for a service. */
   mark(name: string, what: Mark, info: Omit<TimelineEntry, Mark | 'failed' | 'failedAt'>, at = monotonicNow()): void {
     const e = (this.timeline.services[name] ??= { ...info });
+    // only the first of each mark is kept: nothing to write when this one is known
+    if (e[what] !== undefined) return;
     Object.assign(e, { type: info.type, readiness: info.readiness, dependencies: info.dependencies, waitsFor: info.waitsFor });
-    if (e[what] === undefined) e[what] = at;
+    e[what] = at;
     this.save();
   }
 

@@ -39,6 +39,12 @@ t.test('a dependency starts first; the dependent waits, shown as down and wanted
     const r = await s.sv(kind, ['-w', '5', 'check', 'web', 'db']);
     t.equal(r.exitCode, 0, `${kind} sv check passes once all are up: ${r.stdout}`);
   }
+  // the event stream has the wait and the readiness
+  const ev = await execa(BIN, ['events', '-d', s.tr.sv, '-t', '1', 'web', 'db'], { reject: false });
+  const events = ev.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; service: string; waitingFor?: string[] });
+  t.ok(events.some((e) => e.event === 'waiting' && e.service === 'web' && e.waitingFor?.[0] === 'db'), 'a waiting event names db');
+  const dbReady = events.findIndex((e) => e.event === 'ready' && e.service === 'db');
+  t.ok(dbReady >= 0 && dbReady < events.findIndex((e) => e.event === 'up' && e.service === 'web'), 'db ready before web up');
   await until(() => s.timeline().services.web?.depsMet, 5000, 'the timeline');
   const tl = s.timeline().services;
   t.ok((tl.web!.depsMet as number) >= (tl.db!.ready as number), 'the timeline has web met after db ready');
