@@ -224,8 +224,9 @@ export class Runsv implements Participant {
         this.waitKey = key;
         this.waitingFor = blockers;
         for (const b of blockers) {
-          // a dependency that cannot start is said once (a plain wait for readiness is not)
-          if (b.hard && b.why.startsWith('failed')) c?.once(`failed:${this.name}:${b.name}:${b.why}`, `${this.name}: waiting for ${b.name}, which ${b.why}`);
+          // a dependency that cannot start (failed, or down and not wanted up) is said
+          // once; a plain wait for readiness is not
+          if (b.hard && (b.why.startsWith('failed') || b.why.startsWith('down'))) c?.once(`failed:${this.name}:${b.name}:${b.why}`, `${this.name}: waiting for ${b.name} (${b.why})`);
         }
         this.writeStats(this.svd[0]);
         this.event(this.svd[0], 'waiting', { waitingFor: blockers.map((b) => b.name) });

@@ -57,7 +57,7 @@ t.test('failures: a hard dependent waits and says so once; a soft one goes on', 
   s.add('opt', { run: sh('exec sleep 1000'), 'waits-for.d/mount': '' });
   await s.start();
   await until(() => s.stats('opt')?.ready, 10000, 'opt (waits-for) to be ready despite the failure');
-  await until(() => /app: waiting for mount, which failed: exited 3/.test(s.output()), 10000, 'the message');
+  await until(() => /app: waiting for mount \(failed: exited 3\)/.test(s.output()), 10000, 'the message');
   await new Promise((r) => setTimeout(r, 1500));
   t.equal(s.stats('app')?.ready, null, 'app never started');
   t.same(s.stats('app')?.waitingFor, [{ name: 'mount', hard: true, why: 'failed: exited 3' }]);
@@ -81,6 +81,8 @@ t.test('cycles and unknown names are reported once and block nothing else', asyn
   s.add('lost', { run: sh('exec sleep 1000'), 'dependencies.d/nosuch': '' });
   s.add('soft', { run: sh('exec sleep 1000'), 'waits-for.d/nosuch': '' });
   s.add('free', { run: sh('exec sleep 1000') });
+  s.add('off', { run: sh('exec sleep 1000'), down: '' });
+  s.add('needsoff', { run: sh('exec sleep 1000'), 'dependencies.d/off': '' });
   await s.start();
   await until(() => ['f', 'g', 'soft', 'free'].every((n) => s.stats(n)?.ready), 10000, 'f, g, soft and free to be ready');
   await new Promise((r) => setTimeout(r, 1000));
@@ -90,6 +92,10 @@ t.test('cycles and unknown names are reported once and block nothing else', asyn
   t.equal(out.match(/lost: nosuch in dependencies.d is not a service here; waiting for it to appear/g)?.length, 1);
   t.equal(out.match(/soft: nosuch in waits-for.d is not a service here; not waiting for it/g)?.length, 1);
   t.equal(s.stats('lost')?.ready, null, 'lost waits');
+  t.equal(out.match(/needsoff: waiting for off \(down and not wanted up\)/g)?.length, 1, 'a dependency wanted down is said once');
+  t.equal(s.stats('needsoff')?.ready, null, 'needsoff waits');
+  t.equal((await s.sv('debian', ['-w', '5', 'start', 'off'])).exitCode, 0);
+  await until(() => s.stats('needsoff')?.ready, 10000, 'needsoff to start once off is up');
   // the missing service appears: lost follows it
   s.add('nosuch', { run: sh('exec sleep 1000') }, join(s.tr.root, 'later'));
   symlinkSync(join(s.tr.root, 'later', 'nosuch'), join(s.tr.sv, 'nosuch'));
