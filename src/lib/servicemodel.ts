@@ -13,7 +13,7 @@
 //
 // Readiness is recorded beside supervise/status, which stays runit's 20 bytes: in
 // supervise/stats.json ("ready": a ReadyRecord while the service is ready, else null).
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoOf } from './sys.ts';
 
@@ -73,16 +73,7 @@ function text(path: string): string | undefined {
 }
 
 function present(path: string): boolean {
-  return text(path) !== undefined || exists(path);
-}
-
-function exists(path: string): boolean {
-  try {
-    readdirSync(path);
-    return true;
-  } catch (e) {
-    return errnoOf(e) === 'ENOTDIR';
-  }
+  return existsSync(path);
 }
 
 /** Read the optional files of a service directory (cheap: a few stat/read calls). */
