@@ -6,13 +6,16 @@ import { join } from 'node:path';
 import { errLine, withCause } from '../src/lib/diag.ts';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from '../src/lib/native.ts';
 import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
+import { BOOT_MARKS_FILE, kernelDone, writeBootMarks } from '../src/analyze/timeline.ts';
+import { monotonicNow } from '../src/lib/servicemodel.ts';
 
 export const HELP = `usage: /etc/runit/1
 
 runit stage 1: mounts /proc, /sys, /dev (devtmpfs), /dev/pts and /run (tmpfs),
 sets the hostname from /etc/hostname, loads the kernel modules listed in
 /etc/modules (with their dependencies from modules.dep), brings up lo and
-seeds the random pool. Exit 100 makes runit skip stage 2.
+seeds the random pool, and records its start and end for runit-ts analyze in
+/run/runit-ts/boot.json. Exit 100 makes runit skip stage 2.
 `;
 
 function err(what: string, e: unknown): void {
@@ -130,6 +133,7 @@ export function main(argv: string[]): number {
     process.stdout.write(HELP);
     return 0;
   }
+  const start = monotonicNow();
   mountAll();
   hostname();
   modules();
@@ -139,5 +143,11 @@ export function main(argv: string[]): number {
     err('unable to bring up lo', e);
   }
   seed();
+  // the boot timeline's first marks (runit-ts analyze), on the monotonic clock, in /run
+  try {
+    writeBootMarks(BOOT_MARKS_FILE, { kernel: kernelDone(), stage1Start: start, stage1End: monotonicNow() });
+  } catch (e) {
+    err(`unable to write ${BOOT_MARKS_FILE}`, e);
+  }
   return 0;
 }

@@ -11,7 +11,10 @@ Prints one JSON object per service, one per line, with what sv status knows, typ
   name, dir, state (down|run|finish), pid, since (ISO time), seconds, paused,
   want (up|down), gotTerm, normallyUp, ready (./check's verdict while running),
   restarts and lastExit {code, signal} (from our supervisor's supervise/stats.json;
-  null under runit's runsv), log (the same fields for ./log, or null).
+  null under runit's runsv), type (longrun|oneshot), readiness (how it is decided:
+  oneshot|notification-fd|notify-socket|check|started), readyAt (ISO time, null while
+  not ready), waitingFor ([{name, hard, why}]: declared dependencies ./run waits for),
+  failed (why the last start failed, else null), log (the same fields for ./log, or null).
 A service that cannot be read gives {"name", "error": {"reason", "message"}}.
   -d scandir   where names are looked up (default $SVDIR, else /etc/service)
 Exit code: the number of services that could not be read (at most 99); 100 usage.
@@ -50,7 +53,9 @@ function plain(p: ProcessStatus): Record<string, unknown> {
 
 /** The JSON form of a status: every field present (null where unknown). */
 export function statusJson(st: ServiceStatus): Record<string, unknown> {
-  return { name: st.name, dir: st.dir, ...plain(st), ready: st.ready ?? null, restarts: st.restarts ?? null, lastExit: st.lastExit ?? null, log: st.log ? plain(st.log) : null };
+  return { name: st.name, dir: st.dir, ...plain(st), ready: st.ready ?? null, restarts: st.restarts ?? null, lastExit: st.lastExit ?? null,
+    type: st.type ?? null, readiness: st.readiness ?? null, readyAt: st.readyAt ?? null, waitingFor: st.waitingFor ?? null, failed: st.failed ?? null,
+    log: st.log ? plain(st.log) : null };
 }
 
 function parse(argv: string[], spec: string, help: string, prog: string): { opts: Map<string, string>; rest: string[] } | undefined {

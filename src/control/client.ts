@@ -7,6 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { isAbsolute, join } from 'node:path';
 import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
+import { readReady, readyFromFile } from '../lib/servicemodel.ts';
 import { describe, readStats, readStatus, sendControl } from '../lib/supervise.ts';
 import { EVENT_SOCKET } from '../runsv/events.ts';
 
@@ -65,6 +66,16 @@ async function exists(path: string): Promise<boolean> {
     if (code(e) === 'ENOENT') return false;
     throw e;
   }
+}
+
+/**
+ * Is the service in dir, running as pid, ready? ./check's verdict (as sv), or beyond
+ * runit, stats.json's "ready" for notification-fd, NOTIFY_SOCKET and one-shots.
+ */
+async function isReady(dir: string, pid: number | undefined): Promise<boolean> {
+  if (!readyFromFile(dir)) return !!pid && runCheck(dir);
+  const r = readReady(dir);
+  return !!r && (r.how === 'oneshot' || r.pid === pid);
 }
 
 /** Run ./check as sv does (stdout closed): exit 0 = ready; no ./check = ready. */
@@ -138,10 +149,15 @@ export class SupervisedServices implements ServiceControl {
         if (!(e instanceof ServiceError)) throw e;
       }
     }
-    const ready = main.state === 'run' && main.pid ? await runCheck(dir) : undefined;
+    const oneshotDone = readyFromFile(dir) && readReady(dir)?.how === 'oneshot';
+    const ready = oneshotDone ? true : main.state === 'run' && main.pid ? await isReady(dir, main.pid) : undefined;
     const stats = readStats(dir);
     const lastExit = stats?.lastExit ? { code: stats.lastExit.code, signal: signalName(stats.lastExit.signal) } : stats ? null : undefined;
-    return { name: service, dir, ...main, ready, log, restarts: stats?.restarts, lastExit };
+    return {
+      name: service, dir, ...main, ready, log, restarts: stats?.restarts, lastExit,
+      type: stats?.type, readiness: stats?.readiness, readyAt: stats?.ready ? stats.ready.time : stats ? null : undefined,
+      waitingFor: stats?.waitingFor, failed: stats ? (stats.failed ?? null) : undefined,
+    };
   }
 
   /** Write control bytes in one write(2), as sv does (skipping a request runsv already has). */
@@ -186,7 +202,8 @@ export class SupervisedServices implements ServiceControl {
       case 'x':
         return false;
       case 'u':
-        return !!raw.pid && raw.state === S_RUN && (await runCheck(dir));
+        if (readyFromFile(dir) && readReady(dir)?.how === 'oneshot') return true;
+        return !!raw.pid && raw.state === S_RUN && (await isReady(dir, raw.pid));
       case 'r':
         return !!raw.pid && raw.state === S_RUN;
       case 'd':
@@ -195,7 +212,7 @@ export class SupervisedServices implements ServiceControl {
         if (!raw.pid && raw.wantChar === 'd') return true;
         // sv compares whole seconds only, so a restart within the same second as the
         // request could pass on the old process: the pid must have changed as well
-        return raw.start.sec >= t0 && !!raw.pid && raw.pid !== oldPid && !raw.term && (await runCheck(dir));
+        return raw.start.sec >= t0 && !!raw.pid && raw.pid !== oldPid && !raw.term && (await isReady(dir, raw.pid));
       case 'c':
         return !(raw.pid && raw.paused);
       default:

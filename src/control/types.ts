@@ -37,12 +37,32 @@ export interface ServiceStatus extends ProcessStatus {
   restarts: number | undefined;
   /** how the last ./run process ended (our supervisor only): exit code (-1 when killed), signal name */
   lastExit: { code: number; signal: string | undefined } | null | undefined;
+  /** beyond runit (our supervisor only; undefined under runit's runsv): longrun or oneshot */
+  type?: 'longrun' | 'oneshot' | undefined;
+  /** how readiness is decided: oneshot, notification-fd, notify-socket, check, started */
+  readiness?: string | undefined;
+  /** when the service became ready (ISO time), null while it is not */
+  readyAt?: string | null | undefined;
+  /** the declared dependencies ./run waits for (empty when it does not wait) */
+  waitingFor?: Array<{ name: string; hard: boolean; why: string }> | undefined;
+  /** why the last start failed, until it is ready; null when it did not */
+  failed?: string | null | undefined;
 }
 
 /** One state change, as our supervisor pushes it on SCANDIR/.events (see ServiceControl.events). */
 export interface ServiceEvent {
-  /** up: ./run started; ready: up and ready (no ./check); finish: ./finish started; exit: a process ended; down: the service is down */
-  event: 'up' | 'ready' | 'finish' | 'exit' | 'down';
+  /**
+   * up: ./run started (pid); ready: known ready (started with nothing to tell readiness,
+   * a newline on notification-fd, READY=1 on NOTIFY_SOCKET, ./check passed, a one-shot
+   * exited 0); finish: ./finish started; exit: the process ended (code, or -1 and
+   * signal); down: the service is down; waiting: ./run waits for declared dependencies
+   * (waitingFor); failed: a start failed (reason: a one-shot's exit, a readiness timeout)
+   */
+  event: 'up' | 'ready' | 'finish' | 'exit' | 'down' | 'waiting' | 'failed';
+  /** waiting: the declared dependencies not met yet */
+  waitingFor?: string[];
+  /** failed: why the start failed */
+  reason?: string;
   /** name in the scan directory; NAME/log for a log service */
   service: string;
   pid?: number;

@@ -43,6 +43,10 @@ export interface Native {
   setChildSubreaper(): void;
   /** waitpid(pid, WNOHANG): the raw wait status, -1 if nothing was reaped */
   reap(pid: number): number;
+  /** an AF_UNIX datagram socket bound at path (mode 0666), non-blocking: its fd */
+  notifySocket(path: string): number;
+  /** the next datagram waiting on fd, or null when none is */
+  recvDatagram(fd: number): string | null;
 }
 
 export const LOCK_SH = 1;

@@ -223,6 +223,16 @@ export interface SupervisorStats {
   restarts: number;
   /** how the last ./run process ended: exit code (-1 when killed) and signal number (0 if none) */
   lastExit: { code: number; signal: number } | null;
+  /** beyond runit's files (src/lib/servicemodel.ts): longrun or oneshot */
+  type?: 'longrun' | 'oneshot';
+  /** how readiness is decided */
+  readiness?: string;
+  /** how and when the service became ready, while it is (src/lib/servicemodel.ts); else null */
+  ready?: { how: string; pid: number; time: string; monotonic: number; afterSpawn: number } | null;
+  /** declared dependencies ./run waits for (empty when it does not wait) */
+  waitingFor?: Array<{ name: string; hard: boolean; why: string }>;
+  /** why the last start failed, until the service is ready; else null */
+  failed?: string | null;
 }
 
 /** File name of SupervisorStats in supervise/. */

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -457,6 +458,48 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   return make_int(env, r > 0 ? status : -1);
 }
 
+/*
+ * notifySocket(path) -> fd: a non-blocking, close-on-exec AF_UNIX datagram socket bound
+ * at path (a stale one is removed first), mode 0666 so a service that changed user can
+ * still send; what systemd's sd_notify() sends to $NOTIFY_SOCKET. Node has no unix
+ * datagram sockets, hence this.
+ */
+static napi_value js_notify_socket(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (get_args(env, info, a, 1) < 1 || get_str(env, a[0], sa.sun_path, sizeof sa.sun_path)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd == -1) return throw_errno(env, "socket");
+  unlink(sa.sun_path);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1 || chmod(sa.sun_path, 0666) == -1) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return throw_errno(env, "bind");
+  }
+  return make_int(env, fd);
+}
+
+/* recvDatagram(fd) -> the next datagram (at most 4096 bytes) as a string, or null when none is waiting */
+static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
+  napi_value a[1], r;
+  int64_t fd;
+  char buf[4096];
+  if (get_args(env, info, a, 1) < 1 || get_int(env, a[0], &fd)) return NULL;
+  ssize_t n = recv((int)fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n == -1) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      napi_get_null(env, &r);
+      return r;
+    }
+    return throw_errno(env, "recv");
+  }
+  napi_create_string_utf8(env, buf, (size_t)n, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
     {"mkfifo", NULL, js_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -481,6 +524,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"execve", NULL, js_execve, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
     {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"notifySocket", NULL, js_notify_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"recvDatagram", NULL, js_recv_datagram, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -8,7 +8,7 @@
 // loop for one service whenever an event arrives. Every wait inside it (the 1 s throttle,
 // control/<c> scripts) holds back only this service, as each runsv is its own process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as C, mkdirSync, openSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants as C, mkdirSync, openSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -19,9 +19,11 @@ import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts
 import { findLeftover, makeFifo, stopLeftovers, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, exists, readable, signal as kill, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
+import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
 import { Svlogd } from '../svlogd/svlogd.ts';
-import type { EventSink, ServiceEventKind } from './events.ts';
+import type { Blocker, Coordinator, DepState, Mark, Participant } from './deps.ts';
+import type { EventSink, ServiceEvent, ServiceEventKind } from './events.ts';
 
 /** runsv's crash throttle: a process that ran less than this is started again only this long after it ended. */
 export const THROTTLE_MS = 1000;
@@ -31,6 +33,12 @@ export const LOG_LOCK_POLL_MS = 100;
 export const SPAWN_ERROR_WAIT_MS = 1000;
 /** A dead supervisor's leftover gets TERM, then KILL after this long. */
 export const LEFTOVER_GRACE_MS = 5000;
+/** ./check as readiness: first run this long after ./run started (ms)... */
+export const CHECK_FIRST_MS = 20;
+/** ...then each wait twice the last, up to this (ms); only while the service is not ready. */
+export const CHECK_MAX_MS = 1000;
+/** How often the NOTIFY_SOCKET is read while the service is not ready (ms). */
+export const NOTIFY_POLL_MS = 25;
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -45,6 +53,18 @@ export interface RunsvOptions {
   name?: string;
   /** told of every state change (see events.ts); beyond runit */
   events?: EventSink;
+  /** the other services of the scan directory (dependencies, the timeline); beyond runit */
+  coordinator?: Coordinator;
+}
+
+/** Readiness watchers of one start of ./run, undone when it is ready or has exited. */
+interface Readiness {
+  token: object;
+  spawnedAt: number;
+  pid: number;
+  /** this start failed (readiness timeout): its exit is not a success even if 0 */
+  failed: boolean;
+  undo: Array<() => void>;
 }
 
 
@@ -100,7 +120,7 @@ class Svd {
   }
 }
 
-export class Runsv {
+export class Runsv implements Participant {
   readonly dir: string;
   readonly name: string;
   private readonly opts: RunsvOptions;
@@ -115,6 +135,19 @@ export class Runsv {
   private opened = false;
   private closed = false;
   private resolveDone!: () => void;
+  /** the optional files (dependencies, readiness, type), read before each start of ./run */
+  private model: ServiceModel;
+  /** declared dependencies not met: ./run waits (status: down, want up) */
+  private waitingFor: Blocker[] | undefined;
+  private waitKey = '';
+  /** set while the service is ready (stats.json's "ready") */
+  private readyRec: ReadyRecord | undefined;
+  /** why the last start failed, until the service is ready */
+  private failedReason: string | undefined;
+  private readiness: Readiness | undefined;
+  private problemsSaid = '';
+  /** a dependency changed while this service waits: look again */
+  private kicked = false;
   /** resolves when runsv would exit: want exit and the service down (and the log down) */
   readonly done: Promise<void>;
 
@@ -124,6 +157,236 @@ export class Runsv {
     this.opts = opts;
     this.svd = [new Svd(false, this.dir)];
     this.done = new Promise((r) => (this.resolveDone = r));
+    this.model = readServiceModel(this.dir);
+  }
+
+  // ---- beyond runit: dependencies and readiness (src/lib/servicemodel.ts) ----
+
+  declared(): { dependencies: string[]; waitsFor: string[]; restartWithDependency: boolean } {
+    return this.model;
+  }
+
+  depState(): DepState {
+    const main = this.svd[0];
+    if (this.readyRec) return 'ready';
+    if (this.failedReason !== undefined) return 'failed';
+    if (main.want !== 'up' && !main.pid) return 'down';
+    return 'pending';
+  }
+
+  failure(): string | undefined {
+    return this.failedReason;
+  }
+
+  kick(): void {
+    if (!this.waitingFor) return;
+    // looked at by the pass running now, or by the next one
+    this.kicked = true;
+    void this.pump();
+  }
+
+  dependencyLost(dep: string): void {
+    const main = this.svd[0];
+    if (!main.pid || main.state !== S_RUN || main.want !== 'up') return;
+    this.say(`runsv ${this.name}: ${dep} went down: stopping, to start again once it is ready`);
+    this.control('t');
+  }
+
+  private info() {
+    const m = this.model;
+    return { type: m.type, readiness: m.readiness, dependencies: m.dependencies, waitsFor: m.waitsFor };
+  }
+
+  private mark(what: Mark): void {
+    this.opts.coordinator?.mark(this.name, what, this.info());
+  }
+
+  /** Read the optional files again; say once what is wrong with them. */
+  private reload(): void {
+    this.model = readServiceModel(this.dir);
+    const said = this.model.problems.join('\n');
+    if (said && said !== this.problemsSaid) for (const p of this.model.problems) this.warn(p);
+    this.problemsSaid = said;
+  }
+
+  /** May ./run start now? No while declared dependencies are not met (beyond runit). */
+  private gate(): boolean {
+    const c = this.opts.coordinator;
+    this.mark('wanted');
+    const blockers = c ? c.blockers(this.name, this.model.dependencies, this.model.waitsFor) : [];
+    if (!c && (this.model.dependencies.length || this.model.waitsFor.length)) {
+      if (this.problemsSaid !== 'standalone') this.warn('dependencies.d and waits-for.d need runsvdir; ignored');
+      this.problemsSaid = 'standalone';
+    }
+    const key = blockers.map((b) => `${b.name}:${b.why}`).join(',');
+    if (blockers.length) {
+      if (key !== this.waitKey) {
+        this.waitKey = key;
+        this.waitingFor = blockers;
+        for (const b of blockers) {
+          // a dependency that cannot start (failed, or down and not wanted up) is said
+          // once; a plain wait for readiness is not
+          if (b.hard && (b.why.startsWith('failed') || b.why.startsWith('down'))) c?.once(`failed:${this.name}:${b.name}:${b.why}`, `${this.name}: waiting for ${b.name} (${b.why})`);
+        }
+        this.writeStats(this.svd[0]);
+        this.event(this.svd[0], 'waiting', { waitingFor: blockers.map((b) => b.name) });
+      }
+      return false;
+    }
+    if (this.waitingFor) {
+      this.waitingFor = undefined;
+      this.waitKey = '';
+      this.writeStats(this.svd[0]);
+    }
+    this.mark('depsMet');
+    return true;
+  }
+
+  /** The service is ready: record it beside supervise/ and tell the others. */
+  private becomeReady(how: ReadinessKind, pid: number): void {
+    const r = this.readiness;
+    const now = monotonicNow();
+    this.readyRec = { how, pid, time: new Date().toISOString(), monotonic: now, afterSpawn: r ? Math.round((now - r.spawnedAt) * 1000) / 1000 : 0 };
+    this.failedReason = undefined;
+    this.endReadiness();
+    this.writeStats(this.svd[0]);
+    this.mark('ready');
+    this.event(this.svd[0], 'ready', { pid });
+    this.opts.coordinator?.changed(this.name);
+  }
+
+  /** This start failed (a one-shot's exit, a readiness timeout): dependents see it. */
+  private fail(reason: string): void {
+    this.failedReason = reason;
+    this.opts.coordinator?.failed(this.name, reason);
+    this.writeStats(this.svd[0]);
+    this.event(this.svd[0], 'failed', { reason });
+    this.opts.coordinator?.changed(this.name);
+  }
+
+  /** No longer ready (./run exited). */
+  private unready(): void {
+    if (!this.readyRec) return;
+    this.readyRec = undefined;
+    this.writeStats(this.svd[0]);
+    this.opts.coordinator?.changed(this.name);
+    this.opts.coordinator?.lost(this.name);
+  }
+
+  private endReadiness(): void {
+    const r = this.readiness;
+    if (!r) return;
+    this.readiness = undefined;
+    for (const u of r.undo) u();
+  }
+
+  /**
+   * Before ./run is spawned: the notification-fd pipe (its write end at fd N in the
+   * child), or the NOTIFY_SOCKET. Returns what spawn needs and what to do after it.
+   */
+  private prepareReadiness(stdio: Array<'inherit' | 'ignore' | number>): { env?: NodeJS.ProcessEnv; undo: Array<() => void>; after: (pid: number, token: object) => void } {
+    const m = this.model;
+    const undo: Array<() => void> = [];
+    let env: NodeJS.ProcessEnv | undefined;
+    let arm: ((r: Readiness) => void) | undefined;
+    if (m.readiness === 'notification-fd' && m.notificationFd !== undefined) {
+      try {
+        const [rd, wr] = native().pipe();
+        while (stdio.length < m.notificationFd) stdio.push('ignore');
+        stdio[m.notificationFd] = wr;
+        // the write end is the child's only: closed here right after the spawn
+        undo.push(() => closeQuiet(wr));
+        arm = (r) => {
+          closeQuiet(wr);
+          const sock = new Socket({ fd: rd, readable: true, writable: false });
+          let seen = '';
+          sock.on('data', (b: Buffer) => {
+            seen += b.toString('latin1');
+            if (seen.includes('\n') && this.readiness === r) this.becomeReady('notification-fd', r.pid);
+          });
+          sock.on('error', () => sock.destroy());
+          r.undo.push(() => sock.destroy());
+        };
+        undo.push(() => closeQuiet(rd));
+      } catch (e) {
+        this.warn('unable to create the notification-fd pipe', e);
+      }
+    } else if (m.readiness === 'notify-socket') {
+      const path = join(this.dir, 'supervise', NOTIFY_SOCKET_NAME);
+      try {
+        const fd = native().notifySocket(path);
+        env = { ...process.env, NOTIFY_SOCKET: path };
+        const close = () => {
+          closeQuiet(fd);
+          rmSync(path, { force: true });
+        };
+        undo.push(close);
+        arm = (r) => {
+          const timer = setInterval(() => {
+            for (let msg = native().recvDatagram(fd); msg !== null; msg = native().recvDatagram(fd)) {
+              if (msg.split('\n').includes('READY=1') && this.readiness === r) {
+                this.becomeReady('notify-socket', r.pid);
+                return;
+              }
+            }
+          }, NOTIFY_POLL_MS);
+          r.undo.push(() => {
+            clearInterval(timer);
+            close();
+          });
+        };
+      } catch (e) {
+        this.warn(`unable to create supervise/${NOTIFY_SOCKET_NAME}`, e);
+      }
+    }
+    const after = (pid: number, token: object) => {
+      const r: Readiness = { token, spawnedAt: monotonicNow(), pid, failed: false, undo: [] };
+      this.readiness = r;
+      if (m.type === 'oneshot') {
+        // a new run of the task: neither done nor failed until it ends
+        this.readyRec = undefined;
+        this.failedReason = undefined;
+        this.writeStats(this.svd[0]);
+      }
+      if (arm) arm(r);
+      else if (m.readiness === 'check') this.pollCheck(r, CHECK_FIRST_MS);
+      else if (m.readiness === 'started') {
+        this.becomeReady('started', pid);
+        return;
+      }
+      if (m.timeoutUpMs > 0) {
+        const t = setTimeout(() => {
+          if (this.readiness !== r) return;
+          r.failed = true;
+          this.warn(`not ready within ${m.timeoutUpMs} ms (timeout-up): stopping it`);
+          this.fail(`not ready within ${m.timeoutUpMs} ms`);
+          this.control('t');
+        }, m.timeoutUpMs);
+        r.undo.push(() => clearTimeout(t));
+      }
+    };
+    return { env, undo, after };
+  }
+
+  /** ./check as readiness (no notification): run it, again after a longer wait each time, until it passes. */
+  private pollCheck(r: Readiness, waitMs: number): void {
+    const t = setTimeout(() => {
+      if (this.readiness !== r) return;
+      let child: ChildProcess;
+      try {
+        child = spawn('./check', [], { cwd: this.dir, stdio: ['ignore', 'ignore', 'inherit'], argv0: './check' });
+      } catch {
+        this.pollCheck(r, Math.min(waitMs * 2, CHECK_MAX_MS));
+        return;
+      }
+      child.on('error', () => undefined);
+      child.on('close', (status) => {
+        if (this.readiness !== r) return;
+        if (status === 0) this.becomeReady('check', r.pid);
+        else this.pollCheck(r, Math.min(waitMs * 2, CHECK_MAX_MS));
+      });
+    }, waitMs);
+    r.undo.push(() => clearTimeout(t));
   }
 
   private say(line: string): void {
@@ -131,7 +394,7 @@ export class Runsv {
   }
 
   /** Tell the event sink (beyond runit); the service's name, or NAME/log. */
-  private event(s: Svd, event: ServiceEventKind, extra: { pid?: number; code?: number; signal?: string } = {}): void {
+  private event(s: Svd, event: ServiceEventKind, extra: Partial<Pick<ServiceEvent, 'pid' | 'code' | 'signal' | 'waitingFor' | 'reason'>> = {}): void {
     this.opts.events?.({ event, service: s.islog ? `${this.name}/log` : this.name, ...extra });
   }
 
@@ -140,12 +403,22 @@ export class Runsv {
     s.starts++;
     this.writeStats(s);
     this.event(s, 'up', { pid: s.pid });
-    if (!exists(join(s.cwd, 'check'))) this.event(s, 'ready', { pid: s.pid });
+    if (s.islog && !exists(join(s.cwd, 'check'))) this.event(s, 'ready', { pid: s.pid });
+    if (!s.islog) this.mark('spawned');
   }
 
   /** supervise/stats.json (written .new then renamed, as status): restarts and the last exit. */
   private writeStats(s: Svd): void {
-    writeStats(s.cwd, { restarts: Math.max(0, s.starts - 1), lastExit: s.lastExit }, (m, e) => this.warn(m, e), `${s.rel}supervise/`);
+    const extra = s.islog
+      ? {}
+      : {
+          type: this.model.type,
+          readiness: this.model.readiness,
+          ready: this.readyRec ?? null,
+          waitingFor: this.waitingFor && s.want === 'up' && !s.pid ? this.waitingFor.map((b) => ({ name: b.name, hard: b.hard, why: b.why })) : [],
+          failed: this.failedReason ?? null,
+        };
+    writeStats(s.cwd, { restarts: Math.max(0, s.starts - 1), lastExit: s.lastExit, ...extra }, (m, e) => this.warn(m, e), `${s.rel}supervise/`);
   }
 
   /** runsv's warn(): "runsv DIR: warning: <m>: <error>" */
@@ -209,6 +482,8 @@ export class Runsv {
     this.makeSupervise(this.dir, './supervise');
     main.lockFd = this.openLock(main);
     if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
+    this.opts.coordinator?.add(this);
+    this.writeStats(main); // what a previous supervisor recorded is not true of what we start
     const log = this.svd[1];
     if (log) {
       this.makeSupervise(logDir, './log/supervise');
@@ -310,7 +585,7 @@ export class Runsv {
   }
 
   private pending(): boolean {
-    return this.exits.length > 0 || this.sigterm || this.svd.some((s) => s.bytes.length > 0);
+    return this.kicked || this.exits.length > 0 || this.sigterm || this.svd.some((s) => s.bytes.length > 0);
   }
 
   /** runsv's main loop, run while there is something to do. */
@@ -334,6 +609,7 @@ export class Runsv {
 
   /** Top of runsv's loop: start the log if it wants up, the service if it wants up or must finish. */
   private async startWanted(): Promise<void> {
+    this.kicked = false;
     const [main, log] = this.svd;
     if (log && !log.pid && log.want === 'up') await this.startService(log);
     if (this.closed) return;
@@ -416,6 +692,7 @@ export class Runsv {
   }
 
   private async stopService(s: Svd): Promise<void> {
+    if (!s.islog && s.pid) this.mark('stopAsked');
     if (s.pid && !(await this.custom(s, 't'))) {
       this.signal(s, 'SIGTERM');
       s.term = true;
@@ -437,12 +714,16 @@ export class Runsv {
     if (s.state === S_FINISH) {
       argv = ['./finish', String(s.exitCode), String(s.exitSig)];
     } else {
+      if (!s.islog) {
+        this.reload();
+        if (!this.gate()) return;
+      }
       argv = ['./run'];
       await this.custom(s, 'u');
     }
     if (s.pid) await this.stopService(s); // runsv: "should never happen"
     if (this.closed) return;
-    const stdio: Array<'inherit' | number> = ['inherit', 'inherit', 'inherit'];
+    const stdio: Array<'inherit' | 'ignore' | number> = ['inherit', 'inherit', 'inherit'];
     if (this.haslog && this.logpipe) {
       if (s.islog) stdio[0] = this.logpipe[0];
       else stdio[1] = this.logpipe[1];
@@ -459,9 +740,10 @@ export class Runsv {
     }
     let child: ChildProcess | undefined;
     let err: unknown = execFormatError(join(s.cwd, prog));
+    const ready = !s.islog && prog === './run' ? this.prepareReadiness(stdio) : undefined;
     if (!err) {
       try {
-        child = spawn(prog, argv.slice(1), { cwd: s.cwd, stdio, detached: !!this.opts.setsid, argv0: prog });
+        child = spawn(prog, argv.slice(1), { cwd: s.cwd, stdio, detached: !!this.opts.setsid, argv0: prog, ...(ready?.env ? { env: ready.env } : {}) });
       } catch (e) {
         err = e;
       }
@@ -482,6 +764,7 @@ export class Runsv {
     s.term = false;
     if (!child || child.pid === undefined) {
       // runsv's child prints this and exits 111; no process, so status is left alone
+      if (ready) for (const u of ready.undo) u();
       this.say(fatalLine(`runsv ${this.name}`, `unable to start ${s.rel}${prog}`, err));
       this.exits.push({ s, token, code: 111, sig: 0 });
       return;
@@ -491,6 +774,10 @@ export class Runsv {
     this.updateStatus(s);
     if (prog === './finish') this.event(s, 'finish', { pid: s.pid });
     else this.started(s);
+    if (ready) {
+      this.endReadiness();
+      ready.after(child.pid, token);
+    }
     child.on('exit', (status, signal) => {
       const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
       this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig });
@@ -544,6 +831,7 @@ export class Runsv {
     this.event(s, 'exit', { ...(s.pid ? { pid: s.pid } : {}), code: ex.code, ...(sigName ? { signal: sigName } : {}) });
     if (s.state !== S_FINISH) {
       s.lastExit = { code: ex.code, signal: ex.sig };
+      if (!s.islog) this.ranOut(s, ex, sigName);
       this.writeStats(s);
     }
     s.token = undefined;
@@ -570,12 +858,39 @@ export class Runsv {
     if (tainSeconds(s.start) < deadline) await delay(THROTTLE_MS);
   }
 
+  /** ./run ended (beyond runit): a one-shot's result, or a longrun no longer ready. */
+  private ranOut(s: Svd, ex: ChildExit, sigName: string | undefined): void {
+    const r = this.readiness;
+    const timedOut = r?.failed ?? false;
+    this.endReadiness();
+    this.mark('exited');
+    const how = sigName ? `killed by ${sigName}` : `exited ${ex.code}`;
+    if (this.model.type === 'oneshot') {
+      // a task: done, whatever the result; runsv would start it again while it wants up
+      s.want = 'down';
+      if (ex.code === 0 && !timedOut) this.becomeReady('oneshot', 0);
+      else if (!timedOut) {
+        this.warn(`one-shot failed: ${how}`);
+        this.fail(how);
+      }
+      return;
+    }
+    const wasReady = !!this.readyRec;
+    this.unready();
+    if (!wasReady && s.want === 'up' && !timedOut && !s.term) this.fail(`${how} before it was ready`);
+  }
+
   /** One control byte, as runsv's ctrl(); unknown bytes are ignored. */
   private async ctrl(s: Svd, c: string): Promise<void> {
     switch (c) {
       case 'd':
         s.want = 'down';
         this.updateStatus(s);
+        if (!s.islog && this.waitingFor) {
+          this.waitingFor = undefined;
+          this.waitKey = '';
+          this.writeStats(s);
+        }
         if (s.state === S_RUN) await this.stopService(s);
         break;
       case 'u':
@@ -643,6 +958,8 @@ export class Runsv {
   close(resolveDone = true): void {
     if (this.closed) return;
     this.closed = true;
+    this.endReadiness();
+    this.opts.coordinator?.remove(this);
     for (const s of this.svd) {
       if (s.control) s.control.destroy();
       else closeQuiet(s.controlFd);

@@ -16,6 +16,7 @@ import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
 import { EVENT_SOCKET, EventHub } from '../runsv/events.ts';
+import { Coordinator } from '../runsv/deps.ts';
 import { Runsv } from '../runsv/service.ts';
 
 export const MAX_SERVICES = 1000;
@@ -72,11 +73,14 @@ export class Runsvdir {
   private stopped = false;
   /** state changes of every service, for clients of DIR/.events */
   readonly events = new EventHub();
+  /** declared dependencies between the services, and the timeline (beyond runit) */
+  readonly coordinator: Coordinator;
 
   constructor(dir: string, opts: RunsvdirOptions = {}) {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
+    this.coordinator = new Coordinator(opts.events === false ? undefined : this.dir, (line) => this.warn(line));
   }
 
   private say(line: string): void {
@@ -228,7 +232,7 @@ export class Runsvdir {
   }
 
   private startOne(entry: Entry, name: string): void {
-    const runsv = new Runsv(join(this.dir, name), { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit });
+    const runsv = new Runsv(join(this.dir, name), { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit, coordinator: this.coordinator });
     entry.runsv = runsv;
     const exited = () => {
       if (entry.runsv !== runsv) return;
@@ -285,6 +289,7 @@ export class Runsvdir {
       await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
     }
     for (const r of all) r.close();
+    this.coordinator.flush();
     this.services.clear();
     this.events.close();
   }

@@ -8,6 +8,7 @@ import { errWrite, exit, outWrite } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { closedStdout, execFormatError, shebang } from '../lib/exec.ts';
 import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
+import { readReady, readServiceModel, readyFromFile } from '../lib/servicemodel.ts';
 import { describe, readStatus, sendControl } from '../lib/supervise.ts';
 import { taiNow, tainSeconds } from '../lib/tai.ts';
 
@@ -301,6 +302,20 @@ class Sv {
     return !r.status;
   }
 
+  /**
+   * Is the running service ready? runit's answer is ./check's; beyond runit, a service
+   * whose readiness our supervisor learns otherwise (notification-fd, NOTIFY_SOCKET,
+   * a one-shot) is ready when supervise/stats.json's "ready" names this start.
+   */
+  private ready(): boolean {
+    const dir = this.supervised();
+    if (this.islog || !readyFromFile(dir)) return this.checkscript();
+    const r = readReady(dir);
+    if (!r) return false;
+    if (r.how === 'oneshot') return Date.parse(r.time) / 1000 >= tainSeconds(this.tstart);
+    return r.pid === this.svstatus!.pid;
+  }
+
   private check(a: string): number {
     const r = this.svstatusGet();
     if (r === -1) return -1;
@@ -310,14 +325,22 @@ class Sv {
       // check ('C'): as runit 2.3.0, wait for up (or for down when the service wants down).
       // runit 2.1.2 had a bug here: it passed any state without a pid at once, and one
       // with a pid as soon as ./check did, whatever the state (finish, want down)
-      const c = ch === 'C' ? (st.wantChar === 'd' ? 'd' : 'u') : ch;
+      // beyond runit: a one-shot under our supervisor is checked for its result (up = ran to success)
+      const oneshot = !this.islog && readyFromFile(this.supervised()) && readServiceModel(this.supervised()).type === 'oneshot';
+      const c = ch === 'C' ? (st.wantChar === 'd' && !oneshot ? 'd' : 'u') : ch;
       const pid = st.pid;
       switch (c) {
         case 'x':
           return 0;
         case 'u':
+          // a one-shot that ran to success is up (ready) with no process
+          if (oneshot) {
+            // check: its last run succeeded; start: this run (after sv's request) did
+            if (ch === 'C' ? readReady(this.supervised())?.how !== 'oneshot' : !this.ready()) return 0;
+            break;
+          }
           if (!pid || st.state !== S_RUN) return 0;
-          if (!this.checkscript()) return 0;
+          if (!this.ready()) return 0;
           break;
         case 'd':
           if (pid || st.state !== S_DOWN) return 0;
@@ -325,7 +348,7 @@ class Sv {
         case 't':
         case 'k':
           if (!pid && st.wantChar === 'd') break;
-          if (this.tstart.sec > st.start.sec || !pid || st.term || !this.checkscript()) return 0;
+          if (this.tstart.sec > st.start.sec || !pid || st.term || !this.ready()) return 0;
           break;
         case 'o':
           if ((!pid && this.tstart.sec > st.start.sec) || (pid && st.wantChar !== 'd')) return 0;

@@ -1,0 +1,3 @@
+import { timelineSuite } from '../lib/timeline-suite.ts';
+
+timelineSuite('aarch64');
