@@ -16,7 +16,8 @@ const HELP = `usage: node scripts/boot.ts [--arch x86_64|aarch64] [--dir DIR] [-
 
 Boots DIR (default out/ARCH: vmlinuz or, on x86_64, the faster vmlinux,
 initramfs.img and cmdline) with the console on this terminal. A root shell
-comes up on the console. Ctrl-a x quits QEMU; 'poweroff' or 'init 0' in the
+comes up on the console. The guest has a NIC on QEMU's user network (restrict=on:
+DHCP from QEMU, nothing reachable outside it). Ctrl-a x quits QEMU; 'poweroff' or 'init 0' in the
 guest powers it off, 'reboot' or 'init 6' ends QEMU too (-no-reboot).
 --disk boots DIR/disk.img (make image OUTPUTS=disk) instead: direct (QEMU loads the
 kernel and early.img), uefi (OVMF/AAVMF, systemd-boot) or uboot (aarch64: U-Boot,
@@ -64,6 +65,7 @@ if (values.disk) {
     ...(firmware !== undefined ? { firmware } : {}),
     drives: [{ file: join(dir, 'disk.img'), snapshot: values.write !== true }],
     allowReboot: true,
+    network: true,
     memory,
     accel,
     console: 'interactive',
@@ -74,7 +76,7 @@ if (values.disk) {
     process.exit(1);
   }
   const { kernel, initrd, append } = bootFiles(dir, arch);
-  cmd = qemuCommand({ arch, kernel, initrd, append, memory, accel, console: 'interactive' });
+  cmd = qemuCommand({ arch, kernel, initrd, append, memory, accel, network: true, console: 'interactive' });
 }
 process.stderr.write(`[boot] ${arch}${values.disk ? ` disk (${values.disk})` : ''} (${accel}): Ctrl-a x quits, Ctrl-a c toggles the QEMU monitor\n`);
 const r = await execa(cmd.bin, cmd.args, { stdio: 'inherit', reject: false });

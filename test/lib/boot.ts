@@ -4,8 +4,8 @@ import { appendFileSync, copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootFiles } from '../../image/build.ts';
-import { cpioBuffer } from '../../image/cpio.ts';
-import { inlineService, type ServiceDef } from '../../image/rootfs.ts';
+import { cpioBuffer, writeCpio, type Entry } from '../../image/cpio.ts';
+import { inlineService, rootfs, type ImageSpec, type ServiceDef } from '../../image/rootfs.ts';
 import { boot, type Machine } from '../../src/harness/index.ts';
 import type { Arch } from '../../image/inputs.ts';
 import { repo } from './host.ts';
@@ -36,6 +36,15 @@ export function testImage(arch: Arch, services: ServiceDef[], name: string): Tes
   return { ...bootFiles(out, arch), initrd };
 }
 
+/** An image built whole from `spec` (with the built binaries of out/<arch>), plus `extra` entries. */
+export async function specImage(spec: ImageSpec, extra: Entry[], name: string): Promise<TestImage> {
+  const out = outDir(spec.arch);
+  const dir = mkdtempSync(join(tmpdir(), `runit-ts-${name}-`));
+  const initrd = join(dir, 'initramfs.img');
+  await writeCpio(initrd, [...rootfs(spec, out), ...extra]);
+  return { ...bootFiles(out, spec.arch), initrd };
+}
+
 export async function start(arch: Arch, img: TestImage, logName: string): Promise<Machine> {
   return boot({
     arch,
@@ -43,6 +52,7 @@ export async function start(arch: Arch, img: TestImage, logName: string): Promis
     initrd: img.initrd,
     append: img.append,
     memory: 1024,
+    network: true,
     consoleLog: join(repo, 'out', 'test-logs', `${arch}-${logName}.log`),
   });
 }

@@ -64,6 +64,11 @@ t.test('modules.dep and load order', async (t) => {
   const { order, missing } = loadOrder(['ext4', 'virtio-input', 'nope', 'crc16'], dep);
   t.same(missing, ['nope']);
   t.same(order, ['kernel/lib/crc16.ko', 'kernel/fs/mbcache.ko', 'kernel/fs/jbd2/jbd2.ko', 'kernel/fs/ext4/ext4.ko', 'kernel/drivers/virtio/virtio_input.ko']);
+  // a dependency of a dependency listed after it: still loaded first
+  const net = parseModulesDep('n/virtio_net.ko: n/net_failover.ko n/failover.ko\nn/failover.ko:\nn/net_failover.ko: n/failover.ko\n');
+  t.same(loadOrder(['virtio_net'], net).order, ['n/failover.ko', 'n/net_failover.ko', 'n/virtio_net.ko']);
+  const net2 = parseModulesDep('n/virtio_net.ko: n/failover.ko n/net_failover.ko\nn/failover.ko:\nn/net_failover.ko: n/failover.ko\n');
+  t.same(loadOrder(['virtio_net'], net2).order, ['n/failover.ko', 'n/net_failover.ko', 'n/virtio_net.ko'], 'whatever the order of the line');
 });
 
 t.test('every applet has a link in the image', async (t) => {
