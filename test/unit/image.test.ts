@@ -1,6 +1,9 @@
 import t from 'tap';
 import { cpioBuffer, sortEntries, type Entry } from '../../image/cpio.ts';
 import { loadOrder, moduleName, parseModulesDep } from '../../stages/stage1.ts';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { requireInput } from '../../image/inputs.ts';
 
 /** Parse a newc archive back (the kernel's view) to check what we wrote. */
 function parseNewc(b: Buffer) {
@@ -76,4 +79,27 @@ t.test('every applet has a link in the image', async (t) => {
   const { APPLET_LINKS } = await import('../../image/rootfs.ts');
   const linked = new Set(Object.values(APPLET_LINKS));
   for (const name of Object.keys(APPLETS)) t.ok(linked.has(name), `${name} is linked`);
+});
+
+t.test('runlevels and the catalogue in the image entries', async (t) => {
+  const { serviceEntries, imageModules, DEFAULT_SERVICES } = await import('../../image/rootfs.ts');
+  const find = (e: Entry[], p: string) => e.find((x) => x.path === p);
+  let e = serviceEntries({ arch: 'x86_64' });
+  t.same(find(e, 'etc/service'), { path: 'etc/service', type: 'symlink', mode: 0o777, target: '/etc/runit/runsvdir/current' });
+  t.equal(find(e, 'etc/runit/runsvdir/current')?.target, 'default');
+  for (const s of DEFAULT_SERVICES) t.equal(find(e, `etc/runit/runsvdir/default/${s}`)?.target, `/etc/sv/${s}`, `${s} in default`);
+  t.equal(find(e, 'etc/runit/runsvdir/single/shell')?.target, '/etc/sv/shell', 'single has the shell');
+  t.match(find(e, 'etc/shadow')?.data?.toString(), /^root:\*:/, 'root locked without a login');
+  t.ok(find(e, 'etc/sv/syslogd/log/run'), 'logged');
+  t.ok(imageModules({ arch: 'x86_64' }).includes('virtio_net'), 'the network service brings its NIC driver');
+  t.notOk(imageModules({ arch: 'x86_64', services: ['shell'] }).includes('virtio_net'));
+  t.throws(() => serviceEntries({ arch: 'x86_64', services: ['getty'] }), /getty needs login/);
+  e = serviceEntries({ arch: 'aarch64', services: ['getty', 'crond'], login: { password: 'pw' }, cron: ['* * * * * true'] });
+  const hash = /^root:(\$6\$[^:]+):/.exec(String(find(e, 'etc/shadow')?.data))?.[1];
+  t.ok(hash, 'a SHA-512 crypt hash');
+  const again = await execa(join(requireInput('busybox-x86_64'), 'bin', 'busybox'), ['mkpasswd', '-m', 'sha512', 'pw', hash!.split('$')[2]!]);
+  t.equal(again.stdout, hash, 'of the password given');
+  t.equal(find(e, 'var/spool/cron/crontabs/root')?.data?.toString(), '* * * * * true\n', 'root\'s crontab');
+  e = serviceEntries({ arch: 'aarch64', services: ['getty'], login: { autologin: 'root' } });
+  t.equal(find(e, 'etc/sv/getty/autologin')?.data?.toString(), 'root\n');
 });
