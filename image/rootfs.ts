@@ -78,6 +78,8 @@ export interface ImageSpec {
   login?: LoginSpec;
   /** root's crontab lines for the crond service (default: DEFAULT_CRONTAB) */
   cron?: string[];
+  /** the sshd service: public keys allowed to log in as root */
+  ssh?: { authorizedKeys: string[] };
   /** services given inline */
   inline?: ServiceDef[];
   /** extra kernel command line arguments */
@@ -216,6 +218,16 @@ export function serviceEntries(spec: ImageSpec): Entry[] {
   if (all.includes('crond')) {
     out.push({ path: 'var/spool/cron/crontabs', type: 'dir', mode: 0o755 });
     out.push({ path: 'var/spool/cron/crontabs/root', type: 'file', mode: 0o600, data: Buffer.from((spec.cron ?? DEFAULT_CRONTAB).map((l) => l + '\n').join('')) });
+  }
+  if (all.includes('sshd')) {
+    const keys = spec.ssh?.authorizedKeys ?? [];
+    if (!keys.length) throw new Error('service sshd needs ssh: {authorizedKeys: [...]} in the image spec (public-key logins only)');
+    const bin = join(requireInput(`tinysshd-${spec.arch}`), 'usr', 'sbin', 'tinysshd');
+    out.push(fileEntry('usr/sbin/tinysshd', bin, 0o755));
+    for (const l of ['tinysshd-makekey', 'tinysshd-printkey']) out.push({ path: `usr/sbin/${l}`, type: 'symlink', mode: 0o777, target: 'tinysshd' });
+    out.push({ path: 'etc/tinyssh', type: 'dir', mode: 0o755 });
+    out.push({ path: 'root/.ssh', type: 'dir', mode: 0o700 });
+    out.push({ path: 'root/.ssh/authorized_keys', type: 'file', mode: 0o600, data: Buffer.from(keys.map((k) => k.trim() + '\n').join('')) });
   }
   if (all.includes('network')) out.push({ path: 'etc/resolv.conf', type: 'symlink', mode: 0o777, target: '/run/network/resolv.conf' });
   for (const s of spec.inline ?? []) out.push(...inlineService(s));

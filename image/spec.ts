@@ -63,6 +63,8 @@ export interface Spec {
   login?: LoginSpec;
   /** root's crontab (the crond service) */
   cron?: string[];
+  /** the sshd service's authorized keys (root) */
+  ssh?: { authorizedKeys: string[] };
   inline?: ServiceDef[];
   cmdline?: string;
   users?: UserDef[];
@@ -118,6 +120,12 @@ export const SCHEMA = {
       properties: { autologin: name, password: str, passwordHash: { type: 'string', pattern: '^\\$[0-9a-z]+\\$' } },
     },
     cron: { type: 'array', items: { type: 'string', pattern: '^\\s*([#@]|\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S)' } },
+    ssh: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['authorizedKeys'],
+      properties: { authorizedKeys: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(ssh-ed25519|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( [^\\n]*)?$' } } },
+    },
     inline: {
       type: 'array',
       items: {
@@ -294,6 +302,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   if (opts.repoServices)
     for (const [field, list] of [['services', services], ['single', spec.single ?? []]] as const)
       for (const [i, s] of list.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/${field}/${i}`, `no service "${s}" in ${opts.repoServices}`);
+  if ([...services, ...(spec.single ?? [])].includes('sshd') && !spec.ssh) fail('/services', 'the sshd service needs ssh: {authorizedKeys: [...]} (public-key logins only)');
   if ([...services, ...(spec.single ?? [])].includes('getty') && !spec.login) fail('/services', 'the getty service needs login: {autologin: USER} or {password: ...}');
   if (spec.login?.autologin && !userNames.has(spec.login.autologin)) fail('/login/autologin', `unknown user "${spec.login.autologin}" (define it under users)`);
   const c = spec.container ?? {};
@@ -312,6 +321,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       ...(spec.single ? { single: spec.single } : {}),
       ...(spec.login ? { login: spec.login } : {}),
       ...(spec.cron ? { cron: spec.cron } : {}),
+      ...(spec.ssh ? { ssh: spec.ssh } : {}),
       inline,
       cmdline: spec.cmdline,
       ...(spec.disk ? { disk: spec.disk } : {}),

@@ -1,18 +1,20 @@
 // The service catalogue (services/) and the runlevels, booted once per arch: an image
 // whose console has a login (getty) instead of the bare root shell, with syslogd,
-// klogd, DHCP, crond and a user's own service tree, switched to the single runlevel
+// klogd, DHCP, crond, an SSH server and a user's own service tree, switched to the single runlevel
 // and back with runsvchdir.
 import t from 'tap';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import type { Entry } from '../../image/cpio.ts';
 import type { Arch } from '../../image/inputs.ts';
 import type { ImageSpec, LoginSpec } from '../../image/rootfs.ts';
 import type { Machine } from '../../src/harness/index.ts';
-import { haveImage, PROMPT, specImage, start } from './boot.ts';
+import { freePort, haveImage, PROMPT, specImage, start } from './boot.ts';
 import { repo } from './host.ts';
 
-export const CATALOGUE = ['getty', 'syslogd', 'klogd', 'network', 'crond'];
+export const CATALOGUE = ['getty', 'syslogd', 'klogd', 'network', 'crond', 'sshd'];
 const PASSWORD = 'correct horse';
 
 /** alice's own service tree, run by the system service runsvdir-alice. */
@@ -55,16 +57,23 @@ export function catalogueSuite(arch: Arch): void {
   mkdirSync(join(repo, 'out', 'test-logs'), { recursive: true });
   // one arch logs in with a password, the other is logged in automatically
   const how: LoginSpec = arch === 'x86_64' ? { password: PASSWORD } : { autologin: 'root' };
-  const spec: ImageSpec = {
+  const keyDir = mkdtempSync(join(tmpdir(), 'runit-ts-ssh-'));
+  const key = join(keyDir, 'id_ed25519');
+  const spec = (pub: string): ImageSpec => ({
     arch,
     services: CATALOGUE,
+    ssh: { authorizedKeys: [pub] },
     login: how,
     cron: ['* * * * * echo "cron ran as $(id -un)" >> /tmp/cron.out'],
     inline: [{ name: 'runsvdir-alice', files: { run: '#!/bin/sh\nexec 2>&1\nexec chpst -u alice runsvdir -P /home/alice/service\n' } }],
-  };
+  });
 
   t.test(`${arch}: the service catalogue, a user's service tree, runlevels`, async (t) => {
-    const m = await start(arch, await specImage(spec, userTree(), 'catalogue'), 'catalogue');
+    t.teardown(() => rmSync(keyDir, { recursive: true, force: true }));
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'catalogue-test', '-f', key]);
+    const port = await freePort();
+    const img = await specImage(spec(readFileSync(`${key}.pub`, 'utf8').trim()), userTree(), 'catalogue');
+    const m = await start(arch, img, 'catalogue', [`tcp:127.0.0.1:${port}-:22`]);
     t.teardown(() => m.dispose());
     // (the harness leaves out lines that look like the kernel's: hence tr below)
     await login(m, how, 0);
@@ -88,6 +97,12 @@ export function catalogueSuite(arch: Arch): void {
     t.match(r.output, /^10\.0\.2\.15\/24$/m, 'the network service is ready with the lease');
     t.match(r.output, /inet 10\.0\.2\.15\/24 .*eth0/, 'eth0 has 10.0.2.15/24 by DHCP');
     t.match(r.output, /network: bound eth0 10\.0\.2\.15\/24 router none dns none lease \d+s/, 'the network log has the lease');
+
+    // sshd: a login from the host through QEMU's forward, with the key from the spec
+    const ssh = await execa('ssh', ['-i', key, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=60', 'root@127.0.0.1', 'echo "ssh-ok $(id -un) $(uname -m)"'], { reject: false, all: true, timeout: 120_000 });
+    t.match(ssh.all, new RegExp(`^ssh-ok root ${arch}$`, 'm'), 'ssh root@ with the spec\'s key runs a command');
+    r = await m.run('grep -c "connection from" /etc/service/sshd/log/main/current; grep -c "_[0-9:.]* sshd: listening on port 22, host key AAAA" /etc/service/sshd/log/main/current');
+    t.same(r.output.trim().split(/\s+/).map(Number).map((n) => n >= 1), [true, true], 'sshd logged its key and the connection');
 
     // alice runs and controls her own tree
     r = await m.run('ps -o user,args | grep "[r]unsvdir -P /home/alice"; sv status /home/alice/service/hello; chpst -u alice sv -w 20 restart /home/alice/service/hello && echo restarted-by-alice; sleep 1; cat /home/alice/service/hello/log/main/current; stat -c %U /home/alice/service/hello/supervise/status', { timeout: 60_000 });

@@ -58,6 +58,8 @@ const bad: Array<[string, string, RegExp]> = [
   ['empty', '\n', /the spec is empty/],
   ['unknown service', 'services: [nosuch]\n', /field \/services\/0: no service "nosuch"/],
   ['unknown single service', 'single: [nosuch]\n', /field \/single\/0: no service "nosuch"/],
+  ['sshd without keys', 'services: [sshd]\n', /field \/services: the sshd service needs ssh/],
+  ['an ssh key tinysshd cannot use', 'ssh: { authorizedKeys: ["ssh-rsa AAAAB3 me"] }\n', /field \/ssh\/authorizedKeys\/0: must match/],
   ['getty without login', 'services: [getty]\n', /field \/services: the getty service needs login/],
   ['two ways to log in', 'login: { autologin: root, password: x }\n', /field \/login: must NOT have more than 1 properties/],
   ['autologin of nobody known', 'login: { autologin: bob }\n', /field \/login\/autologin: unknown user "bob"/],
