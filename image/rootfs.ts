@@ -78,6 +78,8 @@ export interface ImageSpec {
   login?: LoginSpec;
   /** root's crontab lines for the crond service (default: DEFAULT_CRONTAB) */
   cron?: string[];
+  /** the ntp service's server ("host" or "host:port"); without it the service is down */
+  ntp?: { server?: string };
   /** the sshd service: public keys allowed to log in as root */
   ssh?: { authorizedKeys: string[] };
   /** services given inline */
@@ -228,6 +230,10 @@ export function serviceEntries(spec: ImageSpec): Entry[] {
     out.push({ path: 'etc/tinyssh', type: 'dir', mode: 0o755 });
     out.push({ path: 'root/.ssh', type: 'dir', mode: 0o700 });
     out.push({ path: 'root/.ssh/authorized_keys', type: 'file', mode: 0o600, data: Buffer.from(keys.map((k) => k.trim() + '\n').join('')) });
+  }
+  if (all.includes('ntp')) {
+    if (spec.ntp?.server) out.push({ path: 'etc/sv/ntp/server', type: 'file', mode: 0o644, data: Buffer.from(spec.ntp.server + '\n') });
+    else out.push({ path: 'etc/sv/ntp/down', type: 'file', mode: 0o644, data: Buffer.alloc(0) });
   }
   if (all.includes('network')) out.push({ path: 'etc/resolv.conf', type: 'symlink', mode: 0o777, target: '/run/network/resolv.conf' });
   for (const s of spec.inline ?? []) out.push(...inlineService(s));

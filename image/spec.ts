@@ -63,6 +63,8 @@ export interface Spec {
   login?: LoginSpec;
   /** root's crontab (the crond service) */
   cron?: string[];
+  /** the ntp service's server */
+  ntp?: { server?: string };
   /** the sshd service's authorized keys (root) */
   ssh?: { authorizedKeys: string[] };
   inline?: ServiceDef[];
@@ -120,6 +122,7 @@ export const SCHEMA = {
       properties: { autologin: name, password: str, passwordHash: { type: 'string', pattern: '^\\$[0-9a-z]+\\$' } },
     },
     cron: { type: 'array', items: { type: 'string', pattern: '^\\s*([#@]|\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S)' } },
+    ntp: { type: 'object', additionalProperties: false, properties: { server: { type: 'string', pattern: '^([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$' } } },
     ssh: {
       type: 'object',
       additionalProperties: false,
@@ -322,6 +325,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       ...(spec.login ? { login: spec.login } : {}),
       ...(spec.cron ? { cron: spec.cron } : {}),
       ...(spec.ssh ? { ssh: spec.ssh } : {}),
+      ...(spec.ntp ? { ntp: spec.ntp } : {}),
       inline,
       cmdline: spec.cmdline,
       ...(spec.disk ? { disk: spec.disk } : {}),

@@ -35,6 +35,7 @@ export const COMMANDS: Record<string, () => Promise<Applet>> = {
   status: async () => (await import('./control/cli.ts')).status,
   events: async () => (await import('./control/cli.ts')).events,
   wait: async () => (await import('./control/cli.ts')).wait,
+  sntp: async () => (await import('./sntp/main.ts')).main,
 };
 
 export const SELF = 'runit-ts';
@@ -46,7 +47,8 @@ Applets: ${Object.keys(APPLETS).filter((a) => !/^\d$/.test(a)).join(', ')},
 and the runit stages 1, 2, 3 (as /etc/runit/1, /etc/runit/2, /etc/runit/3).
 Any other name under an init.d directory acts as 'sv' in LSB mode.
 Commands: runit-ts status --json, runit-ts events, runit-ts wait (JSON status,
-the supervisor's event stream, waiting for up/ready/down from scripts).
+the supervisor's event stream, waiting for up/ready/down from scripts),
+runit-ts sntp (set the clock from an NTP server).
 'APPLET --help' describes each.
 `;
 

@@ -14,7 +14,9 @@ import type { Machine } from '../../src/harness/index.ts';
 import { freePort, haveImage, PROMPT, specImage, start } from './boot.ts';
 import { repo } from './host.ts';
 
-export const CATALOGUE = ['getty', 'syslogd', 'klogd', 'network', 'crond', 'sshd'];
+export const CATALOGUE = ['getty', 'syslogd', 'klogd', 'network', 'crond', 'sshd', 'ntp'];
+/** The guest's NTP server for the test: its own clock, 100 s ahead. */
+const NTP_AHEAD = 100;
 const PASSWORD = 'correct horse';
 
 /** alice's own service tree, run by the system service runsvdir-alice. */
@@ -63,9 +65,20 @@ export function catalogueSuite(arch: Arch): void {
     arch,
     services: CATALOGUE,
     ssh: { authorizedKeys: [pub] },
+    ntp: { server: '127.0.0.1:1123' },
     login: how,
     cron: ['* * * * * echo "cron ran as $(id -un)" >> /tmp/cron.out'],
-    inline: [{ name: 'runsvdir-alice', files: { run: '#!/bin/sh\nexec 2>&1\nexec chpst -u alice runsvdir -P /home/alice/service\n' } }],
+    inline: [
+      { name: 'runsvdir-alice', files: { run: '#!/bin/sh\nexec 2>&1\nexec chpst -u alice runsvdir -P /home/alice/service\n' } },
+      {
+        name: 'sntp-server',
+        files: {
+          run: `#!/bin/sh\nexec 2>&1\nexec runit-ts sntp --serve --offset ${NTP_AHEAD} 127.0.0.1:1123\n`,
+          'log/run': '#!/bin/sh\nexec svlogd main\n',
+          'log/main/config': 's100000\n',
+        },
+      },
+    ],
   });
 
   t.test(`${arch}: the service catalogue, a user's service tree, runlevels`, async (t) => {
@@ -79,7 +92,7 @@ export function catalogueSuite(arch: Arch): void {
     await login(m, how, 0);
     t.pass(how.autologin ? 'getty logged root in without a password' : 'logged in on the console with the password from the spec');
 
-    const all = [...CATALOGUE, 'runsvdir-alice'];
+    const all = [...CATALOGUE, 'runsvdir-alice', 'sntp-server'];
     let r = await m.run(`sv -w 60 check ${all.join(' ')} >/dev/null; sv status ${all.join(' ')}`, { timeout: 120_000 });
     for (const s of CATALOGUE) t.match(r.output, new RegExp(`^run: ${s}: \\(pid \\d+\\) \\d+s; run: log: \\(pid \\d+\\) \\d+s$`, 'm'), `${s} and its logger run`);
     t.match(r.output, /^run: runsvdir-alice: /m, 'the user tree runs');
@@ -97,6 +110,13 @@ export function catalogueSuite(arch: Arch): void {
     t.match(r.output, /^10\.0\.2\.15\/24$/m, 'the network service is ready with the lease');
     t.match(r.output, /inet 10\.0\.2\.15\/24 .*eth0/, 'eth0 has 10.0.2.15/24 by DHCP');
     t.match(r.output, /network: bound eth0 10\.0\.2\.15\/24 router none dns none lease \d+s/, 'the network log has the lease');
+
+    // ntp: the clock stepped to the server's (the guest's own, 100 s ahead); the RTC gave the host's
+    r = await m.run('for i in $(seq 30); do grep -q "clock stepped" /etc/service/ntp/log/main/current && break; sleep 1; done; grep -o "sntp: .*" /etc/service/ntp/log/main/current; echo "now $(date +%s)"', { timeout: 60_000 });
+    const host = Date.now() / 1000;
+    t.match(r.output, new RegExp(`sntp: 127\\.0\\.0\\.1:1123: offset \\+(?:${NTP_AHEAD - 1}|${NTP_AHEAD})\\.\\d+ s, delay \\d\\.\\d+ s, stratum 2\nsntp: clock stepped by (?:${NTP_AHEAD - 1}|${NTP_AHEAD})\\.\\d+ s`), 'ntp asked the server from the spec and stepped the clock');
+    const guest = Number(/^now (\d+)$/m.exec(r.output)?.[1]);
+    t.ok(Math.abs(guest - host - NTP_AHEAD) < 10, `the guest's clock is ${(guest - host).toFixed(1)} s ahead of the host's (${NTP_AHEAD} expected)`);
 
     // sshd: a login from the host through QEMU's forward, with the key from the spec
     const ssh = await execa('ssh', ['-i', key, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=60', 'root@127.0.0.1', 'echo "ssh-ok $(id -un) $(uname -m)"'], { reject: false, all: true, timeout: 120_000 });

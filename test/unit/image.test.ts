@@ -100,6 +100,10 @@ t.test('runlevels and the catalogue in the image entries', async (t) => {
   const again = await execa(join(requireInput('busybox-x86_64'), 'bin', 'busybox'), ['mkpasswd', '-m', 'sha512', 'pw', hash!.split('$')[2]!]);
   t.equal(again.stdout, hash, 'of the password given');
   t.equal(find(e, 'var/spool/cron/crontabs/root')?.data?.toString(), '* * * * * true\n', 'root\'s crontab');
+  t.ok(find(serviceEntries({ arch: 'x86_64', services: ['ntp'] }), 'etc/sv/ntp/down'), 'ntp without a server: down');
+  e = serviceEntries({ arch: 'x86_64', services: ['ntp'], ntp: { server: 'time.example:123' } });
+  t.equal(find(e, 'etc/sv/ntp/server')?.data?.toString(), 'time.example:123\n', 'ntp: the server from the spec');
+  t.notOk(find(e, 'etc/sv/ntp/down'), 'and started');
   e = serviceEntries({ arch: 'aarch64', services: ['getty'], login: { autologin: 'root' } });
   t.equal(find(e, 'etc/sv/getty/autologin')?.data?.toString(), 'root\n');
 });
