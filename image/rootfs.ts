@@ -6,7 +6,7 @@ import { inputDir, repoRoot, requireInput } from './inputs.ts';
 import { TRIPLET, type Arch } from '../src/lib/platform.ts';
 import { resolveModules } from './modules.ts';
 import type { Entry } from './cpio.ts';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execaSync } from 'execa';
 
 /**
@@ -183,10 +183,15 @@ function copyService(name: string, seen: Set<string>): Entry[] {
   return [{ path: `etc/sv/${name}`, type: 'dir', mode: 0o755 }, ...treeEntries(src, `etc/sv/${name}`)];
 }
 
-/** SHA-512 crypt(3) of a password, by the pinned busybox's mkpasswd (x86_64: it runs on the build host). */
+/**
+ * SHA-512 crypt(3) of a password, by the pinned busybox's mkpasswd (x86_64: it runs on
+ * the build host). The salt is random, or derived from the password when
+ * $SOURCE_DATE_EPOCH asks for a reproducible build.
+ */
 export function hashPassword(password: string): string {
   const bb = join(requireInput('busybox-x86_64'), 'bin', 'busybox');
-  const salt = randomBytes(12).toString('base64').replace(/\+/g, '.');
+  const raw = process.env.SOURCE_DATE_EPOCH ? createHash('sha256').update(`runit-ts salt\0${password}`).digest().subarray(0, 12) : randomBytes(12);
+  const salt = raw.toString('base64').replace(/\+/g, '.');
   const r = execaSync(bb, ['mkpasswd', '-m', 'sha512', '-S', salt], { input: password, reject: false });
   if (r.exitCode !== 0 || !/^\$6\$/.test(r.stdout)) throw new Error(`unable to hash the login password: ${r.stderr || r.stdout}`);
   return r.stdout.trim();

@@ -107,3 +107,17 @@ t.test('runlevels and the catalogue in the image entries', async (t) => {
   e = serviceEntries({ arch: 'aarch64', services: ['getty'], login: { autologin: 'root' } });
   t.equal(find(e, 'etc/sv/getty/autologin')?.data?.toString(), 'root\n');
 });
+
+t.test('password hashes: random salt, or reproducible with SOURCE_DATE_EPOCH', async (t) => {
+  const { hashPassword } = await import('../../image/rootfs.ts');
+  const saved = process.env.SOURCE_DATE_EPOCH;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+    else process.env.SOURCE_DATE_EPOCH = saved;
+  });
+  delete process.env.SOURCE_DATE_EPOCH;
+  t.not(hashPassword('pw'), hashPassword('pw'), 'two salts');
+  process.env.SOURCE_DATE_EPOCH = '0';
+  t.equal(hashPassword('pw'), hashPassword('pw'), 'the same hash');
+  t.not(hashPassword('pw'), hashPassword('pw2'));
+});
