@@ -50,6 +50,8 @@ export async function bootInteractive(o: InteractiveBoot): Promise<number> {
       ...(firmware !== undefined ? { firmware } : {}),
       drives: [{ file: join(o.dir, 'disk.img'), snapshot: o.write !== true }],
       allowReboot: true,
+      // the catalogue's network service gets DHCP from QEMU (restrict=on: nothing leaves QEMU)
+      network: true,
       memory,
       accel,
       console: 'interactive',
@@ -57,7 +59,7 @@ export async function bootInteractive(o: InteractiveBoot): Promise<number> {
   } else {
     if (!existsSync(join(o.dir, 'initramfs.img'))) throw new BootSetupError(`no image in ${o.dir}: run make image ARCH=${o.arch}`);
     const { kernel, initrd, append } = bootFiles(o.dir, o.arch);
-    cmd = qemuCommand({ arch: o.arch, kernel, initrd, append, memory, accel, console: 'interactive' });
+    cmd = qemuCommand({ arch: o.arch, kernel, initrd, append, memory, accel, network: true, console: 'interactive' });
   }
   process.stderr.write(`[boot] ${o.arch}${o.disk ? ` disk (${o.disk})` : ''} (${accel}): Ctrl-a x quits, Ctrl-a c toggles the QEMU monitor\n`);
   try {

@@ -92,7 +92,7 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
         writeFileSync(join(dir, 'image.tar'), await dockerArchive(im, `${spec.name}:${spec.tag}`, epoch));
         names.push('image.tar');
       }
-      const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: rootfsSha, epoch, withKernel: spec.outputs.includes('initramfs') };
+      const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: rootfsSha, epoch, withKernel: spec.outputs.includes('initramfs'), services: [...(spec.image.services ?? []), ...(spec.image.single ?? [])] };
       const comps = components(info, opts.binDir(arch));
       writeFileSync(join(dir, 'sbom.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
       writeFileSync(join(dir, 'sbom.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');

@@ -6,6 +6,8 @@ import { inputDir, repoRoot, requireInput } from './inputs.ts';
 import { TRIPLET, type Arch } from '../src/lib/platform.ts';
 import { resolveModules } from './modules.ts';
 import type { Entry } from './cpio.ts';
+import { createHash, randomBytes } from 'node:crypto';
+import { execaSync } from 'execa';
 
 /**
  * What each arch needs loaded for ctrl-alt-del to reach the guest: x86_64's PS/2 keyboard
@@ -46,6 +48,15 @@ export const ADDON = 'usr/lib/runit-ts/runit-ts.node';
 /** busybox applets we do not link: ours replace them, or they would fight runit for PID 1. */
 const BUSYBOX_SKIP = new Set(['init', 'linuxrc', 'runsv', 'runsvdir', 'sv', 'svlogd', 'svc', 'svok', 'chpst', 'envdir', 'envuidgid', 'setuidgid', 'softlimit', 'halt', 'poweroff', 'reboot']);
 
+/** Services of services/ in the image when the spec names none (`make boot`'s image). */
+export const DEFAULT_SERVICES = ['shell', 'syslogd', 'klogd', 'network', 'crond'];
+/** The services of the `single` runlevel when the spec names none: a root shell on the console. */
+export const SINGLE_SERVICES = ['shell'];
+/** What the network service needs on QEMU's virtio NIC (PCI on both arches). */
+export const NETWORK_MODULES = ['virtio_pci', 'virtio_net'];
+/** root's crontab when the spec gives none: a line in the system log every hour. */
+export const DEFAULT_CRONTAB = ['0 * * * * logger -t cron "hourly: $(uptime)"'];
+
 export interface ServiceDef {
   name: string;
   /** files of the service directory: relative path -> contents (scripts get mode 0755) */
@@ -59,14 +70,33 @@ export interface ImageSpec {
   hostname?: string;
   /** kernel modules loaded by stage 1 (default: what ctrl-alt-del needs on the arch) */
   modules?: string[];
-  /** service directories to copy from the repo's services/ (default: ['shell']) */
+  /** service directories to copy from the repo's services/, in the default runlevel (default: DEFAULT_SERVICES) */
   services?: string[];
+  /** services of the `single` runlevel (default: SINGLE_SERVICES); copied from services/ too */
+  single?: string[];
+  /** the console login of the getty service: a user logged in without password, or root's password */
+  login?: LoginSpec;
+  /** root's crontab lines for the crond service (default: DEFAULT_CRONTAB) */
+  cron?: string[];
+  /** the ntp service's server ("host" or "host:port"); without it the service is down */
+  ntp?: { server?: string };
+  /** the sshd service: public keys allowed to log in as root */
+  ssh?: { authorizedKeys: string[] };
   /** services given inline */
   inline?: ServiceDef[];
   /** extra kernel command line arguments */
   cmdline?: string;
   /** the disk output (make image OUTPUTS=disk): GPT disk with an ESP and an ext4 root */
   disk?: DiskSpec;
+}
+
+export interface LoginSpec {
+  /** this user is logged in on the console without a password */
+  autologin?: string;
+  /** root's password, hashed (SHA-512 crypt) when the image is built */
+  password?: string;
+  /** root's password as a crypt(3) hash ("$6$salt$..."), for specs that should not hold the password */
+  passwordHash?: string;
 }
 
 export interface DiskSpec {
@@ -142,17 +172,85 @@ export function busyboxEntries(arch: Arch): Entry[] {
   return out;
 }
 
-function serviceEntries(spec: ImageSpec): Entry[] {
+/** Where runsvdir looks: /etc/service -> /etc/runit/runsvdir/current -> default (runsvchdir moves current). */
+export const RUNSVDIR = 'etc/runit/runsvdir';
+
+function copyService(name: string, seen: Set<string>): Entry[] {
+  if (seen.has(name)) return [];
+  seen.add(name);
+  const src = join(repoRoot, 'services', name);
+  if (!existsSync(src)) throw new Error(`no service ${name} in services/`);
+  return [{ path: `etc/sv/${name}`, type: 'dir', mode: 0o755 }, ...treeEntries(src, `etc/sv/${name}`)];
+}
+
+/**
+ * SHA-512 crypt(3) of a password, by the pinned busybox's mkpasswd (x86_64: it runs on
+ * the build host). The salt is random, or derived from the password when
+ * $SOURCE_DATE_EPOCH asks for a reproducible build.
+ */
+export function hashPassword(password: string): string {
+  const bb = join(requireInput('busybox-x86_64'), 'bin', 'busybox');
+  const raw = process.env.SOURCE_DATE_EPOCH ? createHash('sha256').update(`runit-ts salt\0${password}`).digest().subarray(0, 12) : randomBytes(12);
+  const salt = raw.toString('base64').replace(/\+/g, '.');
+  const r = execaSync(bb, ['mkpasswd', '-m', 'sha512', '-S', salt], { input: password, reject: false });
+  if (r.exitCode !== 0 || !/^\$6\$/.test(r.stdout)) throw new Error(`unable to hash the login password: ${r.stderr || r.stdout}`);
+  return r.stdout.trim();
+}
+
+/** The service directories, the runlevels and what the catalogue's services read from the spec. */
+export function serviceEntries(spec: ImageSpec): Entry[] {
   const out: Entry[] = [];
-  for (const name of spec.services ?? ['shell']) {
-    const src = join(repoRoot, 'services', name);
-    if (!existsSync(src)) throw new Error(`no service ${name} in services/`);
-    out.push(...treeEntries(src, `etc/sv/${name}`));
-    out.push({ path: `etc/service/${name}`, type: 'symlink', mode: 0o777, target: `/etc/sv/${name}` });
+  const seen = new Set<string>();
+  const services = spec.services ?? DEFAULT_SERVICES;
+  const single = spec.single ?? SINGLE_SERVICES;
+  for (const [level, names] of [['default', services], ['single', single]] as const) {
+    out.push({ path: `${RUNSVDIR}/${level}`, type: 'dir', mode: 0o755 });
+    for (const name of names) {
+      out.push(...copyService(name, seen));
+      out.push({ path: `${RUNSVDIR}/${level}/${name}`, type: 'symlink', mode: 0o777, target: `/etc/sv/${name}` });
+    }
   }
+  out.push({ path: `${RUNSVDIR}/current`, type: 'symlink', mode: 0o777, target: 'default' });
+  out.push({ path: 'etc/service', type: 'symlink', mode: 0o777, target: `/${RUNSVDIR}/current` });
+  const all = [...services, ...single];
+  if (all.includes('getty')) {
+    const login = spec.login;
+    if (!login || (!login.autologin && login.password === undefined && !login.passwordHash))
+      throw new Error('service getty needs login: {autologin: USER} or {password: ...} in the image spec');
+    if (login.autologin) out.push({ path: 'etc/sv/getty/autologin', type: 'file', mode: 0o644, data: Buffer.from(login.autologin + '\n') });
+  }
+  // root's password: locked unless the spec gives one (login -f and su from root need none)
+  const hash = spec.login?.passwordHash ?? (spec.login?.password !== undefined ? hashPassword(spec.login.password) : '*');
+  out.push({ path: 'etc/shadow', type: 'file', mode: 0o600, data: Buffer.from(`root:${hash}:0:0:99999:7:::\n`) });
+  if (all.includes('crond')) {
+    out.push({ path: 'var/spool/cron/crontabs', type: 'dir', mode: 0o755 });
+    out.push({ path: 'var/spool/cron/crontabs/root', type: 'file', mode: 0o600, data: Buffer.from((spec.cron ?? DEFAULT_CRONTAB).map((l) => l + '\n').join('')) });
+  }
+  if (all.includes('sshd')) {
+    const keys = spec.ssh?.authorizedKeys ?? [];
+    if (!keys.length) throw new Error('service sshd needs ssh: {authorizedKeys: [...]} in the image spec (public-key logins only)');
+    const bin = join(requireInput(`tinysshd-${spec.arch}`), 'usr', 'sbin', 'tinysshd');
+    out.push(fileEntry('usr/sbin/tinysshd', bin, 0o755));
+    for (const l of ['tinysshd-makekey', 'tinysshd-printkey']) out.push({ path: `usr/sbin/${l}`, type: 'symlink', mode: 0o777, target: 'tinysshd' });
+    out.push({ path: 'etc/tinyssh', type: 'dir', mode: 0o755 });
+    out.push({ path: 'root/.ssh', type: 'dir', mode: 0o700 });
+    out.push({ path: 'root/.ssh/authorized_keys', type: 'file', mode: 0o600, data: Buffer.from(keys.map((k) => k.trim() + '\n').join('')) });
+  }
+  if (all.includes('ntp')) {
+    if (spec.ntp?.server) out.push({ path: 'etc/sv/ntp/server', type: 'file', mode: 0o644, data: Buffer.from(spec.ntp.server + '\n') });
+    else out.push({ path: 'etc/sv/ntp/down', type: 'file', mode: 0o644, data: Buffer.alloc(0) });
+  }
+  if (all.includes('network')) out.push({ path: 'etc/resolv.conf', type: 'symlink', mode: 0o777, target: '/run/network/resolv.conf' });
   for (const s of spec.inline ?? []) out.push(...inlineService(s));
-  out.push({ path: 'etc/service', type: 'dir', mode: 0o755 });
   return out;
+}
+
+/** Kernel modules of the image: the spec's (or the arch's default), and what its services need. */
+export function imageModules(spec: ImageSpec): string[] {
+  const modules = [...(spec.modules ?? DEFAULT_MODULES[spec.arch])];
+  if ([...(spec.services ?? DEFAULT_SERVICES), ...(spec.single ?? SINGLE_SERVICES)].includes('network'))
+    for (const m of NETWORK_MODULES) if (!modules.includes(m)) modules.push(m);
+  return modules;
 }
 
 export function inlineService(s: ServiceDef): Entry[] {
@@ -161,7 +259,7 @@ export function inlineService(s: ServiceDef): Entry[] {
     const script = text.startsWith('#!') || /(^|\/)(run|finish|check)$/.test(rel) || rel.startsWith('control/');
     out.push({ path: `etc/sv/${s.name}/${rel}`, type: 'file', mode: script ? 0o755 : 0o644, data: Buffer.from(text) });
   }
-  if (s.enabled !== false) out.push({ path: `etc/service/${s.name}`, type: 'symlink', mode: 0o777, target: `/etc/sv/${s.name}` });
+  if (s.enabled !== false) out.push({ path: `${RUNSVDIR}/default/${s.name}`, type: 'symlink', mode: 0o777, target: `/etc/sv/${s.name}` });
   return out;
 }
 
@@ -185,7 +283,7 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
   // the root itself: without this entry / keeps the mode the kernel gave rootfs (tmpfs:
   // 1777, writable by anyone); the kernel applies a directory entry's mode to an existing one
   dir('.');
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/runit', 'proc', 'sys', 'dev', 'dev/pts', 'run', 'var/log', 'var/lib', 'root', 'home', 'mnt']) dir(d);
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/runit', 'etc/sv', RUNSVDIR, 'proc', 'sys', 'dev', 'dev/pts', 'run', 'var/log', 'var/lib', 'root', 'home', 'mnt']) dir(d);
   dir('tmp', 0o1777);
   e.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
   e.push({ path: 'dev/null', type: 'char', mode: 0o666, major: 1, minor: 3 });
@@ -202,7 +300,7 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
   text('etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
   text('etc/profile', PROFILE);
   text('etc/os-release', 'NAME="runit-ts"\nID=runit-ts\nPRETTY_NAME="runit-ts"\n');
-  const modules = spec.modules ?? DEFAULT_MODULES[arch];
+  const modules = imageModules(spec);
   const rel = kernelRelease(arch);
   text('etc/modules', modules.map((m) => m + '\n').join(''));
   if (modules.length) {

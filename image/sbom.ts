@@ -33,6 +33,8 @@ export interface ImageInfo {
   epoch: number;
   /** the image contains a kernel (initramfs output) */
   withKernel: boolean;
+  /** services of the catalogue in the image (sshd brings tinysshd) */
+  services?: string[];
 }
 
 const enc = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/');
@@ -47,8 +49,8 @@ function npmPurl(name: string, version: string): string {
 }
 
 /** The inputs of image/inputs.json that end up in an image of `arch`. */
-export function imageInputs(arch: Arch, withKernel: boolean): Input[] {
-  const used = ['node', 'busybox', 'libc6', 'libstdcxx', 'libgcc', ...(withKernel ? ['kernel'] : [])];
+export function imageInputs(arch: Arch, withKernel: boolean, services: string[] = []): Input[] {
+  const used = ['node', 'busybox', 'libc6', 'libstdcxx', 'libgcc', ...(withKernel ? ['kernel'] : []), ...(services.includes('sshd') ? ['tinysshd'] : [])];
   return loadManifest().inputs.filter((i) => used.some((u) => i.id === `${u}-${arch}`));
 }
 
@@ -76,7 +78,7 @@ function sha256File(p: string): string {
 
 export function components(info: ImageInfo, binDir: string): Component[] {
   const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-  const out: Component[] = imageInputs(info.arch, info.withKernel).map((i) => ({
+  const out: Component[] = imageInputs(info.arch, info.withKernel, info.services).map((i) => ({
     ref: `input-${i.id}`,
     name: i.package,
     version: i.version,

@@ -10,7 +10,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import type { Entry } from './cpio.ts';
 import { ARCHES, type Arch } from '../src/lib/platform.ts';
-import { rootfs, type DiskSpec, type ImageSpec, type ServiceDef } from './rootfs.ts';
+import { DEFAULT_SERVICES, rootfs, type DiskSpec, type ImageSpec, type LoginSpec, type ServiceDef } from './rootfs.ts';
 
 export const OUTPUTS = ['initramfs', 'disk', 'tar', 'oci', 'docker'] as const;
 export type Output = (typeof OUTPUTS)[number];
@@ -57,6 +57,16 @@ export interface Spec {
   hostname?: string;
   modules?: string[];
   services?: string[];
+  /** services of the single runlevel */
+  single?: string[];
+  /** the getty service's console login */
+  login?: LoginSpec;
+  /** root's crontab (the crond service) */
+  cron?: string[];
+  /** the ntp service's server */
+  ntp?: { server?: string };
+  /** the sshd service's authorized keys (root) */
+  ssh?: { authorizedKeys: string[] };
   inline?: ServiceDef[];
   cmdline?: string;
   users?: UserDef[];
@@ -103,6 +113,22 @@ export const SCHEMA = {
     hostname: str,
     modules: strList,
     services: strList,
+    single: strList,
+    login: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: { autologin: name, password: str, passwordHash: { type: 'string', pattern: '^\\$[0-9a-z]+\\$' } },
+    },
+    cron: { type: 'array', items: { type: 'string', pattern: '^\\s*([#@]|\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S+\\s+\\S)' } },
+    ntp: { type: 'object', additionalProperties: false, properties: { server: { type: 'string', pattern: '^([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$' } } },
+    ssh: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['authorizedKeys'],
+      properties: { authorizedKeys: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(ssh-ed25519|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( [^\\n]*)?$' } } },
+    },
     inline: {
       type: 'array',
       items: {
@@ -275,9 +301,13 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   }
   const inline = spec.inline ?? [];
   dup(inline.map((s) => s.name), (i) => `/inline/${i}/name`, 'service name');
-  const services = spec.services ?? (outputs.includes('initramfs') ? ['shell'] : []);
+  const services = spec.services ?? (outputs.includes('initramfs') || outputs.includes('disk') ? DEFAULT_SERVICES : []);
   if (opts.repoServices)
-    for (const [i, s] of services.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/services/${i}`, `no service "${s}" in ${opts.repoServices}`);
+    for (const [field, list] of [['services', services], ['single', spec.single ?? []]] as const)
+      for (const [i, s] of list.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/${field}/${i}`, `no service "${s}" in ${opts.repoServices}`);
+  if ([...services, ...(spec.single ?? [])].includes('sshd') && !spec.ssh) fail('/services', 'the sshd service needs ssh: {authorizedKeys: [...]} (public-key logins only)');
+  if ([...services, ...(spec.single ?? [])].includes('getty') && !spec.login) fail('/services', 'the getty service needs login: {autologin: USER} or {password: ...}');
+  if (spec.login?.autologin && !userNames.has(spec.login.autologin)) fail('/login/autologin', `unknown user "${spec.login.autologin}" (define it under users)`);
   const c = spec.container ?? {};
   if (c.user !== undefined) resolveOwner(c.user, users, groups, (m) => fail('/container/user', m));
   return {
@@ -291,6 +321,11 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       // a container has no kernel: no modules unless an initramfs is built too
       modules: spec.modules ?? (outputs.includes('initramfs') ? undefined : []),
       services,
+      ...(spec.single ? { single: spec.single } : {}),
+      ...(spec.login ? { login: spec.login } : {}),
+      ...(spec.cron ? { cron: spec.cron } : {}),
+      ...(spec.ssh ? { ssh: spec.ssh } : {}),
+      ...(spec.ntp ? { ntp: spec.ntp } : {}),
       inline,
       cmdline: spec.cmdline,
       ...(spec.disk ? { disk: spec.disk } : {}),

@@ -11,7 +11,8 @@ const HELP = `usage: node scripts/boot.ts [--arch x86_64|aarch64] [--dir DIR] [-
 
 Boots DIR (default out/ARCH: vmlinuz or, on x86_64, the faster vmlinux,
 initramfs.img and cmdline) with the console on this terminal. A root shell
-comes up on the console. Ctrl-a x quits QEMU; 'poweroff' or 'init 0' in the
+comes up on the console. The guest has a NIC on QEMU's user network (restrict=on:
+DHCP from QEMU, nothing reachable outside it). Ctrl-a x quits QEMU; 'poweroff' or 'init 0' in the
 guest powers it off, 'reboot' or 'init 6' ends QEMU too (-no-reboot).
 --disk boots DIR/disk.img (make image OUTPUTS=disk) instead: direct (QEMU loads the
 kernel and early.img), uefi (OVMF/AAVMF, systemd-boot) or uboot (aarch64: U-Boot,

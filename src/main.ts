@@ -36,6 +36,7 @@ export const COMMANDS: Record<string, () => Promise<Applet>> = {
   events: async () => (await import('./control/cli.ts')).events,
   wait: async () => (await import('./control/cli.ts')).wait,
   analyze: async () => (await import('./analyze/main.ts')).main,
+  sntp: async () => (await import('./sntp/main.ts')).main,
 };
 
 export const SELF = 'runit-ts';
@@ -49,6 +50,7 @@ Any other name under an init.d directory acts as 'sv' in LSB mode.
 Commands: runit-ts status --json, runit-ts events, runit-ts wait (JSON status,
 the supervisor's event stream, waiting for up/ready/down from scripts),
 runit-ts analyze (the boot timeline: time, blame, critical-chain, plot).
+runit-ts sntp (set the clock from an NTP server).
 'APPLET --help' describes each.
 `;
 

@@ -76,14 +76,22 @@ export { moduleName };
 export function loadOrder(names: string[], dep: Map<string, { path: string; deps: string[] }>): { order: string[]; missing: string[] } {
   const order: string[] = [];
   const missing: string[] = [];
+  const byPath = new Map([...dep.values()].map((e) => [e.path, e.deps]));
+  // depth first over each module's own line, so that a dependency two levels down
+  // comes before the module that needs it whatever order modules.dep lists them in
+  const visit = (p: string, seen = new Set<string>()): void => {
+    if (order.includes(p) || seen.has(p)) return;
+    seen.add(p);
+    for (const d of [...(byPath.get(p) ?? [])].reverse()) visit(d, seen);
+    order.push(p);
+  };
   for (const raw of names) {
     const e = dep.get(canonicalModuleName(raw));
     if (!e) {
       missing.push(raw);
       continue;
     }
-    // modules.dep lists every (transitive) dependency; the last must be loaded first
-    for (const p of [...e.deps].reverse().concat(e.path)) if (!order.includes(p)) order.push(p);
+    visit(e.path);
   }
   return { order, missing };
 }

@@ -65,6 +65,12 @@ export interface QemuOptions {
   readonly machine?: string;
   /** QEMU binary (default qemu-system-x86_64 / qemu-system-aarch64, looked up in PATH when run). */
   readonly qemu?: string;
+  /**
+   * A virtio-net NIC (PCI) on QEMU's user network with restrict=on: the guest gets
+   * 10.0.2.15 by DHCP from QEMU and reaches nothing outside it. `hostfwd` adds
+   * host-to-guest forwards ("tcp:127.0.0.1:2222-:22"), which restrict=on still allows.
+   */
+  readonly network?: boolean | { readonly hostfwd?: readonly string[] };
   /** Appended last, e.g. ['-device', 'virtio-rng-pci']. */
   readonly extraArgs?: readonly string[];
 }
@@ -167,6 +173,11 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
       '-device', `virtio-blk-pci,drive=disk${i}`,
     );
   });
+  if (opts.network !== undefined && opts.network !== false) {
+    const fwd = typeof opts.network === 'object' ? (opts.network.hostfwd ?? []) : [];
+    for (const f of fwd) if (!/^(tcp|udp):[0-9.]*:\d+-[0-9.]*:\d+$/.test(f)) throw new Error(`hostfwd must look like tcp:127.0.0.1:2222-:22, got ${f}`);
+    args.push('-netdev', ['user', 'id=net0', 'restrict=on', ...fwd.map((f) => `hostfwd=${f}`)].join(','), '-device', 'virtio-net-pci,netdev=net0,romfile=');
+  }
   if (opts.kernel !== undefined) {
     args.push('-kernel', opts.kernel);
     if (opts.initrd !== undefined) args.push('-initrd', opts.initrd);

@@ -10,7 +10,7 @@
 // The directory is looked at every 5 s (every second while something needs another
 // look); SIGALRM forces a scan and records it in DIR/.forced-rescan (Debian's runit).
 // Beyond runit: fs.watch picks up new and removed directories at once.
-import { accessSync, closeSync, constants as C, openSync, readdirSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { accessSync, closeSync, constants as C, openSync, readdirSync, realpathSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
@@ -232,7 +232,15 @@ export class Runsvdir {
   }
 
   private startOne(entry: Entry, name: string): void {
-    const runsv = new Runsv(join(this.dir, name), { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit, coordinator: this.coordinator });
+    // runit's runsv chdir()s into its directory: it keeps working on that directory when
+    // the name goes away (runsvchdir switching /etc/service to another runlevel)
+    let dir = join(this.dir, name);
+    try {
+      dir = realpathSync(dir);
+    } catch {
+      /* runsv reports it */
+    }
+    const runsv = new Runsv(dir, { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit, coordinator: this.coordinator });
     entry.runsv = runsv;
     const exited = () => {
       if (entry.runsv !== runsv) return;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Arch } from '../../image/inputs.ts';
 import { haveImage, loggedServices, parallelServices, PROMPT, start, testImage } from './boot.ts';
 import { repo } from './host.ts';
+import { DEFAULT_SERVICES } from '../../image/rootfs.ts';
 
 export function suite(arch: Arch): void {
   if (!haveImage(arch)) {
@@ -38,8 +39,9 @@ export function suite(arch: Arch): void {
 
     let r = await m.run('sv status /etc/service/*', { timeout: 60_000 });
     const lines = r.output.trim().split('\n').filter(Boolean);
-    t.equal(lines.length, 11, 'a status line per service (10 + shell)');
-    for (const l of lines) t.match(l, /^run: \/etc\/service\/\S+: \(pid \d+\) \d+s$/, 'running');
+    const all = 10 + DEFAULT_SERVICES.length;
+    t.equal(lines.length, all, `a status line per service (10 + ${DEFAULT_SERVICES.join(', ')})`);
+    for (const l of lines) t.match(l, /^run: \/etc\/service\/\S+: \(pid \d+\) \d+s(; run: log: \(pid \d+\) \d+s)?$/, 'running');
     r = await m.run('sv -w 10 check /etc/service/par*', { timeout: 60_000 });
     t.equal(r.status, 0, 'sv check: every ./check passes');
 
@@ -53,7 +55,7 @@ export function suite(arch: Arch): void {
     const banner = await m.waitFor('built-in shell (ash)', { from: mark, timeout: 60_000 });
     await m.waitFor(PROMPT, { from: banner.end, timeout: 60_000 });
     r = await m.run('ps -o pid,args | grep -c "[s]leep 100000"; sv status /etc/service/* | grep -c "^run:"', { timeout: 60_000 });
-    t.same(r.output.trim().split(/\s+/), ['10', '11'], 'after the restart: ten service processes, none twice; all 11 supervised');
+    t.same(r.output.trim().split(/\s+/), ['10', String(all)], `after the restart: ten service processes, none twice; all ${all} supervised`);
 
     const t0 = performance.now();
     await m.sendLine('init 0');

@@ -1,11 +1,12 @@
 // Boot tests of our images: a test image is the built initramfs plus a small cpio
 // appended (the kernel unpacks concatenated archives in order), holding the test services.
 import { appendFileSync, copyFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootFiles } from '../../image/build.ts';
-import { cpioBuffer } from '../../image/cpio.ts';
-import { inlineService, type ServiceDef } from '../../image/rootfs.ts';
+import { cpioBuffer, writeCpio, type Entry } from '../../image/cpio.ts';
+import { inlineService, rootfs, type ImageSpec, type ServiceDef } from '../../image/rootfs.ts';
 import { boot, type Machine } from '../../src/harness/index.ts';
 import type { Arch } from '../../image/inputs.ts';
 import { repo } from './host.ts';
@@ -36,13 +37,33 @@ export function testImage(arch: Arch, services: ServiceDef[], name: string): Tes
   return { ...bootFiles(out, arch), initrd };
 }
 
-export async function start(arch: Arch, img: TestImage, logName: string): Promise<Machine> {
+/** An image built whole from `spec` (with the built binaries of out/<arch>), plus `extra` entries. */
+export async function specImage(spec: ImageSpec, extra: Entry[], name: string): Promise<TestImage> {
+  const out = outDir(spec.arch);
+  const dir = mkdtempSync(join(tmpdir(), `runit-ts-${name}-`));
+  const initrd = join(dir, 'initramfs.img');
+  await writeCpio(initrd, [...rootfs(spec, out), ...extra]);
+  return { ...bootFiles(out, spec.arch), initrd };
+}
+
+/** A free TCP port on the host's loopback (for a hostfwd). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((ok) => srv.close(ok));
+  return port;
+}
+
+/** Boot a test image; every guest gets a NIC on QEMU's user network (restrict=on), `hostfwd` forwards into it. */
+export async function start(arch: Arch, img: TestImage, logName: string, hostfwd: string[] = []): Promise<Machine> {
   return boot({
     arch,
     kernel: img.kernel,
     initrd: img.initrd,
     append: img.append,
     memory: 1024,
+    network: hostfwd.length ? { hostfwd } : true,
     consoleLog: join(repo, 'out', 'test-logs', `${arch}-${logName}.log`),
   });
 }

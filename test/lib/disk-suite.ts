@@ -19,6 +19,7 @@ export const SERVICES = ['alpha', 'beta', 'gamma'];
 export function diskSpec(arch: Arch): ImageSpec {
   return {
     arch,
+    services: ['shell'],
     inline: SERVICES.map((name) => ({ name, files: { run: `#!/bin/sh\nexec sleep 100000\n` } })),
   };
 }

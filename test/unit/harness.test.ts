@@ -245,3 +245,14 @@ t.test('KVM probe firmware matches its assembly source', async (t) => {
     t.same(readFileSync(join(dir, 'a.bin')), img, 'aarch64 probe bytes == assembled source');
   }
 });
+
+t.test('qemuCommand network: a NIC on the restricted user network', async (t) => {
+  const off = qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg' });
+  t.notOk(off.args.includes('-netdev'), 'no NIC unless asked (-nodefaults)');
+  const on = qemuCommand({ arch: 'aarch64', kernel: '/k', accel: 'tcg', network: true });
+  t.equal(argAfter(on.args, '-netdev'), 'user,id=net0,restrict=on', 'nothing leaves QEMU');
+  t.ok(on.args.includes('virtio-net-pci,netdev=net0,romfile='), 'virtio-net on PCI');
+  const fwd = qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', network: { hostfwd: ['tcp:127.0.0.1:2222-:22'] } });
+  t.equal(argAfter(fwd.args, '-netdev'), 'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22');
+  t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', network: { hostfwd: ['tcp:2222,guestfwd=x'] } }), /hostfwd must look like/);
+});

@@ -1,6 +1,9 @@
 import t from 'tap';
 import { cpioBuffer, sortEntries, type Entry } from '../../image/cpio.ts';
 import { loadOrder, moduleName, parseModulesDep } from '../../stages/stage1.ts';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { requireInput } from '../../image/inputs.ts';
 
 /** Parse a newc archive back (the kernel's view) to check what we wrote. */
 function parseNewc(b: Buffer) {
@@ -64,6 +67,11 @@ t.test('modules.dep and load order', async (t) => {
   const { order, missing } = loadOrder(['ext4', 'virtio-input', 'nope', 'crc16'], dep);
   t.same(missing, ['nope']);
   t.same(order, ['kernel/lib/crc16.ko', 'kernel/fs/mbcache.ko', 'kernel/fs/jbd2/jbd2.ko', 'kernel/fs/ext4/ext4.ko', 'kernel/drivers/virtio/virtio_input.ko']);
+  // a dependency of a dependency listed after it: still loaded first
+  const net = parseModulesDep('n/virtio_net.ko: n/net_failover.ko n/failover.ko\nn/failover.ko:\nn/net_failover.ko: n/failover.ko\n');
+  t.same(loadOrder(['virtio_net'], net).order, ['n/failover.ko', 'n/net_failover.ko', 'n/virtio_net.ko']);
+  const net2 = parseModulesDep('n/virtio_net.ko: n/failover.ko n/net_failover.ko\nn/failover.ko:\nn/net_failover.ko: n/failover.ko\n');
+  t.same(loadOrder(['virtio_net'], net2).order, ['n/failover.ko', 'n/net_failover.ko', 'n/virtio_net.ko'], 'whatever the order of the line');
 });
 
 t.test('every applet has a link in the image', async (t) => {
@@ -71,4 +79,45 @@ t.test('every applet has a link in the image', async (t) => {
   const { APPLET_LINKS } = await import('../../image/rootfs.ts');
   const linked = new Set(Object.values(APPLET_LINKS));
   for (const name of Object.keys(APPLETS)) t.ok(linked.has(name), `${name} is linked`);
+});
+
+t.test('runlevels and the catalogue in the image entries', async (t) => {
+  const { serviceEntries, imageModules, DEFAULT_SERVICES } = await import('../../image/rootfs.ts');
+  const find = (e: Entry[], p: string) => e.find((x) => x.path === p);
+  let e = serviceEntries({ arch: 'x86_64' });
+  t.same(find(e, 'etc/service'), { path: 'etc/service', type: 'symlink', mode: 0o777, target: '/etc/runit/runsvdir/current' });
+  t.equal(find(e, 'etc/runit/runsvdir/current')?.target, 'default');
+  for (const s of DEFAULT_SERVICES) t.equal(find(e, `etc/runit/runsvdir/default/${s}`)?.target, `/etc/sv/${s}`, `${s} in default`);
+  t.equal(find(e, 'etc/runit/runsvdir/single/shell')?.target, '/etc/sv/shell', 'single has the shell');
+  t.match(find(e, 'etc/shadow')?.data?.toString(), /^root:\*:/, 'root locked without a login');
+  t.ok(find(e, 'etc/sv/syslogd/log/run'), 'logged');
+  t.ok(imageModules({ arch: 'x86_64' }).includes('virtio_net'), 'the network service brings its NIC driver');
+  t.notOk(imageModules({ arch: 'x86_64', services: ['shell'] }).includes('virtio_net'));
+  t.throws(() => serviceEntries({ arch: 'x86_64', services: ['getty'] }), /getty needs login/);
+  e = serviceEntries({ arch: 'aarch64', services: ['getty', 'crond'], login: { password: 'pw' }, cron: ['* * * * * true'] });
+  const hash = /^root:(\$6\$[^:]+):/.exec(String(find(e, 'etc/shadow')?.data))?.[1];
+  t.ok(hash, 'a SHA-512 crypt hash');
+  const again = await execa(join(requireInput('busybox-x86_64'), 'bin', 'busybox'), ['mkpasswd', '-m', 'sha512', 'pw', hash!.split('$')[2]!]);
+  t.equal(again.stdout, hash, 'of the password given');
+  t.equal(find(e, 'var/spool/cron/crontabs/root')?.data?.toString(), '* * * * * true\n', 'root\'s crontab');
+  t.ok(find(serviceEntries({ arch: 'x86_64', services: ['ntp'] }), 'etc/sv/ntp/down'), 'ntp without a server: down');
+  e = serviceEntries({ arch: 'x86_64', services: ['ntp'], ntp: { server: 'time.example:123' } });
+  t.equal(find(e, 'etc/sv/ntp/server')?.data?.toString(), 'time.example:123\n', 'ntp: the server from the spec');
+  t.notOk(find(e, 'etc/sv/ntp/down'), 'and started');
+  e = serviceEntries({ arch: 'aarch64', services: ['getty'], login: { autologin: 'root' } });
+  t.equal(find(e, 'etc/sv/getty/autologin')?.data?.toString(), 'root\n');
+});
+
+t.test('password hashes: random salt, or reproducible with SOURCE_DATE_EPOCH', async (t) => {
+  const { hashPassword } = await import('../../image/rootfs.ts');
+  const saved = process.env.SOURCE_DATE_EPOCH;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+    else process.env.SOURCE_DATE_EPOCH = saved;
+  });
+  delete process.env.SOURCE_DATE_EPOCH;
+  t.not(hashPassword('pw'), hashPassword('pw'), 'two salts');
+  process.env.SOURCE_DATE_EPOCH = '0';
+  t.equal(hashPassword('pw'), hashPassword('pw'), 'the same hash');
+  t.not(hashPassword('pw'), hashPassword('pw2'));
 });

@@ -57,6 +57,14 @@ const bad: Array<[string, string, RegExp]> = [
   ['duplicate key', 'name: a\nname: b\n', /not valid YAML\/JSON: Map keys must be unique/],
   ['empty', '\n', /the spec is empty/],
   ['unknown service', 'services: [nosuch]\n', /field \/services\/0: no service "nosuch"/],
+  ['unknown single service', 'single: [nosuch]\n', /field \/single\/0: no service "nosuch"/],
+  ['sshd without keys', 'services: [sshd]\n', /field \/services: the sshd service needs ssh/],
+  ['an ssh key tinysshd cannot use', 'ssh: { authorizedKeys: ["ssh-rsa AAAAB3 me"] }\n', /field \/ssh\/authorizedKeys\/0: must match/],
+  ['getty without login', 'services: [getty]\n', /field \/services: the getty service needs login/],
+  ['two ways to log in', 'login: { autologin: root, password: x }\n', /field \/login: must NOT have more than 1 properties/],
+  ['autologin of nobody known', 'login: { autologin: bob }\n', /field \/login\/autologin: unknown user "bob"/],
+  ['a hash that is none', 'login: { passwordHash: secret }\n', /field \/login\/passwordHash: must match/],
+  ['a crontab line without a schedule', 'cron: ["echo hi"]\n', /field \/cron\/0: must match/],
 ];
 for (const [what, text, re] of bad) {
   t.test(`bad spec: ${what}`, async (t) => {

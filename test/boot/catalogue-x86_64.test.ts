@@ -1,0 +1,3 @@
+import { catalogueSuite } from '../lib/catalogue-suite.ts';
+
+catalogueSuite('x86_64');
