@@ -26,7 +26,7 @@ const writer = (pause: number) =>
   );
 
 /** Every line of every file in the log directory, counted: [lost, duplicated, other]. */
-function audit(main: string): { lost: number; dup: number; junk: number; total: number } {
+function audit(main: string): { lost: number; lostRuns: number; dup: number; junk: number; total: number } {
   const seen = new Uint8Array(LINES + 1);
   let dup = 0;
   let junk = 0;
@@ -42,8 +42,13 @@ function audit(main: string): { lost: number; dup: number; junk: number; total: 
     }
   }
   let lost = 0;
-  for (let i = 1; i <= LINES; i++) if (!seen[i]) lost++;
-  return { lost, dup, junk, total };
+  let lostRuns = 0; // maximal runs of consecutive missing lines
+  for (let i = 1; i <= LINES; i++) {
+    if (seen[i]) continue;
+    lost++;
+    if (i === 1 || seen[i - 1]) lostRuns++;
+  }
+  return { lost, lostRuns, dup, junk, total };
 }
 
 async function scenario(t: Test, kind: 'in-process' | 'process', how: 'kill' | 'restart') {
@@ -83,7 +88,13 @@ async function scenario(t: Test, kind: 'in-process' | 'process', how: 'kill' | '
   await until(() => { const a = audit(main).total; const same = a === last && a >= LINES; last = a; return same; }, 20_000, 'the log caught up').catch(() => undefined);
   const a = audit(main);
   t.comment(`figure: ${kind} logger, ${done} ${how === 'kill' ? 'SIGKILLs' : '`sv t NAME/log`'} during ${LINES} lines: ${a.lost} lost, ${a.dup} duplicated, ${a.junk} other lines, ${readdirSync(main).filter((f) => f.startsWith('@')).length} rotated files`);
-  t.equal(a.lost, 0, 'no line lost');
+  if (kind === 'process' && how === 'kill') {
+    // A logger process killed by SIGKILL loses what it had read from the pipe and not yet
+    // written (runit's svlogd as well: its buffer): at most one contiguous run of lines
+    // per kill, and never a line twice. The in-process logger (the common case) and any
+    // logger stopped by TERM lose nothing: the supervisor holds the pipe.
+    t.ok(a.lostRuns <= done, `lines lost only as in-flight reads: ${a.lost} lines in ${a.lostRuns} runs for ${done} kills`);
+  } else t.equal(a.lost, 0, 'no line lost');
   t.equal(a.dup, 0, 'no line duplicated');
   t.equal(a.junk, 0, 'no torn or foreign line');
 }
