@@ -10,7 +10,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import type { Entry } from './cpio.ts';
 import { ARCHES, type Arch } from '../src/lib/platform.ts';
-import { DEFAULT_SERVICES, rootfs, type DiskSpec, type ImageSpec, type LoginSpec, type ServiceDef } from './rootfs.ts';
+import { DEFAULT_SERVICES, rootfs, type ImageSpec, type ServiceDef } from './rootfs.ts';
 
 export const OUTPUTS = ['initramfs', 'disk', 'tar', 'oci', 'docker'] as const;
 export type Output = (typeof OUTPUTS)[number];
@@ -48,27 +48,13 @@ export interface ContainerDef {
   labels?: Record<string, string>;
   stopSignal?: string;
 }
-export interface Spec {
+/** The spec as written: the image fields of ImageSpec (image/rootfs.ts) and the outputs' own. */
+export interface Spec extends Omit<ImageSpec, 'arch'> {
   name?: string;
   tag?: string;
   arch?: Arch;
   arches?: Arch[];
   outputs?: Output[];
-  hostname?: string;
-  modules?: string[];
-  services?: string[];
-  /** services of the single runlevel */
-  single?: string[];
-  /** the getty service's console login */
-  login?: LoginSpec;
-  /** root's crontab (the crond service) */
-  cron?: string[];
-  /** the ntp service's server */
-  ntp?: { server?: string };
-  /** the sshd service's authorized keys (root) */
-  ssh?: { authorizedKeys: string[] };
-  inline?: ServiceDef[];
-  cmdline?: string;
   users?: UserDef[];
   groups?: GroupDef[];
   files?: FileDef[];
@@ -76,8 +62,6 @@ export interface Spec {
   container?: ContainerDef;
   /** layer compression of the OCI outputs (default gzip) */
   compression?: 'gzip' | 'none';
-  /** the disk output: size, ESP size, root file system (see DiskSpec in image/rootfs.ts) */
-  disk?: DiskSpec;
 }
 
 /** A spec checked and with its defaults filled in. */

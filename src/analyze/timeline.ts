@@ -55,20 +55,8 @@ export function readTimeline(scandir: string): Timeline {
 }
 
 /** One service's part of the boot, in seconds from the origin (boot, or the supervisor's start). */
-export interface ServiceSpan {
+export interface ServiceSpan extends TimelineEntry {
   name: string;
-  type: TimelineEntry['type'];
-  readiness: TimelineEntry['readiness'];
-  dependencies: string[];
-  waitsFor: string[];
-  wanted?: number;
-  depsMet?: number;
-  spawned?: number;
-  ready?: number;
-  stopAsked?: number;
-  exited?: number;
-  failed?: string;
-  failedAt?: number;
   /** spawned -> ready (or -> failed): what blame sorts by */
   activation?: number;
   /** wanted -> dependencies met */
