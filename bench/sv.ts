@@ -73,8 +73,14 @@ async function reference(): Promise<string> {
 
 const root = mkdtempSync(join(tmpdir(), 'bench-sv-'));
 const procs: ChildProcess[] = [];
+const services: string[] = [];
 process.on('exit', () => {
-  for (const p of procs) p.kill('SIGHUP');
+  // runsv stays on HUP and TERM leaves the service running: stop it, then make runsv exit
+  for (const svc of services) {
+    spawnSync(join(DEBIAN, 'sv'), ['-w5', 'force-stop', svc], { stdio: 'ignore' });
+    spawnSync(join(DEBIAN, 'sv'), ['exit', svc], { stdio: 'ignore' });
+  }
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   rmSync(root, { recursive: true, force: true });
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,6 +95,7 @@ async function service(kind: 'ours' | 'debian'): Promise<string> {
   if (kind === 'ours') symlinkSync(OURS, (cmd = join(base, 'runsv')));
   const p = spawn(cmd, [svc], { stdio: ['ignore', 'ignore', 'inherit'], detached: false });
   procs.push(p);
+  services.push(svc);
   for (let i = 0; i < 200; i++) {
     if (spawnSync(join(DEBIAN, 'sv'), ['status', svc]).stdout?.toString().startsWith('run:')) return svc;
     await sleep(50);
