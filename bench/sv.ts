@@ -135,3 +135,4 @@ out(`sv benchmark, ${arch}: wall time of one call (ms), mean of ${CALLS} calls p
 subjects.forEach((s, i) => out(`${s.name.padEnd(31)} ${fmt(st[i]!).padStart(22)}`));
 out(`runit-ts sv / reference SEA     ${ratio(st[0]!.median, st[1]!.median).padStart(22)}   target: <= 1.3x`);
 out(`runit-ts sv / Debian C sv       ${ratio(st[0]!.median, st[2]!.median).padStart(22)}   (context)`);
+process.exit(0); // the supervisors' handles keep the loop alive: the exit handler stops them
