@@ -158,7 +158,7 @@ reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
 bench: build image
-	$(NODE) bench/run.ts
+	$(NODE) bench/run.ts $(if $(RUNS),--runs $(RUNS))
 
 clean:
 	rm -rf out

@@ -2,6 +2,13 @@
 // supervision stack of our image, against the same image built
 // with Debian's C runit (runit, runsvdir, runsv, sv), same kernel, busybox and services,
 // measured in the same run under the same accelerator.
+// Besides the totals it prints where the boot goes, on the guest's own clock (seconds
+// since boot): the kernel's timestamps (unpacking the initramfs, freeing it, running
+// /init), stage 1 forked, its code started (for ours: the first instruction of our code
+// after Node's start) and ended, the supervisor's first spawn, the first and the last of
+// the 20 services up. Ours come from stage 1's marks and the supervisor's timeline
+// (/run/runit-ts/boot.json, /etc/service/.timeline.json: docs/service-model.md); the
+// reference's stage 1 writes the same marks from the shell.
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N]
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +20,7 @@ import { repoRoot, requireInput } from '../image/inputs.ts';
 import { requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { busyboxEntries, inlineService, libEntries, type ServiceDef } from '../image/rootfs.ts';
 import { boot } from '../src/harness/index.ts';
+import { fmt, ratio, runsOption, summary } from './stats.ts';
 
 const N = 20;
 /** Twenty services, each logging through svlogd: the set the stack memory figure is for. */
@@ -50,7 +58,14 @@ function referenceImage(arch: Arch, dir: string): string {
   e.push({ path: 'sbin/runit', type: 'file', mode: 0o755, data: readFileSync(join(runit, 'sbin/runit')) });
   for (const b of ['runsvdir', 'runsv', 'sv', 'svlogd', 'chpst']) e.push({ path: `usr/bin/${b}`, type: 'file', mode: 0o755, data: readFileSync(join(runit, 'usr/bin', b)) });
   e.push(
-    script('etc/runit/1', 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev\nmkdir -p /dev/pts; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /run\nhostname runit-ref\n'),
+    // the same marks as our stage 1: forked (its start time in /proc, ticks of 1/100 s),
+    // its code started (as soon as /proc can be read) and ended
+    script(
+      'etc/runit/1',
+      'mount -t proc proc /proc; read s0 _ < /proc/uptime; k=$(awk \'{print $22 / 100}\' /proc/$$/stat)\n' +
+        'mount -t sysfs sys /sys; mount -t devtmpfs dev /dev\nmkdir -p /dev/pts; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /run\nhostname runit-ref\n' +
+        'read s1 _ < /proc/uptime; echo "{\\"kernel\\":$k,\\"stage1Start\\":$s0,\\"stage1End\\":$s1}" > /run/ref-boot.json\n',
+    ),
     script('etc/runit/2', `exec env - PATH=/usr/bin:/bin:/usr/sbin:/sbin runsvdir -P /etc/service 'log: ${'.'.repeat(395)}'\n`),
     script('etc/runit/3', 'exec 2>&1\nsv -w7 force-stop /etc/service/*\nsv exit /etc/service/*\n'),
   );
@@ -67,12 +82,83 @@ function ourImage(arch: Arch, dir: string): string {
   return img;
 }
 
-interface Result { up: number; halt: number; size: number; pssKb: number; procs: number }
+/** where the boot goes, seconds since boot on the guest's clock (NaN: not known) */
+interface Breakdown {
+  unpackStart: number;
+  unpackEnd: number;
+  runInit: number;
+  stage1Forked: number;
+  stage1Start: number;
+  stage1End: number;
+  firstSpawn: number;
+  firstUp: number;
+  allUp: number;
+}
+interface Result { up: number; halt: number; size: number; pssKb: number; procs: number; at: Breakdown }
+
+const STEPS: Array<[keyof Breakdown, string]> = [
+  ['unpackStart', 'kernel: unpacking the initramfs'],
+  ['unpackEnd', 'kernel: initramfs freed (unpacked)'],
+  ['runInit', 'kernel: runs PID 1'],
+  ['stage1Forked', 'stage 1 forked'],
+  ['stage1Start', 'stage 1 code starts (ours: Node up)'],
+  ['stage1End', 'stage 1 ends'],
+  ['firstSpawn', "supervisor's first spawn"],
+  ['firstUp', 'first service up'],
+  ['allUp', `all ${N} services up`],
+];
+
+/** dmesg timestamp of the first line matching re (the brackets removed: the console
+ * harness drops lines that look like kernel messages from a command's output) */
+function kmsgTime(dmesg: string, re: RegExp): number {
+  for (const line of dmesg.split('\n')) {
+    const m = /^(\d+\.\d+)\s+(.*)$/.exec(line.trim());
+    if (m && re.test(m[2]!)) return Number(m[1]);
+  }
+  return NaN;
+}
+
+/** the breakdown from the guest: kernel log, stage 1's marks, the supervisor's timeline */
+async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Promise<Breakdown> {
+  const dmesg = (await m.run("dmesg | grep -E 'unpack|Freeing initrd|as init process| UP b' | tr -d '[]'", { timeout: 60_000 })).output;
+  const ups = [...dmesg.matchAll(/ UP b\d+ (\d+\.\d+)/g)].map((x) => Number(x[1]));
+  const ours = name === 'runit-ts';
+  const marksText = (await m.run(`cat ${ours ? '/run/runit-ts/boot.json' : '/run/ref-boot.json'}`, { timeout: 60_000 })).output;
+  let marks = { kernel: NaN, stage1Start: NaN, stage1End: NaN };
+  try {
+    marks = JSON.parse(marksText.slice(marksText.indexOf('{'), marksText.lastIndexOf('}') + 1));
+  } catch {
+    process.stderr.write(`[bench] ${name}: no stage 1 marks: ${marksText}\n`);
+  }
+  let firstSpawn = NaN;
+  if (ours) {
+    // the timeline has a line of its own per service: read the spawn times out of it
+    const tl = (await m.run("grep -o '\"spawned\":[0-9.]*' /etc/service/.timeline.json", { timeout: 60_000 })).output;
+    const spawns = [...tl.matchAll(/"spawned":([0-9.]+)/g)].map((x) => Number(x[1]));
+    if (spawns.length) firstSpawn = Math.min(...spawns);
+  } else {
+    // runsvdir's own start: it spawns its first runsv right away
+    const st = (await m.run("for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = runsv ] && awk '{print $22}' $p/stat; done 2>/dev/null | sort -n | head -1", { timeout: 60_000 })).output;
+    const t = Number(st.trim());
+    if (st.trim() && Number.isFinite(t)) firstSpawn = t / 100;
+  }
+  return {
+    unpackStart: kmsgTime(dmesg, /unpack rootfs image as initramfs|Unpacking initramfs/),
+    unpackEnd: kmsgTime(dmesg, /Freeing initrd memory/),
+    runInit: kmsgTime(dmesg, /^Run \S+ as init process/),
+    stage1Forked: Number(marks.kernel),
+    stage1Start: Number(marks.stage1Start),
+    stage1End: Number(marks.stage1End),
+    firstSpawn,
+    firstUp: ups.length ? Math.min(...ups) : NaN,
+    allUp: ups.length === N ? Math.max(...ups) : NaN,
+  };
+}
 
 async function measure(arch: Arch, initrd: string, name: string): Promise<Result> {
   const files = bootFiles(join(repoRoot, 'out', arch), arch);
   const kernel = files.kernel;
-  const append = `${files.append} printk.devkmsg=on`;
+  const append = `${files.append} printk.devkmsg=on printk.time=1`;
   const m = await boot({ arch, kernel, initrd, append, memory: 1024, consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`) });
   try {
     let last = 0;
@@ -80,6 +166,7 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
     await m.waitFor(/# /, { timeout: 60_000 });
     // steady state: measured 10 s after the shell is up
     await new Promise((r) => setTimeout(r, 10_000));
+    const at = await breakdown(m, name);
     const pss = await m.run(STACK_PSS, { timeout: 60_000 });
     const [pssKb, procs] = pss.output.trim().split(/\s+/).map(Number);
     const logged = await m.run('cat /etc/sv/b*/log/main/current | grep -c started', { timeout: 60_000 });
@@ -88,7 +175,7 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
     await m.sendLine(HALT);
     const exit = await m.waitForExit({ timeout: 60_000 });
     if (exit.reason !== 'guest-shutdown') throw new Error(`${name}: ended with ${exit.reason}`);
-    return { up: last, halt: (performance.now() - t0) / 1000, size: readFileSync(initrd).length, pssKb: pssKb ?? NaN, procs: procs ?? NaN };
+    return { up: last, halt: (performance.now() - t0) / 1000, size: readFileSync(initrd).length, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at };
   } finally {
     await m.dispose();
   }
@@ -100,29 +187,38 @@ if (values.help) {
   process.exit(0);
 }
 const arch = (values.arch ?? requireHostArch()) as Arch;
-const runs = Number(values.runs ?? 3);
+const runs = runsOption(values.runs);
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));
 const imgs = { 'runit-ts': ourImage(arch, dir), 'debian-runit': referenceImage(arch, dir) };
 const res: Record<string, Result[]> = { 'runit-ts': [], 'debian-runit': [] };
 for (let r = 0; r < runs; r++) {
-  for (const [name, img] of Object.entries(imgs)) res[name]!.push(await measure(arch, img, name));
+  for (const [name, img] of Object.entries(imgs)) {
+    process.stderr.write(`[bench] boot ${arch} run ${r + 1}/${runs}: ${name}\n`);
+    res[name]!.push(await measure(arch, img, name));
+  }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const row = (name: string) => {
-  const rs = res[name]!;
-  return {
-    up: median(rs.map((x) => x.up)),
-    halt: median(rs.map((x) => x.halt)),
-    mib: rs[0]!.size / 1048576,
-    pss: median(rs.map((x) => x.pssKb)) / 1024,
-    procs: rs[0]!.procs,
-  };
+const S = (name: string, f: (x: Result) => number) => summary(res[name]!.map(f));
+const line = (label: string, f: (x: Result) => number, unit: string, digits = 2, note = '') => {
+  const o = S('runit-ts', f);
+  const d = S('debian-runit', f);
+  console.log(`${label.padEnd(26)} ${fmt(o, digits).padStart(20)} ${fmt(d, digits).padStart(20)} ${unit.padEnd(4)} ${ratio(o.median, d.median).padStart(6)}${note}`);
 };
-const ours = row('runit-ts');
-const ref = row('debian-runit');
-console.log(`boot benchmark, ${arch}, ${N} services each logging through svlogd, median of ${runs} runs (QEMU, same kernel and accelerator)`);
-console.log(`                      runit-ts   debian-runit   ratio`);
-console.log(`QEMU start -> ${N} up   ${ours.up.toFixed(2).padStart(7)} s   ${ref.up.toFixed(2).padStart(9)} s   ${(ours.up / ref.up).toFixed(2)}x`);
-console.log(`halt -> QEMU exit     ${ours.halt.toFixed(2).padStart(7)} s   ${ref.halt.toFixed(2).padStart(9)} s   ${(ours.halt / ref.halt).toFixed(2)}x`);
-console.log(`stack PSS            ${ours.pss.toFixed(1).padStart(7)} MiB ${ref.pss.toFixed(1).padStart(8)} MiB   ${(ours.pss / ref.pss).toFixed(2)}x   (${ours.procs} vs ${ref.procs} processes: PID 1, supervision, loggers)`);
-console.log(`initramfs            ${ours.mib.toFixed(1).padStart(7)} MiB ${ref.mib.toFixed(1).padStart(8)} MiB`);
+const first = res['runit-ts']![0]!;
+const firstRef = res['debian-runit']![0]!;
+console.log(`boot benchmark, ${arch}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
+console.log(`                                       runit-ts         debian-runit        ratio`);
+line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
+line('halt -> QEMU exit', (x) => x.halt, 's');
+line('stack PSS', (x) => x.pssKb / 1024, 'MiB', 1, `   target: <= 24 MiB (${first.procs} vs ${firstRef.procs} processes: PID 1, supervision, loggers)`);
+console.log(`${'initramfs'.padEnd(26)} ${(first.size / 1048576).toFixed(1).padStart(20)} ${(firstRef.size / 1048576).toFixed(1).padStart(20)} MiB`);
+console.log('');
+console.log(`where the boot goes, ${arch}: seconds since boot on the guest's clock, median of ${runs} (min-max); step: time since the row above (medians)`);
+console.log(`                                          runit-ts   step        debian-runit   step`);
+let prev = { o: 0, d: 0 };
+for (const [k, label] of STEPS) {
+  const o = S('runit-ts', (x) => x.at[k]);
+  const d = S('debian-runit', (x) => x.at[k]);
+  const step = (v: number, p: number) => (Number.isFinite(v) ? (v - p).toFixed(2) : '-').padStart(6);
+  console.log(`${label.padEnd(36)} ${fmt(o).padStart(17)} ${step(o.median, prev.o)} ${fmt(d).padStart(19)} ${step(d.median, prev.d)}`);
+  prev = { o: Number.isFinite(o.median) ? o.median : prev.o, d: Number.isFinite(d.median) ? d.median : prev.d };
+}

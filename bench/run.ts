@@ -1,14 +1,25 @@
-// bench/run.ts: every benchmark, each against Debian's runit measured in the same run
-// (what `make bench` runs). Each prints its own table with ratios.
+// bench/run.ts: every benchmark, each against its reference measured in the same run
+// (what `make bench` runs). Each prints its own table: medians of N runs, their spread
+// (min-max) and the ratios.
+//   node bench/run.ts [--runs N]   (default 5; --runs 1 for a quick look)
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { repoRoot } from '../image/inputs.ts';
 import { requireHostArch } from '../src/lib/platform.ts';
+import { runsOption } from './stats.ts';
 
+const { values } = parseArgs({ options: { runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+if (values.help) {
+  process.stdout.write('usage: node bench/run.ts [--runs N]   every benchmark, median of N runs (default 5)\n');
+  process.exit(0);
+}
+const runs = String(runsOption(values.runs));
 const benches: Array<[string, string[]]> = [
-  ['supervisor memory and restart latency', ['bench/supervisor.ts']],
+  ['sv: a short-lived applet', ['bench/sv.ts', '--runs', runs]],
+  ['supervisor memory and restart latency', ['bench/supervisor.ts', '--runs', runs]],
   ['svlogd throughput', ['bench/svlogd.ts']],
-  [`boot and halt (${requireHostArch()})`, ['bench/boot.ts', '--arch', requireHostArch()]],
+  [`boot and halt (${requireHostArch()})`, ['bench/boot.ts', '--arch', requireHostArch(), '--runs', runs]],
 ];
 let failed = 0;
 for (const [title, args] of benches) {

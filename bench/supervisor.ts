@@ -5,7 +5,11 @@
 //  2. restart latency: a service is SIGKILLed; time from the kill to its new ./run
 //     reporting in (many samples, median and p95), ours against Debian's runsv.
 //
-//   ~/.cache/runit-ts/node-x86_64/package/bin/node bench/supervisor.ts [--services 20] [--samples 80]
+//   ~/.cache/runit-ts/node-x86_64/package/bin/node bench/supervisor.ts [--services 20] [--runs 5] [--samples 20]
+//
+// Each of the --runs runs measures both sides (memory, then --samples restarts per side,
+// the order alternating); printed: the median of the runs' figures with their spread
+// (min-max), and the ratios of the medians.
 //
 // Restart latency includes what both sides share (fork + exec of /bin/sh, which writes one
 // line to a FIFO we read); the difference between the two is the supervisor's. Each
@@ -20,16 +24,21 @@ import { cacheDir } from '../src/lib/platform.ts';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
+import { fmt, percentile, ratio as ratioOf, runsOption, summary } from './stats.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 const cache = cacheDir();
 const { values } = parseArgs({
-  options: { services: { type: 'string', default: '20' }, samples: { type: 'string', default: '80' }, rounds: { type: 'string', default: '2' } },
+  options: { services: { type: 'string', default: '20' }, samples: { type: 'string', default: '20' }, runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
 });
-const N = Number(values.services);
-const SAMPLES = Number(values.samples);
-const ROUNDS = Number(values.rounds);
+if (values.help) {
+  process.stdout.write('usage: node bench/supervisor.ts [--services N (20)] [--runs N (5)] [--samples N per run and side (20)]\n');
+  process.exit(0);
+}
+const N = runsOption(values.services, 20);
+const SAMPLES = runsOption(values.samples, 20);
+const RUNS = runsOption(values.runs);
 
 const OURS = process.env.RUNIT_TS_BIN ?? join(repo, 'out', arch, 'runit-ts');
 const DEBIAN = join(cache, `runit-${arch}`, 'usr', 'bin');
@@ -50,8 +59,8 @@ interface Side {
   proc: ChildProcess;
 }
 
-function start(kind: Kind, names: string[], run: (name: string) => string): Side {
-  const base = join(root, kind);
+function start(kind: Kind, names: string[], run: (name: string) => string, tag: string): Side {
+  const base = join(root, `${kind}-${tag}`);
   const svdir = join(base, 'service');
   mkdirSync(svdir, { recursive: true });
   for (const n of names) {
@@ -149,12 +158,11 @@ async function waitAll(s: Side, names: string[], ms = 10000): Promise<void> {
 }
 
 const mb = (kb: number) => (kb / 1024).toFixed(1).padStart(7);
-const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : '-').padStart(6);
 
 // ---------------------------------------------------------------- memory
-async function memory(): Promise<{ ours: Mem; debian: Mem; oursAfter?: Mem }> {
+async function memory(tag: string): Promise<{ ours: Mem; debian: Mem }> {
   const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`);
-  const sides = (['debian', 'ours'] as Kind[]).map((k) => start(k, names, () => '#!/bin/sh\nexec sleep 100000\n'));
+  const sides = (['debian', 'ours'] as Kind[]).map((k) => start(k, names, () => '#!/bin/sh\nexec sleep 100000\n', tag));
   for (const s of sides) await waitAll(s, names);
   // steady state: startup garbage settled, and our supervisor has dropped the executable's
   // pages it no longer uses (5 s after start, src/lib/trim.ts)
@@ -165,11 +173,6 @@ async function memory(): Promise<{ ours: Mem; debian: Mem; oursAfter?: Mem }> {
 }
 
 // ---------------------------------------------------------------- latency
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
 async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: number[]; mem: Mem }> {
   const K = 8; // services taking turns: each runs ~K * interval between kills (> 1 s)
   const interval = 180;
@@ -196,8 +199,6 @@ async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: 
   const names = Array.from({ length: K }, (_, i) => `l${i}`);
   const base = join(dir, 'tree');
   mkdirSync(base);
-  const saveRoot = join(root, kind);
-  void saveRoot;
   const side = (() => {
     const svdir = join(base, 'service');
     mkdirSync(svdir);
@@ -243,33 +244,43 @@ async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: 
 process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 const out = (s = '') => process.stdout.write(s + '\n');
 
-out(`supervisor benchmark: ours ${OURS} against Debian runit 2.1.2 (${DEBIAN})`);
-const mem = await memory();
-out('');
-out(`memory with ${N} services (smaps_rollup; MiB; Debian = runsvdir + ${N} runsv, summed)`);
-out(`                          ours  debian   ours/debian`);
-out(`processes             ${String(mem.ours.procs).padStart(7)} ${String(mem.debian.procs).padStart(7)}`);
-out(`Pss                   ${mb(mem.ours.pss)} ${mb(mem.debian.pss)}   ${ratio(mem.ours.pss, mem.debian.pss)}`);
-out(`Private (clean+dirty) ${mb(mem.ours.privClean + mem.ours.privDirty)} ${mb(mem.debian.privClean + mem.debian.privDirty)}   ${ratio(mem.ours.privClean + mem.ours.privDirty, mem.debian.privClean + mem.debian.privDirty)}`);
-out(`  Private_Dirty       ${mb(mem.ours.privDirty)} ${mb(mem.debian.privDirty)}   ${ratio(mem.ours.privDirty, mem.debian.privDirty)}`);
-out(`  Private_Clean       ${mb(mem.ours.privClean)} ${mb(mem.debian.privClean)}   (file pages of the executable no other process maps)`);
-out(`Rss                   ${mb(mem.ours.rss)} ${mb(mem.debian.rss)}   ${ratio(mem.ours.rss, mem.debian.rss)}`);
-
-const lat: Record<Kind, number[]> = { ours: [], debian: [] };
+out(`supervisor benchmark: ours ${OURS} against Debian runit 2.1.2 (${DEBIAN}), ${RUNS} runs`);
+const mems: Array<{ ours: Mem; debian: Mem }> = [];
+const lat: Record<Kind, { median: number[]; p95: number[]; all: number[] }> = { ours: { median: [], p95: [], all: [] }, debian: { median: [], p95: [], all: [] } };
 let oursAfter: Mem | undefined;
-for (let r = 0; r < ROUNDS; r++) {
+for (let r = 0; r < RUNS; r++) {
+  process.stderr.write(`[bench] supervisor run ${r + 1}/${RUNS}\n`);
+  mems.push(await memory(String(r)));
   for (const k of (r % 2 ? ['ours', 'debian'] : ['debian', 'ours']) as Kind[]) {
-    const res = await latency(k, Math.ceil(SAMPLES / ROUNDS), String(r));
-    lat[k].push(...res.ms);
+    const res = await latency(k, SAMPLES, String(r));
+    lat[k].median.push(percentile(res.ms, 50));
+    lat[k].p95.push(percentile(res.ms, 95));
+    lat[k].all.push(...res.ms);
     if (k === 'ours') oursAfter = res.mem;
   }
 }
+const m = (k: Kind, f: (x: Mem) => number) => summary(mems.map((x) => f(x[k]) / 1024));
+const memRow = (label: string, f: (x: Mem) => number, note = '') => {
+  const o = m('ours', f);
+  const d = m('debian', f);
+  out(`${label.padEnd(22)}${fmt(o, 1).padStart(18)} ${fmt(d, 1).padStart(18)}   ${ratioOf(o.median, d.median).padStart(6)}${note}`);
+};
 out('');
-out(`restart latency after SIGKILL, ${lat.ours.length} samples each (ms: kill -> new ./run running)`);
-out(`              median     p95     min     max`);
+out(`memory with ${N} services (smaps_rollup; MiB, median of ${RUNS} runs (min-max); Debian = runsvdir + ${N} runsv, summed)`);
+out(`                                    ours             debian   ours/debian`);
+out(`processes             ${String(mems[0]!.ours.procs).padStart(17)} ${String(mems[0]!.debian.procs).padStart(18)}`);
+memRow('Pss', (x) => x.pss);
+memRow('Private (clean+dirty)', (x) => x.privClean + x.privDirty);
+memRow('  Private_Dirty', (x) => x.privDirty);
+memRow('  Private_Clean', (x) => x.privClean, '   (file pages of the executable no other process maps)');
+memRow('Rss', (x) => x.rss);
+out('');
+out(`restart latency after SIGKILL (ms: kill -> new ./run running), ${SAMPLES} samples per run and side;`);
+out(`median and p95 of each run: median of ${RUNS} runs (min-max); "all": over all ${lat.ours.all.length} samples`);
+out(`                      median of runs         p95 of runs      all: median     p95`);
 for (const k of ['ours', 'debian'] as Kind[]) {
-  const xs = lat[k];
-  out(`${k.padEnd(10)} ${percentile(xs, 50).toFixed(2).padStart(9)} ${percentile(xs, 95).toFixed(2).padStart(7)} ${Math.min(...xs).toFixed(2).padStart(7)} ${Math.max(...xs).toFixed(2).padStart(7)}`);
+  const L = lat[k];
+  out(`${k.padEnd(10)} ${fmt(summary(L.median)).padStart(21)} ${fmt(summary(L.p95)).padStart(19)} ${percentile(L.all, 50).toFixed(2).padStart(16)} ${percentile(L.all, 95).toFixed(2).padStart(7)}`);
 }
-out(`ours/debian ${ratio(percentile(lat.ours, 50), percentile(lat.debian, 50))} (median) ${ratio(percentile(lat.ours, 95), percentile(lat.debian, 95))} (p95)   target: within 1.5x`);
-if (oursAfter) out(`ours after the restart runs (8 services, ${lat.ours.length} restarts): Private_Dirty ${mb(oursAfter.privDirty)} MiB, Pss ${mb(oursAfter.pss)} MiB`);
+out(`ours/debian ${ratioOf(summary(lat.ours.median).median, summary(lat.debian.median).median).padStart(20)} ${ratioOf(summary(lat.ours.p95).median, summary(lat.debian.p95).median).padStart(19)} ${ratioOf(percentile(lat.ours.all, 50), percentile(lat.debian.all, 50)).padStart(16)} ${ratioOf(percentile(lat.ours.all, 95), percentile(lat.debian.all, 95)).padStart(7)}   target: <= 1.3x (median and p95)`);
+if (oursAfter) out(`ours after the last run's restarts (8 services, ${SAMPLES} restarts): Private_Dirty ${mb(oursAfter.privDirty)} MiB, Pss ${mb(oursAfter.pss)} MiB`);

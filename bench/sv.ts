@@ -1,0 +1,138 @@
+// bench/sv.ts: how long a short-lived applet takes to answer. `sv status` of one running
+// service, on the host, against
+//  - a minimal single executable made from the same pinned Node that only prints a line
+//    (built here into out/bench/hello, the way scripts/build.ts makes ours: the blob from
+//    the same Node, postjected into a stripped copy of the Node binary, same execArgv):
+//    the floor any Node applet starts from;
+//  - Debian's C sv, as context.
+// Each run times every subject `--calls` times, interleaved; a run's figure is the mean of
+// its calls. Printed: median of the runs, spread (min-max), ratios of the medians.
+//
+//   ~/.cache/runit-ts/node-x86_64/package/bin/node bench/sv.ts [--runs 5] [--calls 20]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { cacheDir } from '../src/lib/platform.ts';
+import { fmt, ratio, runsOption, summary } from './stats.ts';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+const cache = cacheDir();
+const { values } = parseArgs({ options: { runs: { type: 'string' }, calls: { type: 'string', default: '20' }, help: { type: 'boolean', short: 'h' } } });
+if (values.help) {
+  process.stdout.write('usage: node bench/sv.ts [--runs N (5)] [--calls N (20)]\n');
+  process.exit(0);
+}
+const RUNS = runsOption(values.runs);
+const CALLS = runsOption(values.calls, 20);
+const OURS = process.env.RUNIT_TS_BIN ?? join(repo, 'out', arch, 'runit-ts');
+const DEBIAN = join(cache, `runit-${arch}`, 'usr', 'bin');
+const NODE = join(cache, `node-${arch}`, 'package', 'bin', 'node');
+for (const [what, p] of [['our executable (make build)', OURS], ["Debian's runit (make setup)", join(DEBIAN, 'sv')], ['the pinned Node (make setup)', NODE]] as const) {
+  if (!existsSync(p)) {
+    process.stderr.write(`missing ${what}: ${p}\n`);
+    process.exit(1);
+  }
+}
+const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const STRIP = arch === 'aarch64' ? 'aarch64-linux-gnu-strip' : 'x86_64-linux-gnu-strip';
+
+/** out/bench/hello: the reference single executable; rebuilt when the Node binary is newer */
+async function reference(): Promise<string> {
+  const dir = join(repo, 'out', 'bench');
+  const target = join(dir, 'hello');
+  const stamp = join(dir, 'hello.node');
+  if (existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8') === NODE) return target;
+  mkdirSync(dir, { recursive: true });
+  process.stderr.write(`[bench] building the reference single executable ${target}\n`);
+  writeFileSync(join(dir, 'hello.cjs'), "process.stdout.write('hello\\n');\n");
+  const config = {
+    main: join(dir, 'hello.cjs'),
+    output: join(dir, 'hello.blob'),
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    useCodeCache: false,
+    execArgv: ['--disable-sigusr1', '--v8-pool-size=1'],
+    execArgvExtension: 'none',
+  };
+  writeFileSync(join(dir, 'hello-sea.json'), JSON.stringify(config));
+  await execa(NODE, ['--experimental-sea-config', join(dir, 'hello-sea.json')], { cwd: dir });
+  const tmp = `${target}.tmp`;
+  copyFileSync(NODE, tmp);
+  chmodSync(tmp, 0o755);
+  await execa(STRIP, ['--strip-all', tmp]);
+  await execa(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', join(dir, 'hello.blob'), '--sentinel-fuse', FUSE], { stdout: 'ignore' });
+  renameSync(tmp, target);
+  writeFileSync(stamp, NODE);
+  return target;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'bench-sv-'));
+const procs: ChildProcess[] = [];
+const services: string[] = [];
+process.on('exit', () => {
+  // runsv stays on HUP and TERM leaves the service running: stop it, then make runsv exit
+  for (const svc of services) {
+    spawnSync(join(DEBIAN, 'sv'), ['-w5', 'force-stop', svc], { stdio: 'ignore' });
+    spawnSync(join(DEBIAN, 'sv'), ['exit', svc], { stdio: 'ignore' });
+  }
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** one service supervised by `kind`'s runsv; returns its directory once it runs */
+async function service(kind: 'ours' | 'debian'): Promise<string> {
+  const base = join(root, kind);
+  const svc = join(base, 'svc');
+  mkdirSync(svc, { recursive: true });
+  writeFileSync(join(svc, 'run'), '#!/bin/sh\nexec sleep 100000\n', { mode: 0o755 });
+  let cmd = join(DEBIAN, 'runsv');
+  if (kind === 'ours') symlinkSync(OURS, (cmd = join(base, 'runsv')));
+  const p = spawn(cmd, [svc], { stdio: ['ignore', 'ignore', 'inherit'], detached: false });
+  procs.push(p);
+  services.push(svc);
+  for (let i = 0; i < 200; i++) {
+    if (spawnSync(join(DEBIAN, 'sv'), ['status', svc]).stdout?.toString().startsWith('run:')) return svc;
+    await sleep(50);
+  }
+  throw new Error(`${kind}: the service did not come up`);
+}
+
+const hello = await reference();
+const ourSv = join(root, 'sv');
+symlinkSync(OURS, ourSv);
+const subjects: Array<{ name: string; cmd: string; args: string[] }> = [
+  { name: 'runit-ts sv status', cmd: ourSv, args: ['status', await service('ours')] },
+  { name: 'reference SEA (prints a line)', cmd: hello, args: [] },
+  { name: 'Debian C sv status', cmd: join(DEBIAN, 'sv'), args: ['status', await service('debian')] },
+];
+// each must answer as expected before it is timed
+for (const s of subjects) {
+  const r = spawnSync(s.cmd, s.args);
+  const out = r.stdout.toString();
+  if (r.status !== 0 || !(s.cmd === hello ? out === 'hello\n' : out.startsWith('run:'))) throw new Error(`${s.name}: unexpected answer (exit ${r.status}): ${out}${r.stderr}`);
+}
+const ms: number[][] = subjects.map(() => []);
+for (let r = 0; r < RUNS; r++) {
+  const sum = subjects.map(() => 0);
+  for (let c = 0; c < CALLS; c++) {
+    subjects.forEach((s, i) => {
+      const t0 = performance.now();
+      spawnSync(s.cmd, s.args, { stdio: 'ignore' });
+      sum[i]! += performance.now() - t0;
+    });
+  }
+  subjects.forEach((_, i) => ms[i]!.push(sum[i]! / CALLS));
+}
+const st = ms.map(summary);
+const out = (s = '') => process.stdout.write(s + '\n');
+out(`sv benchmark, ${arch}: wall time of one call (ms), mean of ${CALLS} calls per run, median of ${RUNS} runs (min-max)`);
+subjects.forEach((s, i) => out(`${s.name.padEnd(31)} ${fmt(st[i]!).padStart(22)}`));
+out(`runit-ts sv / reference SEA     ${ratio(st[0]!.median, st[1]!.median).padStart(22)}   target: <= 1.3x`);
+out(`runit-ts sv / Debian C sv       ${ratio(st[0]!.median, st[2]!.median).padStart(22)}   (context)`);
+process.exit(0); // the supervisors' handles keep the loop alive: the exit handler stops them
