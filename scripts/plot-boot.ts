@@ -25,7 +25,8 @@ const arch = (values.arch ?? requireHostArch()) as Arch;
 const out = values.out ?? join(repoRoot, 'docs', `boot-${arch}.svg`);
 const dir = join(repoRoot, 'out', arch);
 process.stderr.write(`[plot-boot] booting ${dir} (${arch})\n`);
-await using m = await boot({ arch, ...bootFiles(dir, arch), memory: 1024, consoleLog: join(repoRoot, 'out', `plot-boot-${arch}.log`) });
+// the default image's network service gets its lease from QEMU (restrict=on: nothing leaves QEMU)
+await using m = await boot({ arch, ...bootFiles(dir, arch), memory: 1024, network: true, consoleLog: join(repoRoot, 'out', `plot-boot-${arch}.log`) });
 await m.waitFor(/runit-ts:[^\n]*# /, { timeout: 120_000 });
 await m.run('sv -w 60 check /etc/service/*', { timeout: 90_000 });
 for (const c of ['time', 'blame']) {
