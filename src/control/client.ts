@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { connect } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { isAbsolute, join } from 'node:path';
 import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
@@ -12,7 +11,8 @@ import { describe, readStats, readStatus, sendControl } from '../lib/supervise.t
 import { EVENT_SOCKET } from '../runsv/events.ts';
 
 export { EVENT_SOCKET };
-import { tainSeconds } from '../lib/tai.ts';
+import { signalName } from '../lib/sys.ts';
+import { taiNow, tainSeconds } from '../lib/tai.ts';
 import { ServiceError, type ServiceEvent, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
 
 /** sv's default wait, in seconds, when neither the options nor $SVWAIT say. */
@@ -42,9 +42,6 @@ function code(e: unknown): string | undefined {
   return (e as { code?: string } | null)?.code;
 }
 
-function signalName(n: number): string | undefined {
-  return n ? Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] : undefined;
-}
 
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -246,7 +243,7 @@ export class SupervisedServices implements ServiceControl {
 
   /** Now in whole unix seconds, as status times are compared (sv's one-second resolution). */
   private now(): bigint {
-    return BigInt(Math.floor(Date.now() / 1000));
+    return taiNow().sec;
   }
 
   async start(service: string, opts?: WaitOptions): Promise<ServiceStatus> {

@@ -1,5 +1,13 @@
 // Small system-call wrappers, with the error handling runit's tools use around them.
 import { closeSync, constants as C, openSync, statSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+
+/** The name of a signal number ('SIGTERM' for 15), or undefined for 0 or a number Linux has no name for. */
+export function signalName(n: number): NodeJS.Signals | undefined {
+  if (!n) return undefined;
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name as NodeJS.Signals;
+  return undefined;
+}
 
 /** The errno name of a failed call ('ENOENT'...), if it has one. */
 export function errnoOf(e: unknown): string | undefined {

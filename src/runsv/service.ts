@@ -17,7 +17,7 @@ import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
-import { closeQuiet, errnoOf as code, exists, readable, signal as kill, sleep as delay, writeQuiet } from '../lib/sys.ts';
+import { closeQuiet, errnoOf as code, exists, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
@@ -827,7 +827,7 @@ export class Runsv implements Participant {
   private async childExited(ex: ChildExit): Promise<void> {
     const s = ex.s;
     if (s.token !== ex.token) return; // not the process this svd is running now
-    const sigName = ex.sig ? Object.entries(osConstants.signals).find(([, n]) => n === ex.sig)?.[0] : undefined;
+    const sigName = signalName(ex.sig);
     this.event(s, 'exit', { ...(s.pid ? { pid: s.pid } : {}), code: ex.code, ...(sigName ? { signal: sigName } : {}) });
     if (s.state !== S_FINISH) {
       s.lastExit = { code: ex.code, signal: ex.sig };

@@ -29,11 +29,11 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { createReadStream, fstatSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorStr } from '../lib/errstr.ts';
 import { native } from '../lib/native.ts';
+import { signalName } from '../lib/sys.ts';
 import { Logdir, type LogdirHost } from './logdir.ts';
 import { defaultSettings, type SvlogdSettings } from './options.ts';
 import { STAMP_LEN, Stamper, WallClock } from './stamp.ts';
@@ -183,7 +183,8 @@ export class Svlogd extends EventEmitter implements LogdirHost {
    */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
     if (this.dead) return false;
-    const sig = typeof signal === 'number' ? signalName(signal) : signal;
+    // a number with no name is taken as TERM
+    const sig = typeof signal === 'number' ? (signal === 0 ? undefined : (signalName(signal) ?? 'SIGTERM')) : signal;
     if (sig === undefined) return true; // signal 0: "are you there"
     if (sig === 'SIGTERM') {
       if (this.verbose) this.info('sigterm received.');
@@ -581,8 +582,3 @@ export class Svlogd extends EventEmitter implements LogdirHost {
   }
 }
 
-function signalName(n: number): NodeJS.Signals | undefined {
-  if (n === 0) return undefined;
-  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name as NodeJS.Signals;
-  return 'SIGTERM';
-}
