@@ -9,6 +9,7 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ServiceEvent } from '../control/types.ts';
+import { monotonicNow } from '../lib/servicemodel.ts';
 
 export type { ServiceEvent };
 
@@ -26,7 +27,7 @@ export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'>) => void;
 
 /** Stamp an event with the wall and monotonic clocks. */
 export function stamp(e: Omit<ServiceEvent, 'time' | 'monotonic'>): ServiceEvent {
-  return { ...e, time: new Date().toISOString(), monotonic: Number(process.hrtime.bigint() / 1000n) / 1e6 };
+  return { ...e, time: new Date().toISOString(), monotonic: monotonicNow() };
 }
 
 /** Fans events out to every connected client; keeps a backlog for late ones. */
