@@ -189,8 +189,10 @@ export class RecordingServices implements ServiceControl {
     this.inner = inner ?? new FakeServices();
   }
 
-  private record<T>(verb: keyof ServiceControl, service: string, args: unknown[], call: () => Promise<T>): Promise<T> {
+  /** Note the request, make sure the inner fake knows the name, then pass it on. */
+  private async record<T>(verb: keyof ServiceControl, service: string, args: unknown[], call: () => Promise<T>): Promise<T> {
     this.commands.push({ verb, service, args });
+    await this.ensure(service);
     return call();
   }
 
@@ -209,34 +211,34 @@ export class RecordingServices implements ServiceControl {
   }
 
   status(service: string) {
-    return this.record('status', service, [], async () => (await this.ensure(service), this.inner.status(service)));
+    return this.record('status', service, [], () => this.inner.status(service));
   }
   up(service: string) {
-    return this.record('up', service, [], async () => (await this.ensure(service), this.inner.up(service)));
+    return this.record('up', service, [], () => this.inner.up(service));
   }
   down(service: string) {
-    return this.record('down', service, [], async () => (await this.ensure(service), this.inner.down(service)));
+    return this.record('down', service, [], () => this.inner.down(service));
   }
   once(service: string) {
-    return this.record('once', service, [], async () => (await this.ensure(service), this.inner.once(service)));
+    return this.record('once', service, [], () => this.inner.once(service));
   }
   signal(service: string, signal: ServiceSignal) {
-    return this.record('signal', service, [signal], async () => (await this.ensure(service), this.inner.signal(service, signal)));
+    return this.record('signal', service, [signal], () => this.inner.signal(service, signal));
   }
   start(service: string, opts?: WaitOptions) {
-    return this.record('start', service, opts ? [opts] : [], async () => (await this.ensure(service), this.inner.start(service, opts)));
+    return this.record('start', service, opts ? [opts] : [], () => this.inner.start(service, opts));
   }
   stop(service: string, opts?: WaitOptions) {
-    return this.record('stop', service, opts ? [opts] : [], async () => (await this.ensure(service), this.inner.stop(service, opts)));
+    return this.record('stop', service, opts ? [opts] : [], () => this.inner.stop(service, opts));
   }
   restart(service: string, opts?: WaitOptions) {
-    return this.record('restart', service, opts ? [opts] : [], async () => (await this.ensure(service), this.inner.restart(service, opts)));
+    return this.record('restart', service, opts ? [opts] : [], () => this.inner.restart(service, opts));
   }
   exit(service: string, opts?: WaitOptions) {
-    return this.record('exit', service, opts ? [opts] : [], async () => (await this.ensure(service), this.inner.exit(service, opts)));
+    return this.record('exit', service, opts ? [opts] : [], () => this.inner.exit(service, opts));
   }
   wait(service: string, condition: WaitCondition, opts?: WaitOptions) {
-    return this.record('wait', service, opts ? [condition, opts] : [condition], async () => (await this.ensure(service), this.inner.wait(service, condition, opts)));
+    return this.record('wait', service, opts ? [condition, opts] : [condition], () => this.inner.wait(service, condition, opts));
   }
 }
 
