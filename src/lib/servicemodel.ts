@@ -15,6 +15,7 @@
 // supervise/stats.json ("ready": a ReadyRecord while the service is ready, else null).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readStats } from './supervise.ts';
 import { errnoOf } from './sys.ts';
 
 export const DEPENDENCIES_DIR = 'dependencies.d';
@@ -137,13 +138,7 @@ export interface ReadyRecord {
 
 /** The readiness record in supervise/stats.json, or undefined when the service is not ready (or runit's runsv serves it). */
 export function readReady(dir: string): ReadyRecord | undefined {
-  const t = text(join(dir, 'supervise', 'stats.json'));
-  if (t === undefined) return undefined;
-  try {
-    return (JSON.parse(t) as { ready?: ReadyRecord | null }).ready ?? undefined;
-  } catch {
-    return undefined;
-  }
+  return (readStats(dir)?.ready as ReadyRecord | null | undefined) ?? undefined;
 }
 
 /**
