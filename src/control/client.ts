@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { isAbsolute, join } from 'node:path';
 import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
-import { readReady, readyFromFile } from '../lib/servicemodel.ts';
+import { readReady, readyFromFile, type ReadyRecord } from '../lib/servicemodel.ts';
 import { describe, readStats, readStatus, sendControl } from '../lib/supervise.ts';
 import { EVENT_SOCKET } from '../runsv/events.ts';
 
@@ -65,14 +65,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Where readiness of the service in dir is known: ./check (as sv), or beyond runit stats.json's record. */
+type ReadinessSource = { fromFile: false } | { fromFile: true; rec: ReadyRecord | undefined };
+
+/** Read once per look: which source decides, and the record when it is stats.json. */
+function readinessSource(dir: string): ReadinessSource {
+  return readyFromFile(dir) ? { fromFile: true, rec: readReady(dir) } : { fromFile: false };
+}
+
+/** A one-shot that has run to success: ready whatever its (absent) process. */
+function oneshotDone(src: ReadinessSource): boolean {
+  return src.fromFile && src.rec?.how === 'oneshot';
+}
+
 /**
  * Is the service in dir, running as pid, ready? ./check's verdict (as sv), or beyond
  * runit, stats.json's "ready" for notification-fd, NOTIFY_SOCKET and one-shots.
  */
-async function isReady(dir: string, pid: number | undefined): Promise<boolean> {
-  if (!readyFromFile(dir)) return !!pid && runCheck(dir);
-  const r = readReady(dir);
-  return !!r && (r.how === 'oneshot' || r.pid === pid);
+async function isReady(dir: string, pid: number | undefined, src: ReadinessSource): Promise<boolean> {
+  if (!src.fromFile) return !!pid && runCheck(dir);
+  return !!src.rec && (src.rec.how === 'oneshot' || src.rec.pid === pid);
 }
 
 /** Run ./check as sv does (stdout closed): exit 0 = ready; no ./check = ready. */
@@ -146,8 +158,8 @@ export class SupervisedServices implements ServiceControl {
         if (!(e instanceof ServiceError)) throw e;
       }
     }
-    const oneshotDone = readyFromFile(dir) && readReady(dir)?.how === 'oneshot';
-    const ready = oneshotDone ? true : main.state === 'run' && main.pid ? await isReady(dir, main.pid) : undefined;
+    const src = readinessSource(dir);
+    const ready = oneshotDone(src) ? true : main.state === 'run' && main.pid ? await isReady(dir, main.pid, src) : undefined;
     const stats = readStats(dir);
     const lastExit = stats?.lastExit ? { code: stats.lastExit.code, signal: signalName(stats.lastExit.signal) } : stats ? null : undefined;
     return {
@@ -198,9 +210,11 @@ export class SupervisedServices implements ServiceControl {
     switch (c) {
       case 'x':
         return false;
-      case 'u':
-        if (readyFromFile(dir) && readReady(dir)?.how === 'oneshot') return true;
-        return !!raw.pid && raw.state === S_RUN && (await isReady(dir, raw.pid));
+      case 'u': {
+        const src = readinessSource(dir);
+        if (oneshotDone(src)) return true;
+        return !!raw.pid && raw.state === S_RUN && (await isReady(dir, raw.pid, src));
+      }
       case 'r':
         return !!raw.pid && raw.state === S_RUN;
       case 'd':
@@ -209,7 +223,7 @@ export class SupervisedServices implements ServiceControl {
         if (!raw.pid && raw.wantChar === 'd') return true;
         // sv compares whole seconds only, so a restart within the same second as the
         // request could pass on the old process: the pid must have changed as well
-        return raw.start.sec >= t0 && !!raw.pid && raw.pid !== oldPid && !raw.term && (await isReady(dir, raw.pid));
+        return raw.start.sec >= t0 && !!raw.pid && raw.pid !== oldPid && !raw.term && (await isReady(dir, raw.pid, readinessSource(dir)));
       case 'c':
         return !(raw.pid && raw.paused);
       default:
@@ -222,7 +236,11 @@ export class SupervisedServices implements ServiceControl {
     const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
     for (;;) {
       let all = true;
-      for (const c of conds) if (!(await this.met(service, dir, c, t0, oldPid))) all = false;
+      for (const c of conds) {
+        if (await this.met(service, dir, c, t0, oldPid)) continue;
+        all = false; // as sv's check: the first condition not met ends the look
+        break;
+      }
       if (all) return conds === 'x' ? undefined : this.status(service);
       if (Date.now() >= deadline) {
         let st: ServiceStatus | undefined;
@@ -231,11 +249,12 @@ export class SupervisedServices implements ServiceControl {
         } catch {
           /* gone meanwhile */
         }
+        const not = `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : conds === 'r' ? 'running' : 'up'} within ${opts.timeoutMs ?? this.defaultTimeoutMs} ms`;
         if (opts.kill) {
           await this.control(service, 'k').catch(() => undefined);
-          throw new ServiceError(service, 'killed', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : 'up'} within ${opts.timeoutMs ?? this.defaultTimeoutMs} ms: killed`, { status: st });
+          throw new ServiceError(service, 'killed', `${not}: killed`, { status: st });
         }
-        throw new ServiceError(service, 'timeout', `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : conds === 'r' ? 'running' : 'up'} within ${opts.timeoutMs ?? this.defaultTimeoutMs} ms`, { status: st });
+        throw new ServiceError(service, 'timeout', not, { status: st });
       }
       await sleep(this.pollMs);
     }
