@@ -52,7 +52,7 @@ async function blob(): Promise<string> {
     useSnapshot: false,
     useCodeCache: false,
     // SIGUSR1 must not open an inspector in a supervisor; one V8 worker thread is plenty
-    execArgv: ['--disable-sigusr1', '--v8-pool-size=1'],
+    execArgv: ['--disable-sigusr1', '--v8-pool-size=1', '--max-semi-space-size=1'], // a small young generation: docs/performance.md
     execArgvExtension: 'none',
   };
   const cfgFile = join(dir, 'sea-config.json');

@@ -16,6 +16,8 @@ export interface Native {
   finitModule(fd: number, params: string): void;
   ifUp(name: string): void;
   sync(): void;
+  /** malloc_trim(0): true if memory went back to the system */
+  mallocTrim(): boolean;
   /** madvise(MADV_DONTNEED) on [start, start+length): read-only file mappings only */
   madviseDontneed(start: bigint, length: bigint): void;
   /** a close-on-exec duplicate of fd */

@@ -1,18 +1,26 @@
 // Working-set trimming for the long-running supervisor.
 //
 // Starting Node touches tens of MB of the executable's code and read-only data (and the
-// kernel maps neighbouring cached pages too), most of which a supervisor never runs again.
-// Those pages stay mapped, so they count in its RSS and PSS. Dropping this process's
-// mappings of file pages is lossless: whatever is used again comes back from the page
-// cache on the next touch. A mapping with any anonymous page, i.e. a page this process
-// wrote and so holds a private copy of (RELRO after relocation, patched code), is left
-// alone: MADV_DONTNEED would throw that copy away. (Dirty is no guide: pages of a file
-// in tmpfs, such as an initramfs root, are always reported dirty.)
+// kernel maps neighbouring cached pages too), most of which a supervisor never runs again;
+// the same goes for the C libraries it loads. Those pages stay mapped, so they count in its
+// RSS and PSS. Dropping this process's mappings of file pages is lossless: whatever is used
+// again comes back from the page cache on the next touch. A mapping with any anonymous
+// page, i.e. a page this process wrote and so holds a private copy of (RELRO after
+// relocation, patched code), is left alone: MADV_DONTNEED would throw that copy away.
+// (Dirty is no guide: pages of a file in tmpfs, such as an initramfs root, are always
+// reported dirty.)
+//
+// The C library's malloc keeps what it freed after the start-up peak; malloc_trim(0)
+// gives those pages back (V8's own heap is managed by V8).
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { native } from './native.ts';
 
-/** Mappings of `file` in /proc/self/smaps that hold only the file's own pages. */
-export function cleanMappings(smaps: string, file: string): Array<[bigint, bigint]> {
+/**
+ * Mappings in /proc/self/smaps that hold only a file's own pages: of `file`, or when it is
+ * not given, of any file (a path; not [heap], [stack], [vdso] or anonymous memory).
+ */
+export function cleanMappings(smaps: string, file?: string): Array<[bigint, bigint]> {
   const out: Array<[bigint, bigint]> = [];
   let cur: { range: [bigint, bigint]; ok: boolean } | undefined;
   const flush = () => {
@@ -25,7 +33,8 @@ export function cleanMappings(smaps: string, file: string): Array<[bigint, bigin
       flush();
       const perms = head[3]!;
       // never writable or shared mappings: only private, read-only mappings of the file
-      const ok = head[4] === file && perms[1] === '-' && perms[3] === 'p';
+      const name = head[4]!;
+      const ok = (file === undefined ? name.startsWith('/') : name === file) && perms[1] === '-' && perms[3] === 'p';
       cur = { range: [BigInt('0x' + head[1]), BigInt('0x' + head[2])], ok };
       continue;
     }
@@ -36,11 +45,15 @@ export function cleanMappings(smaps: string, file: string): Array<[bigint, bigin
   return out;
 }
 
-/** Drop the executable's file pages from this process; returns the bytes advised. */
+/**
+ * Drop the file pages of the executable and the libraries from this process, and give the
+ * C library's free heap pages back; returns the bytes advised.
+ */
 export function trimExecutable(): number {
   let total = 0n;
   try {
-    for (const [a, b] of cleanMappings(readFileSync('/proc/self/smaps', 'utf8'), process.execPath)) {
+    native().mallocTrim();
+    for (const [a, b] of cleanMappings(readFileSync('/proc/self/smaps', 'utf8'))) {
       native().madviseDontneed(a, b - a);
       total += b - a;
     }
@@ -48,4 +61,14 @@ export function trimExecutable(): number {
     /* best effort: without /proc or the addon nothing changes */
   }
   return Number(total);
+}
+
+/**
+ * From now on, run this process's JavaScript in V8's interpreter only. The supervisor's code
+ * is small and mostly waits: the optimising tiers (Sparkplug, Maglev, TurboFan) would only
+ * add compiled code and its metadata to a heap that stays for the machine's lifetime. Set at
+ * run time, for this process alone: the short-lived applets keep V8's defaults.
+ */
+export function interpreterOnly(): void {
+  setFlagsFromString('--no-opt --no-sparkplug --no-maglev');
 }

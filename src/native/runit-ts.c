@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <math.h>
 #include <net/if.h>
 #include <pwd.h>
@@ -204,6 +205,18 @@ static napi_value js_sync(napi_env env, napi_callback_info info) {
   (void)env; (void)info;
   sync();
   return NULL;
+}
+
+/*
+ * mallocTrim() -> whether memory went back to the system: malloc_trim(0) returns the free
+ * pages of every malloc arena (not only the top of the heap) with MADV_DONTNEED. For the
+ * long-running supervisor after its start, whose peak the C library would otherwise keep.
+ */
+static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_get_boolean(env, malloc_trim(0) == 1, &r);
+  return r;
 }
 
 /* dup(fd) -> a new descriptor for the same open file, close-on-exec */
@@ -513,6 +526,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"ifUp", NULL, js_ifup, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sync", NULL, js_sync, NULL, NULL, NULL, napi_enumerable, NULL},
     {"madviseDontneed", NULL, js_madvise_dontneed, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
     {"dup", NULL, js_dup, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getrlimit", NULL, js_getrlimit, NULL, NULL, NULL, napi_enumerable, NULL},

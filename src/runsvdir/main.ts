@@ -1,7 +1,7 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
 import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
-import { trimExecutable } from '../lib/trim.ts';
+import { interpreterOnly, trimExecutable } from '../lib/trim.ts';
 import { Runsvdir } from './runsvdir.ts';
 
 export const HELP = `usage: runsvdir [-P] dir [log]
@@ -45,6 +45,7 @@ export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> 
     process.stdout.write(HELP);
     return 0;
   }
+  interpreterOnly();
   const usage = () => runTool(() => diagUsage(argv0, ' [-P] dir', 1));
   let i = 0;
   let setsid = false;
@@ -81,8 +82,9 @@ export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> 
   setComm('runsvdir');
   const rd = new Runsvdir(dir, { setsid });
   rd.start();
-  // once started, most of the executable's pages are never used again: let them go
-  // (and again now and then, for pages a rare path brought in)
+  // once started, most of the executable's and libraries' pages are never used again, and
+  // malloc keeps the start-up peak: let them go (and again now and then, for pages a rare
+  // path brought in)
   setTimeout(() => trimExecutable(), 5000).unref();
   setInterval(() => trimExecutable(), 300_000).unref();
   process.on('SIGALRM', () => rd.forceRescan());

@@ -34,6 +34,25 @@ t.test('only private, read-only mappings of the file without private copies are 
   ]);
 });
 
+t.test('without a file: read-only private mappings of any file, never anonymous memory', async (t) => {
+  const exe = '/usr/lib/runit-ts/runit-ts';
+  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  const smaps =
+    map('74a000-3201000', 'r-xp', exe, { Rss: 20000, Private_Clean: 20000 }) +
+    map('8000000-8100000', 'r-xp', libc, { Rss: 1000 }) +
+    map('8100000-8104000', 'r--p', libc, { Rss: 16, Anonymous: 16 }) + // RELRO
+    map('8104000-8106000', 'rw-p', libc, { Rss: 8, Anonymous: 8 }) +
+    map('9000000-9400000', 'rw-p', '[heap]', { Rss: 4000, Anonymous: 4000 }) +
+    map('a000000-a001000', 'r--p', '', {}) +
+    map('b000000-b002000', 'r-xp', '[vdso]', {}) +
+    map('c000000-c100000', 'r--p', '/usr/lib/runit-ts/runit-ts.node', { Rss: 20 });
+  t.same(cleanMappings(smaps), [
+    [0x74a000n, 0x3201000n],
+    [0x8000000n, 0x8100000n],
+    [0xc000000n, 0xc100000n],
+  ]);
+});
+
 t.test('a live process is recognised by its directory or its start time', async (t) => {
   const { isServiceProcess, processStartSeconds, processStartTicks } = await import('../../src/lib/proc.ts');
   const { realpathSync } = await import('node:fs');
