@@ -10,6 +10,7 @@
 // in tmpfs, such as an initramfs root, are always reported dirty.)
 import { readFileSync } from 'node:fs';
 import { native } from './native.ts';
+import { selfExe } from './sys.ts';
 
 /** Mappings of `file` in /proc/self/smaps that hold only the file's own pages. */
 export function cleanMappings(smaps: string, file: string): Array<[bigint, bigint]> {
@@ -40,7 +41,7 @@ export function cleanMappings(smaps: string, file: string): Array<[bigint, bigin
 export function trimExecutable(): number {
   let total = 0n;
   try {
-    for (const [a, b] of cleanMappings(readFileSync('/proc/self/smaps', 'utf8'), process.execPath)) {
+    for (const [a, b] of cleanMappings(readFileSync('/proc/self/smaps', 'utf8'), selfExe())) {
       native().madviseDontneed(a, b - a);
       total += b - a;
     }
