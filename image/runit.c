@@ -26,6 +26,14 @@
  *   (Debian's runit also forwards ALRM to stage 2, for its runsvdir's
  *   forced rescan; we do not: ALRM is blocked like HUP, PIPE and TERM.)
  *
+ * Handoff (runit-ts only): stage 1 is started with RUNIT_TS_HANDOFF=1 in
+ * its environment.  A stage 1 that will go on as stage 2 itself (ours does
+ * when /etc/runit/2 is the same executable, sparing a second program start)
+ * makes itself a session leader, then sends USR1 to PID 1: USR1 from the
+ * stage 1 process, in stage 1, ends stage 1 as a success and makes that
+ * same process stage 2, with everything stage 2 gets.  USR1 from anyone
+ * else, or in another stage, is ignored.
+ *
  * Every child starts with an empty signal mask (runit's ctrlaltdel child,
  * and Debian's stages for SIGPWR, inherit blocked signals).
  *
@@ -38,6 +46,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
@@ -50,6 +59,7 @@
 #define NOSYNC     "/etc/runit/nosync"
 #define CTRLALTDEL "/etc/runit/ctrlaltdel"
 #define CONSOLE    "/dev/console"
+#define HANDOFF    "RUNIT_TS_HANDOFF=1"
 
 #define INFO    "- runit: "
 #define WARNING "- runit: warning: "
@@ -181,6 +191,7 @@ static void spawn(struct child *c, const char *path, int st)
 			if (fd > 2) close(fd);
 		} else
 			msg(WARNING, "unable to open " CONSOLE ": ", errstr(errno), NULL);
+		putenv(HANDOFF);  /* offered to stage 1 only (see the top) */
 	} else if (st > 0)
 		setsid();
 	sigemptyset(&none);
@@ -269,13 +280,14 @@ static void halt_system(void)
 
 int main(void)
 {
-	/* The first four are taken with sigtimedwait(), the rest just stay
+	/* The first five are taken with sigtimedwait(), the rest just stay
 	 * blocked (and so ignored; children get them unblocked). */
-	static const int sigs[] = { SIGCHLD, SIGCONT, SIGINT, SIGPWR,
+	static const int sigs[] = { SIGCHLD, SIGCONT, SIGINT, SIGPWR, SIGUSR1,
 				    SIGALRM, SIGHUP, SIGPIPE, SIGTERM };
 	const struct timespec poll_timeout = { 14, 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t waitset, blockset;
+	siginfo_t si;
 	unsigned i;
 	int st, sig, fd, container;
 
@@ -293,7 +305,7 @@ int main(void)
 	sigemptyset(&blockset);
 	for (i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		sigaddset(&blockset, sigs[i]);
-		if (i < 4) { sigaddset(&waitset, sigs[i]); sigaction(sigs[i], &sa, NULL); }
+		if (i < 5) { sigaddset(&waitset, sigs[i]); sigaction(sigs[i], &sa, NULL); }
 	}
 	sigprocmask(SIG_BLOCK, &blockset, NULL);
 
@@ -310,11 +322,19 @@ int main(void)
 
 	for (st = 0; st < 3; st++) {
 		spawn(&stage, stage_path[st], st);
-		for (sig = 0;; sig = sigtimedwait(&waitset, NULL, &poll_timeout)) {
+		for (sig = 0;; sig = sigtimedwait(&waitset, &si, &poll_timeout)) {
 			reap();
 			reget_stderr();
 			if (stage.done) { st = leave(st); break; }
 			if (sig == SIGPWR) pwr = 1;
+			if (sig == SIGUSR1) {
+				if (st == 0 && si.si_pid == stage.pid) {
+					msg(INFO, "leave stage: ", stage_path[0], NULL);
+					msg(INFO, "enter stage: ", stage_path[1], NULL);
+					st = 1;
+				}
+				sig = 0;  /* otherwise ignored */
+			}
 			if (st == 1) {
 				if (pwr || (sig > 0 && shutdown_requested(sig))) {
 					stop_stage2();

@@ -1,6 +1,6 @@
 // /etc/runit/1: one-time system initialisation. Errors are printed with the stage's
 // name and do not stop the boot: a console shell is more use than a halted machine.
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants as C, existsSync, mkdirSync, openSync, closeSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { errLine, withCause } from '../src/lib/diag.ts';
@@ -8,6 +8,8 @@ import { MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from '../src/lib/native.ts';
 import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
 import { BOOT_MARKS_FILE, kernelDone, writeBootMarks } from '../src/analyze/timeline.ts';
 import { monotonicNow } from '../src/lib/servicemodel.ts';
+import { selfExe } from '../src/lib/sys.ts';
+import { main as stage2 } from './stage2.ts';
 
 export const HELP = `usage: /etc/runit/1
 
@@ -16,7 +18,15 @@ sets the hostname from /etc/hostname, loads the kernel modules listed in
 /etc/modules (with their dependencies from modules.dep), brings up lo and
 seeds the random pool, and records its start and end for runit-ts analyze in
 /run/runit-ts/boot.json. Exit 100 makes runit skip stage 2.
+
+Started by runit-ts's PID 1 (RUNIT_TS_HANDOFF=1 in the environment) and with
+/etc/runit/2 being this same executable, it then goes on as stage 2 in this
+process instead of exiting, which spares a second program start.
 `;
+
+/** Put by PID 1 (image/runit.c) in stage 1's environment: it takes a handoff. */
+export const HANDOFF_ENV = 'RUNIT_TS_HANDOFF';
+const STAGE2 = '/etc/runit/2';
 
 function err(what: string, e: unknown): void {
   errLine(`stage 1: ${withCause(what, e)}`);
@@ -136,11 +146,45 @@ function seed(): void {
   }
 }
 
-export function main(argv: string[]): number {
+/** Is /etc/runit/2 this very executable (so that stage 2 can run in this process)? */
+export function stage2IsOurs(stage2 = STAGE2, self = selfExe()): boolean {
+  try {
+    return realpathSync(stage2) === realpathSync(self);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Go on as stage 2: what PID 1 gives a stage 2 it starts (its own session, stdin the
+ * console opened for writing only, as PID 1 has it), then USR1 to PID 1, which takes
+ * this process as stage 2 from then on.
+ */
+function handoff(): Promise<number> | number {
+  native().setsid();
+  try {
+    // open once to know it opens (else fd 0 stays as it is), then reopen as fd 0:
+    // open() takes the lowest free descriptor
+    const flags = C.O_WRONLY | C.O_NOCTTY | C.O_APPEND;
+    const probe = openSync('/dev/console', flags);
+    closeSync(0);
+    const zero = openSync('/dev/console', flags);
+    closeSync(probe);
+    if (zero !== 0) closeSync(zero);
+  } catch (e) {
+    err('unable to reopen /dev/console as stdin', e);
+  }
+  process.kill(1, 'SIGUSR1');
+  return stage2([]);
+}
+
+export function main(argv: string[]): Promise<number> | number {
   if (argv[0] === '--help') {
     process.stdout.write(HELP);
     return 0;
   }
+  const offered = process.env[HANDOFF_ENV] === '1';
+  delete process.env[HANDOFF_ENV];
   const start = monotonicNow();
   mountAll();
   hostname();
@@ -151,11 +195,12 @@ export function main(argv: string[]): number {
     err('unable to bring up lo', e);
   }
   seed();
+  const ours = offered && stage2IsOurs();
   // the boot timeline's first marks (runit-ts analyze), on the monotonic clock, in /run
   try {
-    writeBootMarks(BOOT_MARKS_FILE, { kernel: kernelDone(), stage1Start: start, stage1End: monotonicNow() });
+    writeBootMarks(BOOT_MARKS_FILE, { kernel: kernelDone(), stage1Start: start, stage1End: monotonicNow(), ...(ours ? { stage2Pid: process.pid } : {}) });
   } catch (e) {
     err(`unable to write ${BOOT_MARKS_FILE}`, e);
   }
-  return 0;
+  return ours ? handoff() : 0;
 }

@@ -18,6 +18,8 @@ export interface BootMarks {
   /** stage 1's own code started (after its Node start) */
   stage1Start: number;
   stage1End: number;
+  /** set when stage 2 went on in stage 1's process (PID 1's handoff): that process */
+  stage2Pid?: number;
 }
 
 /** When this process was started, seconds after boot: for stage 1, the end of the kernel's part. */

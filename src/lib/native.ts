@@ -2,6 +2,7 @@
 // Loaded on first use, from $RUNIT_TS_ADDON or beside the executable.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { selfExe } from './sys.ts';
 
 export interface Native {
   mkfifo(path: string, mode: number): void;
@@ -78,7 +79,7 @@ let loaded: Native | undefined;
 export function addonPath(): string {
   const candidates = [
     process.env.RUNIT_TS_ADDON,
-    join(dirname(process.execPath), 'runit-ts.node'),
+    join(dirname(selfExe()), 'runit-ts.node'),
     '/usr/lib/runit-ts/runit-ts.node',
   ].filter((p): p is string => !!p);
   const found = candidates.find((p) => existsSync(p));

@@ -1,5 +1,5 @@
 // Small system-call wrappers, with the error handling runit's tools use around them.
-import { closeSync, constants as C, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 
 /** The name of a signal number ('SIGTERM' for 15), or undefined for 0 or a number Linux has no name for. */
@@ -7,6 +7,19 @@ export function signalName(n: number): NodeJS.Signals | undefined {
   if (!n) return undefined;
   for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name as NodeJS.Signals;
   return undefined;
+}
+
+/**
+ * This process's executable, as /proc/self/exe names it now. process.execPath was fixed
+ * at start: in a process started before /proc was mounted (stage 1, and the stage 2 it
+ * goes on as) it is only argv[0], e.g. /etc/runit/1.
+ */
+export function selfExe(): string {
+  try {
+    return readlinkSync('/proc/self/exe');
+  } catch {
+    return process.execPath;
+  }
 }
 
 /** The errno name of a failed call ('ENOENT'...), if it has one. */

@@ -12,6 +12,7 @@
 import { accessSync, constants as C, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { parseArgs, type SvlogdSettings } from './options.ts';
+import { selfExe } from '../lib/sys.ts';
 
 export interface LogRun {
   /** the program word: "svlogd" or an absolute path ending in /svlogd */
@@ -69,7 +70,7 @@ export function parseLogRun(text: string): LogRun | undefined {
 export interface RecogniseOptions {
   /** PATH is looked up here (default process.env) */
   env?: NodeJS.ProcessEnv;
-  /** our executable (default process.execPath); the svlogd found must be it */
+  /** our executable (default: /proc/self/exe); the svlogd found must be it */
   self?: string;
 }
 
@@ -114,7 +115,7 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   }
   if (!prog) return undefined;
   try {
-    if (realpathSync(prog) !== realpathSync(opts.self ?? process.execPath)) return undefined;
+    if (realpathSync(prog) !== realpathSync(opts.self ?? selfExe())) return undefined;
   } catch {
     return undefined;
   }

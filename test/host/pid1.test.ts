@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const source = join(dirname(fileURLToPath(import.meta.url)), '..', 'image', 'runit.c')
+const source = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'image', 'runit.c')
 const CFLAGS = ['-static', '-Os', '-Wall', '-Wextra']
 
 if (process.platform !== 'linux' || process.getuid?.() !== 0) {
@@ -142,8 +142,8 @@ const INFO = '$(cut -d" " -f6 /proc/$$/stat) $$ $0 $# $(grep SigBlk /proc/self/s
 const runs = {
   order: scenario({
     files: {
-      'etc/runit/1': `log 1; log info1 ${INFO}; log foo="$FOO"`,
-      'etc/runit/2': `log 2; log info2 ${INFO}`,
+      'etc/runit/1': `log 1; log info1 ${INFO}; log foo="$FOO"; log handoff1="$RUNIT_TS_HANDOFF"`,
+      'etc/runit/2': `log 2; log info2 ${INFO}; log handoff2="$RUNIT_TS_HANDOFF"`,
       'etc/runit/3': `log 3; log info3 ${INFO}`,
     },
   }),
@@ -248,6 +248,36 @@ sleep 0.3; exit 0`,
       'etc/runit/3': 'log 3; sleep 0.3; log ticks-in-3=$(wc -l < /ticks); sleep 0.3; log 3-done',
     },
   }),
+  // stage 1 goes on as stage 2 in its own process: session leader, then USR1 to PID 1
+  handoff: scenario({
+    files: {
+      'etc/runit/1': 'log 1; log pid1=$$; exec setsid /etc/runit/2h',
+      'etc/runit/2h': `kill -USR1 1; sleep 0.3; log 2h ${INFO}; trap 'log got-TERM; exit 0' TERM; ${STOPIT}; kill -CONT 1; ${LINGER}`,
+      'etc/runit/2': 'log 2',
+      'etc/runit/3': 'log 3',
+    },
+  }),
+  handoffPwr: scenario({
+    files: {
+      'etc/runit/1': 'log 1; kill -PWR 1; sleep 0.3; exec setsid /etc/runit/2h',
+      'etc/runit/2h': `trap 'log got-TERM; exit 0' TERM; kill -USR1 1; ${LINGER}`,
+      'etc/runit/3': 'log 3',
+    },
+  }),
+  handoffCrash: scenario({
+    files: {
+      'etc/runit/1': 'log 1; exec setsid /etc/runit/2h',
+      'etc/runit/2h': 'kill -USR1 1; sleep 0.3; log 2h; kill -9 $$',
+      'etc/runit/2': 'log 2; exit 0',
+    },
+  }),
+  usr1Others: scenario({
+    files: {
+      'etc/runit/1': "log 1; sh -c 'kill -USR1 1'; sleep 0.3; log 1-done",
+      'etc/runit/2': 'log 2; kill -USR1 1; sleep 0.3; log 2-done; exit 0',
+      'etc/runit/3': 'log 3; kill -USR1 1; sleep 0.3; log 3-done',
+    },
+  }),
   console: scenario({
     console: true,
     files: {
@@ -301,6 +331,42 @@ t.test('stage order 1 -> 2 -> 3, then power off', async t => {
     t.equal(blk, '0000000000000000', `stage ${n} starts with no signal blocked`)
   }
   t.equal(value(r, 'foo'), 'bar baz', 'stages get runit\'s environment')
+  t.equal(value(r, 'handoff1'), '1', 'stage 1 is offered the handoff')
+  t.equal(value(r, 'handoff2'), '', 'stage 2 is not')
+})
+
+t.test('handoff: USR1 from stage 1 makes its process stage 2', async t => {
+  const r = await runs.handoff
+  t.same(r.log.map(l => l.text.split(' ')[0]).filter(w => /^(1|2|2h|3|got-TERM)$/.test(w ?? '')), ['1', '2h', 'got-TERM', '3'], '/etc/runit/2 never started; the process was stopped as stage 2')
+  t.match(r.msgs, [
+    /booting/,
+    /unable to open \/dev\/console/,
+    '- runit: enter stage: /etc/runit/1',
+    '- runit: leave stage: /etc/runit/1',
+    '- runit: enter stage: /etc/runit/2',
+    '- runit: leave stage: /etc/runit/2',
+    '- runit: enter stage: /etc/runit/3',
+    '- runit: leave stage: /etc/runit/3',
+    '- runit: sending KILL signal to all processes...',
+    '- runit: power off...',
+  ], 'the messages of a stage 1 that ends and a stage 2 that starts')
+  t.equal(r.msgs.length, 10, 'no other messages')
+  const [, sid, pid] = (r.log.find(l => l.text.startsWith('2h '))?.text ?? '').split(' ')
+  t.equal(pid, value(r, 'pid1'), 'stage 2 is stage 1\'s process')
+  t.equal(sid, pid, 'a session leader')
+  const p = await runs.handoffPwr
+  t.same(stages(p), ['1', '3'], 'SIGPWR in stage 1: acted on as soon as stage 2 runs')
+  t.ok(has(p, 'got-TERM'), 'stage 2 (the handed-off process) got TERM')
+  t.equal(p.signal, 'SIGINT', 'and the system powered off')
+  const c = await runs.handoffCrash
+  t.same(c.log.map(l => l.text.split(' ')[0]), ['1', '2h', '2', '3'], 'the handed-off stage 2 crashed: /etc/runit/2 started after 5 s')
+  t.equal(count(c, 'warning: child crashed: /etc/runit/2'), 1, 'as a stage 2 crash')
+})
+
+t.test('USR1 from anyone else, or in stages 2 and 3, is ignored', async t => {
+  const r = await runs.usr1Others
+  t.same(r.log.map(l => l.text), ['1', '1-done', '2', '2-done', '3', '3-done'], 'every stage ran to its end')
+  t.equal(r.msgs.length, 10, 'no other messages')
 })
 
 t.test('stage 1 exit 100 or crash skips stage 2; other failures do not', async t => {

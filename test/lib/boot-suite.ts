@@ -44,6 +44,11 @@ export function suite(arch: Arch): void {
     for (const l of lines) t.match(l, /^run: \/etc\/service\/\S+: \(pid \d+\) \d+s(; run: log: \(pid \d+\) \d+s)?$/, 'running');
     r = await m.run('sv -w 10 check /etc/service/par*', { timeout: 60_000 });
     t.equal(r.status, 0, 'sv check: every ./check passes');
+    // PID 1 took stage 1's handoff: the supervisor is stage 1's process
+    r = await m.run(`grep -o '"stage2Pid":[0-9]*' /run/runit-ts/boot.json; awk '{print "supervisor:" $4}' /proc/$(cat /etc/service/par0/supervise/pid)/stat`, { timeout: 60_000 });
+    const handed = /"stage2Pid":(\d+)/.exec(r.output)?.[1];
+    t.ok(handed, `stage 1 went on as stage 2: ${r.output}`);
+    t.match(r.output, new RegExp(`supervisor:${handed}\\b`), 'the supervisor is that process: one Node start on the boot path');
 
     // SIGKILL the supervisor: runit restarts stage 2 after 5 s; the new supervisor stops
     // the orphans it finds (the shell too: it comes back) and starts each service once
