@@ -9,6 +9,7 @@ import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
 import { BOOT_MARKS_FILE, kernelDone, writeBootMarks } from '../src/analyze/timeline.ts';
 import { monotonicNow } from '../src/lib/servicemodel.ts';
 import { selfExe } from '../src/lib/sys.ts';
+import { systemMemorySettings } from '../src/lib/trim.ts';
 import { main as stage2 } from './stage2.ts';
 
 export const HELP = `usage: /etc/runit/1
@@ -16,7 +17,8 @@ export const HELP = `usage: /etc/runit/1
 runit stage 1: mounts /proc, /sys, /dev (devtmpfs), /dev/pts and /run (tmpfs),
 sets the hostname from /etc/hostname, loads the kernel modules listed in
 /etc/modules (with their dependencies from modules.dep), brings up lo and
-seeds the random pool, and records its start and end for runit-ts analyze in
+seeds the random pool, sets the kernel's memory settings (fault-around of one
+page, transparent huge pages on request only), and records its start and end for runit-ts analyze in
 /run/runit-ts/boot.json. Exit 100 makes runit skip stage 2.
 
 Started by runit-ts's PID 1 (RUNIT_TS_HANDOFF=1 in the environment) and with
@@ -187,6 +189,7 @@ export function main(argv: string[]): Promise<number> | number {
   delete process.env[HANDOFF_ENV];
   const start = monotonicNow();
   mountAll();
+  for (const f of systemMemorySettings()) errLine(`stage 1: unable to set ${f}`);
   hostname();
   modules();
   try {

@@ -78,9 +78,13 @@ export function kernelCmdline(arch: Arch, opts: CmdlineOptions = {}): string {
 /** Process 1 of runit-ts images: the C runit, started by the kernel from the initramfs. */
 export const IMAGE_INIT = '/sbin/runit';
 
-/** The command line an image is booted with (written to out/ARCH/cmdline): quiet, our PID 1, and `extra`. */
+/**
+ * The command line an image is booted with (written to out/ARCH/cmdline): quiet, our PID 1,
+ * transparent huge pages only on request (from the first process on: "always" gives the
+ * supervisor 2 MiB pages for a few KiB in use; docs/performance.md), and `extra`.
+ */
 export function imageCmdline(arch: Arch, extra = ''): string {
-  return kernelCmdline(arch, { quiet: true, extra: `rdinit=${IMAGE_INIT}${extra.trim() ? ' ' + extra.trim() : ''}` });
+  return kernelCmdline(arch, { quiet: true, extra: `rdinit=${IMAGE_INIT} transparent_hugepage=madvise${extra.trim() ? ' ' + extra.trim() : ''}` });
 }
 
 /** File names of kernel modules, plain or compressed as Debian ships them. */

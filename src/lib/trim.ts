@@ -12,9 +12,9 @@
 //
 // The C library's malloc keeps what it freed after the start-up peak; malloc_trim(0)
 // gives those pages back (V8's own heap is managed by V8).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
-import { native } from './native.ts';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from './native.ts';
 
 /**
  * Mappings in /proc/self/smaps that hold only a file's own pages: of `file`, or when it is
@@ -71,4 +71,46 @@ export function trimExecutable(): number {
  */
 export function interpreterOnly(): void {
   setFlagsFromString('--no-opt --no-sparkplug --no-maglev');
+}
+
+const DEBUGFS = '/sys/kernel/debug';
+const FAULT_AROUND = `${DEBUGFS}/fault_around_bytes`;
+const THP = '/sys/kernel/mm/transparent_hugepage/enabled';
+
+/**
+ * The machine-wide memory settings of a runit-ts system, set by stage 1 (best effort: a
+ * kernel without them keeps its defaults). On a read fault of a file page the kernel maps
+ * a whole 64 KiB window of cached pages around it ("fault-around"), so a long-running
+ * process that touches a few scattered pages of a large executable keeps 16 times that
+ * mapped; one page (4096) maps only what is touched, and the supervisor's trim then keeps
+ * its share of the executable small. Transparent huge pages only where a program asks
+ * (madvise): "always" backs a few KiB in use with 2 MiB. Both measured in
+ * docs/performance.md. Returns what could not be set, for a warning.
+ */
+export function systemMemorySettings(): string[] {
+  const failed: string[] = [];
+  let mounted = false;
+  try {
+    if (!existsSync(FAULT_AROUND)) {
+      native().mount('debugfs', DEBUGFS, 'debugfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, '');
+      mounted = true;
+    }
+    writeFileSync(FAULT_AROUND, '4096');
+  } catch {
+    failed.push(FAULT_AROUND);
+  } finally {
+    if (mounted) {
+      try {
+        native().umount(DEBUGFS, MNT_DETACH);
+      } catch {
+        /* stays mounted */
+      }
+    }
+  }
+  try {
+    if (existsSync(THP)) writeFileSync(THP, 'madvise');
+  } catch {
+    failed.push(THP);
+  }
+  return failed;
 }

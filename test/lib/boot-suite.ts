@@ -50,6 +50,10 @@ export function suite(arch: Arch): void {
     t.ok(handed, `stage 1 went on as stage 2: ${r.output}`);
     t.match(r.output, new RegExp(`supervisor:${handed}\\b`), 'the supervisor is that process: one Node start on the boot path');
 
+    // stage 1's machine-wide memory settings (src/lib/trim.ts)
+    r = await m.run('cat /sys/kernel/mm/transparent_hugepage/enabled; mount -t debugfs debugfs /sys/kernel/debug && cat /sys/kernel/debug/fault_around_bytes; umount /sys/kernel/debug', { timeout: 60_000 });
+    t.match(r.output, /\[madvise\][\s\S]*\n4096\b/, `huge pages on request only, fault-around of one page: ${r.output}`);
+
     // SIGKILL the supervisor: runit restarts stage 2 after 5 s; the new supervisor stops
     // the orphans it finds (the shell too: it comes back) and starts each service once
     const mark = m.mark();
