@@ -1,7 +1,9 @@
 // The supervisor against Debian's runit 2.1.2, in the same run:
 //  1. memory: our runsvdir (one process) with N services against Debian's runsvdir plus
 //     its N runsv processes, summed; from /proc/PID/smaps_rollup (the services' own
-//     processes are not counted on either side);
+//     processes are not counted on either side); and where ours goes, by kind of
+//     mapping in /proc/PID/smaps (executable code and data, libraries, malloc's heap,
+//     anonymous memory: V8's heap, arenas, stacks);
 //  2. restart latency: a service is SIGKILLed; time from the kill to its new ./run
 //     reporting in (many samples, median and p95), ours against Debian's runsv.
 //
@@ -16,7 +18,7 @@
 // service is killed only after it ran more than a second, so runsv's 1 s crash throttle
 // never applies.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as C, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as C, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -159,7 +161,31 @@ async function waitAll(s: Side, names: string[], ms = 10000): Promise<void> {
 
 const mb = (kb: number) => (kb / 1024).toFixed(1).padStart(7);
 
+/** Where our supervisor's PSS goes: /proc/PID/smaps summed by kind of mapping (kB). */
+const KINDS = ['executable: code', 'executable: read-only data', 'executable: data', 'libraries and the addon', 'malloc heap ([heap])', 'anonymous (V8 heap, arenas, stacks)', 'other'] as const;
+type Kind2 = (typeof KINDS)[number];
+function breakdown(pid: number, exe: string): Record<Kind2, number> {
+  const out = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<Kind2, number>;
+  let kind: Kind2 = 'other';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const h = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (h) {
+      const [perms, name] = [h[1]!, h[2]!];
+      if (name === exe) kind = perms[2] === 'x' ? 'executable: code' : perms[1] === 'w' ? 'executable: data' : 'executable: read-only data';
+      else if (name.startsWith('/')) kind = 'libraries and the addon';
+      else if (name === '[heap]') kind = 'malloc heap ([heap])';
+      else if (name === '' || name.startsWith('[stack')) kind = 'anonymous (V8 heap, arenas, stacks)';
+      else kind = 'other';
+      continue;
+    }
+    const m = /^Pss:\s+(\d+) kB$/.exec(line);
+    if (m) out[kind] += Number(m[1]);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- memory
+const kinds: Array<Record<Kind2, number>> = [];
 async function memory(tag: string): Promise<{ ours: Mem; debian: Mem }> {
   const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`);
   const sides = (['debian', 'ours'] as Kind[]).map((k) => start(k, names, () => '#!/bin/sh\nexec sleep 100000\n', tag));
@@ -168,6 +194,7 @@ async function memory(tag: string): Promise<{ ours: Mem; debian: Mem }> {
   // pages it no longer uses (5 s after start, src/lib/trim.ts)
   await sleep(6000);
   const res = { debian: supervisorMem(sides[0]!), ours: supervisorMem(sides[1]!) };
+  kinds.push(breakdown(sides[1]!.proc.pid!, realpathSync(OURS)));
   for (const s of sides) await stop(s);
   return res;
 }
@@ -274,6 +301,9 @@ memRow('Private (clean+dirty)', (x) => x.privClean + x.privDirty);
 memRow('  Private_Dirty', (x) => x.privDirty);
 memRow('  Private_Clean', (x) => x.privClean, '   (file pages of the executable no other process maps)');
 memRow('Rss', (x) => x.rss);
+out('');
+out(`where our Pss goes (smaps by mapping; MiB, median of ${RUNS} runs (min-max))`);
+for (const k of KINDS) out(`  ${k.padEnd(38)}${fmt(summary(kinds.map((x) => x[k] / 1024)), 1).padStart(18)}`);
 out('');
 out(`restart latency after SIGKILL (ms: kill -> new ./run running), ${SAMPLES} samples per run and side;`);
 out(`median and p95 of each run: median of ${RUNS} runs (min-max); "all": over all ${lat.ours.all.length} samples`);
