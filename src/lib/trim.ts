@@ -66,8 +66,10 @@ export function trimExecutable(): number {
 /**
  * From now on, run this process's JavaScript in V8's interpreter only. The supervisor's code
  * is small and mostly waits: the optimising tiers (Sparkplug, Maglev, TurboFan) would only
- * add compiled code and its metadata to a heap that stays for the machine's lifetime. Set at
- * run time, for this process alone: the short-lived applets keep V8's defaults.
+ * add compiled code and its metadata to a heap that stays for the machine's lifetime, and
+ * under emulation compiling costs more at the start than it saves. Set at run time, for this
+ * process alone: in execArgv the same flags would make V8 reject the code cache of Node's
+ * built-in modules, and every short-lived applet start slower.
  */
 export function interpreterOnly(): void {
   setFlagsFromString('--no-opt --no-sparkplug --no-maglev');
