@@ -50,6 +50,14 @@ export interface Native {
   notifySocket(path: string): number;
   /** the next datagram waiting on fd, or null when none is */
   recvDatagram(fd: number): string | null;
+  /**
+   * Start path (as execve takes it, relative to cwd) without copying this process
+   * (clone with CLONE_VM|CLONE_VFORK): argv; envp, or null for our environment; cwd, or
+   * '' for ours; fds[i] becomes the child's fd i (-1: /dev/null for 0-2, nothing above);
+   * a session of its own if setsid. Every signal at its default, none blocked. Returns
+   * the pid; throws (.code) when the exec failed. Node does not reap it: reap() does.
+   */
+  spawn(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean): number;
 }
 
 export const LOCK_SH = 1;

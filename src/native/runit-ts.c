@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -451,6 +452,128 @@ static napi_value js_execve(napi_env env, napi_callback_info info) {
   return throw_errno(env, failed);
 }
 
+/* What the child of js_spawn needs, prepared by the parent (the child may not allocate). */
+struct spawn_req {
+  const char *path, *cwd;
+  char **argv, **envp;
+  int *fds;   /* the child's fds 0..nfds-1: an fd of ours, or -1 (0-2: /dev/null; above: left alone) */
+  int nfds;
+  int setsid;
+  int err;    /* set by the child when it fails before or at execve (shared memory) */
+};
+
+extern char **environ;
+
+/* The child, sharing our memory until it execs: async-signal-safe calls only. */
+static int spawn_child(void *arg) {
+  struct spawn_req *r = arg;
+  struct sigaction dfl;
+  sigset_t none;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  /* our handlers must never run here: every signal to its default, then unblock */
+  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+  sigemptyset(&none);
+  if (r->setsid && setsid() == -1) goto fail;
+  /* an fd to be moved that sits in the range being filled is first copied above it */
+  for (int i = 0; i < r->nfds; i++) {
+    int fd = r->fds[i];
+    if (fd >= 0 && fd < r->nfds && fd != i && (r->fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, r->nfds)) == -1) goto fail;
+  }
+  for (int i = 0; i < r->nfds; i++) {
+    int fd = r->fds[i];
+    if (fd == i) {
+      /* inherited: fork would pass it as it is; a closed one stays closed */
+      int fl = fcntl(fd, F_GETFD);
+      if (fl != -1 && (fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) == -1) goto fail;
+    } else if (fd >= 0) {
+      if (dup2(fd, i) == -1) goto fail;
+    } else if (i < 3) {
+      int n = open("/dev/null", i == 0 ? O_RDONLY : O_RDWR);
+      if (n == -1) goto fail;
+      if (n != i) {
+        if (dup2(n, i) == -1) goto fail;
+        close(n);
+      }
+    }
+  }
+  if (r->cwd[0] && chdir(r->cwd) == -1) goto fail;
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(r->path, r->argv, r->envp ? r->envp : environ);
+fail:
+  r->err = errno;
+  _exit(127);
+}
+
+/*
+ * spawn(path, argv, envp|null, cwd, fds, setsid) -> pid: start a program as fork + exec
+ * would, without copying this process: clone(CLONE_VM|CLONE_VFORK) runs the child in our
+ * memory (we wait, only this thread, until it has called execve), where fork() copies the
+ * page tables of all of Node's memory (~0.5 ms and more, on each start of a service).
+ * The child gets every signal at its default and none blocked, a session of its own if
+ * setsid, fds[i] as its fd i (-1: /dev/null for 0-2), the working directory cwd ("": ours),
+ * and envp (null: our environment). path is taken as execve takes it (relative to cwd).
+ * A failure before or at execve is thrown (.code ENOENT, EACCES, ENOEXEC...) with the child
+ * reaped. The caller reaps the child (reap()); Node does not know of it.
+ */
+#define SPAWN_STACK (64 * 1024)
+#define MAXFDS 1024
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  napi_value a[6], res = NULL;
+  char path[PATHLEN], cwd[PATHLEN];
+  int fds[MAXFDS];
+  uint32_t nfds = 0;
+  bool setsid_flag = false;
+  napi_valuetype ty;
+  if (get_args(env, info, a, 6) < 6 || get_str(env, a[0], path, sizeof path) || get_str(env, a[3], cwd, sizeof cwd)) return NULL;
+  if (napi_get_array_length(env, a[4], &nfds) != napi_ok || nfds > MAXFDS || napi_get_value_bool(env, a[5], &setsid_flag) != napi_ok) {
+    napi_throw_type_error(env, NULL, "spawn: expected (path, argv, envp|null, cwd, fds[], setsid)");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value v;
+    int64_t fd;
+    napi_get_element(env, a[4], i, &v);
+    if (get_int(env, v, &fd)) return NULL;
+    fds[i] = fd < 0 ? -1 : (int)fd;
+  }
+  struct spawn_req r = { path, cwd, NULL, NULL, fds, (int)nfds, setsid_flag, 0 };
+  r.argv = string_vector(env, a[1]);
+  napi_typeof(env, a[2], &ty);
+  if (ty != napi_null && ty != napi_undefined) r.envp = string_vector(env, a[2]);
+  char *stack = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (!r.argv || (ty != napi_null && ty != napi_undefined && !r.envp) || stack == MAP_FAILED) {
+    errno = ENOMEM;
+    throw_errno(env, "spawn");
+    goto out;
+  }
+  /* no handler of ours may run in the child before it has reset them all */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = clone(spawn_child, stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &r);
+  int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid == -1) {
+    errno = e;
+    throw_errno(env, "spawn");
+    goto out;
+  }
+  if (r.err) {
+    int status;
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {}
+    errno = r.err;
+    throw_errno(env, "spawn");
+    goto out;
+  }
+  res = make_int(env, pid);
+out:
+  if (stack != MAP_FAILED) munmap(stack, SPAWN_STACK);
+  free_vector(r.argv);
+  free_vector(r.envp);
+  return res;
+}
+
 /* prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our descendants come to us, not PID 1
  * (the container init when it is not PID 1 itself). */
 static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
@@ -540,6 +663,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notifySocket", NULL, js_notify_socket, NULL, NULL, NULL, napi_enumerable, NULL},
     {"recvDatagram", NULL, js_recv_datagram, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -23,11 +23,12 @@ export const EVENT_BACKLOG = 1000;
 /** A client that has this much unread is dropped rather than let the supervisor's memory grow. */
 export const MAX_CLIENT_BACKLOG_BYTES = 1 << 20;
 
-export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'>) => void;
+/** An event to record: stamped now unless it carries when it happened (one held back a moment). */
+export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'> & Partial<Pick<ServiceEvent, 'time' | 'monotonic'>>) => void;
 
-/** Stamp an event with the wall and monotonic clocks. */
-export function stamp(e: Omit<ServiceEvent, 'time' | 'monotonic'>): ServiceEvent {
-  return { ...e, time: new Date().toISOString(), monotonic: monotonicNow() };
+/** Stamp an event with the wall and monotonic clocks (now, or the times it carries). */
+export function stamp(e: Parameters<EventSink>[0]): ServiceEvent {
+  return { ...e, time: e.time ?? new Date().toISOString(), monotonic: e.monotonic ?? monotonicNow() };
 }
 
 /** Fans events out to every connected client; keeps a backlog for late ones. */

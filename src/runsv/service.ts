@@ -7,8 +7,14 @@
 // SIGTERM; exit when asked to and everything is down. `pump()` below runs exactly that
 // loop for one service whenever an event arrives. Every wait inside it (the 1 s throttle,
 // control/<c> scripts) holds back only this service, as each runsv is its own process.
+//
+// A restart after a crash is on the hot path: between a child's exit and the next
+// ./run only what runsv does happens (its status files, then the spawn, which is a
+// vfork-style clone: src/runsv/children.ts). What is beyond runit (stats.json, the
+// events) is held while a pass of the loop runs and written right after the spawn,
+// stats.json first, then each event with the time it happened (see release()).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as C, mkdirSync, openSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants as C, existsSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -19,9 +25,13 @@ import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts
 import { findLeftover, makeFifo, stopLeftovers, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, exists, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
-import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
+import {
+  DEPENDENCIES_DIR, monotonicNow, NOTIFICATION_FD, NOTIFY_SOCKET_FILE, NOTIFY_SOCKET_NAME, readServiceModel, RESTART_WITH_DEPENDENCY, TIMEOUT_UP, TYPE_FILE, WAITS_FOR_DIR,
+  type ReadinessKind, type ReadyRecord, type ServiceModel,
+} from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
 import { Svlogd } from '../svlogd/svlogd.ts';
+import { spawnWatched, type ChildEnd } from './children.ts';
 import type { Blocker, Coordinator, DepState, Mark, Participant } from './deps.ts';
 import type { EventSink, ServiceEvent, ServiceEventKind } from './events.ts';
 
@@ -29,8 +39,6 @@ import type { EventSink, ServiceEvent, ServiceEventKind } from './events.ts';
 export const THROTTLE_MS = 1000;
 /** How often to try log/supervise/lock while another supervisor holds it (runsv blocks in flock()). */
 export const LOG_LOCK_POLL_MS = 100;
-/** How long to wait for spawn's error event when a child got no pid. */
-export const SPAWN_ERROR_WAIT_MS = 1000;
 /** A dead supervisor's leftover gets TERM, then KILL after this long. */
 export const LEFTOVER_GRACE_MS = 5000;
 /** ./check as readiness: first run this long after ./run started (ms)... */
@@ -39,6 +47,14 @@ export const CHECK_FIRST_MS = 20;
 export const CHECK_MAX_MS = 1000;
 /** How often the NOTIFY_SOCKET is read while the service is not ready (ms). */
 export const NOTIFY_POLL_MS = 25;
+
+/** The names readServiceModel() looks at in a service directory. */
+const MODEL_FILES = [DEPENDENCIES_DIR, WAITS_FOR_DIR, RESTART_WITH_DEPENDENCY, NOTIFICATION_FD, NOTIFY_SOCKET_FILE, TYPE_FILE, TIMEOUT_UP, 'check'];
+
+/** What readServiceModel() makes of a directory that has none of MODEL_FILES: runit's service. */
+function plainModel(): ServiceModel {
+  return { dependencies: [], waitsFor: [], restartWithDependency: false, type: 'longrun', notificationFd: undefined, notifySocket: false, hasCheck: false, timeoutUpMs: 0, readiness: 'started', problems: [] };
+}
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -74,8 +90,10 @@ interface ChildExit {
   token: object;
   /** exit code, or -1 when killed by a signal (runsv's first ./finish argument) */
   code: number;
-  /** signal number (runsv's wstat & 0xff; the core-dump bit is not known to Node) */
+  /** signal number, 0 if none */
   sig: number;
+  /** the wait status's low byte: signal and core-dump bit (runsv's second ./finish argument) */
+  low: number;
 }
 
 /** One supervised process: the service itself (svd[0]) or its log service (svd[1]). */
@@ -89,11 +107,14 @@ class Svd {
   pid = 0;
   start: Tain = taiNow();
   exitCode = 0;
-  exitSig = 0;
+  /** wstat & 0xff of the last exit: ./finish's second argument */
+  exitLow = 0;
   /** ./run starts so far (stats.json's restarts is this less one) */
   starts = 0;
   /** how the last ./run process ended (supervise/stats.json) */
   lastExit: SupervisorStats['lastExit'] = null;
+  /** supervise/stats.json is to be written (held while the loop runs: see Runsv.release()) */
+  statsDirty = false;
   /** identifies the current start; exits of older processes are ignored, as runsv does */
   token: object | undefined;
   lockFd = -1;
@@ -148,6 +169,10 @@ export class Runsv implements Participant {
   private problemsSaid = '';
   /** a dependency changed while this service waits: look again */
   private kicked = false;
+  /** stats.json and events are held (set at each pass of the loop, ended by release()) */
+  private holding = false;
+  /** events held, with when they happened */
+  private held: Array<Parameters<EventSink>[0] & { at: number; mono: number }> = [];
   /** resolves when runsv would exit: want exit and the service down (and the log down) */
   readonly done: Promise<void>;
 
@@ -203,7 +228,15 @@ export class Runsv implements Participant {
 
   /** Read the optional files again; say once what is wrong with them. */
   private reload(): void {
-    this.model = readServiceModel(this.dir);
+    // before each start of ./run: one readdir tells whether any of the files is there
+    // (most directories have none), instead of a failed open or stat for each
+    let plain = false;
+    try {
+      plain = !readdirSync(this.dir).some((n) => MODEL_FILES.includes(n));
+    } catch {
+      /* readServiceModel() says what is wrong */
+    }
+    this.model = plain ? plainModel() : readServiceModel(this.dir);
     const said = this.model.problems.join('\n');
     if (said && said !== this.problemsSaid) for (const p of this.model.problems) this.warn(p);
     this.problemsSaid = said;
@@ -393,9 +426,29 @@ export class Runsv implements Participant {
     (this.opts.warn ?? errLine)(line);
   }
 
-  /** Tell the event sink (beyond runit); the service's name, or NAME/log. */
+  /**
+   * Tell the event sink (beyond runit); the service's name, or NAME/log. While a pass of
+   * the loop runs, the event is held with the time it happened (release() sends it),
+   * and stats.json is always written before an event is sent.
+   */
   private event(s: Svd, event: ServiceEventKind, extra: Partial<Pick<ServiceEvent, 'pid' | 'code' | 'signal' | 'waitingFor' | 'reason'>> = {}): void {
-    this.opts.events?.({ event, service: s.islog ? `${this.name}/log` : this.name, ...extra });
+    if (!this.opts.events) return;
+    const e = { event, service: s.islog ? `${this.name}/log` : this.name, ...extra };
+    if (this.holding) this.held.push({ ...e, at: Date.now(), mono: monotonicNow() });
+    else {
+      this.flushStats();
+      this.opts.events(e);
+    }
+  }
+
+  /** Write the stats.json held back, then send the events held back (in order, with their times). */
+  private release(): void {
+    this.holding = false;
+    this.flushStats();
+    if (!this.held.length) return;
+    const held = this.held;
+    this.held = [];
+    for (const { at, mono, ...e } of held) this.opts.events?.({ ...e, time: new Date(at).toISOString(), monotonic: mono });
   }
 
   /** ./run started: count it, tell the sink (and 'ready' too when no ./check decides readiness). */
@@ -407,8 +460,25 @@ export class Runsv implements Participant {
     if (!s.islog) this.mark('spawned');
   }
 
-  /** supervise/stats.json (written .new then renamed, as status): restarts and the last exit. */
+  /**
+   * supervise/stats.json (written .new then renamed, as status): restarts and the last
+   * exit. While a pass of the loop runs, only marked: several changes in one pass are
+   * one write, and none is made between a child's exit and the next spawn.
+   */
   private writeStats(s: Svd): void {
+    s.statsDirty = true;
+    if (!this.holding) this.flushStats();
+  }
+
+  private flushStats(): void {
+    for (const s of this.svd) {
+      if (!s.statsDirty) continue;
+      s.statsDirty = false;
+      this.writeStatsNow(s);
+    }
+  }
+
+  private writeStatsNow(s: Svd): void {
     const extra = s.islog
       ? {}
       : {
@@ -594,6 +664,7 @@ export class Runsv implements Participant {
     this.pumping = true;
     try {
       for (;;) {
+        this.holding = true;
         await this.startWanted();
         if (this.closed || !this.pending()) break;
         await this.iteration();
@@ -603,6 +674,7 @@ export class Runsv implements Participant {
       this.warn('internal error', e instanceof Error ? e.message : e);
     } finally {
       this.pumping = false;
+      this.release();
     }
     if (!this.closed && this.pending()) setImmediate(() => void this.pump());
   }
@@ -669,6 +741,7 @@ export class Runsv implements Participant {
       return false;
     }
     if (!(st.mode & 0o100)) return false;
+    this.release(); // the script may take its time: what happened so far is told first
     const out = this.haslog && this.logpipe ? this.logpipe[1] : 'inherit';
     return new Promise((res) => {
       let child: ChildProcess;
@@ -712,7 +785,7 @@ export class Runsv implements Participant {
   private async startService(s: Svd): Promise<void> {
     let argv: string[];
     if (s.state === S_FINISH) {
-      argv = ['./finish', String(s.exitCode), String(s.exitSig)];
+      argv = ['./finish', String(s.exitCode), String(s.exitLow)];
     } else {
       if (!s.islog) {
         this.reload();
@@ -738,23 +811,20 @@ export class Runsv implements Participant {
         return;
       }
     }
-    let child: ChildProcess | undefined;
-    let err: unknown = execFormatError(join(s.cwd, prog));
     const ready = !s.islog && prog === './run' ? this.prepareReadiness(stdio) : undefined;
-    if (!err) {
-      try {
-        child = spawn(prog, argv.slice(1), { cwd: s.cwd, stdio, detached: !!this.opts.setsid, argv0: prog, ...(ready?.env ? { env: ready.env } : {}) });
-      } catch (e) {
-        err = e;
-      }
-    }
-    // exec failures (ENOENT, EACCES) are reported on the next tick
-    if (child && child.pid === undefined) {
-      const c = child;
-      err = await new Promise((r) => {
-        c.once('error', r);
-        setTimeout(() => r(Object.assign(new Error('spawn failed'), { code: 'EUNKNOWN' })), SPAWN_ERROR_WAIT_MS).unref();
+    let pid = 0;
+    let err: unknown;
+    try {
+      // as runsv's fork + execve(./run) in the directory: the exec's own error (ENOENT,
+      // EACCES, ENOEXEC for a script without #!) is thrown here
+      const envp = ready?.env ? Object.entries(ready.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`) : null;
+      const fds = stdio.map((f, i) => (f === 'inherit' ? i : f === 'ignore' ? -1 : f));
+      pid = spawnWatched(prog, argv, envp, s.cwd, fds, !!this.opts.setsid, (end: ChildEnd) => {
+        this.exits.push({ s, token, ...end });
+        void this.pump();
       });
+    } catch (e) {
+      err = e;
     }
     if (s.state !== S_FINISH) {
       s.start = taiNow();
@@ -762,27 +832,24 @@ export class Runsv implements Participant {
     }
     s.paused = false;
     s.term = false;
-    if (!child || child.pid === undefined) {
+    if (!pid) {
       // runsv's child prints this and exits 111; no process, so status is left alone
       if (ready) for (const u of ready.undo) u();
       this.say(fatalLine(`runsv ${this.name}`, `unable to start ${s.rel}${prog}`, err));
-      this.exits.push({ s, token, code: 111, sig: 0 });
+      this.exits.push({ s, token, code: 111, sig: 0, low: 0 });
       return;
     }
-    s.pid = child.pid;
+    s.pid = pid;
     this.pidChanged = true;
     this.updateStatus(s);
     if (prog === './finish') this.event(s, 'finish', { pid: s.pid });
     else this.started(s);
     if (ready) {
       this.endReadiness();
-      ready.after(child.pid, token);
+      ready.after(pid, token);
     }
-    child.on('exit', (status, signal) => {
-      const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
-      this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig });
-      void this.pump();
-    });
+    // runsv's status is written and ./run runs: now what we keep beyond runit
+    this.release();
   }
 
   /**
@@ -810,7 +877,7 @@ export class Runsv implements Participant {
     this.updateStatus(s);
     lg.once('exit', (status: number | null, signal: NodeJS.Signals | null) => {
       const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
-      this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig });
+      this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig, low: sig });
       void this.pump();
     });
     lg.start(input);
@@ -841,8 +908,10 @@ export class Runsv implements Participant {
     s.term = false;
     if (!s.islog) {
       s.exitCode = ex.code;
-      s.exitSig = ex.sig;
-      if (s.state !== S_FINISH && readable(join(this.dir, 'finish'))) {
+      s.exitLow = ex.low;
+      // runsv opens ./finish for reading; existsSync() first spares the common case an exception
+      const finish = join(this.dir, 'finish');
+      if (s.state !== S_FINISH && existsSync(finish) && readable(finish)) {
         s.state = S_FINISH;
         this.updateStatus(s);
         return;
@@ -855,7 +924,10 @@ export class Runsv implements Participant {
     this.event(s, 'down');
     // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
     // this holds back this service only, as each runsv is a process of its own
-    if (tainSeconds(s.start) < deadline) await delay(THROTTLE_MS);
+    if (tainSeconds(s.start) < deadline) {
+      this.release();
+      await delay(THROTTLE_MS);
+    }
   }
 
   /** ./run ended (beyond runit): a one-shot's result, or a longrun no longer ready. */
