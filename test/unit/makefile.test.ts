@@ -36,6 +36,7 @@ function scratch(): { dir: string; make: (...args: string[]) => Promise<string> 
     `#!/bin/sh
 case "$1 $2" in
   "scripts/build.ts bundle") mkdir -p out/bundle && : > out/bundle/runit-ts.cjs ;;
+  "scripts/build.ts blob") : > "out/bundle/sea-$3.blob" ;;
   "scripts/build.ts sea") mkdir -p "out/$3" && : > "out/$3/runit-ts" ;;
   "image/build.ts --arch") : > "out/$3/initramfs.img" ;;
   *) echo "node stand-in: unexpected $*" >&2; exit 1 ;;
