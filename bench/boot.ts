@@ -18,7 +18,7 @@ import { bootFiles } from '../image/build.ts';
 import { cpioBuffer, type Entry } from '../image/cpio.ts';
 import { repoRoot, requireInput } from '../image/inputs.ts';
 import { requireHostArch, type Arch } from '../src/lib/platform.ts';
-import { busyboxEntries, inlineService, libEntries, type ServiceDef } from '../image/rootfs.ts';
+import { busyboxEntries, inlineService, libEntries, RUNSVDIR, type ServiceDef } from '../image/rootfs.ts';
 import { boot } from '../src/harness/index.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
 
@@ -53,7 +53,9 @@ function script(path: string, body: string): Entry {
 function referenceImage(arch: Arch, dir: string): string {
   const runit = requireInput(`runit-${arch}`);
   const e: Entry[] = [...libEntries(arch), ...busyboxEntries(arch)];
-  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'etc/service']) e.push({ path: d, type: 'dir', mode: 0o755 });
+  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp']) e.push({ path: d, type: 'dir', mode: 0o755 });
+  // inlineService links each service into the default runlevel's directory, as in our image
+  e.push({ path: 'etc/service', type: 'symlink', mode: 0o777, target: `/${RUNSVDIR}/default` });
   e.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
   e.push({ path: 'sbin/runit', type: 'file', mode: 0o755, data: readFileSync(join(runit, 'sbin/runit')) });
   for (const b of ['runsvdir', 'runsv', 'sv', 'svlogd', 'chpst']) e.push({ path: `usr/bin/${b}`, type: 'file', mode: 0o755, data: readFileSync(join(runit, 'usr/bin', b)) });
