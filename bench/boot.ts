@@ -9,7 +9,9 @@
 // the 20 services up. Ours come from stage 1's marks and the supervisor's timeline
 // (/run/runit-ts/boot.json, /etc/service/.timeline.json: docs/service-model.md); the
 // reference's stage 1 writes the same marks from the shell.
-//   node bench/boot.ts [--arch x86_64|aarch64] [--runs N]
+//   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--cpu MODEL]
+// (--cpu: QEMU's -cpu for both images, e.g. qemu64,+rdrand: a CPU random number source
+// the kernel trusts, so its CRNG is ready at boot; see docs/performance.md)
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,7 +163,7 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
   const files = bootFiles(join(repoRoot, 'out', arch), arch);
   const kernel = files.kernel;
   const append = `${files.append} printk.devkmsg=on printk.time=1`;
-  const m = await boot({ arch, kernel, initrd, append, memory: 1024, consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`) });
+  const m = await boot({ arch, kernel, initrd, append, memory: 1024, ...(values.cpu ? { cpu: values.cpu } : {}), consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`) });
   try {
     let last = 0;
     for (let i = 0; i < N; i++) last = Math.max(last, (await m.waitFor(`UP b${i} `, { timeout: 120_000 })).elapsed);
@@ -183,9 +185,9 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
   }
 }
 
-const { values } = parseArgs({ options: { arch: { type: 'string' }, runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+const { values } = parseArgs({ options: { arch: { type: 'string' }, runs: { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
-  process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N]\n');
+  process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--cpu MODEL (QEMU -cpu for both images)]\n');
   process.exit(0);
 }
 const arch = (values.arch ?? requireHostArch()) as Arch;
@@ -207,7 +209,7 @@ const line = (label: string, f: (x: Result) => number, unit: string, digits = 2,
 };
 const first = res['runit-ts']![0]!;
 const firstRef = res['debian-runit']![0]!;
-console.log(`boot benchmark, ${arch}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
+console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
 console.log(`                                       runit-ts         debian-runit        ratio`);
 line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
 line('halt -> QEMU exit', (x) => x.halt, 's');
