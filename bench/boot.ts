@@ -88,6 +88,8 @@ function ourImage(arch: Arch, dir: string): string {
 
 /** where the boot goes, seconds since boot on the guest's clock (NaN: not known) */
 interface Breakdown {
+  /** the kernel's random number generator ready (getrandom() no longer blocks; Node's start waits for it) */
+  crng: number;
   unpackStart: number;
   unpackEnd: number;
   runInit: number;
@@ -124,7 +126,7 @@ function kmsgTime(dmesg: string, re: RegExp): number {
 
 /** the breakdown from the guest: kernel log, stage 1's marks, the supervisor's timeline */
 async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Promise<Breakdown> {
-  const dmesg = (await m.run("dmesg | grep -E 'unpack|Freeing initrd|as init process| UP b' | tr -d '[]'", { timeout: 60_000 })).output;
+  const dmesg = (await m.run("dmesg | grep -E 'crng init done|unpack|Freeing initrd|as init process| UP b' | tr -d '[]'", { timeout: 60_000 })).output;
   const ups = [...dmesg.matchAll(/ UP b\d+ (\d+\.\d+)/g)].map((x) => Number(x[1]));
   const ours = name === 'runit-ts';
   const marksText = (await m.run(`cat ${ours ? '/run/runit-ts/boot.json' : '/run/ref-boot.json'}`, { timeout: 60_000 })).output;
@@ -147,6 +149,7 @@ async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Pro
     if (st.trim() && Number.isFinite(t)) firstSpawn = t / 100;
   }
   return {
+    crng: kmsgTime(dmesg, /crng init done/),
     unpackStart: kmsgTime(dmesg, /unpack rootfs image as initramfs|Unpacking initramfs/),
     unpackEnd: kmsgTime(dmesg, /Freeing initrd memory/),
     runInit: kmsgTime(dmesg, /^Run \S+ as init process/),
@@ -225,4 +228,11 @@ for (const [k, label] of STEPS) {
   const step = (v: number, p: number) => (Number.isFinite(v) ? (v - p).toFixed(2) : '-').padStart(6);
   console.log(`${label.padEnd(36)} ${fmt(o).padStart(17)} ${step(o.median, prev.o)} ${fmt(d).padStart(19)} ${step(d.median, prev.d)}`);
   prev = { o: Number.isFinite(o.median) ? o.median : prev.o, d: Number.isFinite(d.median) ? d.median : prev.d };
+}
+{
+  // not a step: Node's start blocks in getrandom() until the kernel's CRNG is ready
+  const o = S('runit-ts', (x) => x.at.crng);
+  const d = S('debian-runit', (x) => x.at.crng);
+  const f = (x: typeof o) => (Number.isFinite(x.median) ? fmt(x) : 'not when measured');
+  console.log(`${'kernel: CRNG ready (crng init done)'.padEnd(36)} ${f(o).padStart(17)} ${''.padStart(6)} ${f(d).padStart(19)}`);
 }
