@@ -3,7 +3,7 @@
 //
 //   node scripts/build.ts bundle            -> out/bundle/runit-ts.cjs
 //   node scripts/build.ts blob ARCH         -> out/bundle/sea-ARCH.blob (with ARCH's V8 code cache)
-//   node scripts/build.ts sea ARCH          -> out/ARCH/runit-ts (makes the blob first if missing)
+//   node scripts/build.ts sea ARCH          -> out/ARCH/runit-ts (makes the blob first if missing or stale)
 //   node scripts/build.ts lib               -> dist/ (the npm package: JavaScript + .d.ts)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -98,7 +98,12 @@ async function blob(arch: Arch): Promise<string> {
   const args = [...EXEC_ARGV, '--random-seed=1', '--experimental-sea-config', cfgFile];
   const host = hostArch();
   if (arch === host) await execa(nodeBinary(arch), args, { cwd: dir });
-  else await execa(QEMU_USER[arch], ['-L', sysroot(arch), nodeBinary(arch), ...args], { cwd: dir });
+  else {
+    await execa(QEMU_USER[arch], ['-L', sysroot(arch), nodeBinary(arch), ...args], { cwd: dir }).catch((e: unknown) => {
+      const missing = (e as { code?: string }).code === 'ENOENT';
+      throw new Error(missing ? `${QEMU_USER[arch]} not found: the ${arch} blob is made by the ${arch} Node under it (scripts/setup installs qemu-user-static)` : String(e));
+    });
+  }
   renameSync(join(dir, config.output), blobFile);
   say(`blob ${blobFile} (code cache by the ${arch} Node${arch === host ? '' : ` under ${QEMU_USER[arch]}`}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return blobFile;
@@ -106,8 +111,9 @@ async function blob(arch: Arch): Promise<string> {
 
 async function sea(arch: Arch): Promise<void> {
   const t0 = Date.now();
-  const blobFile = join(out, 'bundle', `sea-${arch}.blob`);
-  if (!existsSync(blobFile)) await blob(arch);
+  let blobFile = join(out, 'bundle', `sea-${arch}.blob`);
+  // make gives a fresh blob; run by hand, a blob older than the bundle is made again
+  if (!existsSync(blobFile) || statSync(blobFile).mtimeMs < statSync(bundleFile).mtimeMs) blobFile = await blob(arch);
   const dir = join(out, arch);
   mkdirSync(dir, { recursive: true });
   const target = join(dir, 'runit-ts');
