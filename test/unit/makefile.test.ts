@@ -67,6 +67,8 @@ t.test('make test-boot keeps both arches\' outputs', async (t) => {
   t.ok(existsSync(join(s.dir, 'out', 'tap-ran')), 'the boot tests ran');
   t.notMatch(out, /^rm /m, 'make deletes nothing');
   for (const a of ARCHES) for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', a, f)), `out/${a}/${f}`);
+  // each arch's blob (its code cache is the arch's own) is a file of its own, kept
+  for (const a of ARCHES) t.ok(existsSync(join(s.dir, 'out', 'bundle', `sea-${a}.blob`)), `out/bundle/sea-${a}.blob`);
   // a missing output is made again by the next run
   rmSync(join(s.dir, 'out', other, 'runit'), { force: true });
   await s.make('test-boot');
