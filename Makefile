@@ -59,7 +59,12 @@ repin:
 out/bundle/runit-ts.cjs: $(TS_SOURCES) scripts/build.ts $(SETUP_STAMP)
 	$(NODE) scripts/build.ts bundle
 
-out/%/runit-ts: out/bundle/runit-ts.cjs
+# each arch's blob holds a V8 code cache made by that arch's Node (the other arch's under
+# qemu-user): named targets, so make keeps them
+$(foreach a,$(ARCHES),out/bundle/sea-$(a).blob): out/bundle/sea-%.blob: out/bundle/runit-ts.cjs scripts/build.ts
+	$(NODE) scripts/build.ts blob $*
+
+out/%/runit-ts: out/bundle/sea-%.blob
 	$(NODE) scripts/build.ts sea $*
 
 out/%/runit-ts.node: src/native/runit-ts.c $(SETUP_STAMP)

@@ -9,7 +9,9 @@
 // the 20 services up. Ours come from stage 1's marks and the supervisor's timeline
 // (/run/runit-ts/boot.json, /etc/service/.timeline.json: docs/service-model.md); the
 // reference's stage 1 writes the same marks from the shell.
-//   node bench/boot.ts [--arch x86_64|aarch64] [--runs N]
+//   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--cpu MODEL]
+// (--cpu: QEMU's -cpu for both images, e.g. qemu64,+rdrand: a CPU random number source
+// the kernel trusts, so its CRNG is ready at boot; see docs/performance.md)
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +89,8 @@ function ourImage(arch: Arch, dir: string): string {
 
 /** where the boot goes, seconds since boot on the guest's clock (NaN: not known) */
 interface Breakdown {
+  /** the kernel's random number generator ready (getrandom() no longer blocks; Node's start waits for it) */
+  crng: number;
   unpackStart: number;
   unpackEnd: number;
   runInit: number;
@@ -123,7 +127,7 @@ function kmsgTime(dmesg: string, re: RegExp): number {
 
 /** the breakdown from the guest: kernel log, stage 1's marks, the supervisor's timeline */
 async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Promise<Breakdown> {
-  const dmesg = (await m.run("dmesg | grep -E 'unpack|Freeing initrd|as init process| UP b' | tr -d '[]'", { timeout: 60_000 })).output;
+  const dmesg = (await m.run("dmesg | grep -E 'crng init done|unpack|Freeing initrd|as init process| UP b' | tr -d '[]'", { timeout: 60_000 })).output;
   const ups = [...dmesg.matchAll(/ UP b\d+ (\d+\.\d+)/g)].map((x) => Number(x[1]));
   const ours = name === 'runit-ts';
   const marksText = (await m.run(`cat ${ours ? '/run/runit-ts/boot.json' : '/run/ref-boot.json'}`, { timeout: 60_000 })).output;
@@ -146,6 +150,7 @@ async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Pro
     if (st.trim() && Number.isFinite(t)) firstSpawn = t / 100;
   }
   return {
+    crng: kmsgTime(dmesg, /crng init done/),
     unpackStart: kmsgTime(dmesg, /unpack rootfs image as initramfs|Unpacking initramfs/),
     unpackEnd: kmsgTime(dmesg, /Freeing initrd memory/),
     runInit: kmsgTime(dmesg, /^Run \S+ as init process/),
@@ -162,7 +167,7 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
   const files = bootFiles(join(repoRoot, 'out', arch), arch);
   const kernel = files.kernel;
   const append = `${files.append} printk.devkmsg=on printk.time=1`;
-  const m = await boot({ arch, kernel, initrd, append, memory: 1024, consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`) });
+  const m = await boot({ arch, kernel, initrd, append, memory: 1024, ...(values.cpu ? { cpu: values.cpu } : {}), consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`) });
   try {
     let last = 0;
     for (let i = 0; i < N; i++) last = Math.max(last, (await m.waitFor(`UP b${i} `, { timeout: 120_000 })).elapsed);
@@ -184,9 +189,9 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
   }
 }
 
-const { values } = parseArgs({ options: { arch: { type: 'string' }, runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+const { values } = parseArgs({ options: { arch: { type: 'string' }, runs: { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
-  process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N]\n');
+  process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--cpu MODEL (QEMU -cpu for both images)]\n');
   process.exit(0);
 }
 const arch = (values.arch ?? requireHostArch()) as Arch;
@@ -208,7 +213,7 @@ const line = (label: string, f: (x: Result) => number, unit: string, digits = 2,
 };
 const first = res['runit-ts']![0]!;
 const firstRef = res['debian-runit']![0]!;
-console.log(`boot benchmark, ${arch}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
+console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
 console.log(`                                       runit-ts         debian-runit        ratio`);
 line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
 line('halt -> QEMU exit', (x) => x.halt, 's');
@@ -224,4 +229,11 @@ for (const [k, label] of STEPS) {
   const step = (v: number, p: number) => (Number.isFinite(v) ? (v - p).toFixed(2) : '-').padStart(6);
   console.log(`${label.padEnd(36)} ${fmt(o).padStart(17)} ${step(o.median, prev.o)} ${fmt(d).padStart(19)} ${step(d.median, prev.d)}`);
   prev = { o: Number.isFinite(o.median) ? o.median : prev.o, d: Number.isFinite(d.median) ? d.median : prev.d };
+}
+{
+  // not a step: Node's start blocks in getrandom() until the kernel's CRNG is ready
+  const o = S('runit-ts', (x) => x.at.crng);
+  const d = S('debian-runit', (x) => x.at.crng);
+  const f = (x: typeof o) => (Number.isFinite(x.median) ? fmt(x) : 'not when measured');
+  console.log(`${'kernel: CRNG ready (crng init done)'.padEnd(36)} ${f(o).padStart(17)} ${''.padStart(6)} ${f(d).padStart(19)}`);
 }

@@ -36,6 +36,7 @@ function scratch(): { dir: string; make: (...args: string[]) => Promise<string> 
     `#!/bin/sh
 case "$1 $2" in
   "scripts/build.ts bundle") mkdir -p out/bundle && : > out/bundle/runit-ts.cjs ;;
+  "scripts/build.ts blob") : > "out/bundle/sea-$3.blob" ;;
   "scripts/build.ts sea") mkdir -p "out/$3" && : > "out/$3/runit-ts" ;;
   "image/build.ts --arch") : > "out/$3/initramfs.img" ;;
   *) echo "node stand-in: unexpected $*" >&2; exit 1 ;;
@@ -66,6 +67,8 @@ t.test('make test-boot keeps both arches\' outputs', async (t) => {
   t.ok(existsSync(join(s.dir, 'out', 'tap-ran')), 'the boot tests ran');
   t.notMatch(out, /^rm /m, 'make deletes nothing');
   for (const a of ARCHES) for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', a, f)), `out/${a}/${f}`);
+  // each arch's blob (its code cache is the arch's own) is a file of its own, kept
+  for (const a of ARCHES) t.ok(existsSync(join(s.dir, 'out', 'bundle', `sea-${a}.blob`)), `out/bundle/sea-${a}.blob`);
   // a missing output is made again by the next run
   rmSync(join(s.dir, 'out', other, 'runit'), { force: true });
   await s.make('test-boot');
