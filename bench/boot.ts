@@ -296,6 +296,7 @@ line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
 line('halt -> QEMU exit', (x) => x.halt, 's');
 const procs = names.map((n) => res[n]![0]!.procs).join(' vs ');
 line('stack PSS', (x) => x.pssKb / 1024, 'MiB', 1, `   target: <= 24 MiB (${procs} processes: PID 1, supervision, loggers)`);
+if (names.includes('pmem')) console.log(`${''.padEnd(26)} (pmem: the executable's DAX-mapped pages are in no process's PSS; they are the host's memory, not the guest's)`);
 console.log(`${'image (initramfs + disk)'.padEnd(26)} ${names.map((n) => (res[n]![0]!.size / 1048576).toFixed(1).padStart(W)).join(' ')} MiB`);
 console.log('');
 console.log(`where the boot goes, ${arch}: seconds since boot on the guest's clock, median of ${runs} (min-max); +: time since the row above (medians)`);

@@ -17,6 +17,7 @@
 #   the mounts are made in it and $init runs on it (no switch_root); this is how the
 #   exedisk image gets its executable from a read-only disk (image/packers/exedisk.ts)
 #   early.modules=NAME: load the modules listed in /lib/modules/NAME (default load-order)
+#   early.ra=KB: the read-ahead (and mmap read-around) window of the early.mount devices
 # When the root never appears or cannot be mounted: a rescue shell on the console;
 # leaving it retries.
 PATH=/bin:/sbin
@@ -30,7 +31,7 @@ say() { echo "early: $*" > /dev/console; }
 /bin/busybox mount -t devtmpfs -o mode=0755 devtmpfs /dev 2>/dev/null
 exec < /dev/console > /dev/console 2>&1
 
-root= fstype= flags= mode=ro wait=30 delay=0 fsck=auto init=/sbin/runit shell= overlay= mounts= modlist=load-order
+root= fstype= flags= mode=ro wait=30 delay=0 fsck=auto init=/sbin/runit shell= overlay= mounts= modlist=load-order ra=
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	root=*) root=${w#root=} ;;
@@ -47,6 +48,7 @@ for w in $(cat /proc/cmdline); do
 	root.overlay=*) overlay=${w#root.overlay=} ;;
 	early.mount=*) mounts="$mounts ${w#early.mount=}" ;;
 	early.modules=*) modlist=${w#early.modules=} ;;
+	early.ra=*) ra=${w#early.ra=} ;;
 	esac
 done
 
@@ -81,6 +83,7 @@ early_mounts() {
 				if [ "$wait" -gt 0 ] && [ "$i" -ge $((wait * 10)) ]; then break; fi
 				usleep 100000
 			done
+			[ -n "$ra" ] && [ -b "$mdev" ] && blockdev --setra $((ra * 2)) "$mdev"
 			if [ ! -b "$mdev" ]; then
 				rescue "$mdev (early.mount) did not appear within $wait s (modules loaded: $(cut -d' ' -f1 /proc/modules | tr '\n' ' '))"
 			elif mount ${mt:+-t "$mt"} -o "$mo" "$mdev" "$mdir"; then
