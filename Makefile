@@ -32,7 +32,7 @@ help:
 	@echo "make test-location  the host tests that switch users, from a copy of the checkout in a 0700 directory"
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
-	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,tar,oci,docker, ARCH=all"
+	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,exedisk,tar,oci,docker, ARCH=all"
 	@echo "make image OUTPUTS=disk   out/ARCH/disk.img (GPT: ESP + ext4 root), root.ext4, early.img"
 	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
 	@echo "make boot EXEDISK=blk|pmem   boot out/ARCH/exedisk.img, the executable on a read-only erofs disk (pmem: x86_64)"
