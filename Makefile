@@ -12,12 +12,13 @@ CC_aarch64 := aarch64-linux-gnu-gcc
 STRIP_x86_64 := strip
 STRIP_aarch64 := aarch64-linux-gnu-strip
 COMPRESS ?= none
-# image outputs (comma list): initramfs, disk, tar, oci, docker (ARCH=all: both arches
+# image outputs (comma list): initramfs, disk, exedisk, tar, oci, docker (ARCH=all: both arches
 # and the multi-arch out/oci/)
 OUTPUTS ?= initramfs
 comma := ,
 OUTPUT_FILE_initramfs := initramfs.img
 OUTPUT_FILE_disk := disk.img
+OUTPUT_FILE_exedisk := exedisk.img
 TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
@@ -31,9 +32,10 @@ help:
 	@echo "make test-location  the host tests that switch users, from a copy of the checkout in a 0700 directory"
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
-	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,tar,oci,docker, ARCH=all"
+	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,exedisk,tar,oci,docker, ARCH=all"
 	@echo "make image OUTPUTS=disk   out/ARCH/disk.img (GPT: ESP + ext4 root), root.ext4, early.img"
 	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
+	@echo "make boot EXEDISK=blk|pmem   boot out/ARCH/exedisk.img, the executable on a read-only erofs disk (pmem: x86_64)"
 	@echo "make test-container  podman/skopeo/umoci tests of the container images"
 	@echo "make bench       benchmarks against Debian's runit"
 	@echo "make lib         dist/: the npm package's JavaScript and type declarations"
@@ -87,11 +89,14 @@ $(foreach a,$(ARCHES),out/$(a)/initramfs.img): out/%/initramfs.img: out/%/runit-
 $(foreach a,$(ARCHES),out/$(a)/disk.img): out/%/disk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --outputs disk
 
+$(foreach a,$(ARCHES),out/$(a)/exedisk.img): out/%/exedisk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
+	$(NODE) image/build.ts --arch $* --outputs exedisk
+
 OUTPUT_LIST := $(subst $(comma), ,$(OUTPUTS))
 ifeq ($(ARCH),all)
 image: $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit)
 	$(NODE) image/build.ts --arch all --outputs $(OUTPUTS)
-else ifeq ($(filter-out initramfs disk,$(OUTPUT_LIST)),)
+else ifeq ($(filter-out initramfs disk exedisk,$(OUTPUT_LIST)),)
 # the boot images are files make keeps track of
 image: $(foreach o,$(OUTPUT_LIST),out/$(ARCH)/$(OUTPUT_FILE_$(o)))
 else
@@ -100,8 +105,8 @@ image: build
 endif
 
 
-boot: $(if $(DISK),out/$(ARCH)/disk.img,image)
-	$(NODE) scripts/boot.ts --arch $(ARCH) $(if $(DISK),--disk $(DISK))
+boot: $(if $(DISK),out/$(ARCH)/disk.img,$(if $(EXEDISK),out/$(ARCH)/exedisk.img,image))
+	$(NODE) scripts/boot.ts --arch $(ARCH) $(if $(DISK),--disk $(DISK)) $(if $(EXEDISK),--exedisk $(EXEDISK))
 
 typecheck: $(SETUP_STAMP)
 	node_modules/.bin/tsc --noEmit -p .
@@ -162,7 +167,7 @@ reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	  $(TAP) test/host/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
-bench: build image
+bench: build image out/$(ARCH)/exedisk.img
 	$(NODE) bench/run.ts $(if $(RUNS),--runs $(RUNS))
 
 clean:

@@ -9,14 +9,21 @@
 // the 20 services up. Ours come from stage 1's marks and the supervisor's timeline
 // (/run/runit-ts/boot.json, /etc/service/.timeline.json: docs/service-model.md); the
 // reference's stage 1 writes the same marks from the shell.
-//   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--cpu MODEL]
-// (--cpu: QEMU's -cpu for both images, e.g. qemu64,+rdrand: a CPU random number source
-// the kernel trusts, so its CRNG is ready at boot; see docs/performance.md)
-import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// Our image is booted in each variant asked for (--variants, default all the arch has):
+// initramfs (the whole image in the initramfs, the default image), exedisk (the
+// executable on a read-only erofs disk on virtio-blk, the rest in a small initramfs) and,
+// on x86_64, pmem (the same erofs file on virtio-pmem, mounted with DAX); see
+// image/packers/exedisk.ts. --append adds kernel command-line words to ours, --compress
+// compresses our initramfs variant's copy (both to measure boot levers side by side).
+//   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]
+//                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL]
+// (--cpu: QEMU's -cpu for every image instead of the harness's default)
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bootFiles } from '../image/build.ts';
+import { bootFiles, compressFile, type Compression } from '../image/build.ts';
+import { EXE_DEVICES, exeDiskBoot, type ExeDevice } from '../image/packers/exedisk.ts';
 import { cpioBuffer, type Entry } from '../image/cpio.ts';
 import { repoRoot, requireInput } from '../image/inputs.ts';
 import { requireHostArch, type Arch } from '../src/lib/platform.ts';
@@ -56,7 +63,7 @@ function referenceImage(arch: Arch, dir: string): string {
   const runit = requireInput(`runit-${arch}`);
   const e: Entry[] = [...libEntries(arch), ...busyboxEntries(arch)];
   for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', `${RUNSVDIR}/default`]) e.push({ path: d, type: 'dir', mode: 0o755 });
-  // Debian's layout, as ours: /etc/service -> /etc/runit/runsvdir/current -> default
+  // the services' links are in the default runlevel (inlineService), as in our image
   e.push({ path: `${RUNSVDIR}/current`, type: 'symlink', mode: 0o777, target: 'default' });
   e.push({ path: 'etc/service', type: 'symlink', mode: 0o777, target: `/${RUNSVDIR}/current` });
   e.push({ path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 });
@@ -80,17 +87,45 @@ function referenceImage(arch: Arch, dir: string): string {
   return img;
 }
 
-function ourImage(arch: Arch, dir: string): string {
+/** How one image is booted: kernel, initramfs (with the 20 services), command line, disks. */
+interface Variant {
+  name: string;
+  kernel: string;
+  initrd: string;
+  append: string;
+  /** ours: read the stage 1 marks and the supervisor's timeline */
+  ours: boolean;
+  drives?: Array<{ file: string; readOnly: true }>;
+  pmem?: string[];
+  /** what the image's size line shows: the initramfs, and the disk if any */
+  bytes: number;
+}
+
+/** Our image (initramfs.img) with the 20 services appended as a second cpio, then compressed as a whole. */
+async function ourImage(arch: Arch, dir: string, compress: Compression): Promise<string> {
   const img = join(dir, 'our-initramfs.img');
   copyFileSync(join(repoRoot, 'out', arch, 'initramfs.img'), img);
   appendFileSync(img, cpioBuffer(services.flatMap(inlineService)));
-  return img;
+  if (compress === 'none') return img;
+  await compressFile(img, `${img}.${compress}`, compress);
+  return `${img}.${compress}`;
+}
+
+/** The exedisk image (small initramfs + the services; the executable's erofs as a disk). */
+function exeDiskImage(arch: Arch, dir: string, device: ExeDevice, extra: string): Variant {
+  const b = exeDiskBoot(join(repoRoot, 'out', arch), arch, device);
+  const img = join(dir, `exedisk-${device}.img`);
+  copyFileSync(b.initrd, img);
+  appendFileSync(img, cpioBuffer(services.flatMap(inlineService)));
+  return {
+    name: device === 'blk' ? 'erofs' : 'pmem', kernel: b.kernel, initrd: img, append: `${b.append}${extra}`, ours: true,
+    ...(device === 'blk' ? { drives: [{ file: b.disk, readOnly: true as const }] } : { pmem: [b.disk] }),
+    bytes: statSync(img).size + statSync(b.disk).size,
+  };
 }
 
 /** where the boot goes, seconds since boot on the guest's clock (NaN: not known) */
 interface Breakdown {
-  /** the kernel's random number generator ready (getrandom() no longer blocks; Node's start waits for it) */
-  crng: number;
   unpackStart: number;
   unpackEnd: number;
   runInit: number;
@@ -100,6 +135,8 @@ interface Breakdown {
   firstSpawn: number;
   firstUp: number;
   allUp: number;
+  /** the kernel's random pool ready ("crng init done"): Node's first start waits for it */
+  crng: number;
 }
 interface Result { up: number; halt: number; size: number; pssKb: number; procs: number; at: Breakdown }
 
@@ -126,10 +163,9 @@ function kmsgTime(dmesg: string, re: RegExp): number {
 }
 
 /** the breakdown from the guest: kernel log, stage 1's marks, the supervisor's timeline */
-async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Promise<Breakdown> {
+async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string, ours: boolean): Promise<Breakdown> {
   const dmesg = (await m.run("dmesg | grep -E 'crng init done|unpack|Freeing initrd|as init process| UP b' | tr -d '[]'", { timeout: 60_000 })).output;
   const ups = [...dmesg.matchAll(/ UP b\d+ (\d+\.\d+)/g)].map((x) => Number(x[1]));
-  const ours = name === 'runit-ts';
   const marksText = (await m.run(`cat ${ours ? '/run/runit-ts/boot.json' : '/run/ref-boot.json'}`, { timeout: 60_000 })).output;
   let marks = { kernel: NaN, stage1Start: NaN, stage1End: NaN };
   try {
@@ -150,7 +186,6 @@ async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Pro
     if (st.trim() && Number.isFinite(t)) firstSpawn = t / 100;
   }
   return {
-    crng: kmsgTime(dmesg, /crng init done/),
     unpackStart: kmsgTime(dmesg, /unpack rootfs image as initramfs|Unpacking initramfs/),
     unpackEnd: kmsgTime(dmesg, /Freeing initrd memory/),
     runInit: kmsgTime(dmesg, /^Run \S+ as init process/),
@@ -160,21 +195,24 @@ async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string): Pro
     firstSpawn,
     firstUp: ups.length ? Math.min(...ups) : NaN,
     allUp: ups.length === N ? Math.max(...ups) : NaN,
+    crng: kmsgTime(dmesg, /crng init done/),
   };
 }
 
-async function measure(arch: Arch, initrd: string, name: string): Promise<Result> {
-  const files = bootFiles(join(repoRoot, 'out', arch), arch);
-  const kernel = files.kernel;
-  const append = `${files.append} printk.devkmsg=on printk.time=1`;
-  const m = await boot({ arch, kernel, initrd, append, memory: 1024, ...(values.cpu ? { cpu: values.cpu } : {}), consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`) });
+async function measure(arch: Arch, v: Variant): Promise<Result> {
+  const { name } = v;
+  const append = `${v.append} printk.devkmsg=on printk.time=1`;
+  const m = await boot({
+    arch, kernel: v.kernel, initrd: v.initrd, append, memory: 1024, consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`),
+    ...(v.drives ? { drives: v.drives } : {}), ...(v.pmem ? { pmem: v.pmem } : {}), ...(values.cpu ? { cpu: values.cpu } : {}),
+  });
   try {
     let last = 0;
     for (let i = 0; i < N; i++) last = Math.max(last, (await m.waitFor(`UP b${i} `, { timeout: 120_000 })).elapsed);
     await m.waitFor(/# /, { timeout: 60_000 });
     // steady state: measured 10 s after the shell is up
     await new Promise((r) => setTimeout(r, 10_000));
-    const at = await breakdown(m, name);
+    const at = await breakdown(m, name, v.ours);
     const pss = await m.run(STACK_PSS, { timeout: 60_000 });
     const [pssKb, procs] = pss.output.trim().split(/\s+/).map(Number);
     const logged = await m.run('cat /etc/sv/b*/log/main/current | grep -c started', { timeout: 60_000 });
@@ -183,57 +221,99 @@ async function measure(arch: Arch, initrd: string, name: string): Promise<Result
     await m.sendLine(HALT);
     const exit = await m.waitForExit({ timeout: 60_000 });
     if (exit.reason !== 'guest-shutdown') throw new Error(`${name}: ended with ${exit.reason}`);
-    return { up: last, halt: (performance.now() - t0) / 1000, size: readFileSync(initrd).length, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at };
+    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at };
   } finally {
     await m.dispose();
   }
 }
 
-const { values } = parseArgs({ options: { arch: { type: 'string' }, runs: { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+const { values } = parseArgs({
+  options: {
+    arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
 if (values.help) {
-  process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--cpu MODEL (QEMU -cpu for both images)]\n');
+  process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]\n' +
+    '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL]\n' +
+    'Boots Debian\'s runit image and ours (each variant) in turn, one QEMU at a time; prints medians (min-max).\n' +
+    'Variants: initramfs (out/ARCH/initramfs.img), exedisk and pmem (x86_64) (make image OUTPUTS=exedisk).\n');
   process.exit(0);
 }
 const arch = (values.arch ?? requireHostArch()) as Arch;
 const runs = runsOption(values.runs);
-const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));
-const imgs = { 'runit-ts': ourImage(arch, dir), 'debian-runit': referenceImage(arch, dir) };
-const res: Record<string, Result[]> = { 'runit-ts': [], 'debian-runit': [] };
-for (let r = 0; r < runs; r++) {
-  for (const [name, img] of Object.entries(imgs)) {
-    process.stderr.write(`[bench] boot ${arch} run ${r + 1}/${runs}: ${name}\n`);
-    res[name]!.push(await measure(arch, img, name));
+const available = ['initramfs', 'exedisk', ...(EXE_DEVICES[arch].includes('pmem') ? ['pmem'] : [])];
+const wanted = (values.variants ?? available.join(',')).split(',').filter(Boolean);
+for (const w of wanted) {
+  if (!available.includes(w)) {
+    process.stderr.write(`--variants: unknown or unavailable variant ${w} on ${arch} (${available.join(', ')})\n`);
+    process.exit(2);
   }
 }
+const compress = (values.compress ?? 'none') as Compression;
+if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) {
+  process.stderr.write(`--compress: expected none, lz4, gzip, zstd or xz, got ${compress}\n`);
+  process.exit(2);
+}
+const extra = values.append ? ` ${values.append.trim()}` : '';
+if (wanted.some((w) => w !== 'initramfs') && !existsSync(join(repoRoot, 'out', arch, 'exedisk.img'))) {
+  process.stderr.write(`no out/${arch}/exedisk.img: run make image OUTPUTS=exedisk ARCH=${arch} (or --variants initramfs)\n`);
+  process.exit(2);
+}
+const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));
+const files = bootFiles(join(repoRoot, 'out', arch), arch);
+const variants: Variant[] = [];
+if (wanted.includes('initramfs')) {
+  const initrd = await ourImage(arch, dir, compress);
+  variants.push({ name: 'runit-ts', kernel: files.kernel, initrd, append: `${files.append}${extra}`, ours: true, bytes: statSync(initrd).size });
+}
+if (wanted.includes('exedisk')) variants.push(exeDiskImage(arch, dir, 'blk', extra));
+if (wanted.includes('pmem')) variants.push(exeDiskImage(arch, dir, 'pmem', extra));
+const refImg = referenceImage(arch, dir);
+variants.push({ name: 'debian-runit', kernel: files.kernel, initrd: refImg, append: files.append, ours: false, bytes: statSync(refImg).size });
+const REF = 'debian-runit';
+const res: Record<string, Result[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
+try {
+  for (let r = 0; r < runs; r++) {
+    for (const v of variants) {
+      process.stderr.write(`[bench] boot ${arch} run ${r + 1}/${runs}: ${v.name}\n`);
+      res[v.name]!.push(await measure(arch, v));
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const names = variants.map((v) => v.name);
+const ourNames = names.filter((n) => n !== REF);
 const S = (name: string, f: (x: Result) => number) => summary(res[name]!.map(f));
+const W = 20;
 const line = (label: string, f: (x: Result) => number, unit: string, digits = 2, note = '') => {
-  const o = S('runit-ts', f);
-  const d = S('debian-runit', f);
-  console.log(`${label.padEnd(26)} ${fmt(o, digits).padStart(20)} ${fmt(d, digits).padStart(20)} ${unit.padEnd(4)} ${ratio(o.median, d.median).padStart(6)}${note}`);
+  const cols = names.map((n) => fmt(S(n, f), digits).padStart(W)).join(' ');
+  const ratios = ourNames.map((n) => ratio(S(n, f).median, S(REF, f).median).padStart(14)).join('');
+  console.log(`${label.padEnd(26)} ${cols} ${unit.padEnd(4)}${ratios}${note}`);
 };
-const first = res['runit-ts']![0]!;
-const firstRef = res['debian-runit']![0]!;
+const header = `${''.padEnd(26)} ${names.map((n) => n.padStart(W)).join(' ')}     ${ourNames.map((n) => `${n}/ref`.padStart(14)).join('')}`;
 console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
-console.log(`                                       runit-ts         debian-runit        ratio`);
+console.log(`runit-ts: the executable in the initramfs${compress !== 'none' ? ` (${compress})` : ''}; erofs: on a read-only erofs disk (virtio-blk); pmem: the same on virtio-pmem with DAX${extra ? `; ours booted with${extra}` : ''}`);
+console.log(header);
 line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
 line('halt -> QEMU exit', (x) => x.halt, 's');
-line('stack PSS', (x) => x.pssKb / 1024, 'MiB', 1, `   target: <= 24 MiB (${first.procs} vs ${firstRef.procs} processes: PID 1, supervision, loggers)`);
-console.log(`${'initramfs'.padEnd(26)} ${(first.size / 1048576).toFixed(1).padStart(20)} ${(firstRef.size / 1048576).toFixed(1).padStart(20)} MiB`);
+const procs = names.map((n) => res[n]![0]!.procs).join(' vs ');
+line('stack PSS', (x) => x.pssKb / 1024, 'MiB', 1, `   target: <= 24 MiB (${procs} processes: PID 1, supervision, loggers)`);
+if (names.includes('pmem')) console.log(`${''.padEnd(26)} (pmem: the executable's DAX-mapped pages are in no process's PSS; they are the host's memory, not the guest's)`);
+console.log(`${'image (initramfs + disk)'.padEnd(26)} ${names.map((n) => (res[n]![0]!.size / 1048576).toFixed(1).padStart(W)).join(' ')} MiB`);
 console.log('');
-console.log(`where the boot goes, ${arch}: seconds since boot on the guest's clock, median of ${runs} (min-max); step: time since the row above (medians)`);
-console.log(`                                          runit-ts   step        debian-runit   step`);
-let prev = { o: 0, d: 0 };
+console.log(`where the boot goes, ${arch}: seconds since boot on the guest's clock, median of ${runs} (min-max); +: time since the row above (medians)`);
+console.log(`${''.padEnd(36)} ${names.map((n) => `${n.padStart(17)}      +`).join(' ')}`);
+const prev: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
 for (const [k, label] of STEPS) {
-  const o = S('runit-ts', (x) => x.at[k]);
-  const d = S('debian-runit', (x) => x.at[k]);
-  const step = (v: number, p: number) => (Number.isFinite(v) ? (v - p).toFixed(2) : '-').padStart(6);
-  console.log(`${label.padEnd(36)} ${fmt(o).padStart(17)} ${step(o.median, prev.o)} ${fmt(d).padStart(19)} ${step(d.median, prev.d)}`);
-  prev = { o: Number.isFinite(o.median) ? o.median : prev.o, d: Number.isFinite(d.median) ? d.median : prev.d };
+  const cells = names.map((n) => {
+    const s = S(n, (x) => x.at[k]);
+    const step = Number.isFinite(s.median) ? (s.median - prev[n]!).toFixed(2) : '-';
+    if (Number.isFinite(s.median)) prev[n] = s.median;
+    return `${fmt(s).padStart(17)} ${step.padStart(6)}`;
+  });
+  console.log(`${label.padEnd(36)} ${cells.join(' ')}`);
 }
-{
-  // not a step: Node's start blocks in getrandom() until the kernel's CRNG is ready
-  const o = S('runit-ts', (x) => x.at.crng);
-  const d = S('debian-runit', (x) => x.at.crng);
-  const f = (x: typeof o) => (Number.isFinite(x.median) ? fmt(x) : 'not when measured');
-  console.log(`${'kernel: CRNG ready (crng init done)'.padEnd(36)} ${f(o).padStart(17)} ${''.padStart(6)} ${f(d).padStart(19)}`);
-}
+// not a step: when the kernel's random pool got ready (a Node start blocks until then)
+console.log(`${'kernel: CRNG ready (crng init done)'.padEnd(36)} ${names.map((n) => `${fmt(S(n, (x) => x.at.crng)).padStart(17)} ${''.padStart(6)}`).join(' ')}`);

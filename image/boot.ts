@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { bootFiles } from './build.ts';
 import { copyVars, diskBoot } from './packers/disk.ts';
+import { exeDiskBoot, type ExeDevice } from './packers/exedisk.ts';
 import type { Arch } from '../src/lib/platform.ts';
 import { qemuCommand, resolveAccel, type QemuCommand } from '../src/harness/index.ts';
 
@@ -20,6 +21,8 @@ export interface InteractiveBoot {
   disk?: string;
   /** let the guest write to disk.img (default: a throw-away overlay) */
   write?: boolean;
+  /** boot dir/exedisk.img with dir/exe.erofs attached this way (blk, or pmem on x86_64) */
+  exedisk?: string;
 }
 
 /** A problem with what was asked (no image there, unknown boot path, missing firmware). */
@@ -56,12 +59,24 @@ export async function bootInteractive(o: InteractiveBoot): Promise<number> {
       accel,
       console: 'interactive',
     });
+  } else if (o.exedisk) {
+    if (o.exedisk !== 'blk' && o.exedisk !== 'pmem') throw new BootSetupError(`unknown exedisk device ${o.exedisk} (blk, pmem)`);
+    let b;
+    try {
+      b = exeDiskBoot(o.dir, o.arch, o.exedisk as ExeDevice);
+    } catch (e) {
+      throw new BootSetupError((e as Error).message);
+    }
+    cmd = qemuCommand({
+      arch: o.arch, kernel: b.kernel, initrd: b.initrd, append: b.append, memory, accel, network: true, console: 'interactive',
+      ...(b.device === 'blk' ? { drives: [{ file: b.disk, readOnly: true }] } : { pmem: [b.disk] }),
+    });
   } else {
     if (!existsSync(join(o.dir, 'initramfs.img'))) throw new BootSetupError(`no image in ${o.dir}: run make image ARCH=${o.arch}`);
     const { kernel, initrd, append } = bootFiles(o.dir, o.arch);
     cmd = qemuCommand({ arch: o.arch, kernel, initrd, append, memory, accel, network: true, console: 'interactive' });
   }
-  process.stderr.write(`[boot] ${o.arch}${o.disk ? ` disk (${o.disk})` : ''} (${accel}): Ctrl-a x quits, Ctrl-a c toggles the QEMU monitor\n`);
+  process.stderr.write(`[boot] ${o.arch}${o.disk ? ` disk (${o.disk})` : ''}${o.exedisk ? ` exedisk (${o.exedisk})` : ''} (${accel}): Ctrl-a x quits, Ctrl-a c toggles the QEMU monitor\n`);
   try {
     const r = await execa(cmd.bin, cmd.args, { stdio: 'inherit', reject: false });
     return r.exitCode ?? 1;

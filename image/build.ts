@@ -11,22 +11,25 @@ import { repoRoot } from './inputs.ts';
 import { ARCHES, imageCmdline, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { kernelImage, rootfs, type ImageSpec } from './rootfs.ts';
 import { buildDisk } from './packers/disk.ts';
+import { buildExeDisk } from './packers/exedisk.ts';
 
 /** The boot outputs this script builds itself; the others go through the spec and image/outputs.ts. */
-export const BOOT_OUTPUTS = ['initramfs', 'disk'] as const;
+export const BOOT_OUTPUTS = ['initramfs', 'disk', 'exedisk'] as const;
 
-export type Compression = 'none' | 'gzip' | 'zstd' | 'xz';
+export type Compression = 'none' | 'lz4' | 'gzip' | 'zstd' | 'xz';
 const COMPRESSORS: Record<Exclude<Compression, 'none'>, string[]> = {
+  // the kernel reads lz4's legacy frame format only (-l)
+  lz4: ['lz4', '-q', '-l', '-9', '-c'],
   gzip: ['gzip', '-n', '-6', '-c'],
   zstd: ['zstd', '-q', '-3', '-T0', '-c'],
   // the kernel's xz decoder wants CRC32 and no filters beyond BCJ+LZMA2
   xz: ['xz', '-q', '--check=crc32', '-6', '-T0', '-c'],
 };
 
-export const HELP = `usage: node image/build.ts [--arch x86_64|aarch64] [--spec FILE.json] [--out DIR] [--compress none|gzip|zstd|xz]
+export const HELP = `usage: node image/build.ts [--arch x86_64|aarch64] [--spec FILE.json] [--out DIR] [--compress none|lz4|gzip|zstd|xz]
                           [--bin DIR] [--outputs LIST]
 
---outputs is a comma list of initramfs (default), disk, tar, oci, docker. disk
+--outputs is a comma list of initramfs (default), disk, exedisk, tar, oci, docker. disk
 writes OUT/disk.img (GPT: a FAT ESP with the kernel, an early initramfs and boot
 loaders, and the root file system), root.ext4, early.img and disk.cmdline. With
 tar, oci or docker, or with --arch all, the spec (YAML or JSON, see image/spec.ts)
@@ -43,7 +46,11 @@ initramfs boots fastest (measured: none 7.2 s, gzip 9.2 s, zstd 9.7 s, xz 20.9 s
 to stage 1 on x86_64).
 --outputs (default initramfs) is a comma list: disk adds OUT/disk.img
 (GPT: an EFI system partition and an ext4 root), OUT/root.ext4, OUT/early.img and
-OUT/disk.cmdline (spec field "disk": size, esp, readonly).
+OUT/disk.cmdline (spec field "disk": size, esp, readonly). exedisk writes
+OUT/exedisk.img (the initramfs without the executable, ~8 MiB), OUT/exe.erofs (the
+executable's directory, an uncompressed erofs attached as a read-only disk and mounted
+by the early stage) and OUT/exedisk.cmdline (x86_64 also exedisk-pmem.cmdline: the
+same file as virtio-pmem with DAX); see README "Executable on a read-only disk".
 `;
 
 function say(m: string): void {
@@ -128,12 +135,13 @@ async function main(): Promise<void> {
   if (values.arch) spec.arch = values.arch as Arch;
   if (!ARCHES.includes(spec.arch)) throw new Error(`unknown arch ${spec.arch} (x86_64 or aarch64)`);
   const compress = (values.compress ?? process.env.COMPRESS ?? 'none') as Compression;
-  if (!['none', 'gzip', 'zstd', 'xz'].includes(compress)) throw new Error(`unknown compression ${compress}`);
+  if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) throw new Error(`unknown compression ${compress}`);
   for (const o of outputs) if (!(BOOT_OUTPUTS as readonly string[]).includes(o)) throw new Error(`unknown output ${o} (${BOOT_OUTPUTS.join(', ')})`);
   const out = values.out ?? join(repoRoot, 'out', spec.arch);
   const bin = values.bin ?? join(repoRoot, 'out', spec.arch);
   if (outputs.includes('initramfs')) await buildImage(spec, out, compress, bin);
   if (outputs.includes('disk')) await buildDisk(spec, out, bin);
+  if (outputs.includes('exedisk')) await buildExeDisk(spec, out, bin);
 }
 
 if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {

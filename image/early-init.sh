@@ -12,6 +12,12 @@
 #   checks only when the file system says so)   init=/sbin/runit   early.shell (a shell first)
 #   root.overlay=tmpfs: the root (e.g. a read-only erofs) becomes the lower layer of an
 #   overlay whose upper layer is a tmpfs: the system can write, nothing reaches the disk
+#   early.mount=DEV:DIR[:FSTYPE[:OPTS]] (may repeat; OPTS default ro): mount DEV on DIR,
+#   under the root once it is mounted. Without root= the initramfs itself is the root:
+#   the mounts are made in it and $init runs on it (no switch_root); this is how the
+#   exedisk image gets its executable from a read-only disk (image/packers/exedisk.ts)
+#   early.modules=NAME: load the modules listed in /lib/modules/NAME (default load-order)
+#   early.ra=KB: the read-ahead (and mmap read-around) window of the early.mount devices
 # When the root never appears or cannot be mounted: a rescue shell on the console;
 # leaving it retries.
 PATH=/bin:/sbin
@@ -25,7 +31,7 @@ say() { echo "early: $*" > /dev/console; }
 /bin/busybox mount -t devtmpfs -o mode=0755 devtmpfs /dev 2>/dev/null
 exec < /dev/console > /dev/console 2>&1
 
-root= fstype= flags= mode=ro wait=30 delay=0 fsck=auto init=/sbin/runit shell= overlay=
+root= fstype= flags= mode=ro wait=30 delay=0 fsck=auto init=/sbin/runit shell= overlay= mounts= modlist=load-order ra=
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	root=*) root=${w#root=} ;;
@@ -40,6 +46,9 @@ for w in $(cat /proc/cmdline); do
 	init=*) init=${w#init=} ;;
 	early.shell) shell=1 ;;
 	root.overlay=*) overlay=${w#root.overlay=} ;;
+	early.mount=*) mounts="$mounts ${w#early.mount=}" ;;
+	early.modules=*) modlist=${w#early.modules=} ;;
+	early.ra=*) ra=${w#early.ra=} ;;
 	esac
 done
 
@@ -50,12 +59,51 @@ rescue() {
 }
 
 # modules in dependency order, as listed by the image builder
-if [ -f /lib/modules/load-order ]; then
+if [ -f "/lib/modules/$modlist" ]; then
 	while read -r m; do
 		[ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null
-	done < /lib/modules/load-order
+	done < "/lib/modules/$modlist"
 fi
 [ -n "$shell" ] && rescue "early.shell on the command line"
+
+# early.mount= words, under $1 (the new root, or empty for the initramfs itself); a device
+# that does not appear within rootwait's time, or does not mount, opens the rescue shell
+early_mounts() {
+	for m in $mounts; do
+		set -f
+		oldifs=$IFS IFS=:
+		set -- "$1" $m
+		IFS=$oldifs
+		set +f
+		mdev=$2 mdir=$1$3 mt=$4 mo=${5:-ro}
+		while :; do
+			i=0
+			while [ ! -b "$mdev" ]; do
+				i=$((i + 1))
+				if [ "$wait" -gt 0 ] && [ "$i" -ge $((wait * 10)) ]; then break; fi
+				usleep 100000
+			done
+			[ -n "$ra" ] && [ -b "$mdev" ] && blockdev --setra $((ra * 2)) "$mdev"
+			if [ ! -b "$mdev" ]; then
+				rescue "$mdev (early.mount) did not appear within $wait s (modules loaded: $(cut -d' ' -f1 /proc/modules | tr '\n' ' '))"
+			elif mount ${mt:+-t "$mt"} -o "$mo" "$mdev" "$mdir"; then
+				break
+			else
+				rescue "unable to mount $mdev on $mdir (${mt:-auto}, $mo)"
+			fi
+		done
+		set -- "${1}"
+	done
+}
+
+# no root=, but mounts: the initramfs stays the root
+if [ -z "$root" ] && [ -n "$mounts" ]; then
+	early_mounts ""
+	umount /proc /sys
+	# the console stays open on it: detach it, stage 1 mounts its own
+	umount -l /dev 2>/dev/null
+	exec "$init"
+fi
 
 # A GPT partition's unique GUID, found by reading the partition table (busybox has no
 # PARTUUID lookup): 128 entries of 128 bytes at LBA 2, the GUID at byte 16 of each, its
@@ -139,7 +187,10 @@ while :; do
 				mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /newroot ||
 				{ umount /upper; umount /lower; rescue "unable to mount the tmpfs overlay on $dev"; continue; }
 		fi
-		if [ -x "/newroot$init" ] || [ -L "/newroot$init" ]; then break; fi
+		if [ -x "/newroot$init" ] || [ -L "/newroot$init" ]; then
+			[ -n "$mounts" ] && early_mounts /newroot
+			break
+		fi
 		umount /newroot
 		[ "$overlay" = tmpfs ] && { umount /upper; umount /lower; }
 		rescue "no $init on $dev"

@@ -24,7 +24,7 @@ export interface BuildOptions {
   /** the binaries of an arch: binDir(arch)/{runit-ts,runit-ts.node,runit} */
   binDir: (arch: Arch) => string;
   /** initramfs compression (see build.ts) */
-  compress?: 'none' | 'gzip' | 'zstd' | 'xz';
+  compress?: import('./build.ts').Compression;
   say?: (m: string) => void;
 }
 

@@ -7,7 +7,7 @@ import { repoRoot } from '../image/inputs.ts';
 import { requireHostArch, type Arch } from '../src/lib/platform.ts';
 
 const HELP = `usage: node scripts/boot.ts [--arch x86_64|aarch64] [--dir DIR] [--memory MiB] [--accel auto|kvm|tcg]
-                           [--disk direct|uefi|uboot] [--write]
+                           [--disk direct|uefi|uboot] [--write] [--exedisk blk|pmem]
 
 Boots DIR (default out/ARCH: vmlinuz or, on x86_64, the faster vmlinux,
 initramfs.img and cmdline) with the console on this terminal. A root shell
@@ -18,6 +18,9 @@ guest powers it off, 'reboot' or 'init 6' ends QEMU too (-no-reboot).
 kernel and early.img), uefi (OVMF/AAVMF, systemd-boot) or uboot (aarch64: U-Boot,
 extlinux.conf); a reboot then restarts the machine. Writes go to a throw-away
 overlay unless --write is given.
+--exedisk boots DIR/exedisk.img (make image OUTPUTS=exedisk): the executable on the
+read-only erofs DIR/exe.erofs, attached as a virtio-blk disk (blk) or, on x86_64, as
+virtio-pmem mounted with DAX (pmem).
 `;
 
 const { values } = parseArgs({
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     accel: { type: 'string' },
     disk: { type: 'string' },
     write: { type: 'boolean' },
+    exedisk: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -38,7 +42,7 @@ if (values.help) {
 const arch = (values.arch ?? requireHostArch()) as Arch;
 const dir = values.dir ?? join(repoRoot, 'out', arch);
 try {
-  process.exit(await bootInteractive({ arch, dir, memory: Number(values.memory ?? 1024), accel: (values.accel ?? 'auto') as 'auto' | 'kvm' | 'tcg', ...(values.disk ? { disk: values.disk } : {}), write: values.write === true }));
+  process.exit(await bootInteractive({ arch, dir, memory: Number(values.memory ?? 1024), accel: (values.accel ?? 'auto') as 'auto' | 'kvm' | 'tcg', ...(values.disk ? { disk: values.disk } : {}), ...(values.exedisk ? { exedisk: values.exedisk } : {}), write: values.write === true }));
 } catch (e) {
   if (!(e instanceof BootSetupError)) throw e;
   process.stderr.write(`[boot] error: ${e.message}\n`);

@@ -8,13 +8,18 @@ import { execa } from 'execa';
 import type { Entry } from '../cpio.ts';
 import { DiskError, stageTree } from './ext4.ts';
 
-export async function writeErofs(file: string, entries: Entry[], o: { size: number; uuid: string; epoch?: number; tmp?: string }): Promise<void> {
+/**
+ * `plain`: no compression and no tail packing (every file's blocks stored as they are, the
+ * layout erofs needs to map a file directly with DAX and the cheapest one to read).
+ */
+export async function writeErofs(file: string, entries: Entry[], o: { size: number; uuid: string; epoch?: number; tmp?: string; plain?: boolean }): Promise<void> {
   const epoch = o.epoch ?? 0;
   const stage = mkdtempSync(join(o.tmp ?? dirname(file), '.erofs-stage-'));
   try {
     await stageTree(join(stage, 'root'), entries, epoch);
     rmSync(file, { force: true });
-    const r = await execa('mkfs.erofs', ['--quiet', '-zlz4hc', `-T${epoch}`, `-U${o.uuid}`, '-x-1', file, join(stage, 'root')], {
+    const layout = o.plain ? ['-Enoinline_data'] : ['-zlz4hc'];
+    const r = await execa('mkfs.erofs', ['--quiet', ...layout, `-T${epoch}`, `-U${o.uuid}`, '-x-1', file, join(stage, 'root')], {
       reject: false, all: true, env: { LC_ALL: 'C' },
     });
     if (r.exitCode !== 0) throw new DiskError(`mkfs.erofs failed: ${(r.all ?? '').trim().split('\n').pop()}`);

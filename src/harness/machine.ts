@@ -615,6 +615,7 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   if (opts.kernel !== undefined) checkFile('kernel', opts.kernel);
   if (opts.initrd !== undefined) checkFile('initrd', opts.initrd);
   for (const d of opts.drives ?? []) checkFile('drive', d.file);
+  for (const f of opts.pmem ?? []) checkFile('pmem', f);
   const fw = opts.firmware;
   if (fw !== undefined) for (const f of 'bios' in fw ? [fw.bios] : [fw.code, fw.vars]) checkFile('firmware', f);
   const accel = await resolveAccel(arch, opts.accel ?? 'auto', { qemu: bin });

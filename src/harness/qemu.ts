@@ -1,5 +1,6 @@
 // QEMU command lines for booting a kernel + initramfs on x86_64 or aarch64.
 
+import { statSync } from 'node:fs';
 import { type Arch, ARCH_INFO } from './arch.ts';
 import { kernelCmdline } from '../lib/platform.ts';
 import { type Accel, type ResolvedAccel, resolveAccelSync } from './kvm.ts';
@@ -35,6 +36,12 @@ export interface QemuOptions {
   readonly kernel?: string;
   /** Disks on virtio-blk (PCI), in order (vda, vdb, ...). */
   readonly drives?: readonly Drive[];
+  /**
+   * x86_64: files attached as virtio-pmem (PCI) devices, in order (pmem0, ...): the guest
+   * maps them as memory (DAX) instead of reading them through a block queue. Each file's
+   * size must be a multiple of 2 MiB. Read-only (QEMU maps the file private and read-only).
+   */
+  readonly pmem?: readonly string[];
   /**
    * Firmware: `bios` (-bios FILE, e.g. U-Boot's u-boot.bin), or UEFI as two pflash
    * units: `code` read-only and `vars`, which QEMU writes (pass a copy, never the
@@ -86,6 +93,8 @@ export interface Drive {
    * never alters the image it boots. false writes through to the file.
    */
   readonly snapshot?: boolean;
+  /** The guest sees a read-only disk and nothing is written anywhere (snapshot is not needed then). */
+  readonly readOnly?: boolean;
 }
 
 /** A QEMU command line from qemuCommand(), ready for execa(bin, args). */
@@ -141,7 +150,17 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
   args.push('-accel', accel);
   const cpu = opts.cpu ?? (accel === 'kvm' ? 'host' : arch === 'aarch64' ? 'cortex-a57' : undefined);
   if (cpu !== undefined) args.push('-cpu', cpu);
-  args.push('-m', String(memory), '-smp', String(smp));
+  const pmem = opts.pmem ?? [];
+  if (pmem.length && arch !== 'x86_64') throw new Error(`pmem: virtio-pmem is only available on x86_64 (QEMU's ${arch} machine has none)`);
+  const pmemSizes = pmem.map((f) => {
+    if (f.includes(',')) throw new Error(`pmem path must not contain ',': ${f}`);
+    const size = statSync(f).size;
+    if (size === 0 || size % (2 * 1048576) !== 0) throw new Error(`pmem ${f}: its size (${size} bytes) must be a non-zero multiple of 2 MiB`);
+    return size;
+  });
+  // virtio-pmem sits in the hot-plug memory area: room for it above the RAM
+  const maxmem = memory + pmemSizes.reduce((a, b) => a + b / 1048576, 0);
+  args.push('-m', pmem.length ? `${memory},slots=${pmem.length},maxmem=${maxmem}M` : String(memory), '-smp', String(smp));
   // No default devices (VGA, NIC, floppy, CD-ROM, parallel, monitor), no config files, no window.
   args.push('-nodefaults', '-no-user-config', '-display', 'none');
   if (opts.allowReboot !== true) args.push('-no-reboot');
@@ -168,9 +187,17 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
   }
   (opts.drives ?? []).forEach((d, i) => {
     if (d.file.includes(',')) throw new Error(`drive path must not contain ',': ${d.file}`);
+    const how = d.readOnly === true ? 'readonly=on' : `snapshot=${d.snapshot === false ? 'off' : 'on'}`;
     args.push(
-      '-drive', `file=${d.file},format=${d.format ?? 'raw'},if=none,id=disk${i},snapshot=${d.snapshot === false ? 'off' : 'on'}`,
+      '-drive', `file=${d.file},format=${d.format ?? 'raw'},if=none,id=disk${i},${how}`,
       '-device', `virtio-blk-pci,drive=disk${i}`,
+    );
+  });
+  pmem.forEach((f, i) => {
+    args.push(
+      // align: the guest can map 2 MiB pages of it (DAX)
+      '-object', `memory-backend-file,id=pmemmem${i},mem-path=${f},size=${pmemSizes[i]},share=off,readonly=on,align=2M`,
+      '-device', `virtio-pmem-pci,memdev=pmemmem${i},id=pmem${i}`,
     );
   });
   if (opts.network !== undefined && opts.network !== false) {

@@ -3,12 +3,13 @@
 // firmware paths boot a throw-away overlay (snapshot); the persistence runs boot a copy
 // of the disk that they write to, and check it with e2fsck between runs.
 import t, { type Test } from 'tap';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Arch } from '../../image/inputs.ts';
 import { BOOT_PATHS, buildDisk, diskBoot, diskIds } from '../../image/packers/disk.ts';
+import { buildExeDisk, EXE_DEVICES, exeDiskBoot } from '../../image/packers/exedisk.ts';
 import type { ImageSpec } from '../../image/rootfs.ts';
 import { boot, type Machine } from '../../src/harness/index.ts';
 import { PROMPT } from './boot.ts';
@@ -187,6 +188,40 @@ export function diskSuite(arch: Arch): void {
     const sum = async (f: string) => (await execa('sha256sum', [f])).stdout.split(' ')[0];
     t.equal(await sum(disk), await sum(join(edir, 'disk.img')), 'the disk written through is byte-identical afterwards');
     rmSync(disk, { force: true });
+  });
+
+  t.test(`${arch}: the executable on a read-only erofs disk (exedisk), mounted by the early stage`, async (t) => {
+    const xdir = join(work, 'exedisk');
+    await buildExeDisk(spec, xdir, bin);
+    const small = statSync(join(xdir, 'exedisk.img')).size;
+    t.ok(small < 24 * 1048576, `the initramfs without the executable: ${(small / 1048576).toFixed(1)} MiB`);
+    for (const device of EXE_DEVICES[arch]) {
+      const b = exeDiskBoot(xdir, arch, device);
+      const m = await boot({
+        arch, kernel: b.kernel, initrd: b.initrd, append: b.append, memory: 1024,
+        ...(device === 'blk' ? { drives: [{ file: b.disk, readOnly: true }] } : { pmem: [b.disk] }),
+        consoleLog: join(repo, 'out', 'test-logs', `${arch}-exedisk-${device}.log`),
+      });
+      try {
+        const p = await m.waitFor(PROMPT, { timeout: 240_000 });
+        let r = await m.run(`sv -w 30 check ${SERVICES.join(' ')} shell >/dev/null; sv status /etc/service/* | grep -c "^run: "`, { timeout: 90_000 });
+        t.equal(r.output.trim(), String(SERVICES.length + 1), `${device}: every service up`);
+        figures.push(`exedisk ${device} ${m.elapsed().toFixed(1)} s`);
+        t.comment(`${arch} exedisk (${device}): QEMU start -> prompt ${p.elapsed.toFixed(1)} s, all services up ${m.elapsed().toFixed(1)} s`);
+        r = await m.run('grep " /usr/lib/runit-ts " /proc/mounts; touch /usr/lib/runit-ts/x 2>&1; echo $?', { timeout: 60_000 });
+        const dev = device === 'blk' ? 'vda' : 'pmem0';
+        t.match(r.output, new RegExp(`^/dev/${dev} /usr/lib/runit-ts erofs ro[,\\s]`, 'm'), `${device}: /usr/lib/runit-ts is the erofs on /dev/${dev}, read-only`);
+        if (device === 'pmem') t.match(r.output, /dax=always/, 'pmem: mounted with DAX');
+        t.match(r.output, /^1$/m, `${device}: nothing can be written there`);
+        await m.sendLine('init 0');
+        const exit = await m.waitForExit({ timeout: 60_000 });
+        t.equal(exit.reason, 'guest-shutdown', `${device}: init 0 powers off`);
+        t.notOk(exit.panicked, `${device}: no kernel panic`);
+      } finally {
+        await m.dispose();
+      }
+    }
+    t.throws(() => exeDiskBoot(join(work, 'none'), arch), { message: /^no exedisk.img in .*: run make image OUTPUTS=exedisk ARCH=/ }, 'a missing image: one line saying what to run');
   });
 
   t.test(`${arch}: boot figures`, async (t) => {

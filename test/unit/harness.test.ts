@@ -3,7 +3,7 @@
 // and the KVM probe firmware against its assembly source. The boots are in
 // test/boot/harness.test.ts.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -255,4 +255,21 @@ t.test('qemuCommand network: a NIC on the restricted user network', async (t) =>
   const fwd = qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', network: { hostfwd: ['tcp:127.0.0.1:2222-:22'] } });
   t.equal(argAfter(fwd.args, '-netdev'), 'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22');
   t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', network: { hostfwd: ['tcp:2222,guestfwd=x'] } }), /hostfwd must look like/);
+});
+
+t.test('qemuCommand: a read-only drive, virtio-pmem on x86_64', async (t) => {
+  const ro = qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', drives: [{ file: '/exe.erofs', readOnly: true }] });
+  t.equal(argAfter(ro.args, '-drive'), 'file=/exe.erofs,format=raw,if=none,id=disk0,readonly=on', 'read-only, no overlay');
+  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-pmem-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const f = join(dir, 'exe.erofs');
+  writeFileSync(f, '');
+  truncateSync(f, 4 * 1048576);
+  const pm = qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', memory: 512, pmem: [f] });
+  t.equal(argAfter(pm.args, '-m'), '512,slots=1,maxmem=516M', 'room for the device above the RAM');
+  t.equal(argAfter(pm.args, '-object'), `memory-backend-file,id=pmemmem0,mem-path=${f},size=4194304,share=off,readonly=on,align=2M`, 'the file mapped read-only and private');
+  t.ok(pm.args.includes('virtio-pmem-pci,memdev=pmemmem0,id=pmem0'), 'virtio-pmem on PCI');
+  truncateSync(f, 3 * 1048576);
+  t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', pmem: [f] }), /must be a non-zero multiple of 2 MiB/);
+  t.throws(() => qemuCommand({ arch: 'aarch64', kernel: '/k', accel: 'tcg', pmem: [f] }), /only available on x86_64/);
 });
