@@ -66,7 +66,7 @@ export interface QemuOptions {
   readonly qmpSocket?: string;
   /** Start with the CPUs stopped (-S) until QMP `cont`. */
   readonly paused?: boolean;
-  /** Override -cpu (default: host under KVM; cortex-a57 on aarch64 TCG; QEMU's default on x86_64 TCG). */
+  /** Override -cpu (default: host under KVM; cortex-a57 on aarch64 TCG; qemu64,+rdrand on x86_64 TCG: see TCG_X86_CPU). */
   readonly cpu?: string;
   /** Override -machine (default: pc on x86_64, virt on aarch64). */
   readonly machine?: string;
@@ -118,6 +118,15 @@ export type { CmdlineOptions } from '../lib/platform.ts';
  */
 export const defaultCmdline = kernelCmdline;
 
+/**
+ * QEMU's default x86_64 CPU under TCG plus RDRAND, which TCG implements: the kernel
+ * trusts the CPU's random source and has its random pool ready at once. Without one the
+ * pool is ready only seconds into the boot (about 2.9 s here), and every program that
+ * asks for random bytes before then waits: Node does at its start. (On aarch64, QEMU's
+ * virt machine hands the kernel a seed; under KVM the host CPU has RDRAND.)
+ */
+export const TCG_X86_CPU = 'qemu64,+rdrand';
+
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
   return v;
@@ -148,7 +157,7 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
     args.push('-machine', opts.machine ?? (accel === 'kvm' ? 'virt,gic-version=host' : 'virt'));
   }
   args.push('-accel', accel);
-  const cpu = opts.cpu ?? (accel === 'kvm' ? 'host' : arch === 'aarch64' ? 'cortex-a57' : undefined);
+  const cpu = opts.cpu ?? (accel === 'kvm' ? 'host' : arch === 'aarch64' ? 'cortex-a57' : TCG_X86_CPU);
   if (cpu !== undefined) args.push('-cpu', cpu);
   const pmem = opts.pmem ?? [];
   if (pmem.length && arch !== 'x86_64') throw new Error(`pmem: virtio-pmem is only available on x86_64 (QEMU's ${arch} machine has none)`);
