@@ -293,6 +293,20 @@ const notPid1 = execa('unshare', ['--pid', '--fork', '--kill-child', 'sh', '-c',
   { reject: false, timeout: 10_000, killSignal: 'SIGKILL' })
 
 // ----------------------------------------------------------------- tests
+// PID 1's messages of a boot through the three stages and a power off (no console)
+const NORMAL_RUN = [
+  /^- runit: \$Id.*: booting\.$/,
+  '- runit: warning: unable to open /dev/console: file does not exist',
+  '- runit: enter stage: /etc/runit/1',
+  '- runit: leave stage: /etc/runit/1',
+  '- runit: enter stage: /etc/runit/2',
+  '- runit: leave stage: /etc/runit/2',
+  '- runit: enter stage: /etc/runit/3',
+  '- runit: leave stage: /etc/runit/3',
+  '- runit: sending KILL signal to all processes...',
+  '- runit: power off...',
+]
+
 t.test('refuses to run unless it is process no 1', async t => {
   const r = await notPid1
   t.match(r.stdout, /^rc=111$/m, 'exits 111')
@@ -302,18 +316,7 @@ t.test('refuses to run unless it is process no 1', async t => {
 t.test('stage order 1 -> 2 -> 3, then power off', async t => {
   const r = await runs.order
   t.same(stages(r), ['1', '2', '3'], 'stages ran in order')
-  t.match(r.msgs, [
-    /^- runit: \$Id.*: booting\.$/,
-    '- runit: warning: unable to open /dev/console: file does not exist',
-    '- runit: enter stage: /etc/runit/1',
-    '- runit: leave stage: /etc/runit/1',
-    '- runit: enter stage: /etc/runit/2',
-    '- runit: leave stage: /etc/runit/2',
-    '- runit: enter stage: /etc/runit/3',
-    '- runit: leave stage: /etc/runit/3',
-    '- runit: sending KILL signal to all processes...',
-    '- runit: power off...',
-  ], 'runit messages')
+  t.match(r.msgs, NORMAL_RUN, 'runit messages')
   t.equal(r.msgs.length, 10, 'no other messages')
   t.equal(r.signal, 'SIGINT', 'reboot(RB_POWER_OFF): namespace init ended by SIGINT')
   const info = (n: number) => (r.log.find(l => l.text.startsWith(`info${n} `))?.text ?? '').split(' ')
@@ -338,18 +341,7 @@ t.test('stage order 1 -> 2 -> 3, then power off', async t => {
 t.test('handoff: USR1 from stage 1 makes its process stage 2', async t => {
   const r = await runs.handoff
   t.same(r.log.map(l => l.text.split(' ')[0]).filter(w => /^(1|2|2h|3|got-TERM)$/.test(w ?? '')), ['1', '2h', 'got-TERM', '3'], '/etc/runit/2 never started; the process was stopped as stage 2')
-  t.match(r.msgs, [
-    /booting/,
-    /unable to open \/dev\/console/,
-    '- runit: enter stage: /etc/runit/1',
-    '- runit: leave stage: /etc/runit/1',
-    '- runit: enter stage: /etc/runit/2',
-    '- runit: leave stage: /etc/runit/2',
-    '- runit: enter stage: /etc/runit/3',
-    '- runit: leave stage: /etc/runit/3',
-    '- runit: sending KILL signal to all processes...',
-    '- runit: power off...',
-  ], 'the messages of a stage 1 that ends and a stage 2 that starts')
+  t.match(r.msgs, NORMAL_RUN, 'the messages of a stage 1 that ends and a stage 2 that starts')
   t.equal(r.msgs.length, 10, 'no other messages')
   const [, sid, pid] = (r.log.find(l => l.text.startsWith('2h '))?.text ?? '').split(' ')
   t.equal(pid, value(r, 'pid1'), 'stage 2 is stage 1\'s process')
