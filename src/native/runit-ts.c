@@ -467,12 +467,16 @@ extern char **environ;
 /* The child, sharing our memory until it execs: async-signal-safe calls only. */
 static int spawn_child(void *arg) {
   struct spawn_req *r = arg;
-  struct sigaction dfl;
+  /* the kernel's struct sigaction, all zero: SIG_DFL, no flags, empty mask (the same
+   * layout on x86_64 and arm64: handler, flags, restorer, mask) */
+  unsigned long kdfl[4] = { 0, 0, 0, 0 };
   sigset_t none;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  /* our handlers must never run here: every signal to its default, then unblock */
-  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+  /* our handlers must never run here: every signal to its default, then unblock. The
+   * system call itself, not sigaction(): glibc refuses the two signals it keeps for
+   * itself (32, 33), and one of them ignored where we were started would stay ignored
+   * in every service. */
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, kdfl, NULL, (size_t)8);
   sigemptyset(&none);
   if (r->setsid && setsid() == -1) goto fail;
   /* an fd to be moved that sits in the range being filled is first copied above it */

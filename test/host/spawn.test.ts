@@ -6,6 +6,7 @@ import t from 'tap';
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execa } from 'execa';
 import { BIN, haveBin, until } from '../lib/host.ts';
 
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
@@ -147,3 +148,23 @@ function closeQuiet(fd: number): void {
     /* closed */
   }
 }
+
+t.test("a signal ignored where the supervisor was started is not ignored in its children, glibc's own two included", async (t) => {
+  // a parent that ignores every signal it can (32 and 33 through the system call: glibc
+  // refuses them), then runs Node, which spawns a child that prints its SigIgn
+  const c = join(work, 'ignore.c');
+  writeFileSync(c, '#include <signal.h>\n#include <sys/syscall.h>\n#include <unistd.h>\n' +
+    'int main(int argc, char **argv) { unsigned long ign[4] = { 1, 0, 0, 0 }; (void)argc;\n' +
+    '  for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) syscall(SYS_rt_sigaction, s, ign, 0, 8);\n' +
+    '  execv(argv[1], argv + 1); return 127; }\n');
+  const ignore = join(work, 'ignore');
+  const cc = await execa('gcc', ['-O2', '-o', ignore, c], { reject: false });
+  t.equal(cc.exitCode, 0, `the helper compiles: ${cc.stderr}`);
+  const out = join(work, 'sigign');
+  const script = `const { native } = await import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'src', 'lib', 'native.ts'))});
+const pid = native().spawn('/bin/sh', ['sh', '-c', 'grep SigIgn /proc/self/status > ${out}'], null, '', [-1, -1, -1], false);
+while (native().reap(pid) === -1) await new Promise((r) => setTimeout(r, 20));`;
+  const r = await execa(ignore, [process.execPath, '--input-type=module', '-e', script], { reject: false, env: { RUNIT_TS_ADDON: process.env.RUNIT_TS_ADDON! } });
+  t.equal(r.exitCode, 0, `node ran: ${r.stderr}`);
+  t.match(readFileSync(join(work, 'sigign'), 'utf8'), /^SigIgn:\s+0+\n$/, 'nothing ignored in the child');
+});
