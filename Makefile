@@ -167,7 +167,8 @@ reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	  $(TAP) test/host/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
-bench: build image out/$(ARCH)/exedisk.img
+# the boot benchmark boots both arches: each with its initramfs and exedisk images
+bench: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/exedisk.img)
 	$(NODE) bench/run.ts $(if $(RUNS),--runs $(RUNS))
 
 clean:
