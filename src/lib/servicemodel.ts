@@ -55,7 +55,9 @@ export interface ServiceModel {
   problems: string[];
 }
 
-function names(dir: string, problems: string[], what: string): string[] {
+/** The names in a directory (no dot files), sorted; none when it is absent (path undefined). */
+function names(dir: string | undefined, problems: string[], what: string): string[] {
+  if (dir === undefined) return [];
   try {
     return readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
   } catch (e) {
@@ -65,7 +67,8 @@ function names(dir: string, problems: string[], what: string): string[] {
   }
 }
 
-function text(path: string): string | undefined {
+function text(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
   try {
     return readFileSync(path, 'utf8');
   } catch {
@@ -73,24 +76,34 @@ function text(path: string): string | undefined {
   }
 }
 
-function present(path: string): boolean {
-  return existsSync(path);
+function present(path: string | undefined): boolean {
+  return path !== undefined && existsSync(path);
 }
 
-/** Read the optional files of a service directory (cheap: a few stat/read calls). */
+/** Read the optional files of a service directory (cheap: one readdir, then only the files present). */
 export function readServiceModel(dir: string): ServiceModel {
   const problems: string[] = [];
-  const dependencies = names(join(dir, DEPENDENCIES_DIR), problems, DEPENDENCIES_DIR);
-  const waitsFor = names(join(dir, WAITS_FOR_DIR), problems, WAITS_FOR_DIR).filter((n) => !dependencies.includes(n));
+  // one readdir first (it runs before every start of ./run): most service directories
+  // have none of these files, and each absent one would cost a failed open or stat. If
+  // the directory cannot be listed, every file is tried and says what is wrong.
+  let listed: string[] | undefined;
+  try {
+    listed = readdirSync(dir);
+  } catch {
+    /* tried one by one */
+  }
+  const at = (name: string): string | undefined => (listed === undefined || listed.includes(name) ? join(dir, name) : undefined);
+  const dependencies = names(at(DEPENDENCIES_DIR), problems, DEPENDENCIES_DIR);
+  const waitsFor = names(at(WAITS_FOR_DIR), problems, WAITS_FOR_DIR).filter((n) => !dependencies.includes(n));
   let type: ServiceType = 'longrun';
-  const t = text(join(dir, TYPE_FILE));
+  const t = text(at(TYPE_FILE));
   if (t !== undefined) {
     const v = t.trim();
     if (v === 'oneshot' || v === 'longrun') type = v;
     else problems.push(`${TYPE_FILE}: expected oneshot or longrun, not '${v}'; taken as longrun`);
   }
   let notificationFd: number | undefined;
-  const nf = text(join(dir, NOTIFICATION_FD));
+  const nf = text(at(NOTIFICATION_FD));
   if (nf !== undefined) {
     const v = nf.trim();
     const n = /^\d+$/.test(v) ? Number(v) : NaN;
@@ -98,20 +111,20 @@ export function readServiceModel(dir: string): ServiceModel {
     else problems.push(`${NOTIFICATION_FD}: expected a number from ${MIN_NOTIFICATION_FD} to ${MAX_NOTIFICATION_FD}, not '${v}'; ignored`);
   }
   let timeoutUpMs = 0;
-  const tu = text(join(dir, TIMEOUT_UP));
+  const tu = text(at(TIMEOUT_UP));
   if (tu !== undefined) {
     const v = tu.trim();
     if (/^\d+$/.test(v)) timeoutUpMs = Number(v);
     else problems.push(`${TIMEOUT_UP}: expected milliseconds, not '${v}'; no bound`);
   }
-  const notifySocket = present(join(dir, NOTIFY_SOCKET_FILE));
-  const hasCheck = present(join(dir, 'check'));
+  const notifySocket = present(at(NOTIFY_SOCKET_FILE));
+  const hasCheck = present(at('check'));
   const readiness: ReadinessKind =
     type === 'oneshot' ? 'oneshot' : notificationFd !== undefined ? 'notification-fd' : notifySocket ? 'notify-socket' : hasCheck ? 'check' : 'started';
   return {
     dependencies,
     waitsFor,
-    restartWithDependency: present(join(dir, RESTART_WITH_DEPENDENCY)),
+    restartWithDependency: present(at(RESTART_WITH_DEPENDENCY)),
     type,
     notificationFd,
     notifySocket,

@@ -14,7 +14,7 @@
 // events) is held while a pass of the loop runs and written right after the spawn,
 // stats.json first, then each event with the time it happened (see release()).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as C, existsSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants as C, existsSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -25,10 +25,7 @@ import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts
 import { findLeftover, makeFifo, stopLeftovers, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, exists, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
-import {
-  DEPENDENCIES_DIR, monotonicNow, NOTIFICATION_FD, NOTIFY_SOCKET_FILE, NOTIFY_SOCKET_NAME, readServiceModel, RESTART_WITH_DEPENDENCY, TIMEOUT_UP, TYPE_FILE, WAITS_FOR_DIR,
-  type ReadinessKind, type ReadyRecord, type ServiceModel,
-} from '../lib/servicemodel.ts';
+import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
 import { Svlogd } from '../svlogd/svlogd.ts';
 import { spawnWatched, type ChildEnd } from './children.ts';
@@ -47,14 +44,6 @@ export const CHECK_FIRST_MS = 20;
 export const CHECK_MAX_MS = 1000;
 /** How often the NOTIFY_SOCKET is read while the service is not ready (ms). */
 export const NOTIFY_POLL_MS = 25;
-
-/** The names readServiceModel() looks at in a service directory. */
-const MODEL_FILES = [DEPENDENCIES_DIR, WAITS_FOR_DIR, RESTART_WITH_DEPENDENCY, NOTIFICATION_FD, NOTIFY_SOCKET_FILE, TYPE_FILE, TIMEOUT_UP, 'check'];
-
-/** What readServiceModel() makes of a directory that has none of MODEL_FILES: runit's service. */
-function plainModel(): ServiceModel {
-  return { dependencies: [], waitsFor: [], restartWithDependency: false, type: 'longrun', notificationFd: undefined, notifySocket: false, hasCheck: false, timeoutUpMs: 0, readiness: 'started', problems: [] };
-}
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -228,15 +217,7 @@ export class Runsv implements Participant {
 
   /** Read the optional files again; say once what is wrong with them. */
   private reload(): void {
-    // before each start of ./run: one readdir tells whether any of the files is there
-    // (most directories have none), instead of a failed open or stat for each
-    let plain = false;
-    try {
-      plain = !readdirSync(this.dir).some((n) => MODEL_FILES.includes(n));
-    } catch {
-      /* readServiceModel() says what is wrong */
-    }
-    this.model = plain ? plainModel() : readServiceModel(this.dir);
+    this.model = readServiceModel(this.dir);
     const said = this.model.problems.join('\n');
     if (said && said !== this.problemsSaid) for (const p of this.model.problems) this.warn(p);
     this.problemsSaid = said;
