@@ -18,16 +18,16 @@
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]
 //                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL]
 // (--cpu: QEMU's -cpu for every image instead of the harness's default)
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bootFiles, compressFile, type Compression } from '../image/build.ts';
-import { EXE_DEVICES, exeDiskBoot, type ExeDevice } from '../image/packers/exedisk.ts';
+import { bootFiles, buildImage, type Compression } from '../image/build.ts';
+import { buildExeDisk, EXE_DEVICES, exeDiskBoot, type ExeDevice } from '../image/packers/exedisk.ts';
 import { cpioBuffer, type Entry } from '../image/cpio.ts';
 import { repoRoot, requireInput } from '../image/inputs.ts';
 import { requireHostArch, type Arch } from '../src/lib/platform.ts';
-import { busyboxEntries, inlineService, libEntries, RUNSVDIR, type ServiceDef } from '../image/rootfs.ts';
+import { busyboxEntries, inlineService, libEntries, RUNSVDIR, type ImageSpec, type ServiceDef } from '../image/rootfs.ts';
 import { boot } from '../src/harness/index.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
 
@@ -101,26 +101,36 @@ interface Variant {
   bytes: number;
 }
 
-/** Our image (initramfs.img) with the 20 services appended as a second cpio, then compressed as a whole. */
-async function ourImage(arch: Arch, dir: string, compress: Compression): Promise<string> {
-  const img = join(dir, 'our-initramfs.img');
-  copyFileSync(join(repoRoot, 'out', arch, 'initramfs.img'), img);
-  appendFileSync(img, cpioBuffer(services.flatMap(inlineService)));
-  if (compress === 'none') return img;
-  await compressFile(img, `${img}.${compress}`, compress);
-  return `${img}.${compress}`;
+/**
+ * Our image for the benchmark: the same services as the reference (the console shell and
+ * the twenty), none of the default image's others (syslogd, klogd, network, crond) and no
+ * modules to load, built from a spec like any image (image/rootfs.ts). `outputs` gets the
+ * initramfs image and, when asked for, the exedisk image in directories of their own.
+ */
+function benchSpec(arch: Arch): ImageSpec {
+  return { arch, services: ['shell'], modules: [], inline: services };
 }
 
-/** The exedisk image (small initramfs + the services; the executable's erofs as a disk). */
-function exeDiskImage(arch: Arch, dir: string, device: ExeDevice, extra: string): Variant {
-  const b = exeDiskBoot(join(repoRoot, 'out', arch), arch, device);
-  const img = join(dir, `exedisk-${device}.img`);
-  copyFileSync(b.initrd, img);
-  appendFileSync(img, cpioBuffer(services.flatMap(inlineService)));
+async function ourImage(arch: Arch, dir: string, compress: Compression): Promise<Variant> {
+  const out = join(dir, 'initramfs');
+  await buildImage(benchSpec(arch), out, compress, join(repoRoot, 'out', arch));
+  const files = bootFiles(out, arch);
+  return { name: 'runit-ts', kernel: files.kernel, initrd: files.initrd, append: `${files.append}${extra}`, ours: true, bytes: statSync(files.initrd).size };
+}
+
+/** The exedisk image (small initramfs; the executable's erofs as a disk), one directory for both ways of attaching it. */
+async function buildExeDiskImage(arch: Arch, dir: string): Promise<string> {
+  const out = join(dir, 'exedisk');
+  await buildExeDisk(benchSpec(arch), out, join(repoRoot, 'out', arch));
+  return out;
+}
+
+function exeDiskImage(arch: Arch, out: string, device: ExeDevice): Variant {
+  const b = exeDiskBoot(out, arch, device);
   return {
-    name: device === 'blk' ? 'erofs' : 'pmem', kernel: b.kernel, initrd: img, append: `${b.append}${extra}`, ours: true,
+    name: device === 'blk' ? 'erofs' : 'pmem', kernel: b.kernel, initrd: b.initrd, append: `${b.append}${extra}`, ours: true,
     ...(device === 'blk' ? { drives: [{ file: b.disk, readOnly: true as const }] } : { pmem: [b.disk] }),
-    bytes: statSync(img).size + statSync(b.disk).size,
+    bytes: statSync(b.initrd).size + statSync(b.disk).size,
   };
 }
 
@@ -256,19 +266,19 @@ if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) {
   process.exit(2);
 }
 const extra = values.append ? ` ${values.append.trim()}` : '';
-if (wanted.some((w) => w !== 'initramfs') && !existsSync(join(repoRoot, 'out', arch, 'exedisk.img'))) {
-  process.stderr.write(`no out/${arch}/exedisk.img: run make image OUTPUTS=exedisk ARCH=${arch} (or --variants initramfs)\n`);
+if (!existsSync(join(repoRoot, 'out', arch, 'runit-ts')) || !existsSync(join(repoRoot, 'out', arch, 'vmlinuz'))) {
+  process.stderr.write(`no out/${arch}/runit-ts or out/${arch}/vmlinuz: run make image ARCH=${arch} first (the benchmark builds its images from them)\n`);
   process.exit(2);
 }
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));
 const files = bootFiles(join(repoRoot, 'out', arch), arch);
 const variants: Variant[] = [];
-if (wanted.includes('initramfs')) {
-  const initrd = await ourImage(arch, dir, compress);
-  variants.push({ name: 'runit-ts', kernel: files.kernel, initrd, append: `${files.append}${extra}`, ours: true, bytes: statSync(initrd).size });
+if (wanted.includes('initramfs')) variants.push(await ourImage(arch, dir, compress));
+if (wanted.some((w) => w !== 'initramfs')) {
+  const exeDir = await buildExeDiskImage(arch, dir);
+  if (wanted.includes('exedisk')) variants.push(exeDiskImage(arch, exeDir, 'blk'));
+  if (wanted.includes('pmem')) variants.push(exeDiskImage(arch, exeDir, 'pmem'));
 }
-if (wanted.includes('exedisk')) variants.push(exeDiskImage(arch, dir, 'blk', extra));
-if (wanted.includes('pmem')) variants.push(exeDiskImage(arch, dir, 'pmem', extra));
 const refImg = referenceImage(arch, dir);
 variants.push({ name: 'debian-runit', kernel: files.kernel, initrd: refImg, append: files.append, ours: false, bytes: statSync(refImg).size });
 const REF = 'debian-runit';
