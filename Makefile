@@ -61,9 +61,13 @@ repin:
 out/bundle/runit-ts.cjs: $(TS_SOURCES) scripts/build.ts $(SETUP_STAMP)
 	$(NODE) scripts/build.ts bundle
 
-# each arch's blob holds a V8 code cache made by that arch's Node (the other arch's under
-# qemu-user): named targets, so make keeps them
-$(foreach a,$(ARCHES),out/bundle/sea-$(a).blob): out/bundle/sea-%.blob: out/bundle/runit-ts.cjs scripts/build.ts
+# each arch's code cache is made by a training run of that arch's Node (the other arch's
+# under qemu-user) with its addon; the blob holds the loader, the bundle and the cache:
+# named targets, so make keeps them
+$(foreach a,$(ARCHES),out/bundle/runit-ts-$(a).cache): out/bundle/runit-ts-%.cache: out/bundle/runit-ts.cjs out/%/runit-ts.node scripts/build.ts scripts/code-cache.ts scripts/sea-train.cjs scripts/sea-loader.cjs
+	$(NODE) scripts/build.ts cache $*
+
+$(foreach a,$(ARCHES),out/bundle/sea-$(a).blob): out/bundle/sea-%.blob: out/bundle/runit-ts-%.cache scripts/sea-loader.cjs
 	$(NODE) scripts/build.ts blob $*
 
 out/%/runit-ts: out/bundle/sea-%.blob

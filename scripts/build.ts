@@ -2,16 +2,19 @@
 // single executable (SEA) per arch, offline, from the pinned Node binaries in the cache.
 //
 //   node scripts/build.ts bundle            -> out/bundle/runit-ts.cjs
-//   node scripts/build.ts blob ARCH         -> out/bundle/sea-ARCH.blob (with ARCH's V8 code cache)
+//   node scripts/build.ts cache ARCH        -> out/bundle/runit-ts-ARCH.cache (V8's code cache after a training run)
+//   node scripts/build.ts blob ARCH         -> out/bundle/sea-ARCH.blob (loader, bundle, ARCH's code cache)
 //   node scripts/build.ts sea ARCH          -> out/ARCH/runit-ts (makes the blob first if missing or stale)
 //   node scripts/build.ts lib               -> dist/ (the npm package: JavaScript + .d.ts)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { execa } from 'execa';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
 import { libEntries } from '../image/rootfs.ts';
-import { hostArch, type Arch } from '../src/lib/platform.ts';
+import { hostArch, requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { trainCodeCache } from './code-cache.ts';
 
 const out = join(repoRoot, 'out');
 const bundleFile = join(out, 'bundle', 'runit-ts.cjs');
@@ -72,41 +75,61 @@ function sysroot(arch: Arch): string {
   return root;
 }
 
+/** The command that runs ARCH's pinned Node here: the other arch's under qemu-user. */
+function nodeCommand(arch: Arch): string[] {
+  return arch === hostArch() ? [nodeBinary(arch)] : [QEMU_USER[arch], '-L', sysroot(arch), nodeBinary(arch)];
+}
+
 /**
- * out/bundle/sea-ARCH.blob: the bundle and V8's code cache of it, which saves compiling the
- * bundle at every start (sv status 30 -> 22 ms on the host; docs/performance.md). The cache
- * is specific to the arch and the exact Node, so each arch's blob is made by its own pinned
- * Node: the other arch's under qemu-user with the image's libraries. `--random-seed` fixes
- * the hash seed the cache's tables are laid out with, so the blob is the same at every build;
- * V8 leaves that flag out of the flags hash, so the executables (random seeds) accept it.
+ * out/bundle/runit-ts-ARCH.cache: V8's code cache of the bundle after a training run of
+ * the supervisor (scripts/code-cache.ts) by ARCH's own Node: the cache is specific to the
+ * arch and the exact Node.
+ */
+async function cache(arch: Arch): Promise<string> {
+  const file = join(out, 'bundle', `runit-ts-${arch}.cache`);
+  const addon = join(out, arch, 'runit-ts.node');
+  if (!existsSync(addon)) throw new Error(`no ${addon}: the training run needs the arch's addon (make out/${arch}/runit-ts.node)`);
+  try {
+    await trainCodeCache({ node: nodeCommand(arch), nodeBinary: nodeBinary(arch), execArgv: EXEC_ARGV, bundle: bundleFile, addon, out: file, say });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT' && arch !== hostArch())
+      throw new Error(`${QEMU_USER[arch]} not found: the ${arch} code cache is made by the ${arch} Node under it (scripts/setup installs qemu-user-static)`);
+    throw e;
+  }
+  return file;
+}
+
+/**
+ * out/bundle/sea-ARCH.blob: the loader (scripts/sea-loader.cjs) as the main script, the
+ * bundle and ARCH's code cache as assets. The blob holds no code of Node's making (no
+ * SEA code cache, no snapshot), so any Node of the same version writes the same blob.
  */
 async function blob(arch: Arch): Promise<string> {
   const t0 = Date.now();
   const dir = join(out, 'bundle');
   const blobFile = join(dir, `sea-${arch}.blob`);
   const cfgFile = join(dir, `sea-${arch}.json`);
+  const cacheFile = join(dir, `runit-ts-${arch}.cache`);
+  if (!existsSync(cacheFile) || statSync(cacheFile).mtimeMs < statSync(bundleFile).mtimeMs) await cache(arch);
+  copyFileSync(join(repoRoot, 'scripts', 'sea-loader.cjs'), join(dir, 'sea-loader.cjs'));
+  // the bundle as the loader compiles it: wrapped once here rather than at every start
+  const { wrap } = createRequire(import.meta.url)('./sea-loader.cjs') as { wrap: (bundle: string) => string };
+  writeFileSync(join(dir, 'runit-ts.wrapped.cjs'), wrap(readFileSync(bundleFile, 'utf8')));
   // paths relative to dir: the checkout's location stays out of the blob
   const config = {
-    main: 'runit-ts.cjs',
+    main: 'sea-loader.cjs',
     output: `sea-${arch}.blob.tmp`,
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
-    useCodeCache: true,
+    useCodeCache: false,
     execArgv: EXEC_ARGV,
     execArgvExtension: 'none',
+    assets: { 'runit-ts.cjs': 'runit-ts.wrapped.cjs', 'runit-ts.cache': `runit-ts-${arch}.cache` },
   };
   writeFileSync(cfgFile, JSON.stringify(config, null, 2) + '\n');
-  const args = [...EXEC_ARGV, '--random-seed=1', '--experimental-sea-config', cfgFile];
-  const host = hostArch();
-  if (arch === host) await execa(nodeBinary(arch), args, { cwd: dir });
-  else {
-    await execa(QEMU_USER[arch], ['-L', sysroot(arch), nodeBinary(arch), ...args], { cwd: dir }).catch((e: unknown) => {
-      const missing = (e as { code?: string }).code === 'ENOENT';
-      throw new Error(missing ? `${QEMU_USER[arch]} not found: the ${arch} blob is made by the ${arch} Node under it (scripts/setup installs qemu-user-static)` : String(e));
-    });
-  }
+  await execa(nodeBinary(requireHostArch()), ['--experimental-sea-config', cfgFile], { cwd: dir });
   renameSync(join(dir, config.output), blobFile);
-  say(`blob ${blobFile} (code cache by the ${arch} Node${arch === host ? '' : ` under ${QEMU_USER[arch]}`}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  say(`blob ${blobFile} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return blobFile;
 }
 
@@ -159,9 +182,10 @@ async function lib(): Promise<void> {
 const [cmd, arch] = process.argv.slice(2);
 if (cmd === 'bundle') await bundle();
 else if (cmd === 'lib') await lib();
+else if (cmd === 'cache' && (arch === 'x86_64' || arch === 'aarch64')) await cache(arch);
 else if (cmd === 'blob' && (arch === 'x86_64' || arch === 'aarch64')) await blob(arch);
 else if (cmd === 'sea' && (arch === 'x86_64' || arch === 'aarch64')) await sea(arch);
 else {
-  process.stderr.write('usage: node scripts/build.ts bundle | blob x86_64|aarch64 | sea x86_64|aarch64 | lib\n');
+  process.stderr.write('usage: node scripts/build.ts bundle | cache x86_64|aarch64 | blob x86_64|aarch64 | sea x86_64|aarch64 | lib\n');
   process.exit(2);
 }

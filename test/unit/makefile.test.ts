@@ -18,7 +18,7 @@ const IMAGE = [...BUILD, 'initramfs.img'];
 function scratch(): { dir: string; make: (...args: string[]) => Promise<string> } {
   const dir = mkdtempSync(join(tmpdir(), 'runit-ts-makefile-'));
   copyFileSync(join(repo, 'Makefile'), join(dir, 'Makefile'));
-  const sources = ['src/main.ts', 'src/native/runit-ts.c', 'stages/stage1.ts', 'image/runit.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'package.json', 'package-lock.json'];
+  const sources = ['src/main.ts', 'src/native/runit-ts.c', 'stages/stage1.ts', 'image/runit.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
   const old = new Date(Date.now() - 120_000);
   for (const f of sources) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
@@ -30,12 +30,13 @@ function scratch(): { dir: string; make: (...args: string[]) => Promise<string> 
   writeFileSync(join(dir, 'out', '.setup-stamp'), '');
   const stamp = new Date(Date.now() - 60_000);
   utimesSync(join(dir, 'out', '.setup-stamp'), stamp, stamp);
-  // "node scripts/build.ts bundle|sea ARCH" and "node image/build.ts --arch ARCH": create the output
+  // "node scripts/build.ts bundle|cache ARCH|blob ARCH|sea ARCH" and "node image/build.ts --arch ARCH": create the output
   writeFileSync(
     join(dir, 'node'),
     `#!/bin/sh
 case "$1 $2" in
   "scripts/build.ts bundle") mkdir -p out/bundle && : > out/bundle/runit-ts.cjs ;;
+  "scripts/build.ts cache") : > "out/bundle/runit-ts-$3.cache" ;;
   "scripts/build.ts blob") : > "out/bundle/sea-$3.blob" ;;
   "scripts/build.ts sea") mkdir -p "out/$3" && : > "out/$3/runit-ts" ;;
   "image/build.ts --arch") : > "out/$3/initramfs.img" ;;
@@ -67,7 +68,8 @@ t.test('make test-boot keeps both arches\' outputs', async (t) => {
   t.ok(existsSync(join(s.dir, 'out', 'tap-ran')), 'the boot tests ran');
   t.notMatch(out, /^rm /m, 'make deletes nothing');
   for (const a of ARCHES) for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', a, f)), `out/${a}/${f}`);
-  // each arch's blob (its code cache is the arch's own) is a file of its own, kept
+  // each arch's code cache (made by the arch's own Node) and blob are files of their own, kept
+  for (const a of ARCHES) t.ok(existsSync(join(s.dir, 'out', 'bundle', `runit-ts-${a}.cache`)), `out/bundle/runit-ts-${a}.cache`);
   for (const a of ARCHES) t.ok(existsSync(join(s.dir, 'out', 'bundle', `sea-${a}.blob`)), `out/bundle/sea-${a}.blob`);
   // a missing output is made again by the next run
   rmSync(join(s.dir, 'out', other, 'runit'), { force: true });

@@ -1,0 +1,48 @@
+'use strict';
+// The single executable's main: compiles the bundle (an asset of the blob) with a V8 code
+// cache made by a training run of the bundle (scripts/code-cache.ts), then runs it.
+//
+// Node's own SEA code cache (useCodeCache) is made right after compiling the bundle, so
+// it holds only the code V8 compiles eagerly (the top level); every function the applet
+// then calls is compiled on its first call. A cache made by V8 after the code has run
+// holds every function compiled so far: with one made after a run of the supervisor,
+// stage 2 and the supervisor's first pass start with their bytecode ready, which under
+// emulation is most of their start (docs/performance.md).
+//
+// Plain CommonJS, so that the training run (scripts/sea-train.cjs) compiles the very same
+// source text (wrapper, file name) as the executable does.
+const { Script } = require('node:vm');
+
+/** the name the bundle's code is known by in stack traces */
+const FILENAME = 'runit-ts.cjs';
+
+/** The bundle as a CommonJS module function: the blob holds it so (scripts/build.ts). */
+function wrap(bundle) {
+  return `(function (exports, require, module, __filename, __dirname) {${bundle}\n})`;
+}
+
+/**
+ * Compile the wrapped bundle, with `cachedData` if given. The source is used as it comes:
+ * joining the wrapper here would have V8 copy the 380 KiB into one string first, ~25 ms
+ * of every start under emulation.
+ */
+function compile(wrapped, cachedData) {
+  return new Script(wrapped, { filename: FILENAME, ...(cachedData ? { cachedData } : {}) });
+}
+
+const sea = require('node:sea');
+if (sea.isSea()) {
+  let cache;
+  try {
+    cache = new Uint8Array(sea.getRawAsset('runit-ts.cache'));
+  } catch {
+    // a blob without a cache: the bundle is compiled as it runs
+  }
+  const script = compile(sea.getAsset(FILENAME, 'utf8'), cache);
+  // V8 rejects a cache made by another V8, another arch or other V8 flags: still correct,
+  // only slower, and a build fault (test/host/dispatch.test.ts fails on this line)
+  if (cache && script.cachedDataRejected) process.stderr.write('runit-ts: code cache rejected\n');
+  script.runInThisContext()(exports, require, module, __filename, __dirname);
+} else {
+  module.exports = { compile, wrap, FILENAME };
+}

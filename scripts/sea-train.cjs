@@ -1,0 +1,31 @@
+'use strict';
+// One step of the code cache's training run (scripts/code-cache.ts runs it with the
+// target arch's Node and the executable's V8 options):
+//   node EXEC_ARGV sea-train.cjs BUNDLE CACHE_IN|- CACHE_OUT APPLET [ARGS...]
+// compiles BUNDLE as the executable does (scripts/sea-loader.cjs), with CACHE_IN's code if
+// given, runs APPLET as if called by that name, and when the process exits writes V8's
+// code cache of everything compiled by then to CACHE_OUT.
+const { readFileSync, writeFileSync } = require('node:fs');
+const { setFlagsFromString } = require('node:v8');
+const { compile, wrap } = require('./sea-loader.cjs');
+
+const [bundle, cacheIn, cacheOut, applet, ...args] = process.argv.slice(2);
+if (!bundle || !cacheIn || !cacheOut || !applet) {
+  process.stderr.write('usage: node sea-train.cjs BUNDLE CACHE_IN|- CACHE_OUT APPLET [ARGS...]\n');
+  process.exit(2);
+}
+const script = compile(wrap(readFileSync(bundle, 'utf8')), cacheIn === '-' ? undefined : readFileSync(cacheIn));
+if (cacheIn !== '-' && script.cachedDataRejected) {
+  process.stderr.write(`sea-train: ${cacheIn} rejected\n`);
+  process.exit(1);
+}
+process.on('exit', () => {
+  // the supervisor turns V8's compilers off at run time (src/lib/trim.ts): back to the
+  // defaults, as V8 stamps the cache with a hash of the flags that differ from them and
+  // accepts it only under the same flags
+  setFlagsFromString('--opt --sparkplug --maglev');
+  writeFileSync(cacheOut, script.createCachedData());
+});
+// as the executable is called: argv[1] is the name it was called by
+process.argv = [process.argv[0], applet, ...args];
+script.runInThisContext()(exports, require, module, __filename, __dirname);
