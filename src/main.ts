@@ -41,7 +41,8 @@ export const COMMANDS: Record<string, () => Promise<Applet>> = {
 
 export const SELF = 'runit-ts';
 
-export const HELP = `usage: runit-ts APPLET [ARGS...]   (or call it through a symlink named APPLET)
+/** (a function: made at every start, its regular expression cost a start under emulation ~15 ms) */
+export const help = (): string => `usage: runit-ts APPLET [ARGS...]   (or call it through a symlink named APPLET)
 
 A runit-compatible init and supervision suite in one executable.
 Applets: ${Object.keys(APPLETS).filter((a) => !/^\d$/.test(a)).join(', ')},
@@ -69,7 +70,7 @@ export function resolveApplet(argv0: string, args: string[]): { name: string; ar
 export async function run(argv0: string, args: string[]): Promise<number> {
   const { name, argv, argv0: a0, self } = resolveApplet(argv0, args);
   if (name === '' || name === '--help' || name === '-h') {
-    process.stdout.write(HELP);
+    process.stdout.write(help());
     return name === '' ? 100 : 0;
   }
   const load = APPLETS[name] ?? (self ? COMMANDS[name] : undefined);

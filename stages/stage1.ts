@@ -1,7 +1,6 @@
 // /etc/runit/1: one-time system initialisation. Errors are printed with the stage's
 // name and do not stop the boot: a console shell is more use than a halted machine.
 import { constants as C, existsSync, mkdirSync, openSync, closeSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { release } from 'node:os';
 import { join } from 'node:path';
 import { errLine, withCause } from '../src/lib/diag.ts';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from '../src/lib/native.ts';
@@ -116,7 +115,7 @@ function modules(): void {
     return;
   }
   if (!list.length) return;
-  const base = join('/lib/modules', release());
+  const base = join('/lib/modules', process.getBuiltinModule('node:os').release());
   let dep;
   try {
     dep = parseModulesDep(readFileSync(join(base, 'modules.dep'), 'utf8'));

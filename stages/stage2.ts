@@ -9,6 +9,8 @@ PATH set for services. Ends when runit sends TERM (after 'init 0' / 'init 6').
 `;
 
 export const SERVICE_DIR = '/etc/service';
+/** the events socket and the directory watch a second after the first pass (src/runsvdir/runsvdir.ts) */
+export const SERVE_DELAY_MS = 1000;
 export const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function main(argv: string[]): Promise<number> | number {
@@ -17,5 +19,5 @@ export function main(argv: string[]): Promise<number> | number {
     return 0;
   }
   process.env.PATH = PATH;
-  return runsvdir(['-P', process.env.RUNIT_TS_SVDIR ?? SERVICE_DIR, 'log: ' + '.'.repeat(395)]);
+  return runsvdir(['-P', process.env.RUNIT_TS_SVDIR ?? SERVICE_DIR, 'log: ' + '.'.repeat(395)], 'runsvdir', { serveDelayMs: SERVE_DELAY_MS });
 }

@@ -2,7 +2,6 @@
 // QEMU harness (src/harness/), the tools in scripts/ and the benchmarks: the arches we
 // build for, the host's, the cache of pinned inputs, the serial console and kernel
 // command line, and how kernel module files are named.
-import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 
 /** The guest and host architectures runit-ts builds for. */
@@ -52,7 +51,7 @@ export function requireHostArch(): Arch {
 
 /** Where scripts/setup keeps the pinned inputs: $RUNIT_TS_CACHE, default ~/.cache/runit-ts. */
 export function cacheDir(): string {
-  return process.env.RUNIT_TS_CACHE || join(homedir(), '.cache', 'runit-ts');
+  return process.env.RUNIT_TS_CACHE || join(process.getBuiltinModule('node:os').homedir(), '.cache', 'runit-ts');
 }
 
 /** Options of the kernel command line built by kernelCmdline (defaultCmdline in the harness). */

@@ -1,11 +1,10 @@
 // Small system-call wrappers, with the error handling runit's tools use around them.
 import { closeSync, constants as C, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 
 /** The name of a signal number ('SIGTERM' for 15), or undefined for 0 or a number Linux has no name for. */
 export function signalName(n: number): NodeJS.Signals | undefined {
   if (!n) return undefined;
-  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name as NodeJS.Signals;
+  for (const [name, num] of Object.entries(process.getBuiltinModule('node:os').constants.signals)) if (num === n) return name as NodeJS.Signals;
   return undefined;
 }
 
@@ -20,6 +19,30 @@ export function selfExe(): string {
   } catch {
     return process.execPath;
   }
+}
+
+/**
+ * Milliseconds on the monotonic clock, fractional. Not performance.now(): the global
+ * `performance` loads Node's perf_hooks modules when first used, ~20 ms of a start under
+ * emulation (docs/performance.md).
+ */
+export function monotonicMs(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
+const pad = (n: number, w: number) => String(n).padStart(w, '0');
+
+/**
+ * `new Date(ms).toISOString()`, as the same string, without it: V8's first toISOString
+ * in a process costs ~0.2 ms on a fast machine and tens of milliseconds under emulation,
+ * on the supervisor's first pass (docs/performance.md); the getUTC* methods do not.
+ */
+export function isoTime(ms: number = Date.now()): string {
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  const year = y >= 0 && y <= 9999 ? pad(y, 4) : (y < 0 ? '-' : '+') + pad(Math.abs(y), 6);
+  return `${year}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.${pad(d.getUTCMilliseconds(), 3)}Z`;
 }
 
 /** The errno name of a failed call ('ENOENT'...), if it has one. */

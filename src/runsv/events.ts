@@ -10,6 +10,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ServiceEvent } from '../control/types.ts';
 import { monotonicNow } from '../lib/servicemodel.ts';
+import { isoTime } from '../lib/sys.ts';
 
 export type { ServiceEvent };
 
@@ -28,7 +29,7 @@ export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'> & Partial<P
 
 /** Stamp an event with the wall and monotonic clocks (now, or the times it carries). */
 export function stamp(e: Parameters<EventSink>[0]): ServiceEvent {
-  return { ...e, time: e.time ?? new Date().toISOString(), monotonic: e.monotonic ?? monotonicNow() };
+  return { ...e, time: e.time ?? isoTime(), monotonic: e.monotonic ?? monotonicNow() };
 }
 
 /** Fans events out to every connected client; keeps a backlog for late ones. */

@@ -13,17 +13,16 @@
 // vfork-style clone: src/runsv/children.ts). What is beyond runit (stats.json, the
 // events) is held while a pass of the loop runs and written right after the spawn,
 // stats.json first, then each event with the time it happened (see release()).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants as C, existsSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
-import { findLeftover, makeFifo, stopLeftovers, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
-import { closeQuiet, errnoOf as code, exists, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
+import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
+import { closeQuiet, errnoOf as code, exists, isoTime, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
@@ -126,7 +125,7 @@ class Svd {
     this.rel = islog ? 'log/' : '';
   }
   path(f: string): string {
-    return join(this.cwd, 'supervise', f);
+    return supervisePath(this.cwd, f);
   }
 }
 
@@ -260,7 +259,7 @@ export class Runsv implements Participant {
   private becomeReady(how: ReadinessKind, pid: number): void {
     const r = this.readiness;
     const now = monotonicNow();
-    this.readyRec = { how, pid, time: new Date().toISOString(), monotonic: now, afterSpawn: r ? Math.round((now - r.spawnedAt) * 1000) / 1000 : 0 };
+    this.readyRec = { how, pid, time: isoTime(), monotonic: now, afterSpawn: r ? Math.round((now - r.spawnedAt) * 1000) / 1000 : 0 };
     this.failedReason = undefined;
     this.endReadiness();
     this.writeStats(this.svd[0]);
@@ -388,7 +387,7 @@ export class Runsv implements Participant {
       if (this.readiness !== r) return;
       let child: ChildProcess;
       try {
-        child = spawn('./check', [], { cwd: this.dir, stdio: ['ignore', 'ignore', 'inherit'], argv0: './check' });
+        child = process.getBuiltinModule('node:child_process').spawn('./check', [], { cwd: this.dir, stdio: ['ignore', 'ignore', 'inherit'], argv0: './check' });
       } catch {
         this.pollCheck(r, Math.min(waitMs * 2, CHECK_MAX_MS));
         return;
@@ -429,7 +428,7 @@ export class Runsv implements Participant {
     if (!this.held.length) return;
     const held = this.held;
     this.held = [];
-    for (const { at, mono, ...e } of held) this.opts.events?.({ ...e, time: new Date(at).toISOString(), monotonic: mono });
+    for (const { at, mono, ...e } of held) this.opts.events?.({ ...e, time: isoTime(at), monotonic: mono });
   }
 
   /** ./run started: count it, tell the sink (and 'ready' too when no ./check decides readiness). */
@@ -729,7 +728,7 @@ export class Runsv implements Participant {
       try {
         const enoexec = execFormatError(path);
         if (enoexec) throw Object.assign(new Error(enoexec), { code: enoexec });
-        child = spawn(rel, [], { cwd: this.dir, argv0: rel, stdio: ['inherit', out, 'inherit'] });
+        child = process.getBuiltinModule('node:child_process').spawn(rel, [], { cwd: this.dir, argv0: rel, stdio: ['inherit', out, 'inherit'] });
       } catch (e) {
         // runsv's child fails the same way and exits 111: the signal is sent
         this.say(fatalLine(`runsv ${this.name}`, 'unable to run control/?', e));
@@ -857,7 +856,7 @@ export class Runsv implements Participant {
     this.pidChanged = true;
     this.updateStatus(s);
     lg.once('exit', (status: number | null, signal: NodeJS.Signals | null) => {
-      const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
+      const sig = signal ? (process.getBuiltinModule('node:os').constants.signals[signal] ?? 0) : 0;
       this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig, low: sig });
       void this.pump();
     });

@@ -2,7 +2,7 @@
 import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
 import { interpreterOnly, trimExecutable } from '../lib/trim.ts';
-import { Runsvdir } from './runsvdir.ts';
+import { Runsvdir, type RunsvdirOptions } from './runsvdir.ts';
 
 export const HELP = `usage: runsvdir [-P] dir [log]
 
@@ -40,7 +40,8 @@ export function stopTimeoutMs(value: string | undefined, warn: (m: string) => vo
   return DEFAULT_STOP_TIMEOUT_SEC * 1000;
 }
 
-export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> {
+/** `more`: options of the supervisor beyond runsvdir's command line (stage 2's) */
+export async function main(argv: string[], argv0 = 'runsvdir', more: Pick<RunsvdirOptions, 'serveDelayMs'> = {}): Promise<number> {
   if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(HELP);
     return 0;
@@ -80,7 +81,7 @@ export async function main(argv: string[], argv0 = 'runsvdir'): Promise<number> 
     }
   }
   setComm('runsvdir');
-  const rd = new Runsvdir(dir, { setsid });
+  const rd = new Runsvdir(dir, { setsid, ...more });
   rd.start();
   // once started, most of the executable's and libraries' pages are never used again, and
   // malloc keeps the start-up peak: let them go (and again now and then, for pages a rare

@@ -14,6 +14,7 @@ import { accessSync, closeSync, constants as C, openSync, readdirSync, realpathS
 import { join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
+import { monotonicMs } from '../lib/sys.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
 import { EVENT_SOCKET, EventHub } from '../runsv/events.ts';
 import { Coordinator } from '../runsv/deps.ts';
@@ -43,18 +44,24 @@ export interface RunsvdirOptions {
   name?: string;
   /** serve state changes as JSON lines on DIR/.events (default true; see src/runsv/events.ts) */
   events?: boolean;
+  /**
+   * how long after the first pass the events socket and the watch are set up (default 0:
+   * right after it). Stage 2 waits a second: at boot nobody needs them sooner, and the
+   * work is then not in the way of the services starting (docs/performance.md).
+   */
+  serveDelayMs?: number;
 }
 
 interface Entry {
   name: string;
   /** undefined while the runsv is not running (ended; started again RESTART_DELAY_MS later) */
   runsv: Runsv | undefined;
-  /** when the runsv ended (performance.now() ms) */
+  /** when the runsv ended (monotonicMs()) */
   endedAt: number;
   gone: boolean;
 }
 
-const now = () => performance.now();
+const now = monotonicMs;
 
 export class Runsvdir {
   readonly dir: string;
@@ -70,6 +77,8 @@ export class Runsvdir {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private watcher: FSWatcher | undefined;
+  /** the events socket and the watch are set up (after the first pass) */
+  private served = false;
   private stopped = false;
   /** state changes of every service, for clients of DIR/.events */
   readonly events = new EventHub();
@@ -92,6 +101,18 @@ export class Runsvdir {
   }
 
   start(): void {
+    this.schedule(0);
+  }
+
+  /**
+   * The events socket and the directory watch, set up right after the first pass has
+   * started the services: both load parts of Node the pass does not need (net's server
+   * loads the cluster module, fs.watch its watchers), 40-50 ms of a start under emulation
+   * (docs/performance.md). Events are kept for clients that connect later; a directory
+   * made before the watch is set up is picked up by a pass right after it.
+   */
+  private serve(): void {
+    if (this.stopped) return;
     if (this.opts.events !== false) {
       // a read-only scan directory has no events socket; supervision goes on without it
       this.events.listen(join(this.dir, EVENT_SOCKET)).catch((e: unknown) => this.warn(`unable to serve ${EVENT_SOCKET}`, e));
@@ -110,8 +131,12 @@ export class Runsvdir {
       } catch {
         /* the periodic scan still works */
       }
+      try {
+        if (dirKey(this.dir) !== this.lastDirKey) this.kick();
+      } catch {
+        /* the next pass says why */
+      }
     }
-    this.schedule(0);
   }
 
   /** Run a pass in `ms` (sooner than planned only). */
@@ -148,6 +173,12 @@ export class Runsvdir {
     if (urgent || t - this.lastCheck >= RESCAN_INTERVAL_MS) {
       this.lastCheck = t;
       this.pass();
+      if (!this.served) {
+        this.served = true;
+        const delay = this.opts.serveDelayMs ?? 0;
+        if (delay > 0) setTimeout(() => this.serve(), delay).unref();
+        else setImmediate(() => this.serve());
+      }
     }
     const wait = this.check || this.forced ? RESCAN_INTERVAL_MS : SCAN_INTERVAL_MS;
     this.schedule(Math.max(0, this.lastCheck + wait - now()));
@@ -156,8 +187,7 @@ export class Runsvdir {
   private pass(): void {
     let key: string;
     try {
-      const st = statSync(this.dir);
-      key = `${st.dev}:${st.ino}:${st.mtimeMs}`;
+      key = dirKey(this.dir);
     } catch (e) {
       this.warn(`unable to stat ${this.name}`, e);
       return;
@@ -301,6 +331,12 @@ export class Runsvdir {
     this.services.clear();
     this.events.close();
   }
+}
+
+/** what tells that a directory changed: its device, inode and modification time */
+function dirKey(dir: string): string {
+  const st = statSync(dir);
+  return `${st.dev}:${st.ino}:${st.mtimeMs}`;
 }
 
 function code(e: unknown): string | undefined {

@@ -2,7 +2,7 @@
 // the processor. Output is batched: the line engine (svlogd.ts) appends bytes with
 // put()/lineDone(), which apply runit's size rules as if every line were written at once,
 // and records where rotations fall; drain() then writes and rotates for real.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import {
   chmodSync, closeSync, constants as C, fchmodSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync,
   statSync, unlinkSync, writeSync,
@@ -494,7 +494,7 @@ export class Logdir {
         }
       });
       step('unable to open newstate for processor', () => openSync(this.p('newstate'), TRUNC, 0o644));
-      child = spawn('/bin/sh', ['-c', this.cfg.processor], {
+      child = process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', this.cfg.processor], {
         cwd: this.path,
         env: h.env,
         argv0: 'sh',

@@ -115,7 +115,8 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   }
   if (!prog) return undefined;
   try {
-    if (realpathSync(prog) !== realpathSync(opts.self ?? selfExe())) return undefined;
+    // the kernel's realpath (one system call; Node's own walks the path in JavaScript)
+    if (realpathSync.native(prog) !== realpathSync.native(opts.self ?? selfExe())) return undefined;
   } catch {
     return undefined;
   }

@@ -6,13 +6,14 @@
 // (nanoseconds = microseconds * 1000 + 500) and prints 5 of the 9 fraction digits.
 // localTime (our -T) prints -tt/-ttt in the local time zone instead of UTC.
 
+import { monotonicMs } from '../lib/sys.ts';
 import { TAI_OFFSET, tai64nLabel, tainFromMs } from '../lib/tai.ts';
 
 export const STAMP_LEN = 26;
 const HEX = '0123456789abcdef';
 
 /**
- * Wall-clock time with microsecond resolution, cheaply: performance.now() (monotonic, fine)
+ * Wall-clock time with microsecond resolution, cheaply: the monotonic clock (fine)
  * plus an offset to the real-time clock. Date.now() alone has only milliseconds, and
  * performance.timeOrigin + performance.now() never notices the clock being set (at boot
  * the clock is often stepped by NTP or an RTC driver after we started).
@@ -27,18 +28,18 @@ export class WallClock {
   sync(): void {
     const d0 = Date.now();
     let d = d0;
-    let p = performance.now();
+    let p = monotonicMs();
     const limit = p + 2;
     while (d === d0 && p < limit) {
       d = Date.now();
-      p = performance.now();
+      p = monotonicMs();
     }
     this.offset = d - p;
   }
 
   /** Milliseconds since the epoch, fractional. */
   now(): number {
-    return performance.now() + this.offset;
+    return monotonicMs() + this.offset;
   }
 
   /** Re-align if the real-time clock was stepped (checked at most once per call site batch). */

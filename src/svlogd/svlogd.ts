@@ -25,7 +25,7 @@
 // Speed: input is taken in whole chunks and every directory gets one write per chunk
 // (runit writes each line on its own). Size rotation points are still exactly runit's,
 // because they depend only on byte counts and line ends (see Logdir.put/lineDone).
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { createReadStream, fstatSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -559,7 +559,7 @@ export class Svlogd extends EventEmitter implements LogdirHost {
   private udpLine(d: Logdir, s: Buffer, off: number, len: number, cut: boolean): void {
     const msg = this.shortForm(d, s, off, len, cut);
     if (!this.udp) {
-      this.udp = dgram.createSocket('udp4');
+      this.udp = process.getBuiltinModule('node:dgram').createSocket('udp4');
       this.udp.on('error', () => {});
       this.udp.unref();
     }
