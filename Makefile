@@ -83,6 +83,11 @@ out/%/runit: image/runit.c $(SETUP_STAMP)
 	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
 	$(STRIP_$*) $@
 
+out/%/early: image/early.c $(SETUP_STAMP)
+	@mkdir -p $(@D)
+	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
+	$(STRIP_$*) $@
+
 build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 
 # a static pattern rule: the executables are named prerequisites, so make keeps them
@@ -93,7 +98,7 @@ $(foreach a,$(ARCHES),out/$(a)/initramfs.img): out/%/initramfs.img: out/%/runit-
 $(foreach a,$(ARCHES),out/$(a)/disk.img): out/%/disk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --outputs disk
 
-$(foreach a,$(ARCHES),out/$(a)/exedisk.img): out/%/exedisk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
+$(foreach a,$(ARCHES),out/$(a)/exedisk.img): out/%/exedisk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit out/%/early $(IMAGE_SOURCES)
 	$(NODE) image/build.ts --arch $* --outputs exedisk
 
 OUTPUT_LIST := $(subst $(comma), ,$(OUTPUTS))
@@ -171,8 +176,9 @@ reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	  $(TAP) test/host/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
-# the boot benchmark boots both arches: each with its initramfs and exedisk images
-bench: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/exedisk.img)
+# the boot benchmark boots both arches: it builds its images from the executables (and the
+# kernel image build copies)
+bench: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/runit-ts.node out/$(a)/early)
 	$(NODE) bench/run.ts $(if $(RUNS),--runs $(RUNS))
 
 clean:

@@ -3,11 +3,12 @@
 // ~0.5 s under TCG, most of it the Node executable); from a disk the pages Node touches
 // are read when it touches them, by QEMU's own (host) code.
 //   exedisk.img       the initramfs without /usr/lib/runit-ts's files (~8 MiB), plus the
-//                     early stage (image/early-init.sh as /sbin/early-init) and the modules
-//                     it loads: virtio_pci + virtio_blk + erofs (x86_64 also virtio_pmem)
+//                     early stage (image/early.c as /sbin/early, which hands anything it
+//                     does not do to image/early-init.sh as /sbin/early-init) and the
+//                     modules it loads: virtio_pci + virtio_blk + erofs (x86_64 also virtio_pmem)
 //   exe.erofs         /usr/lib/runit-ts (the executable and its addon) as an uncompressed
 //                     erofs (no tail packing: DAX can map it), padded to 2 MiB
-//   exedisk.cmdline   rdinit=/sbin/early-init early.mount=/dev/vda:/usr/lib/runit-ts:erofs:ro early.ra=2048
+//   exedisk.cmdline   rdinit=/sbin/early early.mount=/dev/vda:/usr/lib/runit-ts:erofs:ro early.ra=2048
 //   exedisk-pmem.cmdline  x86_64: the same disk as virtio-pmem, mounted with dax=always
 // The early stage mounts the disk on /usr/lib/runit-ts and execs /sbin/runit on the
 // initramfs (no switch_root); everything after that is the initramfs image's boot.
@@ -28,6 +29,8 @@ import { stableUuid } from './gpt.ts';
 /** The directory that goes on the disk (mounted there by the early stage). */
 export const EXE_DIR = 'usr/lib/runit-ts';
 export const EARLY_INIT = '/sbin/early-init';
+/** the early stage's fast path, a small static program (built by make as out/ARCH/early) */
+export const EARLY = '/sbin/early';
 
 /** How the disk is attached: virtio-blk (both arches) or virtio-pmem with DAX (x86_64). */
 export type ExeDevice = 'blk' | 'pmem';
@@ -48,7 +51,7 @@ const MIB = 1048576;
 
 /** The kernel command line of the exedisk image attached one way. */
 export function exeDiskCmdline(spec: ImageSpec, device: ExeDevice): string {
-  const extra = `rdinit=${EARLY_INIT} early.modules=exe-${device} early.mount=${MOUNT[device]}${spec.cmdline ? ' ' + spec.cmdline.trim() : ''}`;
+  const extra = `rdinit=${EARLY} early.modules=exe-${device} early.mount=${MOUNT[device]}${spec.cmdline ? ' ' + spec.cmdline.trim() : ''}`;
   return kernelCmdline(spec.arch, { quiet: true, extra });
 }
 
@@ -65,6 +68,9 @@ export function exeDiskEntries(spec: ImageSpec, binDir: string): { initramfs: En
   if (exe.length === 1) throw new DiskError(`exedisk: nothing under /${EXE_DIR} in the image`);
   initramfs.push({ path: EXE_DIR, type: 'dir', mode: 0o755 });
   initramfs.push({ path: EARLY_INIT.slice(1), type: 'file', mode: 0o755, data: readFileSync(join(repoRoot, 'image', 'early-init.sh')) });
+  const early = join(binDir, 'early');
+  if (!existsSync(early)) throw new DiskError(`exedisk: no ${early} (make out/${arch}/early builds it from image/early.c)`);
+  initramfs.push({ path: EARLY.slice(1), type: 'file', mode: 0o755, data: () => readFileSync(early) });
   const rel = kernelRelease(arch);
   const modDir = join(requireInput(`kernel-${arch}`), 'lib', 'modules', rel);
   const have = new Set(initramfs.map((e) => e.path));
