@@ -6,6 +6,12 @@ import { selfExe } from './sys.ts';
 
 export interface Native {
   mkfifo(path: string, mode: number): void;
+  /**
+   * Write `data` (a Buffer, or a string under 510 bytes) to `tmp` (0644, created or
+   * truncated) and rename it over `path`. Throws an errno error with `step`: 'open'
+   * (opening or writing) or 'rename'.
+   */
+  replaceFile(tmp: string, path: string, data: string | Buffer): void;
   /** false when LOCK_NB was given and another holder has the lock */
   flock(fd: number, op: number): boolean;
   setsid(): number;

@@ -15,7 +15,7 @@
 import { closeSync, constants as C, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorStr } from './errstr.ts';
-import { native } from './native.ts';
+import { native, type Native } from './native.ts';
 import { isServiceProcess, processStartTicks } from './proc.ts';
 import { decodeStatus, encodeStatus, pidFile, statLine, type RawStatus, type Status } from './status.ts';
 import { sleep, signal } from './sys.ts';
@@ -150,6 +150,38 @@ export function makeFifo(path: string): void {
   }
 }
 
+let addon: Native | null | undefined;
+
+/**
+ * dir/supervise/NAME.new written (runit's open_trunc: 0644 & ~umask, then write, close)
+ * and renamed over NAME. One call to the addon where it is loaded (four of Node's fs
+ * calls otherwise, as in the tests of this module alone): under emulation the calls'
+ * own cost is a good part of the supervisor's start (docs/performance.md). Throws the
+ * step's error with `step`: 'open' (opening or writing) or 'rename'.
+ */
+function replaceFile(dir: string, name: string, data: string | Buffer): void {
+  const tmp = supervisePath(dir, `${name}.new`);
+  const path = supervisePath(dir, name);
+  if (addon === undefined) {
+    try {
+      addon = native();
+    } catch {
+      addon = null;
+    }
+  }
+  if (addon) return addon.replaceFile(tmp, path, data);
+  try {
+    writeTrunc(tmp, data);
+  } catch (e) {
+    throw Object.assign(e as Error, { step: 'open' });
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    throw Object.assign(e as Error, { step: 'rename' });
+  }
+}
+
 /** runit's open_trunc (0644 & ~umask) + write + close. */
 function writeTrunc(path: string, data: string | Buffer): void {
   const fd = openSync(path, C.O_WRONLY | C.O_NONBLOCK | C.O_TRUNC | C.O_CREAT, 0o644);
@@ -176,43 +208,29 @@ export interface WriteStatusOptions {
  * warns). Returns true when supervise/pid was written (or not asked for).
  */
 export function writeStatus(dir: string, st: Status, opts: WriteStatusOptions): boolean {
-  const p = (f: string) => supervisePath(dir, f);
   const sup = opts.label;
+  const renaming = (e: unknown) => (e as { step?: string } | null)?.step === 'rename';
   if (opts.pid) {
     try {
-      writeTrunc(p('pid.new'), pidFile(st.pid));
+      replaceFile(dir, 'pid', pidFile(st.pid));
     } catch (e) {
-      opts.warn(`unable to open ${sup}pid.new`, e);
-      return false;
-    }
-    try {
-      renameSync(p('pid.new'), p('pid'));
-    } catch (e) {
-      opts.warn(`unable to rename pid.new to ${sup}pid`, e);
+      opts.warn(renaming(e) ? `unable to rename pid.new to ${sup}pid` : `unable to open ${sup}pid.new`, e);
       return false;
     }
   }
   try {
-    writeTrunc(p('stat.new'), statLine(st));
-    try {
-      renameSync(p('stat.new'), p('stat'));
-    } catch (e) {
-      opts.warn(`unable to rename stat.new to ${sup}stat`, e);
+    replaceFile(dir, 'stat', statLine(st));
+  } catch (e) {
+    if (!renaming(e)) {
+      opts.warn(`unable to open ${sup}stat.new`, e);
+      return true;
     }
-  } catch (e) {
-    opts.warn(`unable to open ${sup}stat.new`, e);
-    return true;
+    opts.warn(`unable to rename stat.new to ${sup}stat`, e);
   }
   try {
-    writeTrunc(p('status.new'), encodeStatus(st));
+    replaceFile(dir, 'status', encodeStatus(st));
   } catch (e) {
-    opts.warn(`unable to open ${sup}status.new`, e);
-    return true;
-  }
-  try {
-    renameSync(p('status.new'), p('status'));
-  } catch (e) {
-    opts.warn(`unable to rename status.new to ${sup}status`, e);
+    opts.warn(renaming(e) ? `unable to rename status.new to ${sup}status` : `unable to open ${sup}status.new`, e);
   }
   return true;
 }
@@ -243,10 +261,8 @@ export const STATS_FILE = 'stats.json';
 
 /** Write supervise/stats.json as status is written: .new, then renamed over it. */
 export function writeStats(dir: string, stats: SupervisorStats, warn: (message: string, cause: unknown) => void, label = 'supervise/'): void {
-  const p = supervisePath(dir, STATS_FILE);
   try {
-    writeTrunc(`${p}.new`, JSON.stringify(stats) + '\n');
-    renameSync(`${p}.new`, p);
+    replaceFile(dir, STATS_FILE, Buffer.from(JSON.stringify(stats) + '\n'));
   } catch (e) {
     warn(`unable to write ${label}${STATS_FILE}`, e);
   }

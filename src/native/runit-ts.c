@@ -91,6 +91,51 @@ static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * replaceFile(tmp, path, data): write data (a Buffer or a short string) to tmp (created 0644 or truncated,
+ * opened without blocking, as runsv opens its status files) and rename tmp over path, so
+ * a reader sees the old file or the new one, never half of one. One call for what takes
+ * four of Node's fs calls: the supervisor updates three files per state change.
+ * A failure throws with `step`: "open" (opening or writing tmp) or "rename".
+ */
+static napi_value js_replace_file(napi_env env, napi_callback_info info) {
+  napi_value a[3], step;
+  char tmp[PATHLEN], path[PATHLEN], text[512];
+  const char *data = text;
+  size_t n;
+  bool isbuf = false;
+  if (get_args(env, info, a, 3) < 3 || get_str(env, a[0], tmp, sizeof tmp) || get_str(env, a[1], path, sizeof path)) return NULL;
+  napi_is_buffer(env, a[2], &isbuf);
+  if (isbuf) {
+    void *p;
+    napi_get_buffer_info(env, a[2], &p, &n);
+    data = p;
+  } else if (napi_get_value_string_utf8(env, a[2], text, sizeof text, &n) != napi_ok || n >= sizeof text - 1) {
+    napi_throw_type_error(env, NULL, "expected a Buffer, or a string of less than 510 bytes");
+    return NULL;
+  }
+  const char *failed = NULL;
+  int fd = open(tmp, O_WRONLY | O_NONBLOCK | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
+  if (fd == -1) failed = "open";
+  else {
+    ssize_t w = n ? write(fd, data, n) : 0;
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)n) { errno = w < 0 ? e : EIO; failed = "open"; }
+    else if (rename(tmp, path) == -1) failed = "rename";
+  }
+  if (!failed) return NULL;
+  int e = errno;
+  throw_errno(env, failed);
+  napi_value err;
+  napi_get_and_clear_last_exception(env, &err);
+  napi_create_string_utf8(env, failed, NAPI_AUTO_LENGTH, &step);
+  napi_set_named_property(env, err, "step", step);
+  errno = e;
+  napi_throw(env, err);
+  return NULL;
+}
+
 /* flock(fd, op) -> true, or false when LOCK_NB was given and the lock is held elsewhere */
 static napi_value js_flock(napi_env env, napi_callback_info info) {
   napi_value a[2], r;
@@ -643,6 +688,7 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
     {"mkfifo", NULL, js_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"replaceFile", NULL, js_replace_file, NULL, NULL, NULL, napi_enumerable, NULL},
     {"flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setsid", NULL, js_setsid, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -533,7 +533,9 @@ export class Runsv implements Participant {
     main.lockFd = this.openLock(main);
     if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
     this.opts.coordinator?.add(this);
-    this.writeStats(main); // what a previous supervisor recorded is not true of what we start
+    // what a previous supervisor recorded is not true of what we start: rewritten with the
+    // first pass of the loop (after the spawn, with the start counted), not a write of its own
+    main.statsDirty = true;
     const log = this.svd[1];
     if (log) {
       this.makeSupervise(logDir, './log/supervise');
