@@ -133,7 +133,7 @@ test-host: build $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node)
 test-location: build
 	RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts $(TAP) test/location/*.test.ts
 
-test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit)
+test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit out/$(a)/early)
 	# one at a time: each QEMU needs a core of its own for the timing checks
 	$(TAP) --jobs=1 test/boot/*.test.ts
 

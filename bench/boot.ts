@@ -9,14 +9,17 @@
 // the 20 services up. Ours come from stage 1's marks and the supervisor's timeline
 // (/run/runit-ts/boot.json, /etc/service/.timeline.json: docs/service-model.md); the
 // reference's stage 1 writes the same marks from the shell.
-// Our image is booted in each variant asked for (--variants, default all the arch has):
-// initramfs (the whole image in the initramfs, the default image), exedisk (the
-// executable on a read-only erofs disk on virtio-blk, the rest in a small initramfs) and,
-// on x86_64, pmem (the same erofs file on virtio-pmem, mounted with DAX); see
-// image/packers/exedisk.ts. --append adds kernel command-line words to ours, --compress
-// compresses our initramfs variant's copy (both to measure boot levers side by side).
+// Our image is built here from a spec with the reference's services (the console shell
+// and the twenty; none of the default image's syslogd, klogd, network and crond, no
+// modules for stage 1 to load) and booted in each variant asked for (--variants, default
+// all the arch has): initramfs (the whole image in the initramfs, as `make image` builds
+// it), exedisk (the executable on a read-only erofs disk on virtio-blk, the rest in a small
+// initramfs) and, on x86_64, pmem (the same erofs file on virtio-pmem, mounted with DAX);
+// see image/packers/exedisk.ts. --append adds kernel command-line words to ours,
+// --compress compresses our initramfs variant (both to measure boot levers side by side),
+// --bin builds ours from another build's binaries (to compare two builds).
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]
-//                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL]
+//                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR]
 // (--cpu: QEMU's -cpu for every image instead of the harness's default)
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,7 +116,7 @@ function benchSpec(arch: Arch): ImageSpec {
 
 async function ourImage(arch: Arch, dir: string, compress: Compression): Promise<Variant> {
   const out = join(dir, 'initramfs');
-  await buildImage(benchSpec(arch), out, compress, join(repoRoot, 'out', arch));
+  await buildImage(benchSpec(arch), out, compress, binDir);
   const files = bootFiles(out, arch);
   return { name: 'runit-ts', kernel: files.kernel, initrd: files.initrd, append: `${files.append}${extra}`, ours: true, bytes: statSync(files.initrd).size };
 }
@@ -121,7 +124,7 @@ async function ourImage(arch: Arch, dir: string, compress: Compression): Promise
 /** The exedisk image (small initramfs; the executable's erofs as a disk), one directory for both ways of attaching it. */
 async function buildExeDiskImage(arch: Arch, dir: string): Promise<string> {
   const out = join(dir, 'exedisk');
-  await buildExeDisk(benchSpec(arch), out, join(repoRoot, 'out', arch));
+  await buildExeDisk(benchSpec(arch), out, binDir);
   return out;
 }
 
@@ -239,15 +242,17 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
 
 const { values } = parseArgs({
   options: {
-    arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' },
+    arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' }, bin: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]\n' +
-    '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL]\n' +
+    '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR]\n' +
     'Boots Debian\'s runit image and ours (each variant) in turn, one QEMU at a time; prints medians (min-max).\n' +
-    'Variants: initramfs (out/ARCH/initramfs.img), exedisk and pmem (x86_64) (make image OUTPUTS=exedisk).\n');
+    'Our images are built from the binaries in --bin DIR (default out/ARCH: runit-ts, runit-ts.node, runit,\n' +
+    'early) with the reference\'s services: initramfs (all in the initramfs), exedisk and pmem (x86_64): the\n' +
+    'executable on a read-only erofs disk. The kernel and its command line are out/ARCH\'s (make image).\n');
   process.exit(0);
 }
 const arch = (values.arch ?? requireHostArch()) as Arch;
@@ -266,8 +271,12 @@ if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) {
   process.exit(2);
 }
 const extra = values.append ? ` ${values.append.trim()}` : '';
-if (!existsSync(join(repoRoot, 'out', arch, 'runit-ts')) || !existsSync(join(repoRoot, 'out', arch, 'vmlinuz'))) {
-  process.stderr.write(`no out/${arch}/runit-ts or out/${arch}/vmlinuz: run make image ARCH=${arch} first (the benchmark builds its images from them)\n`);
+/** the binaries our images are built from (--bin: another build's, to compare builds) */
+const binDir = values.bin ?? join(repoRoot, 'out', arch);
+const needs = [join(binDir, 'runit-ts'), join(binDir, 'runit-ts.node'), join(binDir, 'runit'), ...(wanted.some((w) => w !== 'initramfs') ? [join(binDir, 'early')] : []), join(repoRoot, 'out', arch, 'vmlinuz')];
+const missing = needs.filter((f) => !existsSync(f));
+if (missing.length) {
+  process.stderr.write(`missing ${missing.join(', ')}: run make image ARCH=${arch} (and make out/${arch}/early) first; the benchmark builds its images from them\n`);
   process.exit(2);
 }
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));

@@ -13,9 +13,12 @@ export function signalName(n: number): NodeJS.Signals | undefined {
  * at start: in a process started before /proc was mounted (stage 1, and the stage 2 it
  * goes on as) it is only argv[0], e.g. /etc/runit/1.
  */
+let self: string | undefined;
 export function selfExe(): string {
+  if (self) return self;
   try {
-    return readlinkSync('/proc/self/exe');
+    // a process's executable never changes: read once /proc can tell
+    return (self = readlinkSync('/proc/self/exe'));
   } catch {
     return process.execPath;
   }

@@ -146,6 +146,8 @@ export class Runsv implements Participant {
   private resolveDone!: () => void;
   /** the optional files (dependencies, readiness, type), read before each start of ./run */
   private model: ServiceModel;
+  /** the model was read by the constructor and the first pass of the loop has not ended */
+  private modelFresh = false;
   /** declared dependencies not met: ./run waits (status: down, want up) */
   private waitingFor: Blocker[] | undefined;
   private waitKey = '';
@@ -171,6 +173,7 @@ export class Runsv implements Participant {
     this.svd = [new Svd(false, this.dir)];
     this.done = new Promise((r) => (this.resolveDone = r));
     this.model = readServiceModel(this.dir);
+    this.modelFresh = true;
   }
 
   // ---- beyond runit: dependencies and readiness (src/lib/servicemodel.ts) ----
@@ -216,7 +219,9 @@ export class Runsv implements Participant {
 
   /** Read the optional files again; say once what is wrong with them. */
   private reload(): void {
-    this.model = readServiceModel(this.dir);
+    // the first start of the first pass uses what the constructor read a moment ago
+    if (!this.modelFresh) this.model = readServiceModel(this.dir);
+    this.modelFresh = false;
     const said = this.model.problems.join('\n');
     if (said && said !== this.problemsSaid) for (const p of this.model.problems) this.warn(p);
     this.problemsSaid = said;
@@ -424,6 +429,7 @@ export class Runsv implements Participant {
   /** Write the stats.json held back, then send the events held back (in order, with their times). */
   private release(): void {
     this.holding = false;
+    this.modelFresh = false;
     this.flushStats();
     if (!this.held.length) return;
     const held = this.held;

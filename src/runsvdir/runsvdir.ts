@@ -266,7 +266,7 @@ export class Runsvdir {
     // the name goes away (runsvchdir switching /etc/service to another runlevel)
     let dir = join(this.dir, name);
     try {
-      dir = realpathSync(dir);
+      dir = realpathSync.native(dir); // the kernel's: one system call
     } catch {
       /* runsv reports it */
     }

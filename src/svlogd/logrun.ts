@@ -78,6 +78,15 @@ export interface InProcessLogger extends LogRun {
   settings: SvlogdSettings;
 }
 
+/**
+ * Where PATH lookups found a program, by PATH and name: a supervisor looks up svlogd for
+ * every log service, and each directory without it costs a failed call (and an exception)
+ * per service. A hit is checked again, so a program that moved is looked up anew.
+ */
+const found = new Map<string, string>();
+/** realpath of our own executable, once (it does not change) */
+let selfReal: string | undefined;
+
 function executable(p: string): boolean {
   try {
     accessSync(p, C.X_OK);
@@ -105,18 +114,25 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   if (isAbsolute(run.program)) prog = executable(run.program) ? run.program : undefined;
   else {
     const path = (opts.env ?? process.env).PATH ?? '/bin:/usr/bin';
-    for (const dir of path.split(':')) {
-      const p = join(dir || '.', run.program);
-      if (executable(p)) {
-        prog = p;
-        break;
+    const key = `${path}\0${run.program}`;
+    const known = found.get(key);
+    if (known !== undefined && executable(known)) prog = known;
+    else {
+      for (const dir of path.split(':')) {
+        const p = join(dir || '.', run.program);
+        if (executable(p)) {
+          prog = p;
+          found.set(key, p);
+          break;
+        }
       }
     }
   }
   if (!prog) return undefined;
   try {
     // the kernel's realpath (one system call; Node's own walks the path in JavaScript)
-    if (realpathSync.native(prog) !== realpathSync.native(opts.self ?? selfExe())) return undefined;
+    const self = opts.self !== undefined ? realpathSync.native(opts.self) : (selfReal ??= realpathSync.native(selfExe()));
+    if (realpathSync.native(prog) !== self) return undefined;
   } catch {
     return undefined;
   }

@@ -213,6 +213,10 @@ export function diskSuite(arch: Arch): void {
         t.match(r.output, new RegExp(`^/dev/${dev} /usr/lib/runit-ts erofs ro[,\\s]`, 'm'), `${device}: /usr/lib/runit-ts is the erofs on /dev/${dev}, read-only`);
         if (device === 'pmem') t.match(r.output, /dax=always/, 'pmem: mounted with DAX');
         t.match(r.output, /^1$/m, `${device}: nothing can be written there`);
+        // the early stage's fast path (image/early.c) did it all: no word from the script
+        r = await m.run("dmesg | grep -o 'Run /sbin/[a-z-]* as init process' | tr -d '[]'", { timeout: 60_000 });
+        t.match(r.output, /Run \/sbin\/early as init process/, `${device}: /sbin/early was PID 1 before runit`);
+        t.notMatch(m.console, /^early: /m, `${device}: early-init.sh said nothing`);
         await m.sendLine('init 0');
         const exit = await m.waitForExit({ timeout: 60_000 });
         t.equal(exit.reason, 'guest-shutdown', `${device}: init 0 powers off`);
@@ -222,6 +226,26 @@ export function diskSuite(arch: Arch): void {
       }
     }
     t.throws(() => exeDiskBoot(join(work, 'none'), arch), { message: /^no exedisk.img in .*: run make image OUTPUTS=exedisk ARCH=/ }, 'a missing image: one line saying what to run');
+  });
+
+  t.test(`${arch}: exedisk: what the early program does not do goes to early-init.sh (early.shell)`, async (t) => {
+    const b = exeDiskBoot(join(work, 'exedisk'), arch, 'blk');
+    const m = await boot({
+      arch, kernel: b.kernel, initrd: b.initrd, append: `${b.append} early.shell`, memory: 1024, drives: [{ file: b.disk, readOnly: true }],
+      consoleLog: join(repo, 'out', 'test-logs', `${arch}-exedisk-fallback.log`),
+    });
+    try {
+      await m.waitFor('early: rescue shell', { timeout: 240_000 });
+      // leaving the script's rescue shell goes on with the boot: the disk mounted, runit started
+      await m.sendLine('exit');
+      await m.waitFor(PROMPT, { timeout: 240_000 });
+      const r = await m.run(`sv -w 30 check ${SERVICES.join(' ')} >/dev/null; grep -c " /usr/lib/runit-ts erofs " /proc/mounts`, { timeout: 90_000 });
+      t.equal(r.output.trim(), '1', 'the executable\'s disk mounted once, by the script');
+      await m.sendLine('init 0');
+      t.equal((await m.waitForExit({ timeout: 60_000 })).reason, 'guest-shutdown', 'init 0 powers off');
+    } finally {
+      await m.dispose();
+    }
   });
 
   t.test(`${arch}: boot figures`, async (t) => {

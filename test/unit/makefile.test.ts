@@ -18,7 +18,7 @@ const IMAGE = [...BUILD, 'initramfs.img'];
 function scratch(): { dir: string; make: (...args: string[]) => Promise<string> } {
   const dir = mkdtempSync(join(tmpdir(), 'runit-ts-makefile-'));
   copyFileSync(join(repo, 'Makefile'), join(dir, 'Makefile'));
-  const sources = ['src/main.ts', 'src/native/runit-ts.c', 'stages/stage1.ts', 'image/runit.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
+  const sources = ['src/main.ts', 'src/native/runit-ts.c', 'stages/stage1.ts', 'image/runit.c', 'image/early.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
   const old = new Date(Date.now() - 120_000);
   for (const f of sources) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
@@ -67,7 +67,7 @@ t.test('make test-boot keeps both arches\' outputs', async (t) => {
   const out = await s.make('test-boot');
   t.ok(existsSync(join(s.dir, 'out', 'tap-ran')), 'the boot tests ran');
   t.notMatch(out, /^rm /m, 'make deletes nothing');
-  for (const a of ARCHES) for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', a, f)), `out/${a}/${f}`);
+  for (const a of ARCHES) for (const f of [...IMAGE, 'early']) t.ok(existsSync(join(s.dir, 'out', a, f)), `out/${a}/${f}`);
   // each arch's code cache (made by the arch's own Node) and blob are files of their own, kept
   for (const a of ARCHES) t.ok(existsSync(join(s.dir, 'out', 'bundle', `runit-ts-${a}.cache`)), `out/bundle/runit-ts-${a}.cache`);
   for (const a of ARCHES) t.ok(existsSync(join(s.dir, 'out', 'bundle', `sea-${a}.blob`)), `out/bundle/sea-${a}.blob`);
