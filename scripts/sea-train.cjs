@@ -23,7 +23,7 @@ process.on('exit', () => {
   // the supervisor turns V8's compilers off at run time (src/lib/trim.ts): back to the
   // defaults, as V8 stamps the cache with a hash of the flags that differ from them and
   // accepts it only under the same flags
-  setFlagsFromString('--opt --sparkplug --maglev');
+  setFlagsFromString('--opt --sparkplug --maglev --regexp-tier-up-ticks=1'); // V8_DEFAULTS in src/lib/trim.ts
   writeFileSync(cacheOut, script.createCachedData());
 });
 // as the executable is called: argv[1] is the name it was called by

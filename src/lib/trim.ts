@@ -69,10 +69,17 @@ export function trimExecutable(): number {
  * add compiled code and its metadata to a heap that stays for the machine's lifetime, and
  * under emulation compiling costs more at the start than it saves. Set at run time, for this
  * process alone: in execArgv the same flags would make V8 reject the code cache of Node's
- * built-in modules, and every short-lived applet start slower.
+ * built-in modules, and every short-lived applet start slower. Regular expressions alike:
+ * V8 compiles one to machine code on its second run (by default); at 100 runs, those of the
+ * start (a log/run script's parse for every log service) stay in the regexp interpreter,
+ * and a busy one still gets compiled.
  */
+export const INTERPRETER_ONLY = '--no-opt --no-sparkplug --no-maglev --regexp-tier-up-ticks=100';
+/** what interpreterOnly() changes, at V8's defaults (the code cache's training run sets them back) */
+export const V8_DEFAULTS = '--opt --sparkplug --maglev --regexp-tier-up-ticks=1';
+
 export function interpreterOnly(): void {
-  setFlagsFromString('--no-opt --no-sparkplug --no-maglev');
+  setFlagsFromString(INTERPRETER_ONLY);
 }
 
 const DEBUGFS = '/sys/kernel/debug';

@@ -24,27 +24,42 @@ export const EVENT_BACKLOG = 1000;
 /** A client that has this much unread is dropped rather than let the supervisor's memory grow. */
 export const MAX_CLIENT_BACKLOG_BYTES = 1 << 20;
 
-/** An event to record: stamped now unless it carries when it happened (one held back a moment). */
-export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'> & Partial<Pick<ServiceEvent, 'time' | 'monotonic'>>) => void;
+/**
+ * An event to record: stamped now unless it carries when it happened (one held back a
+ * moment): `at`, milliseconds since the epoch, and `monotonic`.
+ */
+export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'> & { at?: number; monotonic?: number }) => void;
 
-/** Stamp an event with the wall and monotonic clocks (now, or the times it carries). */
-export function stamp(e: Parameters<EventSink>[0]): ServiceEvent {
-  return { ...e, time: e.time ?? isoTime(), monotonic: e.monotonic ?? monotonicNow() };
+/** An event as kept: its times taken, its line made only when a client wants it. */
+interface Kept {
+  e: Omit<ServiceEvent, 'time' | 'monotonic'>;
+  at: number;
+  monotonic: number;
+  line?: string;
+}
+
+/** The event's JSON line (the wall time formatted now: most events are never sent). */
+function lineOf(k: Kept): string {
+  const { at: _at, monotonic: _m, ...rest } = k.e as typeof k.e & { at?: number; monotonic?: number };
+  return (k.line ??= JSON.stringify({ ...rest, time: isoTime(k.at), monotonic: k.monotonic } satisfies ServiceEvent) + '\n');
 }
 
 /** Fans events out to every connected client; keeps a backlog for late ones. */
 export class EventHub {
   private readonly clients = new Set<Socket>();
-  private readonly backlog: string[] = [];
+  private readonly backlog: Kept[] = [];
   private server: Server | undefined;
   private path: string | undefined;
 
   /** Record an event and send it to every client. */
   readonly emit: EventSink = (e) => {
-    const line = JSON.stringify(stamp(e)) + '\n';
-    this.backlog.push(line);
+    const k: Kept = { e, at: e.at ?? Date.now(), monotonic: e.monotonic ?? monotonicNow() };
+    this.backlog.push(k);
     if (this.backlog.length > EVENT_BACKLOG) this.backlog.shift();
-    for (const c of this.clients) this.send(c, line);
+    if (this.clients.size) {
+      const line = lineOf(k);
+      for (const c of this.clients) this.send(c, line);
+    }
   };
 
   private send(c: Socket, line: string): void {
@@ -63,7 +78,7 @@ export class EventHub {
       c.on('error', () => this.clients.delete(c));
       c.on('close', () => this.clients.delete(c));
       c.resume(); // nothing is read from clients; do not let their input pile up
-      for (const line of this.backlog) this.send(c, line.replace(/}\n$/, ',"replay":true}\n'));
+      for (const k of this.backlog) this.send(c, lineOf(k).replace(/}\n$/, ',"replay":true}\n'));
       this.clients.add(c);
     });
     this.server = server;

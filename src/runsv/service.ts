@@ -434,7 +434,7 @@ export class Runsv implements Participant {
     if (!this.held.length) return;
     const held = this.held;
     this.held = [];
-    for (const { at, mono, ...e } of held) this.opts.events?.({ ...e, time: isoTime(at), monotonic: mono });
+    for (const { mono, ...e } of held) this.opts.events?.({ ...e, monotonic: mono });
   }
 
   /** ./run started: count it, tell the sink (and 'ready' too when no ./check decides readiness). */

@@ -30,3 +30,11 @@ t.test('monotonicMs counts milliseconds on the monotonic clock', async (t) => {
 t.test('supervisePath names the same file as path.join', async (t) => {
   for (const dir of ['/etc/sv/x', '/etc/sv/x/', 'x', 'x/log', './x', '/']) t.equal(join(supervisePath(dir, 'stat')), join(dir, 'supervise', 'stat'), dir);
 });
+
+t.test('the code cache\'s training run sets back every V8 flag the supervisor changes', async (t) => {
+  const { INTERPRETER_ONLY, V8_DEFAULTS } = await import('../../src/lib/trim.ts');
+  const { readFileSync } = await import('node:fs');
+  const name = (f: string) => f.replace(/^--(no-)?/, '').replace(/=.*/, '');
+  t.same(V8_DEFAULTS.split(' ').map(name), INTERPRETER_ONLY.split(' ').map(name), 'the same flags, in order');
+  t.ok(readFileSync(join(import.meta.dirname, '../../scripts/sea-train.cjs'), 'utf8').includes(`setFlagsFromString('${V8_DEFAULTS}')`), 'sea-train.cjs restores V8_DEFAULTS');
+});
