@@ -150,7 +150,8 @@ function seed(): void {
 /** Is /etc/runit/2 this very executable (so that stage 2 can run in this process)? */
 export function stage2IsOurs(stage2 = STAGE2, self = selfExe()): boolean {
   try {
-    return realpathSync(stage2) === realpathSync(self);
+    // the kernel's realpath: one system call each (Node's own walks every component)
+    return realpathSync.native(stage2) === realpathSync.native(self);
   } catch {
     return false;
   }

@@ -125,13 +125,12 @@ static napi_value js_replace_file(napi_env env, napi_callback_info info) {
     else if (rename(tmp, path) == -1) failed = "rename";
   }
   if (!failed) return NULL;
-  int e = errno;
+  /* the errno error, taken back to add the step and thrown again */
   throw_errno(env, failed);
   napi_value err;
   napi_get_and_clear_last_exception(env, &err);
   napi_create_string_utf8(env, failed, NAPI_AUTO_LENGTH, &step);
   napi_set_named_property(env, err, "step", step);
-  errno = e;
   napi_throw(env, err);
   return NULL;
 }

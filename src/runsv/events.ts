@@ -40,8 +40,7 @@ interface Kept {
 
 /** The event's JSON line (the wall time formatted now: most events are never sent). */
 function lineOf(k: Kept): string {
-  const { at: _at, monotonic: _m, ...rest } = k.e as typeof k.e & { at?: number; monotonic?: number };
-  return (k.line ??= JSON.stringify({ ...rest, time: isoTime(k.at), monotonic: k.monotonic } satisfies ServiceEvent) + '\n');
+  return (k.line ??= JSON.stringify({ ...k.e, time: isoTime(k.at), monotonic: k.monotonic } satisfies ServiceEvent) + '\n');
 }
 
 /** Fans events out to every connected client; keeps a backlog for late ones. */
@@ -53,7 +52,8 @@ export class EventHub {
 
   /** Record an event and send it to every client. */
   readonly emit: EventSink = (e) => {
-    const k: Kept = { e, at: e.at ?? Date.now(), monotonic: e.monotonic ?? monotonicNow() };
+    const { at, monotonic, ...rest } = e;
+    const k: Kept = { e: rest, at: at ?? Date.now(), monotonic: monotonic ?? monotonicNow() };
     this.backlog.push(k);
     if (this.backlog.length > EVENT_BACKLOG) this.backlog.shift();
     if (this.clients.size) {
