@@ -8,7 +8,7 @@ import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
 import { BOOT_MARKS_FILE, kernelDone, writeBootMarks } from '../src/analyze/timeline.ts';
 import { monotonicNow } from '../src/lib/servicemodel.ts';
 import { selfExe } from '../src/lib/sys.ts';
-import { systemMemorySettings } from '../src/lib/trim.ts';
+import { interpreterOnly, systemMemorySettings } from '../src/lib/trim.ts';
 import { main as stage2 } from './stage2.ts';
 
 export const HELP = `usage: /etc/runit/1
@@ -185,9 +185,13 @@ export function main(argv: string[]): Promise<number> | number {
     process.stdout.write(HELP);
     return 0;
   }
+  const start = monotonicNow();
+  // Stage 1 runs once and briefly, and goes on as the supervisor, which interprets only:
+  // from its first line, so that neither the baseline compiler nor the regexp compiler
+  // runs during the boot (under emulation compiling costs more than it saves).
+  interpreterOnly();
   const offered = process.env[HANDOFF_ENV] === '1';
   delete process.env[HANDOFF_ENV];
-  const start = monotonicNow();
   mountAll();
   for (const f of systemMemorySettings()) errLine(`stage 1: unable to set ${f}`);
   hostname();

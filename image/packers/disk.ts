@@ -14,7 +14,7 @@ import { writeCpio, type Entry } from '../cpio.ts';
 import { requireInput, repoRoot, type Arch } from '../inputs.ts';
 import { resolveModules } from '../modules.ts';
 import { busyboxEntries, kernelImage, kernelRelease, rootfs, type ImageSpec } from '../rootfs.ts';
-import { CONSOLE } from '../../src/lib/platform.ts';
+import { CONSOLE, THP_MADVISE } from '../../src/lib/platform.ts';
 import { DiskError, writeExt4 } from './ext4.ts';
 import { writeErofs } from './erofs.ts';
 import { writeEsp, type EspFile } from './esp.ts';
@@ -70,7 +70,7 @@ export function diskCmdline(spec: ImageSpec, ids = diskIds(spec)): string {
   const extra = spec.cmdline ? ' ' + spec.cmdline : '';
   // erofs: read-only, with a tmpfs overlay on top (root.overlay, see image/early-init.sh)
   const fs = spec.disk?.rootfs === 'erofs' ? 'rootfstype=erofs ro root.overlay=tmpfs' : 'rootfstype=ext4 rw';
-  return `console=${CONSOLE[spec.arch]} root=PARTUUID=${ids.root} ${fs} rootwait panic=-1 quiet${extra}`;
+  return `console=${CONSOLE[spec.arch]} root=PARTUUID=${ids.root} ${fs} rootwait panic=-1 quiet ${THP_MADVISE}${extra}`;
 }
 
 /** Module files, each after everything it needs (depth first over modules.dep's lists). */

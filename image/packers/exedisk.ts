@@ -9,6 +9,7 @@
 //   exe.erofs         /usr/lib/runit-ts (the executable and its addon) as an uncompressed
 //                     erofs (no tail packing: DAX can map it), padded to 2 MiB
 //   exedisk.cmdline   rdinit=/sbin/early early.mount=/dev/vda:/usr/lib/runit-ts:erofs:ro early.ra=2048
+//                     transparent_hugepage=madvise (THP_MADVISE, as every image)
 //   exedisk-pmem.cmdline  x86_64: the same disk as virtio-pmem, mounted with dax=always
 // The early stage mounts the disk on /usr/lib/runit-ts and execs /sbin/runit on the
 // initramfs (no switch_root); everything after that is the initramfs image's boot.
@@ -20,7 +21,7 @@ import { repoRoot, requireInput } from '../inputs.ts';
 import { resolveModules } from '../modules.ts';
 import { kernelImage, kernelRelease, rootfs, type ImageSpec } from '../rootfs.ts';
 import { extractVmlinux } from '../../src/harness/kernel.ts';
-import { kernelCmdline, type Arch } from '../../src/lib/platform.ts';
+import { kernelCmdline, THP_MADVISE, type Arch } from '../../src/lib/platform.ts';
 import { parseModulesDep } from '../../stages/stage1.ts';
 import { dependencyOrder, DiskError } from './disk.ts';
 import { writeErofs } from './erofs.ts';
@@ -59,7 +60,7 @@ const NO_ACPI_IRQ: Record<Arch, string> = { x86_64: ' acpi=noirq', aarch64: '' }
 
 /** The kernel command line of the exedisk image attached one way. */
 export function exeDiskCmdline(spec: ImageSpec, device: ExeDevice): string {
-  const extra = `rdinit=${EARLY} early.modules=exe-${device} early.mount=${MOUNT[device]}${NO_ACPI_IRQ[spec.arch]}${spec.cmdline ? ' ' + spec.cmdline.trim() : ''}`;
+  const extra = `rdinit=${EARLY} early.modules=exe-${device} early.mount=${MOUNT[device]}${NO_ACPI_IRQ[spec.arch]} ${THP_MADVISE}${spec.cmdline ? ' ' + spec.cmdline.trim() : ''}`;
   return kernelCmdline(spec.arch, { quiet: true, extra });
 }
 

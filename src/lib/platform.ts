@@ -78,12 +78,21 @@ export function kernelCmdline(arch: Arch, opts: CmdlineOptions = {}): string {
 export const IMAGE_INIT = '/sbin/runit';
 
 /**
+ * Transparent huge pages only on request, from the kernel's first process on: on every
+ * command line of an image (initramfs, exedisk, disk). Under "always" (Debian's default)
+ * a process that touches a few KiB of a fresh anonymous region gets a whole 2 MiB page,
+ * which the kernel zeroes: Node's start before stage 1 sets the same at run time was
+ * 0.1-0.3 s slower under emulation, and the supervisor kept pages it never uses
+ * (docs/performance.md).
+ */
+export const THP_MADVISE = 'transparent_hugepage=madvise';
+
+/**
  * The command line an image is booted with (written to out/ARCH/cmdline): quiet, our PID 1,
- * transparent huge pages only on request (from the first process on: "always" gives the
- * supervisor 2 MiB pages for a few KiB in use; docs/performance.md), and `extra`.
+ * transparent huge pages only on request (THP_MADVISE), and `extra`.
  */
 export function imageCmdline(arch: Arch, extra = ''): string {
-  return kernelCmdline(arch, { quiet: true, extra: `rdinit=${IMAGE_INIT} transparent_hugepage=madvise${extra.trim() ? ' ' + extra.trim() : ''}` });
+  return kernelCmdline(arch, { quiet: true, extra: `rdinit=${IMAGE_INIT} ${THP_MADVISE}${extra.trim() ? ' ' + extra.trim() : ''}` });
 }
 
 /** File names of kernel modules, plain or compressed as Debian ships them. */

@@ -64,7 +64,7 @@ t.test('qemuCommand: drives (snapshot by default), UEFI pflash, -bios, reboots',
 
 t.test('diskCmdline: the root by PARTUUID; erofs read-only with the tmpfs overlay', async (t) => {
   const ids = diskIds({ arch: 'aarch64' });
-  t.equal(diskCmdline({ arch: 'aarch64', cmdline: 'loglevel=7' }), `console=ttyAMA0 root=PARTUUID=${ids.root} rootfstype=ext4 rw rootwait panic=-1 quiet loglevel=7`);
+  t.equal(diskCmdline({ arch: 'aarch64', cmdline: 'loglevel=7' }), `console=ttyAMA0 root=PARTUUID=${ids.root} rootfstype=ext4 rw rootwait panic=-1 quiet transparent_hugepage=madvise loglevel=7`);
   t.match(diskCmdline({ arch: 'x86_64', disk: { rootfs: 'erofs' } }), /^console=ttyS0 root=PARTUUID=\S+ rootfstype=erofs ro root\.overlay=tmpfs rootwait /);
   t.not(diskIds({ arch: 'aarch64', hostname: 'a' }).root, diskIds({ arch: 'aarch64', hostname: 'b' }).root, 'ids differ by hostname');
 });
