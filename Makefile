@@ -75,7 +75,7 @@ out/%/runit-ts: out/bundle/sea-%.blob
 
 out/%/runit-ts.node: src/native/runit-ts.c $(SETUP_STAMP)
 	@mkdir -p $(@D)
-	$(CC_$*) -shared -fPIC -O2 -Wall -Wextra -I node_modules/node-api-headers/include -o $@ $<
+	$(CC_$*) -shared -fPIC -O2 -Wall -Wextra -I node_modules/node-api-headers/include -I $(RUNIT_TS_CACHE)/node-$*/package/include/node -o $@ $<
 	$(STRIP_$*) --strip-unneeded $@
 
 out/%/runit: image/runit.c $(SETUP_STAMP)

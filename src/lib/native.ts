@@ -64,6 +64,13 @@ export interface Native {
    * the pid; throws (.code) when the exec failed. Node does not reap it: reap() does.
    */
   spawn(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean): number;
+  /**
+   * Watch a non-blocking fd (a FIFO): onData gets what each read() gives when it becomes
+   * readable, then (null, error) once at end of file (error null) or on a read error, and
+   * the watch stops. Returns close(), which stops it (the fd stays the caller's; keep
+   * close referenced while the watch is wanted). A libuv poll handle, no stream.
+   */
+  watchFd(fd: number, onData: (data: Buffer | null, error?: (Error & { code?: string }) | null) => void): () => void;
 }
 
 export const LOCK_SH = 1;

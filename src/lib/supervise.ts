@@ -12,7 +12,7 @@
 // directory that holds supervise/ (the service, or its log directory). Errors are
 // returned as values with runit's words ("unable to open supervise/ok") and the cause,
 // so a tool prints them its own way.
-import { closeSync, constants as C, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorStr } from './errstr.ts';
 import { native, type Native } from './native.ts';
@@ -293,6 +293,8 @@ export interface Leftover {
  * runsv writes its first status over it.
  */
 export function findLeftover(dir: string, label: string): Leftover | undefined {
+  // a directory never supervised before (every one at boot) has none: no failed open
+  if (!existsSync(supervisePath(dir, 'status'))) return undefined;
   const r = readStatusFile(dir);
   if (r.kind !== 'ok' || !r.status.pid || r.status.pid === process.pid) return undefined;
   const pid = r.status.pid;

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
+#include <uv.h>
 
 /* Throw Error(message) with code/errno set from errno; always returns NULL for convenience. */
 static napi_value throw_errno(napi_env env, const char *what) {
@@ -684,6 +685,140 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
   return r;
 }
 
+
+/*
+ * watchFd(fd, onData): call onData(buffer) with what a read() of the non-blocking fd gives
+ * each time it becomes readable, onData(null, error) once on end of file or an error (the
+ * watch then stops). A libuv poll handle on the fd: what runsv's poll() of its control
+ * FIFO is, without the stream machinery of a net.Socket (tens of objects per FIFO, made
+ * for every service at boot). Returns a close() function; the fd stays the caller's.
+ */
+typedef struct {
+  uv_poll_t *poll;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context ctx;
+  int fd;
+} fd_watch;
+
+static void watch_closed(uv_handle_t *h) {
+  free(h);
+}
+
+static void watch_stop(fd_watch *w) {
+  if (w->poll == NULL) return;
+  uv_poll_stop(w->poll);
+  uv_close((uv_handle_t *)w->poll, watch_closed);
+  w->poll = NULL;
+  napi_delete_reference(w->env, w->cb);
+  napi_async_destroy(w->env, w->ctx);
+}
+
+static void watch_call(fd_watch *w, napi_value *argv, size_t argc) {
+  napi_value cb, recv;
+  napi_get_reference_value(w->env, w->cb, &cb);
+  napi_get_global(w->env, &recv); /* make_callback wants an object as `this` */
+  /* make_callback: the promise jobs and nextTicks the callback queues run before libuv goes on */
+  napi_make_callback(w->env, w->ctx, recv, cb, argc, argv, NULL);
+}
+
+static void watch_ready(uv_poll_t *h, int status, int events) {
+  (void)events;
+  fd_watch *w = uv_handle_get_data((uv_handle_t *)h);
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  char buf[4096];
+  ssize_t n = -1;
+  int e = 0;
+  if (status < 0) e = -status;
+  else {
+    do n = read(w->fd, buf, sizeof buf);
+    while (n == -1 && errno == EINTR);
+    if (n == -1) e = errno;
+  }
+  if (n > 0) {
+    napi_value argv[1];
+    napi_create_buffer_copy(env, (size_t)n, buf, NULL, &argv[0]);
+    watch_call(w, argv, 1);
+  } else if (e != EAGAIN && e != EWOULDBLOCK) {
+    napi_value argv[2];
+    napi_get_null(env, &argv[0]);
+    if (n == 0) napi_get_null(env, &argv[1]);
+    else {
+      napi_value code, text;
+      napi_create_string_utf8(env, strerrorname_np(e) ? strerrorname_np(e) : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+      napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &text);
+      napi_create_error(env, code, text, &argv[1]);
+    }
+    watch_call(w, argv, 2);
+    watch_stop(w);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static napi_value watch_close(napi_env env, napi_callback_info info) {
+  fd_watch *w;
+  napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&w);
+  watch_stop(w);
+  return NULL;
+}
+
+/* the close function was collected: stop the poll if it was never closed (no JS call here) */
+static void watch_free(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  fd_watch *w = data;
+  if (w->poll != NULL) {
+    uv_poll_stop(w->poll);
+    uv_close((uv_handle_t *)w->poll, watch_closed);
+  }
+  free(w);
+}
+
+static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
+  napi_value a[2], close, name, resource;
+  int64_t fd;
+  uv_loop_t *loop;
+  if (get_args(env, info, a, 2) < 2 || get_int(env, a[0], &fd)) return NULL;
+  fd_watch *w = calloc(1, sizeof *w);
+  uv_poll_t *poll = malloc(sizeof *poll);
+  if (w == NULL || poll == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    free(w);
+    free(poll);
+    errno = ENOMEM;
+    return throw_errno(env, "watchFd");
+  }
+  int r = uv_poll_init(loop, poll, (int)fd);
+  if (r != 0) {
+    /* not initialised (libuv checks the fd first): nothing of it in the loop */
+    free(w);
+    free(poll);
+    errno = -r;
+    return throw_errno(env, "watchFd");
+  }
+  r = uv_poll_start(poll, UV_READABLE, watch_ready);
+  if (r != 0) {
+    /* initialised: freed once libuv has closed it */
+    free(w);
+    uv_close((uv_handle_t *)poll, watch_closed);
+    errno = -r;
+    return throw_errno(env, "watchFd");
+  }
+  w->poll = poll;
+  w->env = env;
+  w->fd = (int)fd;
+  uv_handle_set_data((uv_handle_t *)poll, w);
+  napi_create_reference(env, a[1], 1, &w->cb);
+  napi_create_string_utf8(env, "runit-ts:watchFd", NAPI_AUTO_LENGTH, &name);
+  napi_create_object(env, &resource);
+  napi_async_init(env, resource, name, &w->ctx);
+  napi_create_function(env, "close", NAPI_AUTO_LENGTH, watch_close, w, &close);
+  /* the state lives as long as its close function (after close(), only that is left) */
+  napi_add_finalizer(env, close, w, watch_free, NULL, NULL);
+  return close;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
     {"mkfifo", NULL, js_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -713,6 +848,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"notifySocket", NULL, js_notify_socket, NULL, NULL, NULL, napi_enumerable, NULL},
     {"recvDatagram", NULL, js_recv_datagram, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"watchFd", NULL, js_watch_fd, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

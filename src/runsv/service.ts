@@ -109,7 +109,8 @@ class Svd {
   controlFd = -1;
   controlWriteFd = -1;
   okFd = -1;
-  control: Socket | undefined;
+  /** stops the watch of controlFd (listen) */
+  control: (() => void) | undefined;
   /** the log service runs as an in-process svlogd (see src/svlogd/logrun.ts) */
   logger: Svlogd | undefined;
   /** control bytes read from the FIFO, not yet acted on (runsv reads one per loop) */
@@ -631,15 +632,19 @@ export class Runsv implements Participant {
     }
   }
 
-  /** Read control bytes as they come; each is acted on in runsv's loop order. */
+  /**
+   * Read control bytes as they come; each is acted on in runsv's loop order. A poll of the
+   * FIFO by the addon (no net.Socket: its stream state, made for each of the boot's
+   * services, was a measurable part of the supervisor's first pass under emulation). We
+   * hold the FIFO's write end too, so it never ends; a read error is told once.
+   */
   private listen(s: Svd): void {
-    const sock = new Socket({ fd: s.controlFd, readable: true, writable: false });
-    sock.on('data', (buf: Buffer) => {
-      for (const byte of buf) s.bytes.push(String.fromCharCode(byte));
-      void this.pump();
+    s.control = native().watchFd(s.controlFd, (buf, e) => {
+      if (buf) {
+        for (const byte of buf) s.bytes.push(String.fromCharCode(byte));
+        void this.pump();
+      } else if (e) this.warn(`unable to read ${s.rel}supervise/control`, e);
     });
-    sock.on('error', (e) => this.warn(`unable to read ${s.rel}supervise/control`, e));
-    s.control = sock;
   }
 
   private pending(): boolean {
@@ -721,14 +726,15 @@ export class Runsv implements Participant {
     if (s.islog) return false;
     const rel = `control/${c}`;
     const path = join(this.dir, rel);
-    let st: Stats;
+    let st: Stats | undefined;
     try {
-      st = statSync(path);
+      // no exception for the usual case, a missing script (one per start, dear under emulation)
+      st = statSync(path, { throwIfNoEntry: false });
     } catch (e) {
-      if (code(e) !== 'ENOENT') this.warn(`unable to stat ${rel}`, e);
+      this.warn(`unable to stat ${rel}`, e);
       return false;
     }
-    if (!(st.mode & 0o100)) return false;
+    if (!st || !(st.mode & 0o100)) return false;
     this.release(); // the script may take its time: what happened so far is told first
     const out = this.haslog && this.logpipe ? this.logpipe[1] : 'inherit';
     return new Promise((res) => {
@@ -1021,8 +1027,9 @@ export class Runsv implements Participant {
     this.endReadiness();
     this.opts.coordinator?.remove(this);
     for (const s of this.svd) {
-      if (s.control) s.control.destroy();
-      else closeQuiet(s.controlFd);
+      s.control?.();
+      s.control = undefined;
+      closeQuiet(s.controlFd);
       for (const fd of [s.controlWriteFd, s.okFd, s.lockFd]) closeQuiet(fd);
       s.controlFd = s.controlWriteFd = s.okFd = s.lockFd = -1;
     }
