@@ -17,9 +17,12 @@
 // initramfs) and, on x86_64, pmem (the same erofs file on virtio-pmem, mounted with DAX);
 // see image/packers/exedisk.ts. --append adds kernel command-line words to ours,
 // --compress compresses our initramfs variant (both to measure boot levers side by side),
-// --bin builds ours from another build's binaries (to compare two builds).
+// --bin builds ours from another build's binaries, --compare DIR also boots the same
+// images built from DIR's (names marked *), the two sets in turns: the boot right after
+// the reference's (which idles 7 s in its stage 3) is slower, so their order is swapped
+// every run (docs/performance.md).
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]
-//                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR]
+//                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR] [--compare DIR]
 // (--cpu: QEMU's -cpu for every image instead of the harness's default)
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,24 +117,24 @@ function benchSpec(arch: Arch): ImageSpec {
   return { arch, services: ['shell'], modules: [], inline: services };
 }
 
-async function ourImage(arch: Arch, dir: string, compress: Compression): Promise<Variant> {
-  const out = join(dir, 'initramfs');
-  await buildImage(benchSpec(arch), out, compress, binDir);
+async function ourImage(arch: Arch, dir: string, compress: Compression, bin: string, mark: string): Promise<Variant> {
+  const out = join(dir, `initramfs${mark ? '-compare' : ''}`);
+  await buildImage(benchSpec(arch), out, compress, bin);
   const files = bootFiles(out, arch);
-  return { name: 'runit-ts', kernel: files.kernel, initrd: files.initrd, append: `${files.append}${extra}`, ours: true, bytes: statSync(files.initrd).size };
+  return { name: `runit-ts${mark}`, kernel: files.kernel, initrd: files.initrd, append: `${files.append}${extra}`, ours: true, bytes: statSync(files.initrd).size };
 }
 
 /** The exedisk image (small initramfs; the executable's erofs as a disk), one directory for both ways of attaching it. */
-async function buildExeDiskImage(arch: Arch, dir: string): Promise<string> {
-  const out = join(dir, 'exedisk');
-  await buildExeDisk(benchSpec(arch), out, binDir);
+async function buildExeDiskImage(arch: Arch, dir: string, bin: string, mark: string): Promise<string> {
+  const out = join(dir, `exedisk${mark ? '-compare' : ''}`);
+  await buildExeDisk(benchSpec(arch), out, bin);
   return out;
 }
 
-function exeDiskImage(arch: Arch, out: string, device: ExeDevice): Variant {
+function exeDiskImage(arch: Arch, out: string, device: ExeDevice, mark: string): Variant {
   const b = exeDiskBoot(out, arch, device);
   return {
-    name: device === 'blk' ? 'erofs' : 'pmem', kernel: b.kernel, initrd: b.initrd, append: `${b.append}${extra}`, ours: true,
+    name: `${device === 'blk' ? 'erofs' : 'pmem'}${mark}`, kernel: b.kernel, initrd: b.initrd, append: `${b.append}${extra}`, ours: true,
     ...(device === 'blk' ? { drives: [{ file: b.disk, readOnly: true as const }] } : { pmem: [b.disk] }),
     bytes: statSync(b.initrd).size + statSync(b.disk).size,
   };
@@ -242,14 +245,15 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
 
 const { values } = parseArgs({
   options: {
-    arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' }, bin: { type: 'string' },
+    arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' }, bin: { type: 'string' }, compare: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]\n' +
-    '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR]\n' +
+    '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR] [--compare DIR]\n' +
     'Boots Debian\'s runit image and ours (each variant) in turn, one QEMU at a time; prints medians (min-max).\n' +
+    '--compare DIR: the same images also from DIR\'s binaries (marked *), the two sets in swapped order every run.\n' +
     'Our images are built from the binaries in --bin DIR (default out/ARCH: runit-ts, runit-ts.node, runit,\n' +
     'early) with the reference\'s services: initramfs (all in the initramfs), exedisk and pmem (x86_64): the\n' +
     'executable on a read-only erofs disk. The kernel and its command line are out/ARCH\'s (make image).\n');
@@ -273,7 +277,11 @@ if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) {
 const extra = values.append ? ` ${values.append.trim()}` : '';
 /** the binaries our images are built from (--bin: another build's, to compare builds) */
 const binDir = values.bin ?? join(repoRoot, 'out', arch);
-const needs = [join(binDir, 'runit-ts'), join(binDir, 'runit-ts.node'), join(binDir, 'runit'), ...(wanted.some((w) => w !== 'initramfs') ? [join(binDir, 'early')] : []), join(repoRoot, 'out', arch, 'vmlinuz')];
+const binDirs = [binDir, ...(values.compare ? [values.compare] : [])];
+const needs = [
+  ...binDirs.flatMap((d) => [join(d, 'runit-ts'), join(d, 'runit-ts.node'), join(d, 'runit'), ...(wanted.some((w) => w !== 'initramfs') ? [join(d, 'early')] : [])]),
+  join(repoRoot, 'out', arch, 'vmlinuz'),
+];
 const missing = needs.filter((f) => !existsSync(f));
 if (missing.length) {
   process.stderr.write(`missing ${missing.join(', ')}: run make image ARCH=${arch} (and make out/${arch}/early) first; the benchmark builds its images from them\n`);
@@ -281,20 +289,29 @@ if (missing.length) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-bench-'));
 const files = bootFiles(join(repoRoot, 'out', arch), arch);
-const variants: Variant[] = [];
-if (wanted.includes('initramfs')) variants.push(await ourImage(arch, dir, compress));
-if (wanted.some((w) => w !== 'initramfs')) {
-  const exeDir = await buildExeDiskImage(arch, dir);
-  if (wanted.includes('exedisk')) variants.push(exeDiskImage(arch, exeDir, 'blk'));
-  if (wanted.includes('pmem')) variants.push(exeDiskImage(arch, exeDir, 'pmem'));
+/** our images from one build's binaries; mark: '' for --bin's, '*' for --compare's */
+async function ourVariants(bin: string, mark: string): Promise<Variant[]> {
+  const set: Variant[] = [];
+  if (wanted.includes('initramfs')) set.push(await ourImage(arch, dir, compress, bin, mark));
+  if (wanted.some((w) => w !== 'initramfs')) {
+    const exeDir = await buildExeDiskImage(arch, dir, bin, mark);
+    if (wanted.includes('exedisk')) set.push(exeDiskImage(arch, exeDir, 'blk', mark));
+    if (wanted.includes('pmem')) set.push(exeDiskImage(arch, exeDir, 'pmem', mark));
+  }
+  return set;
 }
+const mine = await ourVariants(binDir, '');
+const theirs = values.compare ? await ourVariants(values.compare, '*') : [];
+const variants: Variant[] = [...mine, ...theirs];
 const refImg = referenceImage(arch, dir);
 variants.push({ name: 'debian-runit', kernel: files.kernel, initrd: refImg, append: files.append, ours: false, bytes: statSync(refImg).size });
 const REF = 'debian-runit';
 const res: Record<string, Result[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
 try {
   for (let r = 0; r < runs; r++) {
-    for (const v of variants) {
+    // the reference last; with --compare, the two sets of ours swap places every run
+    const order = r % 2 ? [...theirs, ...mine, ...variants.slice(mine.length + theirs.length)] : variants;
+    for (const v of order) {
       process.stderr.write(`[bench] boot ${arch} run ${r + 1}/${runs}: ${v.name}\n`);
       res[v.name]!.push(await measure(arch, v));
     }
@@ -314,6 +331,7 @@ const line = (label: string, f: (x: Result) => number, unit: string, digits = 2,
 const header = `${''.padEnd(26)} ${names.map((n) => n.padStart(W)).join(' ')}     ${ourNames.map((n) => `${n}/ref`.padStart(14)).join('')}`;
 console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
 console.log(`runit-ts: the executable in the initramfs${compress !== 'none' ? ` (${compress})` : ''}; erofs: on a read-only erofs disk (virtio-blk); pmem: the same on virtio-pmem with DAX${extra ? `; ours booted with${extra}` : ''}`);
+console.log(`ours built from ${binDir}${values.compare ? `; marked *: from ${values.compare} (the two sets in swapped order every run)` : ''}`);
 console.log(header);
 line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
 line('halt -> QEMU exit', (x) => x.halt, 's');
