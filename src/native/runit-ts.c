@@ -685,7 +685,6 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
   return r;
 }
 
-
 /*
  * watchFd(fd, onData): call onData(buffer) with what a read() of the non-blocking fd gives
  * each time it becomes readable, onData(null, error) once on end of file or an error (the
