@@ -704,11 +704,16 @@ static void watch_closed(uv_handle_t *h) {
   free(h);
 }
 
-static void watch_stop(fd_watch *w) {
-  if (w->poll == NULL) return;
+/* stop polling; libuv frees the handle once closed (safe to close the fd after this) */
+static void watch_unpoll(fd_watch *w) {
   uv_poll_stop(w->poll);
   uv_close((uv_handle_t *)w->poll, watch_closed);
   w->poll = NULL;
+}
+
+static void watch_stop(fd_watch *w) {
+  if (w->poll == NULL) return;
+  watch_unpoll(w);
   napi_delete_reference(w->env, w->cb);
   napi_async_destroy(w->env, w->ctx);
 }
@@ -768,10 +773,7 @@ static void watch_free(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   fd_watch *w = data;
-  if (w->poll != NULL) {
-    uv_poll_stop(w->poll);
-    uv_close((uv_handle_t *)w->poll, watch_closed);
-  }
+  if (w->poll != NULL) watch_unpoll(w);
   free(w);
 }
 
