@@ -20,11 +20,15 @@
 // --bin builds ours from another build's binaries, --compare DIR also boots the same
 // images built from DIR's (names marked *), the two sets in turns: the boot right after
 // the reference's (which idles 7 s in its stage 3) is slower, so their order is swapped
-// every run (docs/performance.md).
+// every run (docs/performance.md); --compare-append WORDS adds command-line words to that
+// second set only (the same binaries without --compare), to measure a kernel option;
+// --cpuprof DIR copies out a V8 CPU profile of our supervisor per boot (figures inflated).
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]
 //                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR] [--compare DIR]
+//                      [--compare-append WORDS] [--cpuprof DIR]
 // (--cpu: QEMU's -cpu for every image instead of the harness's default)
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -121,7 +125,7 @@ async function ourImage(arch: Arch, dir: string, compress: Compression, bin: str
   const out = join(dir, `initramfs${mark ? '-compare' : ''}`);
   await buildImage(benchSpec(arch), out, compress, bin);
   const files = bootFiles(out, arch);
-  return { name: `runit-ts${mark}`, kernel: files.kernel, initrd: files.initrd, append: `${files.append}${extra}`, ours: true, bytes: statSync(files.initrd).size };
+  return { name: `runit-ts${mark}`, kernel: files.kernel, initrd: files.initrd, append: `${files.append}${extraFor(mark)}`, ours: true, bytes: statSync(files.initrd).size };
 }
 
 /** The exedisk image (small initramfs; the executable's erofs as a disk), one directory for both ways of attaching it. */
@@ -134,7 +138,7 @@ async function buildExeDiskImage(arch: Arch, dir: string, bin: string, mark: str
 function exeDiskImage(arch: Arch, out: string, device: ExeDevice, mark: string): Variant {
   const b = exeDiskBoot(out, arch, device);
   return {
-    name: `${device === 'blk' ? 'erofs' : 'pmem'}${mark}`, kernel: b.kernel, initrd: b.initrd, append: `${b.append}${extra}`, ours: true,
+    name: `${device === 'blk' ? 'erofs' : 'pmem'}${mark}`, kernel: b.kernel, initrd: b.initrd, append: `${b.append}${extraFor(mark)}`, ours: true,
     ...(device === 'blk' ? { drives: [{ file: b.disk, readOnly: true as const }] } : { pmem: [b.disk] }),
     bytes: statSync(b.initrd).size + statSync(b.disk).size,
   };
@@ -148,6 +152,11 @@ interface Breakdown {
   stage1Forked: number;
   stage1Start: number;
   stage1End: number;
+  /** the supervisor's (runsvdir's) start */
+  supervisor: number;
+  /** ours: the first and the last of the 20 set up (supervise/ made, locked, status written) */
+  firstSetUp: number;
+  lastSetUp: number;
   firstSpawn: number;
   firstUp: number;
   allUp: number;
@@ -163,6 +172,9 @@ const STEPS: Array<[keyof Breakdown, string]> = [
   ['stage1Forked', 'stage 1 forked'],
   ['stage1Start', 'stage 1 code starts (ours: Node up)'],
   ['stage1End', 'stage 1 ends'],
+  ['supervisor', 'supervisor starts'],
+  ['firstSetUp', 'first service set up (ours)'],
+  ['lastSetUp', 'last service set up (ours)'],
   ['firstSpawn', "supervisor's first spawn"],
   ['firstUp', 'first service up'],
   ['allUp', `all ${N} services up`],
@@ -190,16 +202,26 @@ async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string, ours
     process.stderr.write(`[bench] ${name}: no stage 1 marks: ${marksText}\n`);
   }
   let firstSpawn = NaN;
+  let supervisor = NaN;
+  let setUp: number[] = [];
   if (ours) {
-    // the timeline has a line of its own per service: read the spawn times out of it
-    const tl = (await m.run("grep -o '\"spawned\":[0-9.]*' /etc/service/.timeline.json", { timeout: 60_000 })).output;
-    const spawns = [...tl.matchAll(/"spawned":([0-9.]+)/g)].map((x) => Number(x[1]));
+    // the timeline has a line of its own per service: read the marks out of it ("wanted":
+    // the service is set up and its state machine asks to start it)
+    const tl = (await m.run("grep -oE '\"(spawned|wanted|supervisorStart)\":[0-9.]*' /etc/service/.timeline.json", { timeout: 60_000 })).output;
+    const times = (key: string) => [...tl.matchAll(new RegExp(`"${key}":([0-9.]+)`, 'g'))].map((x) => Number(x[1]));
+    const spawns = times('spawned');
     if (spawns.length) firstSpawn = Math.min(...spawns);
+    supervisor = times('supervisorStart')[0] ?? NaN;
+    setUp = times('wanted');
   } else {
-    // runsvdir's own start: it spawns its first runsv right away
-    const st = (await m.run("for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = runsv ] && awk '{print $22}' $p/stat; done 2>/dev/null | sort -n | head -1", { timeout: 60_000 })).output;
-    const t = Number(st.trim());
-    if (st.trim() && Number.isFinite(t)) firstSpawn = t / 100;
+    // the start times of runsvdir and of the first runsv (it spawns that one right away)
+    const first = async (comm: string) => {
+      const st = (await m.run(`for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = ${comm} ] && awk '{print $22}' $p/stat; done 2>/dev/null | sort -n | head -1`, { timeout: 60_000 })).output;
+      const t = Number(st.trim());
+      return st.trim() && Number.isFinite(t) ? t / 100 : NaN;
+    };
+    firstSpawn = await first('runsv');
+    supervisor = await first('runsvdir');
   }
   return {
     unpackStart: kmsgTime(dmesg, /unpack rootfs image as initramfs|Unpacking initramfs/),
@@ -208,11 +230,26 @@ async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string, ours
     stage1Forked: Number(marks.kernel),
     stage1Start: Number(marks.stage1Start),
     stage1End: Number(marks.stage1End),
+    supervisor,
+    firstSetUp: setUp.length ? Math.min(...setUp) : NaN,
+    lastSetUp: setUp.length ? Math.max(...setUp) : NaN,
     firstSpawn,
     firstUp: ups.length ? Math.min(...ups) : NaN,
     allUp: ups.length === N ? Math.max(...ups) : NaN,
     crng: kmsgTime(dmesg, /crng init done/),
   };
+}
+
+/** where our supervisor's CPU profile is written in the guest (--cpuprof; scripts/sea-loader.cjs) */
+const GUEST_PROFILE = '/run/runit-ts.cpuprofile';
+const profiles: Record<string, number> = {};
+/** --cpuprof: copy the boot's profile out of the guest (gzip, base64 over the console) */
+async function fetchProfile(m: Awaited<ReturnType<typeof boot>>, name: string): Promise<void> {
+  const r = await m.run(`while [ ! -s ${GUEST_PROFILE} ]; do sleep 1; done; gzip -c ${GUEST_PROFILE} | base64`, { timeout: 300_000 });
+  const n = (profiles[name] = (profiles[name] ?? 0) + 1);
+  const file = join(cpuprofDir!, `boot-${arch}-${name.replace('*', '-compare')}-${n}.cpuprofile`);
+  writeFileSync(file, gunzipSync(Buffer.from(r.output.replace(/\s+/g, ''), 'base64')));
+  process.stderr.write(`[bench] ${file}\n`);
 }
 
 async function measure(arch: Arch, v: Variant): Promise<Result> {
@@ -229,6 +266,7 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
     // steady state: measured 10 s after the shell is up
     await new Promise((r) => setTimeout(r, 10_000));
     const at = await breakdown(m, name, v.ours);
+    if (v.ours && cpuprofDir) await fetchProfile(m, name);
     const pss = await m.run(STACK_PSS, { timeout: 60_000 });
     const [pssKb, procs] = pss.output.trim().split(/\s+/).map(Number);
     const logged = await m.run('cat /etc/sv/b*/log/main/current | grep -c started', { timeout: 60_000 });
@@ -246,14 +284,17 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
 const { values } = parseArgs({
   options: {
     arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' }, bin: { type: 'string' }, compare: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+    'compare-append': { type: 'string' }, cpuprof: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]\n' +
     '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR] [--compare DIR]\n' +
+    '                          [--compare-append WORDS] [--cpuprof DIR]\n' +
     'Boots Debian\'s runit image and ours (each variant) in turn, one QEMU at a time; prints medians (min-max).\n' +
     '--compare DIR: the same images also from DIR\'s binaries (marked *), the two sets in swapped order every run.\n' +
+    '--compare-append WORDS: kernel command-line words for the second set only (without --compare: the same binaries).\n' +
+    '--cpuprof DIR: V8 CPU profiles of our supervisor\'s first 10 s, one per boot, into DIR (the profiler slows the boot).\n' +
     'Our images are built from the binaries in --bin DIR (default out/ARCH: runit-ts, runit-ts.node, runit,\n' +
     'early) with the reference\'s services: initramfs (all in the initramfs), exedisk and pmem (x86_64): the\n' +
     'executable on a read-only erofs disk. The kernel and its command line are out/ARCH\'s (make image).\n');
@@ -274,10 +315,17 @@ if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) {
   process.stderr.write(`--compress: expected none, lz4, gzip, zstd or xz, got ${compress}\n`);
   process.exit(2);
 }
-const extra = values.append ? ` ${values.append.trim()}` : '';
+/** --cpuprof: our images' stage 1 writes a CPU profile, fetched after each boot */
+const cpuprofDir = values.cpuprof;
+if (cpuprofDir) mkdirSync(cpuprofDir, { recursive: true });
+const extra = `${values.append ? ` ${values.append.trim()}` : ''}${cpuprofDir ? ` RUNIT_TS_CPUPROF=${GUEST_PROFILE}` : ''}`;
+/** the command-line words added to one set of ours: --compare-append's for the second ('*') */
+const extraFor = (mark: string): string => (mark && values['compare-append'] ? `${extra} ${values['compare-append'].trim()}` : extra);
 /** the binaries our images are built from (--bin: another build's, to compare builds) */
 const binDir = values.bin ?? join(repoRoot, 'out', arch);
-const binDirs = [binDir, ...(values.compare ? [values.compare] : [])];
+/** the second set's binaries: --compare's, or the same ones when only the command line differs */
+const compareDir = values.compare ?? (values['compare-append'] ? binDir : undefined);
+const binDirs = [binDir, ...(compareDir && compareDir !== binDir ? [compareDir] : [])];
 const needs = [
   ...binDirs.flatMap((d) => [join(d, 'runit-ts'), join(d, 'runit-ts.node'), join(d, 'runit'), ...(wanted.some((w) => w !== 'initramfs') ? [join(d, 'early')] : [])]),
   join(repoRoot, 'out', arch, 'vmlinuz'),
@@ -301,7 +349,7 @@ async function ourVariants(bin: string, mark: string): Promise<Variant[]> {
   return set;
 }
 const mine = await ourVariants(binDir, '');
-const theirs = values.compare ? await ourVariants(values.compare, '*') : [];
+const theirs = compareDir ? await ourVariants(compareDir, '*') : [];
 const variants: Variant[] = [...mine, ...theirs];
 const refImg = referenceImage(arch, dir);
 variants.push({ name: 'debian-runit', kernel: files.kernel, initrd: refImg, append: files.append, ours: false, bytes: statSync(refImg).size });
@@ -331,7 +379,7 @@ const line = (label: string, f: (x: Result) => number, unit: string, digits = 2,
 const header = `${''.padEnd(26)} ${names.map((n) => n.padStart(W)).join(' ')}     ${ourNames.map((n) => `${n}/ref`.padStart(14)).join('')}`;
 console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
 console.log(`runit-ts: the executable in the initramfs${compress !== 'none' ? ` (${compress})` : ''}; erofs: on a read-only erofs disk (virtio-blk); pmem: the same on virtio-pmem with DAX${extra ? `; ours booted with${extra}` : ''}`);
-console.log(`ours built from ${binDir}${values.compare ? `; marked *: from ${values.compare} (the two sets in swapped order every run)` : ''}`);
+console.log(`ours built from ${binDir}${compareDir ? `; marked *: from ${compareDir}${values['compare-append'] ? `, command line + ${values['compare-append'].trim()}` : ''} (the two sets in swapped order every run)` : ''}`);
 console.log(header);
 line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
 line('halt -> QEMU exit', (x) => x.halt, 's');

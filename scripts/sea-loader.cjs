@@ -30,8 +30,41 @@ function compile(wrapped, cachedData) {
   return new Script(wrapped, { filename: FILENAME, ...(cachedData ? { cachedData } : {}) });
 }
 
+/**
+ * A diagnostic: V8's CPU profile of this process's first `ms` milliseconds, written to
+ * `path` as a .cpuprofile (bench/boot.ts --cpuprof gets one of the boot's supervisor). The
+ * inspector is loaded only then; every figure is inflated by the sampling, the shares count.
+ */
+function profile(path, ms) {
+  const { Session } = require('node:inspector');
+  const session = new Session();
+  session.connect();
+  session.post('Profiler.enable');
+  session.post('Profiler.setSamplingInterval', { interval: 500 });
+  session.post('Profiler.start');
+  setTimeout(() => {
+    session.post('Profiler.stop', (err, res) => {
+      if (err) process.stderr.write(`runit-ts: RUNIT_TS_CPUPROF: ${err.message}\n`);
+      else {
+        // whole or not at all: a reader waits for the file to appear
+        const fs = require('node:fs');
+        fs.writeFileSync(`${path}.new`, JSON.stringify(res.profile));
+        fs.renameSync(`${path}.new`, path);
+      }
+      session.disconnect();
+    });
+  }, ms).unref();
+}
+
 const sea = require('node:sea');
 if (sea.isSea()) {
+  // RUNIT_TS_CPUPROF=FILE [RUNIT_TS_CPUPROF_MS=N, default 10000]: taken out of the
+  // environment, so that what this process starts is not profiled too
+  const prof = process.env.RUNIT_TS_CPUPROF;
+  if (prof) {
+    delete process.env.RUNIT_TS_CPUPROF;
+    profile(prof, Number(process.env.RUNIT_TS_CPUPROF_MS) || 10000);
+  }
   let cache;
   try {
     cache = new Uint8Array(sea.getRawAsset('runit-ts.cache'));

@@ -65,12 +65,21 @@ export interface Native {
    */
   spawn(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean): number;
   /**
-   * Watch a non-blocking fd (a FIFO): onData gets what each read() gives when it becomes
-   * readable, then (null, error) once at end of file (error null) or on a read error, and
-   * the watch stops. Returns close(), which stops it (the fd stays the caller's; keep
-   * close referenced while the watch is wanted). A libuv poll handle, no stream.
+   * Watch a pipe or FIFO (made non-blocking): onData gets what each read() (up to 64 KiB)
+   * gives when it becomes readable, then (null, error) once at end of file (error null)
+   * or on a read error, and the watch stops. A libuv poll handle, no stream. The fd stays
+   * the caller's; keep the watch referenced while it is wanted.
    */
-  watchFd(fd: number, onData: (data: Buffer | null, error?: (Error & { code?: string }) | null) => void): () => void;
+  watchFd(fd: number, onData: (data: Buffer | null, error?: (Error & { code?: string }) | null) => void): FdWatch;
+}
+
+/** A watch of an fd (Native.watchFd); its methods must be called on it. */
+export interface FdWatch {
+  /** stop for good (twice is harmless) */
+  close(): void;
+  /** read nothing until resume(); what comes meanwhile stays in the pipe */
+  pause(): void;
+  resume(): void;
 }
 
 export const LOCK_SH = 1;

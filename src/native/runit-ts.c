@@ -686,18 +686,23 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
 }
 
 /*
- * watchFd(fd, onData): call onData(buffer) with what a read() of the non-blocking fd gives
- * each time it becomes readable, onData(null, error) once on end of file or an error (the
- * watch then stops). A libuv poll handle on the fd: what runsv's poll() of its control
- * FIFO is, without the stream machinery of a net.Socket (tens of objects per FIFO, made
- * for every service at boot). Returns a close() function; the fd stays the caller's.
+ * watchFd(fd, onData): call onData(buffer) with what a read() of the fd gives each time it
+ * becomes readable, onData(null, error) once on end of file or an error (the watch then
+ * stops). A libuv poll handle on the fd: what runsv's poll() of its control FIFO and
+ * svlogd's read() of its input are, without the stream machinery of a net.Socket (tens of
+ * objects per pipe, made for every service and every logger at boot). The fd is made
+ * non-blocking, as a net.Socket makes it; it stays the caller's. Returns
+ * { close, pause, resume }: pause() stops reading until resume() (svlogd while it writes).
  */
+#define WATCH_READ 65536 /* a net.Socket's read size: one read per chunk of a busy logger */
+
 typedef struct {
   uv_poll_t *poll;
   napi_env env;
   napi_ref cb;
   napi_async_context ctx;
   int fd;
+  int paused;
 } fd_watch;
 
 static void watch_closed(uv_handle_t *h) {
@@ -732,7 +737,7 @@ static void watch_ready(uv_poll_t *h, int status, int events) {
   napi_env env = w->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  char buf[4096];
+  char buf[WATCH_READ];
   ssize_t n = -1;
   int e = 0;
   if (status < 0) e = -status;
@@ -761,14 +766,42 @@ static void watch_ready(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
+/* the watch a method was called on (its `this`); NULL and a TypeError thrown if none */
+static fd_watch *watch_this(napi_env env, napi_callback_info info) {
+  napi_value self;
+  fd_watch *w = NULL;
+  napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
+  if (napi_unwrap(env, self, (void **)&w) != napi_ok || w == NULL) {
+    napi_throw_type_error(env, NULL, "watchFd: a method called without its watch");
+    return NULL;
+  }
+  return w;
+}
+
 static napi_value watch_close(napi_env env, napi_callback_info info) {
-  fd_watch *w;
-  napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&w);
-  watch_stop(w);
+  fd_watch *w = watch_this(env, info);
+  if (w != NULL) watch_stop(w);
   return NULL;
 }
 
-/* the close function was collected: stop the poll if it was never closed (no JS call here) */
+static napi_value watch_pause(napi_env env, napi_callback_info info) {
+  fd_watch *w = watch_this(env, info);
+  if (w == NULL) return NULL;
+  if (w->poll != NULL && !w->paused) uv_poll_stop(w->poll);
+  w->paused = 1;
+  return NULL;
+}
+
+static napi_value watch_resume(napi_env env, napi_callback_info info) {
+  fd_watch *w = watch_this(env, info);
+  if (w == NULL) return NULL;
+  /* level-triggered: what came while paused is told at once */
+  if (w->poll != NULL && w->paused) uv_poll_start(w->poll, UV_READABLE, watch_ready);
+  w->paused = 0;
+  return NULL;
+}
+
+/* the object was collected: stop the poll if it was never closed (no JS call here) */
 static void watch_free(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -778,10 +811,12 @@ static void watch_free(napi_env env, void *data, void *hint) {
 }
 
 static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
-  napi_value a[2], close, name, resource;
+  napi_value a[2], obj, name, resource;
   int64_t fd;
   uv_loop_t *loop;
   if (get_args(env, info, a, 2) < 2 || get_int(env, a[0], &fd)) return NULL;
+  int fl = fcntl((int)fd, F_GETFL);
+  if (fl == -1 || (!(fl & O_NONBLOCK) && fcntl((int)fd, F_SETFL, fl | O_NONBLOCK) == -1)) return throw_errno(env, "watchFd");
   fd_watch *w = calloc(1, sizeof *w);
   uv_poll_t *poll = malloc(sizeof *poll);
   if (w == NULL || poll == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok) {
@@ -814,10 +849,17 @@ static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "runit-ts:watchFd", NAPI_AUTO_LENGTH, &name);
   napi_create_object(env, &resource);
   napi_async_init(env, resource, name, &w->ctx);
-  napi_create_function(env, "close", NAPI_AUTO_LENGTH, watch_close, w, &close);
-  /* the state lives as long as its close function (after close(), only that is left) */
-  napi_add_finalizer(env, close, w, watch_free, NULL, NULL);
-  return close;
+  napi_property_descriptor d[] = {
+    {"close", NULL, watch_close, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"pause", NULL, watch_pause, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"resume", NULL, watch_resume, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_create_object(env, &obj);
+  napi_define_properties(env, obj, sizeof d / sizeof d[0], d);
+  /* the state lives as long as the object (after close(), only that is left); its
+     methods find it through `this`, so a method taken off the object cannot outlive it */
+  napi_wrap(env, obj, w, watch_free, NULL, NULL);
+  return obj;
 }
 
 static napi_value init(napi_env env, napi_value exports) {

@@ -19,7 +19,7 @@ import { Socket } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { execFormatError } from '../lib/exec.ts';
-import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
+import { LOCK_EX, LOCK_NB, native, type FdWatch } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, exists, isoTime, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
@@ -109,8 +109,8 @@ class Svd {
   controlFd = -1;
   controlWriteFd = -1;
   okFd = -1;
-  /** stops the watch of controlFd (listen) */
-  control: (() => void) | undefined;
+  /** the watch of controlFd (listen) */
+  control: FdWatch | undefined;
   /** the log service runs as an in-process svlogd (see src/svlogd/logrun.ts) */
   logger: Svlogd | undefined;
   /** control bytes read from the FIFO, not yet acted on (runsv reads one per loop) */
@@ -1027,7 +1027,7 @@ export class Runsv implements Participant {
     this.endReadiness();
     this.opts.coordinator?.remove(this);
     for (const s of this.svd) {
-      s.control?.();
+      s.control?.close();
       s.control = undefined;
       closeQuiet(s.controlFd);
       for (const fd of [s.controlWriteFd, s.okFd, s.lockFd]) closeQuiet(fd);

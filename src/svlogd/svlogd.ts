@@ -27,12 +27,11 @@
 // because they depend only on byte counts and line ends (see Logdir.put/lineDone).
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { createReadStream, fstatSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { closeSync, createReadStream, fstatSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorStr } from '../lib/errstr.ts';
-import { native } from '../lib/native.ts';
+import { native, type FdWatch } from '../lib/native.ts';
 import { signalName } from '../lib/sys.ts';
 import { Logdir, type LogdirHost } from './logdir.ts';
 import { defaultSettings, type SvlogdSettings } from './options.ts';
@@ -102,8 +101,7 @@ export class Svlogd extends EventEmitter implements LogdirHost {
   private readonly scratch: Buffer;
   private readonly stampBuf = Buffer.alloc(STAMP_LEN);
   private errChunks: Buffer[] = [];
-  private input: Readable | undefined;
-  private ownsInput = false;
+  private input: Input | undefined;
   private queue: Promise<void> = Promise.resolve();
   private tasks = 0;
   private dead = false;
@@ -144,34 +142,31 @@ export class Svlogd extends EventEmitter implements LogdirHost {
    * file descriptor (a pipe's read end) that is duplicated, so the caller keeps its own.
    */
   start(input: Readable | number): this {
-    if (typeof input === 'number') {
-      try {
-        const fd = native().dup(input);
-        const st = fstatSync(fd);
-        // manualStart: read nothing before the directories are open (as svlogd, which reads
-        // only then): what a logger killed before that had read would be lost
-        const opts = { fd, readable: true, writable: false, manualStart: true };
-        this.input = st.isFIFO() || st.isSocket() ? new Socket(opts) : createReadStream('', { fd });
-        this.ownsInput = true;
-      } catch (e) {
-        // as a process would: it starts, complains and exits 111
-        this.enqueue(() => this.fatal(`unable to read standard input: ${errorStr(e)}`));
-        return this;
-      }
-    } else this.input = input;
+    let input_: Input;
+    try {
+      input_ = typeof input === 'number' ? fdInput(input) : streamInput(input, false);
+    } catch (e) {
+      // as a process would: it starts, complains and exits 111
+      this.enqueue(() => this.fatal(`unable to read standard input: ${errorStr(e)}`));
+      return this;
+    }
+    this.input = input_;
     this.enqueue(async () => {
       let ok = false;
       for (const d of this.dirs) if (await d.open()) ok = true;
       if (!ok) return this.fatal('no functional log directories.');
       this.armTimer();
-      const inp = this.input!;
-      inp.on('data', (chunk: Buffer | string) => this.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
-      inp.on('end', () => this.onEnd());
-      inp.on('error', (e) => {
-        this.warn('unable to read standard input', e);
-        this.onEnd();
-      });
-      if (this.stopped) inp.pause();
+      // read nothing before the directories are open (as svlogd, which reads only then):
+      // what a logger killed before that had read would be lost
+      input_.begin(
+        (chunk) => this.onData(chunk),
+        () => this.onEnd(),
+        (e) => {
+          this.warn('unable to read standard input', e);
+          this.onEnd();
+        },
+      );
+      if (this.stopped) input_.pause();
     });
     return this;
   }
@@ -371,10 +366,7 @@ export class Svlogd extends EventEmitter implements LogdirHost {
   }
 
   private stopInput(): void {
-    const inp = this.input;
-    if (!inp) return;
-    inp.pause();
-    if (this.ownsInput) inp.destroy();
+    this.input?.stop();
   }
 
   private exit(code: number | null, signal: NodeJS.Signals | null): void {
@@ -582,3 +574,75 @@ export class Svlogd extends EventEmitter implements LogdirHost {
   }
 }
 
+
+/** What a logger reads from: begun once its directories are open, paused while it writes. */
+interface Input {
+  begin(data: (chunk: Buffer) => void, end: () => void, error: (e: unknown) => void): void;
+  pause(): void;
+  resume(): void;
+  /** no more reading; what the logger owns is closed */
+  stop(): void;
+}
+
+/** A stream (the svlogd applet's standard input); destroyed at the end if owned. */
+function streamInput(r: Readable, owned: boolean): Input {
+  return {
+    begin(data, end, error) {
+      r.on('data', (chunk: Buffer | string) => data(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+      r.on('end', end);
+      r.on('error', error);
+    },
+    pause: () => r.pause(),
+    resume: () => r.resume(),
+    stop() {
+      r.pause();
+      if (owned) r.destroy();
+    },
+  };
+}
+
+/**
+ * A file descriptor (a log pipe's read end, an in-process logger's input), duplicated so
+ * the caller keeps its own. A pipe, FIFO or socket is watched by the addon's poll handle
+ * (no net.Socket: its stream state, made for each of the boot's loggers, was a measurable
+ * part of the supervisor's first pass under emulation); anything else is read as a stream.
+ */
+function fdInput(fd0: number): Input {
+  const fd = native().dup(fd0);
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  if (!st.isFIFO() && !st.isSocket()) return streamInput(createReadStream('', { fd }), true);
+  let watch: FdWatch | undefined;
+  let paused = false;
+  let stopped = false;
+  return {
+    begin(data, end, error) {
+      if (stopped) return;
+      watch = native().watchFd(fd, (buf, e) => {
+        if (buf) data(buf);
+        else if (e) error(e);
+        else end();
+      });
+      if (paused) watch.pause();
+    },
+    pause() {
+      paused = true;
+      watch?.pause();
+    },
+    resume() {
+      paused = false;
+      watch?.resume();
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      watch?.close();
+      closeSync(fd);
+    },
+  };
+}

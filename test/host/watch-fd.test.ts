@@ -1,8 +1,9 @@
-// The addon's fd watch (a libuv poll handle), which reads the supervisor's control FIFOs:
-// what a read() gives reaches the callback, the promise jobs it queues run before the next
-// event, end of file is told once, close() stops it, a bad fd throws.
+// The addon's fd watch (a libuv poll handle), which reads the supervisor's control FIFOs
+// and the in-process loggers' pipes: what a read() gives reaches the callback, the promise
+// jobs it queues run before the next event, end of file is told once, pause() holds what
+// comes until resume(), close() stops it, a bad fd throws, a method off its watch throws.
 import t from 'tap';
-import { closeSync, constants as C, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BIN } from '../lib/host.ts';
@@ -27,7 +28,7 @@ t.test('bytes as they are written, each read in one call, in order', async (t) =
   const { rd, wr } = fifo('control');
   const got: string[] = [];
   let wake: () => void = () => {};
-  const close = native().watchFd(rd, (buf, e) => {
+  const watch = native().watchFd(rd, (buf, e) => {
     t.equal(e, undefined, 'no error with data');
     got.push(buf!.toString('latin1'));
     wake();
@@ -40,11 +41,12 @@ t.test('bytes as they are written, each read in one call, in order', async (t) =
   writeSync(wr, 'dx');
   await p;
   t.same(got, ['u', 'dx']);
-  close();
+  watch.close();
   writeSync(wr, 't');
   await tick(100);
   t.same(got, ['u', 'dx'], 'nothing after close()');
-  close(); // twice is harmless
+  watch.close(); // twice is harmless
+  watch.resume(); // and resume() after it starts nothing
   closeSync(rd);
   closeSync(wr);
 });
@@ -54,7 +56,7 @@ t.test('the promise jobs a callback queues run before the next event', async (t)
   const order: string[] = [];
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
-  const close = native().watchFd(rd, (buf) => {
+  const watch = native().watchFd(rd, (buf) => {
     const b = buf!.toString('latin1');
     order.push(`data ${b}`);
     void Promise.resolve().then(() => {
@@ -67,7 +69,7 @@ t.test('the promise jobs a callback queues run before the next event', async (t)
   writeSync(wr, '2');
   await finished;
   t.same(order, ['data 1', 'job 1', 'data 2', 'job 2']);
-  close();
+  watch.close();
   closeSync(rd);
   closeSync(wr);
 });
@@ -94,4 +96,48 @@ t.test('a descriptor that is not open throws, with its errno name', async (t) =>
   closeSync(rd);
   closeSync(wr);
   t.throws(() => native().watchFd(rd, () => {}), { code: 'EBADF' });
+});
+
+t.test('pause() holds what comes in the pipe until resume(); one read takes a full pipe', async (t) => {
+  const [rd, wr] = native().pipe();
+  const got: Buffer[] = [];
+  let wake: () => void = () => {};
+  const watch = native().watchFd(rd, (buf) => {
+    got.push(buf!);
+    wake();
+  });
+  watch.pause();
+  watch.pause(); // twice is harmless
+  // a full pipe (64 KiB, Linux's default size: the write does not block)
+  writeSync(wr, Buffer.alloc(65536, 'a'));
+  await tick(100);
+  t.same(got, [], 'nothing read while paused');
+  const first = new Promise<void>((r) => (wake = r));
+  watch.resume();
+  await first;
+  await tick(100);
+  t.same(got.map((b) => b.length), [65536], 'all of it in one read');
+  watch.close();
+  closeSync(rd);
+  closeSync(wr);
+});
+
+t.test('the fd is made non-blocking, as a net.Socket makes it', async (t) => {
+  // native().pipe() makes blocking ends: a read() of the empty pipe would wait
+  const [rd, wr] = native().pipe();
+  const watch = native().watchFd(rd, () => {});
+  t.throws(() => readSync(rd, Buffer.alloc(1)), { code: 'EAGAIN' }, 'a read() of the empty pipe returns at once');
+  watch.close();
+  closeSync(rd);
+  closeSync(wr);
+});
+
+t.test('a method taken off its watch throws instead of touching freed state', async (t) => {
+  const [rd, wr] = native().pipe();
+  const watch = native().watchFd(rd, () => {});
+  const { close } = watch;
+  t.throws(() => close(), TypeError);
+  watch.close();
+  closeSync(rd);
+  closeSync(wr);
 });

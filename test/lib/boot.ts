@@ -1,15 +1,14 @@
 // Boot tests of our images: a test image is the built initramfs plus a small cpio
 // appended (the kernel unpacks concatenated archives in order), holding the test services.
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootFiles } from '../../image/build.ts';
 import { cpioBuffer, writeCpio, type Entry } from '../../image/cpio.ts';
 import { inlineService, rootfs, type ImageSpec, type ServiceDef } from '../../image/rootfs.ts';
 import { boot, type Machine } from '../../src/harness/index.ts';
 import type { Arch } from '../../image/inputs.ts';
-import { repo } from './host.ts';
+import { processTempDir, repo } from './host.ts';
 
 export const PROMPT = /runit-ts:[^\n]*# /;
 
@@ -27,10 +26,10 @@ export function haveImage(arch: Arch): boolean {
   return existsSync(join(outDir(arch), 'initramfs.img'));
 }
 
-/** The built image of `arch` with these services added. */
+/** The built image of `arch` with these services added (a copy removed when the test process exits). */
 export function testImage(arch: Arch, services: ServiceDef[], name: string): TestImage {
   const out = outDir(arch);
-  const dir = mkdtempSync(join(tmpdir(), `runit-ts-${name}-`));
+  const dir = processTempDir(`runit-ts-${name}-`);
   const initrd = join(dir, 'initramfs.img');
   copyFileSync(join(out, 'initramfs.img'), initrd);
   appendFileSync(initrd, cpioBuffer(services.flatMap(inlineService)));
@@ -40,7 +39,7 @@ export function testImage(arch: Arch, services: ServiceDef[], name: string): Tes
 /** An image built whole from `spec` (with the built binaries of out/<arch>), plus `extra` entries. */
 export async function specImage(spec: ImageSpec, extra: Entry[], name: string): Promise<TestImage> {
   const out = outDir(spec.arch);
-  const dir = mkdtempSync(join(tmpdir(), `runit-ts-${name}-`));
+  const dir = processTempDir(`runit-ts-${name}-`);
   const initrd = join(dir, 'initramfs.img');
   await writeCpio(initrd, [...rootfs(spec, out), ...extra]);
   return { ...bootFiles(out, spec.arch), initrd };

@@ -28,6 +28,23 @@ export interface PublicBin {
   addon: string;
 }
 
+/**
+ * A temporary directory removed when the test process exits, however its tests end (a
+ * failed assertion included): for what a test file keeps until its last test, such as a
+ * boot image of 110 MiB, which would otherwise be left in the temporary directory.
+ */
+export function processTempDir(prefix: string): string {
+  return removeAtExit(mkdtempSync(join(tmpdir(), prefix)));
+}
+
+/** what the test process removes when it exits (one listener for all) */
+const atExit = new Set<string>();
+function removeAtExit(path: string): string {
+  if (!atExit.size) process.on('exit', () => { for (const p of atExit) rmSync(p, { recursive: true, force: true }); });
+  atExit.add(path);
+  return path;
+}
+
 let publicCopy: PublicBin | undefined;
 /**
  * Our executable as any user can run it: copies of runit-ts and runit-ts.node in a
@@ -37,9 +54,8 @@ let publicCopy: PublicBin | undefined;
  */
 export function publicBin(): PublicBin {
   if (publicCopy) return publicCopy;
-  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-public-'));
+  const dir = processTempDir('runit-ts-public-');
   chmodSync(dir, 0o755);
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const addonSrc = process.env.RUNIT_TS_ADDON ?? join(dirname(BIN), 'runit-ts.node');
   const copy = (src: string, name: string) => {
     const dst = join(dir, name);
@@ -151,7 +167,9 @@ export function spawnBg(cmd: string, args: string[], opts: { cwd?: string; env?:
     reject: false,
     stdin: 'ignore',
   });
+  // kept a while after the end for output() (services may write late), removed at exit anyway
   void proc.finally(() => setTimeout(() => rmSync(log, { force: true }), 60000).unref());
+  removeAtExit(log);
   return { proc, output: () => readIf(log) ?? '' };
 }
 
