@@ -18,7 +18,7 @@ export interface LogRun {
   /** the program word: "svlogd" or an absolute path ending in /svlogd */
   program: string;
   /** svlogd's arguments */
-  args: string[];
+  args: readonly string[];
   /** `exec 2>&1` came first: svlogd's stderr goes where its stdout goes */
   stderrToStdout: boolean;
 }
@@ -86,6 +86,22 @@ export interface InProcessLogger extends LogRun {
 const found = new Map<string, string>();
 /** realpath of our own executable, once (it does not change) */
 let selfReal: string | undefined;
+/**
+ * Scripts parsed, by their text: the log services of a scan directory mostly have the same
+ * log/run, and its parse (a few regular expressions per line, interpreted in a supervisor)
+ * was a part of each one's first start under emulation. Bounded: a new text past the
+ * limit empties it.
+ */
+const parsed = new Map<string, LogRun | undefined>();
+const PARSED_MAX = 64;
+
+function parseCached(text: string): LogRun | undefined {
+  if (parsed.has(text)) return parsed.get(text);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  const run = parseLogRun(text);
+  parsed.set(text, run);
+  return run;
+}
 
 function executable(p: string): boolean {
   try {
@@ -108,7 +124,7 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   } catch {
     return undefined;
   }
-  const run = parseLogRun(text);
+  const run = parseCached(text);
   if (!run) return undefined;
   let prog: string | undefined;
   if (isAbsolute(run.program)) prog = executable(run.program) ? run.program : undefined;

@@ -35,7 +35,7 @@ import { native, type FdWatch } from '../lib/native.ts';
 import { signalName } from '../lib/sys.ts';
 import { Logdir, type LogdirHost } from './logdir.ts';
 import { defaultSettings, type SvlogdSettings } from './options.ts';
-import { STAMP_LEN, Stamper, WallClock } from './stamp.ts';
+import { STAMP_LEN, Stamper, wallClock } from './stamp.ts';
 
 export interface SvlogdOptions extends Partial<SvlogdSettings> {
   dirs: string[];
@@ -76,7 +76,8 @@ function stderrWriter(data: Buffer): void {
 export class Svlogd extends EventEmitter implements LogdirHost {
   /** the process the logger runs in (ours: an in-process logger has no pid of its own) */
   readonly pid = process.pid;
-  readonly clock = new WallClock();
+  /** the process's wall clock (shared by every logger in it) */
+  readonly clock = wallClock();
   readonly linemax: number;
   readonly verbose: number;
   readonly env: NodeJS.ProcessEnv;

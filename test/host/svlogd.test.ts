@@ -519,4 +519,15 @@ t.test('log/run recognition for in-process loggers', async (t) => {
   t.notOk(recogniseLogRun(join(r, 'run'), { env, self: BIN }), 'not executable: left to runsv (which fails it)');
   writeFileSync(join(r, 'run2'), '#!/bin/sh\nexec svlogd -r ab main\n', { mode: 0o755 });
   t.notOk(recogniseLogRun(join(r, 'run2'), { env, self: BIN }), 'a usage error: run as a process, which reports it');
+  // the same text in two log services (parsed once): each gets settings of its own, and
+  // a script changed in place is read anew
+  chmodSync(join(r, 'run'), 0o755);
+  writeFileSync(join(r, 'run3'), yes[0]!, { mode: 0o755 });
+  const a = recogniseLogRun(join(r, 'run'), { env, self: BIN });
+  const b = recogniseLogRun(join(r, 'run3'), { env, self: BIN });
+  t.not(a?.settings, b?.settings, 'settings of its own each');
+  t.same(a?.settings.dirs, ['./main']);
+  writeFileSync(join(r, 'run3'), '#!/bin/sh\nexec svlogd -t ./other\n', { mode: 0o755 });
+  const c = recogniseLogRun(join(r, 'run3'), { env, self: BIN });
+  t.same([c?.settings.timestamp, c?.settings.dirs], [1, ['./other']], 'a changed script: its new text');
 });
