@@ -71,6 +71,11 @@ export interface Native {
    * the caller's; keep the watch referenced while it is wanted.
    */
   watchFd(fd: number, onData: (data: Buffer | null, error?: (Error & { code?: string }) | null) => void): FdWatch;
+  /**
+   * V8's flags, set as node:v8's setFlagsFromString sets them, without loading node:v8.
+   * False when this Node does not export V8's function (nothing was set).
+   */
+  v8Flags(flags: string): boolean;
 }
 
 /** A watch of an fd (Native.watchFd); its methods must be called on it. */
@@ -80,6 +85,8 @@ export interface FdWatch {
   /** read nothing until resume(); what comes meanwhile stays in the pipe */
   pause(): void;
   resume(): void;
+  /** the watch alone does not keep the process running (a net.Socket's unref()) */
+  unref(): void;
 }
 
 export const LOCK_SH = 1;

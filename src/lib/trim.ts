@@ -13,7 +13,6 @@
 // The C library's malloc keeps what it freed after the start-up peak; malloc_trim(0)
 // gives those pages back (V8's own heap is managed by V8).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from './native.ts';
 
 /**
@@ -79,7 +78,22 @@ export const INTERPRETER_ONLY = '--no-opt --no-sparkplug --no-maglev --regexp-ti
 export const V8_DEFAULTS = '--opt --sparkplug --maglev --regexp-tier-up-ticks=1';
 
 export function interpreterOnly(): void {
-  setFlagsFromString(INTERPRETER_ONLY);
+  setV8Flags(INTERPRETER_ONLY);
+}
+
+/**
+ * Set V8 flags at run time: through the addon (V8's own function; node:v8 and what it
+ * loads are compiled at the start otherwise, a part of the boot under emulation), or
+ * node:v8 where the addon cannot.
+ */
+export function setV8Flags(flags: string): void {
+  let done = false;
+  try {
+    done = native().v8Flags(flags);
+  } catch {
+    /* no addon */
+  }
+  if (!done) process.getBuiltinModule('node:v8').setFlagsFromString(flags);
 }
 
 const DEBUGFS = '/sys/kernel/debug';

@@ -6,6 +6,7 @@
  * node-api-headers and loads into any Node >= 18 (our single executable included).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -692,7 +693,8 @@ static napi_value js_recv_datagram(napi_env env, napi_callback_info info) {
  * svlogd's read() of its input are, without the stream machinery of a net.Socket (tens of
  * objects per pipe, made for every service and every logger at boot). The fd is made
  * non-blocking, as a net.Socket makes it; it stays the caller's. Returns
- * { close, pause, resume }: pause() stops reading until resume() (svlogd while it writes).
+ * { close, pause, resume, unref }: pause() stops reading until resume() (svlogd while it
+ * writes); unref() lets the process end while it watches.
  */
 #define WATCH_READ 65536 /* a net.Socket's read size: one read per chunk of a busy logger */
 
@@ -792,6 +794,13 @@ static napi_value watch_pause(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* as a net.Socket's unref(): the watch alone does not keep the process running */
+static napi_value watch_unref(napi_env env, napi_callback_info info) {
+  fd_watch *w = watch_this(env, info);
+  if (w != NULL && w->poll != NULL) uv_unref((uv_handle_t *)w->poll);
+  return NULL;
+}
+
 static napi_value watch_resume(napi_env env, napi_callback_info info) {
   fd_watch *w = watch_this(env, info);
   if (w == NULL) return NULL;
@@ -853,6 +862,7 @@ static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
     {"close", NULL, watch_close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"pause", NULL, watch_pause, NULL, NULL, NULL, napi_enumerable, NULL},
     {"resume", NULL, watch_resume, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"unref", NULL, watch_unref, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_create_object(env, &obj);
   napi_define_properties(env, obj, sizeof d / sizeof d[0], d);
@@ -862,9 +872,34 @@ static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/*
+ * v8Flags(flags): V8's SetFlagsFromString, which node:v8's setFlagsFromString calls, here
+ * without loading node:v8 (its JavaScript and that of the modules it loads, compiled at
+ * the supervisor's start, were a measurable part of the boot under emulation). The
+ * function is V8's C++ API, exported by the node executable: found by its mangled name at
+ * run time, so a Node without it is told (false) instead of failing to load the addon.
+ * A static member function takes the platform's C calling convention.
+ */
+static napi_value js_v8_flags(napi_env env, napi_callback_info info) {
+  static void (*set_flags)(const char *, size_t);
+  static int looked;
+  napi_value a[1], r;
+  char flags[1024];
+  size_t len;
+  if (get_args(env, info, a, 1) < 1 || napi_get_value_string_utf8(env, a[0], flags, sizeof flags, &len) != napi_ok) return NULL;
+  if (!looked) {
+    looked = 1;
+    *(void **)&set_flags = dlsym(RTLD_DEFAULT, "_ZN2v82V818SetFlagsFromStringEPKcm");
+  }
+  if (set_flags != NULL && len < sizeof flags - 1) set_flags(flags, len);
+  napi_get_boolean(env, set_flags != NULL && len < sizeof flags - 1, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
     {"mkfifo", NULL, js_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"v8Flags", NULL, js_v8_flags, NULL, NULL, NULL, napi_enumerable, NULL},
     {"replaceFile", NULL, js_replace_file, NULL, NULL, NULL, napi_enumerable, NULL},
     {"flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setsid", NULL, js_setsid, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -7,7 +7,7 @@
 //   {"event":"up","service":"web","pid":312,"time":"2026-11-28T20:31:07.118Z","monotonic":12.402}
 //   {"event":"exit","service":"web","pid":312,"code":-1,"signal":"SIGTERM",...}
 import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { ServiceEvent } from '../control/types.ts';
 import { monotonicNow } from '../lib/servicemodel.ts';
 import { isoTime } from '../lib/sys.ts';
@@ -74,7 +74,8 @@ export class EventHub {
   /** Serve the events on a unix socket at path (a stale one is replaced). */
   listen(path: string): Promise<void> {
     rmSync(path, { force: true });
-    const server = createServer((c) => {
+    // node:net loaded here, once the supervisor's first pass is done (not at its start)
+    const server = process.getBuiltinModule('node:net').createServer((c) => {
       c.on('error', () => this.clients.delete(c));
       c.on('close', () => this.clients.delete(c));
       c.resume(); // nothing is read from clients; do not let their input pile up

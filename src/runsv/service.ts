@@ -15,7 +15,6 @@
 // stats.json first, then each event with the time it happened (see release()).
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants as C, existsSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
-import { Socket } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { execFormatError } from '../lib/exec.ts';
@@ -317,14 +316,20 @@ export class Runsv implements Participant {
         undo.push(() => closeQuiet(wr));
         arm = (r) => {
           closeQuiet(wr);
-          const sock = new Socket({ fd: rd, readable: true, writable: false });
           let seen = '';
-          sock.on('data', (b: Buffer) => {
+          let open = true;
+          const end = () => {
+            if (!open) return;
+            open = false;
+            watch.close();
+            closeQuiet(rd);
+          };
+          const watch = native().watchFd(rd, (b) => {
+            if (!b) return end(); // end of file or an error: nothing more to read
             seen += b.toString('latin1');
             if (seen.includes('\n') && this.readiness === r) this.becomeReady('notification-fd', r.pid);
           });
-          sock.on('error', () => sock.destroy());
-          r.undo.push(() => sock.destroy());
+          r.undo.push(end);
         };
         undo.push(() => closeQuiet(rd));
       } catch (e) {

@@ -10,7 +10,6 @@
 // in-process under another name (stage 2 as /etc/runit/2) there is no room, and then
 // stderr is left where it is (the console) rather than sent where nobody can see it.
 import { closeSync, constants as C, openSync, writeFileSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { native } from '../lib/native.ts';
 import { setErrFd } from '../lib/diag.ts';
 
@@ -88,8 +87,20 @@ export function setupPsLog(args: string[], logIndex: number, warn: (m: string) =
     setComm('runsvdir');
   };
 
-  const sock = new Socket({ fd: r, readable: true, writable: false });
-  sock.on('data', (buf: Buffer) => {
+  // read by the addon's poll handle: no node:net to load at the supervisor's start
+  let open = true;
+  const end = () => {
+    if (!open) return;
+    open = false;
+    watch.close();
+    closeSync(r);
+  };
+  const watch = native().watchFd(r, (buf, e) => {
+    if (!buf) {
+      if (e) warn(`unable to read log pipe: ${e.message}`);
+      end();
+      return;
+    }
     let changed = false;
     for (const ch of buf) {
       if (!ch) continue;
@@ -101,7 +112,6 @@ export function setupPsLog(args: string[], logIndex: number, warn: (m: string) =
     }
     if (changed) show();
   });
-  sock.on('error', (e) => warn(`unable to read log pipe: ${e.message}`));
   const dot = () => {
     try {
       writeSync(own, '.');
@@ -112,13 +122,13 @@ export function setupPsLog(args: string[], logIndex: number, warn: (m: string) =
   dot();
   const timer = setInterval(dot, 900_000);
   timer.unref();
-  sock.unref();
+  watch.unref();
   return {
     text: () => log.toString('latin1'),
     shown: !!title,
     close: () => {
       clearInterval(timer);
-      sock.destroy();
+      end();
     },
   };
 }

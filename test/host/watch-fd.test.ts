@@ -2,6 +2,7 @@
 // and the in-process loggers' pipes: what a read() gives reaches the callback, the promise
 // jobs it queues run before the next event, end of file is told once, pause() holds what
 // comes until resume(), close() stops it, a bad fd throws, a method off its watch throws.
+// And the addon's v8Flags, which spares the supervisor's start node:v8.
 import t from 'tap';
 import { closeSync, constants as C, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -140,4 +141,13 @@ t.test('a method taken off its watch throws instead of touching freed state', as
   watch.close();
   closeSync(rd);
   closeSync(wr);
+});
+
+t.test('v8Flags sets V8 flags without node:v8: natives syntax parses only after it', async (t) => {
+  const parse = () => new Function('return %IsBeingInterpreted()');
+  t.throws(parse, SyntaxError, 'not allowed before');
+  t.equal(native().v8Flags('--allow-natives-syntax'), true, "this Node exports V8's SetFlagsFromString");
+  t.equal(typeof parse()(), 'boolean', 'allowed after');
+  native().v8Flags('--no-allow-natives-syntax');
+  t.throws(parse, SyntaxError, 'and taken back');
 });

@@ -102,7 +102,8 @@ export function tree(prefix = 'runit-ts-', target = BIN): Tree {
       }
       return d;
     },
-    cleanup: () => rmSync(root, { recursive: true, force: true }),
+    // retried: processes of a supervisor that was just told to stop may still write in it
+    cleanup: () => rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }),
   };
 }
 
