@@ -1,6 +1,6 @@
 // The Node-API addon (src/native/runit-ts.c) with the system calls Node lacks.
 // Loaded on first use, from $RUNIT_TS_ADDON or beside the executable.
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { selfExe } from './sys.ts';
 
@@ -131,4 +131,28 @@ export function native(): Native {
     loaded = mod.exports;
   }
   return loaded;
+}
+
+/**
+ * Read a pipe this watch owns (Native.watchFd): close() stops the watch and closes the fd,
+ * once, however often it is called; onData as watchFd's (null: the end, or an error).
+ */
+export function readPipe(fd: number, onData: (data: Buffer | null, error?: (Error & { code?: string }) | null) => void): FdWatch {
+  const watch = native().watchFd(fd, onData);
+  let open = true;
+  return {
+    close() {
+      if (!open) return;
+      open = false;
+      watch.close();
+      try {
+        closeSync(fd);
+      } catch {
+        /* closed already */
+      }
+    },
+    pause: () => watch.pause(),
+    resume: () => watch.resume(),
+    unref: () => watch.unref(),
+  };
 }

@@ -18,7 +18,7 @@ import { accessSync, constants as C, existsSync, mkdirSync, openSync, readlinkSy
 import { isAbsolute, join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { execFormatError } from '../lib/exec.ts';
-import { LOCK_EX, LOCK_NB, native, type FdWatch } from '../lib/native.ts';
+import { LOCK_EX, LOCK_NB, native, readPipe, type FdWatch } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, exists, isoTime, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
@@ -317,19 +317,12 @@ export class Runsv implements Participant {
         arm = (r) => {
           closeQuiet(wr);
           let seen = '';
-          let open = true;
-          const end = () => {
-            if (!open) return;
-            open = false;
-            watch.close();
-            closeQuiet(rd);
-          };
-          const watch = native().watchFd(rd, (b) => {
-            if (!b) return end(); // end of file or an error: nothing more to read
+          const pipe = readPipe(rd, (b) => {
+            if (!b) return pipe.close(); // end of file or an error: nothing more to read
             seen += b.toString('latin1');
             if (seen.includes('\n') && this.readiness === r) this.becomeReady('notification-fd', r.pid);
           });
-          r.undo.push(end);
+          r.undo.push(() => pipe.close());
         };
         undo.push(() => closeQuiet(rd));
       } catch (e) {

@@ -10,7 +10,7 @@
 // in-process under another name (stage 2 as /etc/runit/2) there is no room, and then
 // stderr is left where it is (the console) rather than sent where nobody can see it.
 import { closeSync, constants as C, openSync, writeFileSync, writeSync } from 'node:fs';
-import { native } from '../lib/native.ts';
+import { native, readPipe } from '../lib/native.ts';
 import { setErrFd } from '../lib/diag.ts';
 
 export interface PsLog {
@@ -88,17 +88,10 @@ export function setupPsLog(args: string[], logIndex: number, warn: (m: string) =
   };
 
   // read by the addon's poll handle: no node:net to load at the supervisor's start
-  let open = true;
-  const end = () => {
-    if (!open) return;
-    open = false;
-    watch.close();
-    closeSync(r);
-  };
-  const watch = native().watchFd(r, (buf, e) => {
+  const watch = readPipe(r, (buf, e) => {
     if (!buf) {
       if (e) warn(`unable to read log pipe: ${e.message}`);
-      end();
+      watch.close();
       return;
     }
     let changed = false;
@@ -128,7 +121,7 @@ export function setupPsLog(args: string[], logIndex: number, warn: (m: string) =
     shown: !!title,
     close: () => {
       clearInterval(timer);
-      end();
+      watch.close();
     },
   };
 }

@@ -31,7 +31,7 @@ import { closeSync, createReadStream, fstatSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorStr } from '../lib/errstr.ts';
-import { native, type FdWatch } from '../lib/native.ts';
+import { native, readPipe, type FdWatch } from '../lib/native.ts';
 import { signalName } from '../lib/sys.ts';
 import { Logdir, type LogdirHost } from './logdir.ts';
 import { defaultSettings, type SvlogdSettings } from './options.ts';
@@ -618,32 +618,32 @@ function fdInput(fd0: number): Input {
     throw e;
   }
   if (!st.isFIFO() && !st.isSocket()) return streamInput(createReadStream('', { fd }), true);
-  let watch: FdWatch | undefined;
+  let pipe: FdWatch | undefined;
   let paused = false;
   let stopped = false;
   return {
     begin(data, end, error) {
       if (stopped) return;
-      watch = native().watchFd(fd, (buf, e) => {
+      pipe = readPipe(fd, (buf, e) => {
         if (buf) data(buf);
         else if (e) error(e);
         else end();
       });
-      if (paused) watch.pause();
+      if (paused) pipe.pause();
     },
     pause() {
       paused = true;
-      watch?.pause();
+      pipe?.pause();
     },
     resume() {
       paused = false;
-      watch?.resume();
+      pipe?.resume();
     },
     stop() {
       if (stopped) return;
       stopped = true;
-      watch?.close();
-      closeSync(fd);
+      if (pipe) pipe.close();
+      else closeSync(fd);
     },
   };
 }
