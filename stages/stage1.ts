@@ -8,7 +8,7 @@ import { canonicalModuleName, moduleName } from '../src/lib/platform.ts';
 import { BOOT_MARKS_FILE, kernelDone, writeBootMarks } from '../src/analyze/timeline.ts';
 import { monotonicNow } from '../src/lib/servicemodel.ts';
 import { selfExe } from '../src/lib/sys.ts';
-import { interpreterOnly, systemMemorySettings, withV8Defaults } from '../src/lib/trim.ts';
+import { interpreterOnly, systemMemorySettings } from '../src/lib/trim.ts';
 import { main as stage2 } from './stage2.ts';
 
 export const HELP = `usage: /etc/runit/1
@@ -115,8 +115,7 @@ function modules(): void {
     return;
   }
   if (!list.length) return;
-  // (node:os with V8's default flags: its embedded code cache then applies)
-  const base = join('/lib/modules', withV8Defaults(() => process.getBuiltinModule('node:os')).release());
+  const base = join('/lib/modules', process.getBuiltinModule('node:os').release());
   let dep;
   try {
     dep = parseModulesDep(readFileSync(join(base, 'modules.dep'), 'utf8'));

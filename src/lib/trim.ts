@@ -77,29 +77,8 @@ export const INTERPRETER_ONLY = '--no-opt --no-sparkplug --no-maglev --regexp-ti
 /** what interpreterOnly() changes, at V8's defaults (the code cache's training run sets them back) */
 export const V8_DEFAULTS = '--opt --sparkplug --maglev --regexp-tier-up-ticks=1';
 
-let interpreting = false;
-
 export function interpreterOnly(): void {
   setV8Flags(INTERPRETER_ONLY);
-  interpreting = true;
-}
-
-/**
- * Run fn (which loads Node's built-in modules) with V8's default flags back for its
- * duration. V8 takes a code cache only where its flags hash as when the cache was made:
- * a built-in module first loaded after interpreterOnly() misses the one Node embeds and
- * is compiled from its source, which costs time under emulation and maps more of the
- * executable (the event server's node:net and cluster, fs.watch's watchers: measured in
- * docs/performance.md).
- */
-export function withV8Defaults<T>(fn: () => T): T {
-  if (!interpreting) return fn();
-  setV8Flags(V8_DEFAULTS);
-  try {
-    return fn();
-  } finally {
-    setV8Flags(INTERPRETER_ONLY);
-  }
 }
 
 /**

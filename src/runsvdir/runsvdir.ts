@@ -19,7 +19,6 @@ import { taiNow, tai64nLabel } from '../lib/tai.ts';
 import { EVENT_SOCKET, EventHub } from '../runsv/events.ts';
 import { Coordinator } from '../runsv/deps.ts';
 import { Runsv } from '../runsv/service.ts';
-import { withV8Defaults } from '../lib/trim.ts';
 
 export const MAX_SERVICES = 1000;
 /** runsvdir's periodic wake-up. */
@@ -109,17 +108,11 @@ export class Runsvdir {
    * The events socket and the directory watch, set up right after the first pass has
    * started the services: both load parts of Node the pass does not need (net's server
    * loads the cluster module, fs.watch its watchers), 40-50 ms of a start under emulation
-   * (docs/performance.md), with V8's default flags for the time (src/lib/trim.ts). Events
-   * are kept for clients that connect later; a directory made before the watch is set up
-   * is picked up by a pass right after it.
+   * (docs/performance.md). Events are kept for clients that connect later; a directory
+   * made before the watch is set up is picked up by a pass right after it.
    */
   private serve(): void {
     if (this.stopped) return;
-    // the modules these load are Node's own, compiled with its embedded code cache
-    withV8Defaults(() => this.serveNow());
-  }
-
-  private serveNow(): void {
     if (this.opts.events !== false) {
       // a read-only scan directory has no events socket; supervision goes on without it
       this.events.listen(join(this.dir, EVENT_SOCKET)).catch((e: unknown) => this.warn(`unable to serve ${EVENT_SOCKET}`, e));
