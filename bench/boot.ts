@@ -154,7 +154,7 @@ interface Breakdown {
   stage1End: number;
   /** the supervisor's (runsvdir's) start */
   supervisor: number;
-  /** ours: the first and the last of the 20 set up (supervise/ made, locked, status written) */
+  /** ours: the first and the last service set up (the timeline's "wanted": supervise/ ready, its logger started) */
   firstSetUp: number;
   lastSetUp: number;
   firstSpawn: number;

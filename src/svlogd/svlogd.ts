@@ -143,15 +143,15 @@ export class Svlogd extends EventEmitter implements LogdirHost {
    * file descriptor (a pipe's read end) that is duplicated, so the caller keeps its own.
    */
   start(input: Readable | number): this {
-    let input_: Input;
+    let source: Input;
     try {
-      input_ = typeof input === 'number' ? fdInput(input) : streamInput(input, false);
+      source = typeof input === 'number' ? fdInput(input) : streamInput(input, false);
     } catch (e) {
       // as a process would: it starts, complains and exits 111
       this.enqueue(() => this.fatal(`unable to read standard input: ${errorStr(e)}`));
       return this;
     }
-    this.input = input_;
+    this.input = source;
     this.enqueue(async () => {
       let ok = false;
       for (const d of this.dirs) if (await d.open()) ok = true;
@@ -159,7 +159,7 @@ export class Svlogd extends EventEmitter implements LogdirHost {
       this.armTimer();
       // read nothing before the directories are open (as svlogd, which reads only then):
       // what a logger killed before that had read would be lost
-      input_.begin(
+      source.begin(
         (chunk) => this.onData(chunk),
         () => this.onEnd(),
         (e) => {
@@ -167,7 +167,7 @@ export class Svlogd extends EventEmitter implements LogdirHost {
           this.onEnd();
         },
       );
-      if (this.stopped) input_.pause();
+      if (this.stopped) source.pause();
     });
     return this;
   }
@@ -574,7 +574,6 @@ export class Svlogd extends EventEmitter implements LogdirHost {
     }
   }
 }
-
 
 /** What a logger reads from: begun once its directories are open, paused while it writes. */
 interface Input {
