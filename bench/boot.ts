@@ -24,9 +24,9 @@
 // second set only (the same binaries without --compare), to measure a kernel option;
 // --cpuprof DIR copies out a V8 CPU profile of our supervisor per boot (figures inflated).
 //   node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]
-//                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR] [--compare DIR]
+//                      [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--smp N] [--bin DIR] [--compare DIR]
 //                      [--compare-append WORDS] [--cpuprof DIR]
-// (--cpu: QEMU's -cpu for every image instead of the harness's default)
+// (--cpu: QEMU's -cpu for every image instead of the harness's default; --smp N: N vCPUs for every image, default 1)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
@@ -257,7 +257,7 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
   const append = `${v.append} printk.devkmsg=on printk.time=1`;
   const m = await boot({
     arch, kernel: v.kernel, initrd: v.initrd, append, memory: 1024, consoleLog: join(repoRoot, 'out', 'test-logs', `bench-${arch}-${name}.log`),
-    ...(v.drives ? { drives: v.drives } : {}), ...(v.pmem ? { pmem: v.pmem } : {}), ...(values.cpu ? { cpu: values.cpu } : {}),
+    ...(v.drives ? { drives: v.drives } : {}), ...(v.pmem ? { pmem: v.pmem } : {}), ...(values.cpu ? { cpu: values.cpu } : {}), ...(smp ? { smp } : {}),
   });
   try {
     let last = 0;
@@ -283,13 +283,13 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
 
 const { values } = parseArgs({
   options: {
-    arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' }, bin: { type: 'string' }, compare: { type: 'string' },
+    arch: { type: 'string' }, runs: { type: 'string' }, variants: { type: 'string' }, append: { type: 'string' }, compress: { type: 'string' }, cpu: { type: 'string' }, smp: { type: 'string' }, bin: { type: 'string' }, compare: { type: 'string' },
     'compare-append': { type: 'string' }, cpuprof: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   process.stdout.write('usage: node bench/boot.ts [--arch x86_64|aarch64] [--runs N] [--variants initramfs,exedisk,pmem]\n' +
-    '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--bin DIR] [--compare DIR]\n' +
+    '                          [--append WORDS] [--compress none|lz4|gzip|zstd|xz] [--cpu MODEL] [--smp N] [--bin DIR] [--compare DIR]\n' +
     '                          [--compare-append WORDS] [--cpuprof DIR]\n' +
     'Boots Debian\'s runit image and ours (each variant) in turn, one QEMU at a time; prints medians (min-max).\n' +
     '--compare DIR: the same images also from DIR\'s binaries (marked *), the two sets in swapped order every run.\n' +
@@ -309,6 +309,12 @@ for (const w of wanted) {
     process.stderr.write(`--variants: unknown or unavailable variant ${w} on ${arch} (${available.join(', ')})\n`);
     process.exit(2);
   }
+}
+/** --smp N: vCPUs for every image (the harness's default: 1) */
+const smp = values.smp === undefined ? undefined : Number(values.smp);
+if (smp !== undefined && !(Number.isInteger(smp) && smp >= 1 && smp <= 8)) {
+  process.stderr.write(`--smp: expected a number of vCPUs from 1 to 8, got ${values.smp}\n`);
+  process.exit(2);
 }
 const compress = (values.compress ?? 'none') as Compression;
 if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) {
@@ -377,7 +383,7 @@ const line = (label: string, f: (x: Result) => number, unit: string, digits = 2,
   console.log(`${label.padEnd(26)} ${cols} ${unit.padEnd(4)}${ratios}${note}`);
 };
 const header = `${''.padEnd(26)} ${names.map((n) => n.padStart(W)).join(' ')}     ${ourNames.map((n) => `${n}/ref`.padStart(14)).join('')}`;
-console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
+console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}${smp ? ` (-smp ${smp})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
 console.log(`runit-ts: the executable in the initramfs${compress !== 'none' ? ` (${compress})` : ''}; erofs: on a read-only erofs disk (virtio-blk); pmem: the same on virtio-pmem with DAX${extra ? `; ours booted with${extra}` : ''}`);
 console.log(`ours built from ${binDir}${compareDir ? `; marked *: from ${compareDir}${values['compare-append'] ? `, command line + ${values['compare-append'].trim()}` : ''} (the two sets in swapped order every run)` : ''}`);
 console.log(header);
