@@ -294,6 +294,7 @@ if (values.help) {
     'Boots Debian\'s runit image and ours (each variant) in turn, one QEMU at a time; prints medians (min-max).\n' +
     '--compare DIR: the same images also from DIR\'s binaries (marked *), the two sets in swapped order every run.\n' +
     '--compare-append WORDS: kernel command-line words for the second set only (without --compare: the same binaries).\n' +
+    '--smp N: N vCPUs for every image (default 1, the harness\'s).\n' +
     '--cpuprof DIR: V8 CPU profiles of our supervisor\'s first 10 s, one per boot, into DIR (the profiler slows the boot).\n' +
     'Our images are built from the binaries in --bin DIR (default out/ARCH: runit-ts, runit-ts.node, runit,\n' +
     'early) with the reference\'s services: initramfs (all in the initramfs), exedisk and pmem (x86_64): the\n' +
