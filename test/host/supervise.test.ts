@@ -39,7 +39,11 @@ t.test('services start in parallel and supervise/ is laid out as runit does', as
     },
     async (tr) => {
       await until(() => [0, 1, 2, 3, 4].every((i) => pidOf(tr, `s${i}`) > 0), 5000, 'all five services running');
-      const starts = [0, 1, 2, 3, 4].map((i) => Number(readFileSync(join(tr.sv, `s${i}`, 'started'), 'utf8')));
+      // the pid is written at the spawn: each ./run's date may not have written its line yet
+      // (the shell creates the file first), and an empty file would read as 0
+      const started = (i: number) => readIf(join(tr.sv, `s${i}`, 'started')) ?? '';
+      await until(() => [0, 1, 2, 3, 4].every((i) => started(i).endsWith('\n')), 5000, 'every ./run wrote its start time');
+      const starts = [0, 1, 2, 3, 4].map((i) => Number(started(i)));
       t.ok(Math.max(...starts) - Math.min(...starts) < 1, 'all five started within a second of each other');
       const sup = join(tr.sv, 's0', 'supervise');
       t.equal(statSync(sup).mode & 0o777, 0o700, 'supervise is 0700');
