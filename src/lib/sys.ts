@@ -1,11 +1,31 @@
 // Small system-call wrappers, with the error handling runit's tools use around them.
 import { closeSync, constants as C, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
 
+/**
+ * Linux's signal names by number, the first name os.constants.signals gives each (6 is
+ * SIGABRT, not SIGIOT; 29 SIGIO, not SIGPOLL); x86_64 and arm64 number them alike. A table
+ * of our own: node:os, loaded by the supervisor's first use of it (a service's first
+ * death by a signal), comes after the supervisor changed V8's flags and so is compiled
+ * from source, ~0.6 ms on the restart path natively and more under emulation
+ * (docs/performance.md). test/unit/sys.test.ts holds it against os.constants.signals.
+ */
+const SIGNAL_NAMES: ReadonlyArray<NodeJS.Signals | undefined> = [
+  undefined, 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL', 'SIGUSR1',
+  'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGSTKFLT', 'SIGCHLD', 'SIGCONT', 'SIGSTOP', 'SIGTSTP',
+  'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPWR', 'SIGSYS',
+];
+/** the names Linux also has for a number named above */
+const SIGNAL_ALIASES: Readonly<Record<string, number>> = { SIGIOT: 6, SIGPOLL: 29 };
+
 /** The name of a signal number ('SIGTERM' for 15), or undefined for 0 or a number Linux has no name for. */
 export function signalName(n: number): NodeJS.Signals | undefined {
-  if (!n) return undefined;
-  for (const [name, num] of Object.entries(process.getBuiltinModule('node:os').constants.signals)) if (num === n) return name as NodeJS.Signals;
-  return undefined;
+  return Number.isInteger(n) ? SIGNAL_NAMES[n] : undefined;
+}
+
+/** The number of a signal name ('SIGTERM': 15), or 0 for a name Linux does not have. */
+export function signalNumber(name: string): number {
+  const i = SIGNAL_NAMES.indexOf(name as NodeJS.Signals);
+  return i > 0 ? i : (SIGNAL_ALIASES[name] ?? 0);
 }
 
 /**

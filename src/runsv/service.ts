@@ -21,7 +21,7 @@ import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native, readPipe, type FdWatch } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
-import { closeQuiet, errnoOf as code, exists, isoTime, readable, signal as kill, signalName, sleep as delay, writeQuiet } from '../lib/sys.ts';
+import { closeQuiet, errnoOf as code, exists, isoTime, readable, signal as kill, signalName, signalNumber, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
@@ -868,7 +868,7 @@ export class Runsv implements Participant {
     this.pidChanged = true;
     this.updateStatus(s);
     lg.once('exit', (status: number | null, signal: NodeJS.Signals | null) => {
-      const sig = signal ? (process.getBuiltinModule('node:os').constants.signals[signal] ?? 0) : 0;
+      const sig = signal ? signalNumber(signal) : 0;
       this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig, low: sig });
       void this.pump();
     });

@@ -227,7 +227,10 @@ t.test('supervisor killed: the next one stops the orphans before starting again'
   const fresh = await until(() => pidOf(tr, 'orphan') !== old && pidOf(tr, 'orphan'), 8000, 'a new orphan process');
   t.notOk(alive(old), 'the old process was stopped');
   t.ok(alive(fresh), 'the new one runs');
-  const all = (readIf(join(tr.sv, 'orphan', 'pids')) ?? '').trim().split('\n').map(Number);
+  // its pid is in supervise/pid from the spawn on, in ./pids once ./run has written it
+  const pids = () => (readIf(join(tr.sv, 'orphan', 'pids')) ?? '').trim().split('\n').map(Number);
+  await until(() => pids().includes(fresh), 5000, 'the new process wrote its pid').catch(() => undefined);
+  const all = pids();
   t.equal(all.filter(alive).length, 1, 'exactly one instance alive');
   process.kill(fresh, 'SIGKILL');
 });

@@ -2,7 +2,8 @@
 // own on the supervisor's start (docs/performance.md): the same results.
 import t from 'tap';
 import { join } from 'node:path';
-import { isoTime, monotonicMs } from '../../src/lib/sys.ts';
+import { constants } from 'node:os';
+import { isoTime, monotonicMs, signalName, signalNumber } from '../../src/lib/sys.ts';
 import { supervisePath } from '../../src/lib/supervise.ts';
 
 t.test('isoTime gives what toISOString gives', async (t) => {
@@ -37,4 +38,15 @@ t.test('the code cache\'s training run sets back every V8 flag the supervisor ch
   const name = (f: string) => f.replace(/^--(no-)?/, '').replace(/=.*/, '');
   t.same(V8_DEFAULTS.split(' ').map(name), INTERPRETER_ONLY.split(' ').map(name), 'the same flags, in order');
   t.ok(readFileSync(join(import.meta.dirname, '../../scripts/sea-train.cjs'), 'utf8').includes(`setFlagsFromString('${V8_DEFAULTS}')`), 'sea-train.cjs restores V8_DEFAULTS');
+});
+
+t.test('signal names and numbers are what os.constants.signals says', async (t) => {
+  const table = constants.signals as Record<string, number>;
+  for (let n = 0; n <= 64; n++) {
+    const first = Object.entries(table).find(([, v]) => v === n)?.[0];
+    t.equal(signalName(n), first, `signal ${n}`);
+  }
+  for (const [name, n] of Object.entries(table)) t.equal(signalNumber(name), n, name);
+  t.equal(signalNumber('SIGNOPE'), 0, 'an unknown name');
+  t.equal(signalName(1.5), undefined, 'not a signal number');
 });
