@@ -114,7 +114,12 @@ async function blob(arch: Arch): Promise<string> {
   copyFileSync(join(repoRoot, 'scripts', 'sea-loader.cjs'), join(dir, 'sea-loader.cjs'));
   // the bundle as the loader compiles it: wrapped once here rather than at every start
   const { wrap } = createRequire(import.meta.url)('./sea-loader.cjs') as { wrap: (bundle: string) => string };
-  writeFileSync(join(dir, 'runit-ts.wrapped.cjs'), wrap(readFileSync(bundleFile, 'utf8')));
+  const bundle = readFileSync(bundleFile);
+  // the loader reads the bundle as Latin-1 (no UTF-8 decoding at every start): esbuild's
+  // output is ASCII (its default charset escapes anything else)
+  const high = bundle.findIndex((b) => b > 0x7f);
+  if (high >= 0) throw new Error(`${bundleFile}: a byte that is not ASCII at offset ${high}; the executable's loader reads the bundle as Latin-1`);
+  writeFileSync(join(dir, 'runit-ts.wrapped.cjs'), wrap(bundle.toString('latin1')));
   // paths relative to dir: the checkout's location stays out of the blob
   const config = {
     main: 'sea-loader.cjs',

@@ -6,6 +6,21 @@ import { selfExe } from './sys.ts';
 
 export interface Native {
   mkfifo(path: string, mode: number): void;
+  /*
+   * File calls of the busy paths (a service's or log directory's setup), one system call
+   * each without Node's fs JavaScript around it (src/lib/sys.ts: fileStat, fileExists);
+   * a missing file is null, not an Error.
+   */
+  /** stat(2): [mode, size, dev, ino, mtimeMs], or null when nothing is there (ENOENT) */
+  stat(path: string): [number, number, number, number, number] | null;
+  /** access(2) allows it */
+  access(path: string, mode: number): boolean;
+  /** open(2) with O_CLOEXEC added (as every fd Node opens): the fd */
+  open(path: string, flags: number, mode: number): number;
+  /** the whole file, or null when there is none (ENOENT) */
+  readFile(path: string): Buffer | null;
+  fchmod(fd: number, mode: number): void;
+  mkdir(path: string, mode: number): void;
   /**
    * Write `data` (a Buffer, or a string under 510 bytes) to `tmp` (0644, created or
    * truncated) and rename it over `path`. Throws an errno error with `step`: 'open'

@@ -83,6 +83,141 @@ static int get_int(napi_env env, napi_value v, int64_t *out) {
 
 #define PATHLEN 4096
 
+/*
+ * A path argument: the whole string (no silent truncation: ENAMETOOLONG) and no NUL in it
+ * (which would name another file), as Node's fs checks.
+ */
+static int get_path(napi_env env, napi_value v, char *buf) {
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, buf, PATHLEN, &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a path (string)");
+    return -1;
+  }
+  if (n >= PATHLEN - 1) {
+    errno = ENAMETOOLONG;
+    throw_errno(env, "path");
+    return -1;
+  }
+  if (strlen(buf) != n) {
+    napi_throw_type_error(env, NULL, "a path must not contain a NUL byte");
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * The file calls of the supervisor's and svlogd's busy paths (setting up a service, a log
+ * directory, looking at ./down or ./check): one system call each, where Node's fs runs its
+ * argument checks and builds a Stats object or an Error with its stack in JavaScript, in
+ * V8's interpreter in the supervisor, most of each call's time under emulation
+ * (docs/performance.md). A missing file is an answer here (null or false), not an Error.
+ */
+
+/* stat(path) -> [mode, size, dev, ino, mtimeMs], or null when nothing is there (ENOENT) */
+static napi_value js_stat(napi_env env, napi_callback_info info) {
+  napi_value a[1], r, x;
+  char path[PATHLEN];
+  struct stat st;
+  if (get_args(env, info, a, 1) < 1 || get_path(env, a[0], path)) return NULL;
+  if (stat(path, &st) == -1) {
+    if (errno != ENOENT) return throw_errno(env, "stat");
+    napi_get_null(env, &r);
+    return r;
+  }
+  double v[5] = {(double)st.st_mode, (double)st.st_size, (double)st.st_dev, (double)st.st_ino,
+                 (double)st.st_mtim.tv_sec * 1e3 + (double)st.st_mtim.tv_nsec / 1e6};
+  napi_create_array_with_length(env, 5, &r);
+  for (uint32_t i = 0; i < 5; i++) {
+    napi_create_double(env, v[i], &x);
+    napi_set_element(env, r, i, x);
+  }
+  return r;
+}
+
+/* access(path, mode) -> true when access(2) allows it */
+static napi_value js_access(napi_env env, napi_callback_info info) {
+  napi_value a[2], r;
+  char path[PATHLEN];
+  int64_t mode;
+  if (get_args(env, info, a, 2) < 2 || get_path(env, a[0], path) || get_int(env, a[1], &mode)) return NULL;
+  napi_get_boolean(env, access(path, (int)mode) == 0, &r);
+  return r;
+}
+
+/* open(path, flags, mode) -> fd; close-on-exec, as every fd Node (libuv) opens */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  napi_value a[3];
+  char path[PATHLEN];
+  int64_t flags, mode;
+  if (get_args(env, info, a, 3) < 3 || get_path(env, a[0], path) || get_int(env, a[1], &flags) || get_int(env, a[2], &mode)) return NULL;
+  int fd = open(path, (int)flags | O_CLOEXEC, (mode_t)mode);
+  if (fd == -1) return throw_errno(env, "open");
+  return make_int(env, fd);
+}
+
+/* readFile(path) -> a Buffer of the whole file, or null when there is none (ENOENT) */
+static napi_value js_read_file(napi_env env, napi_callback_info info) {
+  napi_value a[1], r;
+  char path[PATHLEN];
+  if (get_args(env, info, a, 1) < 1 || get_path(env, a[0], path)) return NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) {
+    if (errno != ENOENT) return throw_errno(env, "open");
+    napi_get_null(env, &r);
+    return r;
+  }
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (!buf) {
+      close(fd);
+      errno = ENOMEM;
+      return throw_errno(env, "read");
+    }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n == -1 && errno == EINTR) continue;
+    if (n == -1) {
+      int e = errno;
+      free(buf);
+      close(fd);
+      errno = e;
+      return throw_errno(env, "read");
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+    if (len == cap) {
+      char *more = realloc(buf, cap * 2);
+      if (!more) free(buf);
+      buf = more;
+      cap *= 2;
+    }
+  }
+  close(fd);
+  void *out;
+  napi_create_buffer_copy(env, len, buf, &out, &r);
+  free(buf);
+  return r;
+}
+
+/* fchmod(fd, mode) */
+static napi_value js_fchmod(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  int64_t fd, mode;
+  if (get_args(env, info, a, 2) < 2 || get_int(env, a[0], &fd) || get_int(env, a[1], &mode)) return NULL;
+  if (fchmod((int)fd, (mode_t)mode) == -1) return throw_errno(env, "fchmod");
+  return NULL;
+}
+
+/* mkdir(path, mode) */
+static napi_value js_mkdir(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  char path[PATHLEN];
+  int64_t mode;
+  if (get_args(env, info, a, 2) < 2 || get_path(env, a[0], path) || get_int(env, a[1], &mode)) return NULL;
+  if (mkdir(path, (mode_t)mode) == -1) return throw_errno(env, "mkdir");
+  return NULL;
+}
+
 /* mkfifo(path, mode) */
 static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
   napi_value a[2];
@@ -899,6 +1034,12 @@ static napi_value js_v8_flags(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
     {"mkfifo", NULL, js_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"stat", NULL, js_stat, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"access", NULL, js_access, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"readFile", NULL, js_read_file, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"fchmod", NULL, js_fchmod, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mkdir", NULL, js_mkdir, NULL, NULL, NULL, napi_enumerable, NULL},
     {"v8Flags", NULL, js_v8_flags, NULL, NULL, NULL, napi_enumerable, NULL},
     {"replaceFile", NULL, js_replace_file, NULL, NULL, NULL, napi_enumerable, NULL},
     {"flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -14,14 +14,15 @@
 // events) is held while a pass of the loop runs and written right after the spawn,
 // stats.json first, then each event with the time it happened (see release()).
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants as C, existsSync, mkdirSync, openSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
+import { constants as C, readlinkSync, rmSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { execFormatError } from '../lib/exec.ts';
 import { LOCK_EX, LOCK_NB, native, readPipe, type FdWatch } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
-import { closeQuiet, errnoOf as code, exists, isoTime, readable, signal as kill, signalName, signalNumber, sleep as delay, writeQuiet } from '../lib/sys.ts';
+import { fileAccess, fileExists, fileOpen, fileStat, inDir, isDirectory, isFifo, makeDir, type FileStat } from '../lib/files.ts';
+import { closeQuiet, errnoOf as code, isoTime, readable, signal as kill, signalName, signalNumber, sleep as delay, writeQuiet } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
 import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
@@ -58,6 +59,36 @@ export interface RunsvOptions {
   events?: EventSink;
   /** the other services of the scan directory (dependencies, the timeline); beyond runit */
   coordinator?: Coordinator;
+  /**
+   * While held, a stats.json that would say only "started once" (and ready on its start) is
+   * not written into a supervise/ directory this supervisor made (nothing older to overwrite
+   * there); written when the hold ends, or at once when there is more to say (beyond runit:
+   * runsvdir's serveDelayMs at boot, see StatsHold).
+   */
+  statsHold?: StatsHold;
+}
+
+/**
+ * Beyond runit: holds back the first stats.json of fresh services until release(). At boot
+ * stage 2's runsvdir holds them through its first pass and releases them when it serves
+ * events (before any client can be told of one): forty files of a twenty-service boot
+ * that say nothing yet, out of the way of the services starting (docs/performance.md).
+ */
+export class StatsHold {
+  private waiting: Array<() => void> | undefined = [];
+  get held(): boolean {
+    return this.waiting !== undefined;
+  }
+  /** run fn at release (at once if released) */
+  later(fn: () => void): void {
+    if (this.waiting) this.waiting.push(fn);
+    else fn();
+  }
+  release(): void {
+    const w = this.waiting ?? [];
+    this.waiting = undefined;
+    for (const fn of w) fn();
+  }
 }
 
 /** Readiness watchers of one start of ./run, undone when it is ready or has exited. */
@@ -102,6 +133,10 @@ class Svd {
   lastExit: SupervisorStats['lastExit'] = null;
   /** supervise/stats.json is to be written (held while the loop runs: see Runsv.release()) */
   statsDirty = false;
+  /** supervise/ was made by this supervisor: no stats.json of an older one in it */
+  freshSupervise = false;
+  /** its first stats.json waits for RunsvOptions.statsHold */
+  statsDeferred = false;
   /** identifies the current start; exits of older processes are ignored, as runsv does */
   token: object | undefined;
   lockFd = -1;
@@ -441,7 +476,7 @@ export class Runsv implements Participant {
     s.starts++;
     this.writeStats(s);
     this.event(s, 'up', { pid: s.pid });
-    if (s.islog && !exists(join(s.cwd, 'check'))) this.event(s, 'ready', { pid: s.pid });
+    if (s.islog && !fileExists(inDir(s.cwd, 'check'))) this.event(s, 'ready', { pid: s.pid });
     if (!s.islog) this.mark('spawned');
   }
 
@@ -473,6 +508,21 @@ export class Runsv implements Participant {
           waitingFor: this.waitingFor && s.want === 'up' && !s.pid ? this.waitingFor.map((b) => ({ name: b.name, hard: b.hard, why: b.why })) : [],
           failed: this.failedReason ?? null,
         };
+    const hold = this.opts.statsHold;
+    // ready on its start ('started', the default) is what supervise/stat says too: readers
+    // look at stats.json's "ready" only for notifications and one-shots
+    const readyOnStart = !extra.ready || extra.ready.how === 'started';
+    if (hold?.held && s.freshSupervise && s.starts <= 1 && !s.lastExit && readyOnStart && !extra.failed && !extra.waitingFor?.length) {
+      // only "started once" to say, and no older file to overwrite: when the hold ends
+      if (!s.statsDeferred) {
+        s.statsDeferred = true;
+        hold.later(() => {
+          if (s.statsDeferred && !this.closed) this.writeStatsNow(s);
+        });
+      }
+      return;
+    }
+    s.statsDeferred = false;
     writeStats(s.cwd, { restarts: Math.max(0, s.starts - 1), lastExit: s.lastExit, ...extra }, (m, e) => this.warn(m, e), `${s.rel}supervise/`);
   }
 
@@ -506,26 +556,29 @@ export class Runsv implements Participant {
   private async setup(): Promise<void> {
     const main = this.svd[0];
     // chdir(dir)
+    let ds: FileStat | null;
     try {
-      if (!statSync(this.dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-      accessSync(this.dir, C.X_OK);
+      ds = fileStat(this.dir);
     } catch (e) {
       this.fatal('unable to change to directory', e);
     }
-    if (exists(join(this.dir, 'down'))) main.want = 'down';
-    const logDir = join(this.dir, 'log');
-    let ls: Stats | undefined;
+    if (!ds) this.fatal('unable to change to directory', 'ENOENT');
+    if (!isDirectory(ds)) this.fatal('unable to change to directory', 'ENOTDIR');
+    if (!fileAccess(this.dir, C.X_OK)) this.fatal('unable to change to directory', 'EACCES');
+    if (fileExists(inDir(this.dir, 'down'))) main.want = 'down';
+    const logDir = inDir(this.dir, 'log');
+    let ls: FileStat | null = null;
     try {
-      ls = statSync(logDir);
+      ls = fileStat(logDir);
     } catch (e) {
-      if (code(e) !== 'ENOENT') this.warn('unable to stat() ./log: ', e);
+      this.warn('unable to stat() ./log: ', e);
     }
     if (ls) {
-      if (!ls.isDirectory()) this.warn('./log: not a directory.');
+      if (!isDirectory(ls)) this.warn('./log: not a directory.');
       else {
         this.haslog = true;
         const log = new Svd(true, logDir);
-        if (exists(join(logDir, 'down'))) log.want = 'down';
+        if (fileExists(inDir(logDir, 'down'))) log.want = 'down';
         this.svd[1] = log;
         try {
           this.logpipe = native().pipe();
@@ -534,7 +587,7 @@ export class Runsv implements Participant {
         }
       }
     }
-    this.makeSupervise(this.dir, './supervise');
+    main.freshSupervise = this.makeSupervise(this.dir, './supervise');
     main.lockFd = this.openLock(main);
     if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
     this.opts.coordinator?.add(this);
@@ -543,7 +596,7 @@ export class Runsv implements Participant {
     main.statsDirty = true;
     const log = this.svd[1];
     if (log) {
-      this.makeSupervise(logDir, './log/supervise');
+      log.freshSupervise = this.makeSupervise(logDir, './log/supervise');
       log.lockFd = this.openLock(log);
       // runsv blocks in flock() here; one event loop cannot, so wait for it by polling
       while (!native().flock(log.lockFd, LOCK_EX | LOCK_NB)) {
@@ -560,16 +613,17 @@ export class Runsv implements Participant {
       const path = s.path('control');
       const rel = `${s.rel}supervise/control`;
       makeFifo(path);
-      let st: Stats;
+      let st: FileStat | null;
       try {
-        st = statSync(path);
+        st = fileStat(path);
       } catch (e) {
         this.fatal(`unable to stat ${rel}`, e);
       }
-      if (!st.isFIFO()) this.fatal(`${rel} exists but is not a fifo`);
+      if (!st) this.fatal(`unable to stat ${rel}`, 'ENOENT');
+      if (!isFifo(st)) this.fatal(`${rel} exists but is not a fifo`);
       try {
-        s.controlFd = openSync(path, C.O_RDONLY | C.O_NONBLOCK);
-        s.controlWriteFd = openSync(path, C.O_WRONLY | C.O_NONBLOCK);
+        s.controlFd = fileOpen(path, C.O_RDONLY | C.O_NONBLOCK);
+        s.controlWriteFd = fileOpen(path, C.O_WRONLY | C.O_NONBLOCK);
       } catch (e) {
         this.fatal(`unable to open ${rel}`, e);
       }
@@ -579,7 +633,7 @@ export class Runsv implements Participant {
       const path = s.path('ok');
       makeFifo(path);
       try {
-        s.okFd = openSync(path, C.O_RDONLY | C.O_NONBLOCK);
+        s.okFd = fileOpen(path, C.O_RDONLY | C.O_NONBLOCK);
       } catch (e) {
         this.fatal(`unable to read ${s.rel}supervise/ok`, e);
       }
@@ -597,12 +651,15 @@ export class Runsv implements Participant {
     await stopLeftovers([l], { graceMs: LEFTOVER_GRACE_MS });
   }
 
-  /** mkdir supervise 0700; if it is a dangling symlink, mkdir its target (relative to base). */
-  private makeSupervise(base: string, what: string): void {
-    const path = join(base, 'supervise');
+  /**
+   * mkdir supervise 0700; if it is a dangling symlink, mkdir its target (relative to base).
+   * True when this made the directory.
+   */
+  private makeSupervise(base: string, what: string): boolean {
+    const path = inDir(base, 'supervise');
     try {
-      mkdirSync(path, 0o700);
-      return;
+      makeDir(path, 0o700);
+      return true;
     } catch {
       /* exists, or a symlink: as runsv, look at the link */
     }
@@ -612,19 +669,21 @@ export class Runsv implements Participant {
     } catch (e) {
       const c = code(e);
       if (c !== 'ENOENT' && c !== 'EINVAL') this.fatal(`unable to readlink ${what}`, e);
-      return;
+      return false;
     }
     if (Buffer.byteLength(target) >= 256) this.fatal(`unable to readlink ${what}: name too long`);
     try {
-      mkdirSync(isAbsolute(target) ? target : join(base, target), 0o700);
+      makeDir(isAbsolute(target) ? target : join(base, target), 0o700);
+      return true;
     } catch {
       /* as runsv: a failure shows when the lock is opened */
+      return false;
     }
   }
 
   private openLock(s: Svd): number {
     try {
-      return openSync(s.path('lock'), C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT, 0o600);
+      return fileOpen(s.path('lock'), C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT, 0o600);
     } catch (e) {
       this.fatal(`unable to open ${s.rel}supervise/lock`, e);
     }
@@ -723,11 +782,11 @@ export class Runsv implements Participant {
   private async custom(s: Svd, c: string): Promise<boolean> {
     if (s.islog) return false;
     const rel = `control/${c}`;
-    const path = join(this.dir, rel);
-    let st: Stats | undefined;
+    const path = inDir(this.dir, rel);
+    let st: FileStat | null;
     try {
-      // no exception for the usual case, a missing script (one per start, dear under emulation)
-      st = statSync(path, { throwIfNoEntry: false });
+      // no exception for the usual case, a missing script (one per start)
+      st = fileStat(path);
     } catch (e) {
       this.warn(`unable to stat ${rel}`, e);
       return false;
@@ -797,7 +856,7 @@ export class Runsv implements Participant {
     s.token = token;
     const prog = argv[0]!;
     if (s.islog && prog === './run' && this.logpipe) {
-      const inproc = recogniseLogRun(join(s.cwd, 'run'));
+      const inproc = recogniseLogRun(inDir(s.cwd, 'run'));
       if (inproc) {
         this.startLogger(s, inproc, this.logpipe[0], token);
         return;
@@ -901,9 +960,9 @@ export class Runsv implements Participant {
     if (!s.islog) {
       s.exitCode = ex.code;
       s.exitLow = ex.low;
-      // runsv opens ./finish for reading; existsSync() first spares the common case an exception
-      const finish = join(this.dir, 'finish');
-      if (s.state !== S_FINISH && existsSync(finish) && readable(finish)) {
+      // runsv opens ./finish for reading; a stat first spares the common case an exception
+      const finish = inDir(this.dir, 'finish');
+      if (s.state !== S_FINISH && fileExists(finish) && readable(finish)) {
         s.state = S_FINISH;
         this.updateStatus(s);
         return;

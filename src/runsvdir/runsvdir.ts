@@ -10,15 +10,16 @@
 // The directory is looked at every 5 s (every second while something needs another
 // look); SIGALRM forces a scan and records it in DIR/.forced-rescan (Debian's runit).
 // Beyond runit: fs.watch picks up new and removed directories at once.
-import { accessSync, closeSync, constants as C, openSync, readdirSync, realpathSync, statSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { accessSync, closeSync, constants as C, openSync, readdirSync, realpathSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { monotonicMs } from '../lib/sys.ts';
+import { fileStat, inDir, isDirectory, type FileStat } from '../lib/files.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
 import { EVENT_SOCKET, EventHub } from '../runsv/events.ts';
 import { Coordinator } from '../runsv/deps.ts';
-import { Runsv } from '../runsv/service.ts';
+import { Runsv, StatsHold } from '../runsv/service.ts';
 
 export const MAX_SERVICES = 1000;
 /** runsvdir's periodic wake-up. */
@@ -47,7 +48,8 @@ export interface RunsvdirOptions {
   /**
    * how long after the first pass the events socket and the watch are set up (default 0:
    * right after it). Stage 2 waits a second: at boot nobody needs them sooner, and the
-   * work is then not in the way of the services starting (docs/performance.md).
+   * work is then not in the way of the services starting (docs/performance.md). Until
+   * then, a fresh service's first stats.json is held back too (StatsHold).
    */
   serveDelayMs?: number;
 }
@@ -84,11 +86,14 @@ export class Runsvdir {
   readonly events = new EventHub();
   /** declared dependencies between the services, and the timeline (beyond runit) */
   readonly coordinator: Coordinator;
+  /** the first stats.json of fresh services, held until serve() when it is delayed */
+  private readonly statsHold: StatsHold | undefined;
 
   constructor(dir: string, opts: RunsvdirOptions = {}) {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
+    this.statsHold = (opts.serveDelayMs ?? 0) > 0 ? new StatsHold() : undefined;
     this.coordinator = new Coordinator(opts.events === false ? undefined : this.dir, (line) => this.warn(line));
   }
 
@@ -112,6 +117,8 @@ export class Runsvdir {
    * made before the watch is set up is picked up by a pass right after it.
    */
   private serve(): void {
+    // before any client can connect: stats.json is written before an event is told
+    this.statsHold?.release();
     if (this.stopped) return;
     if (this.opts.events !== false) {
       // a read-only scan directory has no events socket; supervision goes on without it
@@ -221,15 +228,20 @@ export class Runsvdir {
     const refused = new Set<string>();
     for (const name of names) {
       if (name.startsWith('.')) continue;
-      const path = join(this.dir, name);
-      let st;
+      const path = inDir(this.dir, name);
+      let st: FileStat | null;
       try {
-        st = statSync(path);
+        // the addon's stat (src/lib/files.ts): one per service on every pass
+        st = fileStat(path);
       } catch (e) {
         this.warn(`unable to stat ${name}`, e);
         continue;
       }
-      if (!st.isDirectory()) continue;
+      if (!st) {
+        this.warn(`unable to stat ${name}`, 'ENOENT');
+        continue;
+      }
+      if (!isDirectory(st)) continue;
       const id = `${st.dev}:${st.ino}`;
       const known = this.services.get(id);
       if (known) {
@@ -264,13 +276,13 @@ export class Runsvdir {
   private startOne(entry: Entry, name: string): void {
     // runit's runsv chdir()s into its directory: it keeps working on that directory when
     // the name goes away (runsvchdir switching /etc/service to another runlevel)
-    let dir = join(this.dir, name);
+    let dir = inDir(this.dir, name);
     try {
       dir = realpathSync.native(dir); // the kernel's: one system call
     } catch {
       /* runsv reports it */
     }
-    const runsv = new Runsv(dir, { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit, coordinator: this.coordinator });
+    const runsv = new Runsv(dir, { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit, coordinator: this.coordinator, statsHold: this.statsHold });
     entry.runsv = runsv;
     const exited = () => {
       if (entry.runsv !== runsv) return;
@@ -335,7 +347,8 @@ export class Runsvdir {
 
 /** what tells that a directory changed: its device, inode and modification time */
 function dirKey(dir: string): string {
-  const st = statSync(dir);
+  const st = fileStat(dir);
+  if (!st) throw Object.assign(new Error('no such file or directory'), { code: 'ENOENT' });
   return `${st.dev}:${st.ino}:${st.mtimeMs}`;
 }
 

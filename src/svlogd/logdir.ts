@@ -4,11 +4,11 @@
 // and records where rotations fall; drain() then writes and rotates for real.
 import type { ChildProcess } from 'node:child_process';
 import {
-  chmodSync, closeSync, constants as C, fchmodSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync,
+  chmodSync, closeSync, constants as C, fchmodSync, fsyncSync, openSync, readdirSync, renameSync,
   statSync, unlinkSync, writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
+import { fileChmod, fileOpen, fileRead, fileStat, inDir, isDirectory, type FileStat } from '../lib/files.ts';
 import { defaultConfig, parseConfig, type LogdirConfig } from './config.ts';
 import { pmatch } from './pattern.ts';
 import { tai64nName, type WallClock } from './stamp.ts';
@@ -80,7 +80,7 @@ export class Logdir {
   }
 
   private p(file: string): string {
-    return join(this.path, file);
+    return inDir(this.path, file);
   }
 
   // ------------------------------------------------------------------ open/close
@@ -88,9 +88,12 @@ export class Logdir {
   /** runit's logdir_open: lock, read config, set up current. false: the dir is unusable. */
   async open(): Promise<boolean> {
     const h = this.host;
+    // the busy path of every logger's start: the addon's calls (src/lib/files.ts)
     let isDir = false;
     try {
-      isDir = statSync(this.path).isDirectory();
+      const st = fileStat(this.path);
+      if (!st) throw Object.assign(new Error('no such file or directory'), { code: 'ENOENT' });
+      isDir = isDirectory(st);
     } catch (e) {
       h.warn(`unable to open log directory: ${this.name}`, e);
       return false;
@@ -102,7 +105,7 @@ export class Logdir {
     }
     let locked = false;
     try {
-      this.fdlock = openSync(this.p('lock'), APPEND, 0o600);
+      this.fdlock = fileOpen(this.p('lock'), APPEND, 0o600);
       locked = native().flock(this.fdlock, LOCK_EX | LOCK_NB);
       if (!locked) throw Object.assign(new Error('locked'), { code: 'EAGAIN' });
     } catch (e) {
@@ -117,12 +120,10 @@ export class Logdir {
     this.sel = false;
     let text: Buffer | undefined;
     try {
-      text = readFileSync(this.p('config'));
+      text = fileRead(this.p('config')) ?? undefined;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        h.warn(`unable to read config: ${this.name}`, e);
-        text = Buffer.alloc(0);
-      }
+      h.warn(`unable to read config: ${this.name}`, e);
+      text = Buffer.alloc(0);
     }
     if (text) {
       if (h.verbose) h.info(`read: ${this.name}/config`);
@@ -132,8 +133,17 @@ export class Logdir {
 
     // a current that was not closed cleanly (no u+x) becomes an unprocessed .u
     let appended = false;
+    let st: FileStat | null;
     try {
-      const st = statSync(this.p('current'));
+      st = fileStat(this.p('current'));
+    } catch (e) {
+      if (h.verbose) h.info(`close: ${this.name}`);
+      closeSync(this.fdlock);
+      this.fdlock = -1;
+      h.warn(`unable to stat current: ${this.name}`, e);
+      return false;
+    }
+    if (st) {
       if (st.size && !(st.mode & 0o100)) {
         this.fnsave = this.newName('u');
         await this.retry(`unable to rename current: ${this.name}`, () => renameSync(this.p('current'), this.p(this.fnsave)));
@@ -142,19 +152,11 @@ export class Logdir {
         this.size = st.size;
         appended = true;
       }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        if (h.verbose) h.info(`close: ${this.name}`);
-        closeSync(this.fdlock);
-        this.fdlock = -1;
-        h.warn(`unable to stat current: ${this.name}`, e);
-        return false;
-      }
     }
     await this.retry(`unable to open current: ${this.name}`, () => {
-      this.fdcur = openSync(this.p('current'), APPEND, 0o600);
+      this.fdcur = fileOpen(this.p('current'), APPEND, 0o600);
     });
-    await this.retry(`unable to set mode of current: ${this.name}`, () => fchmodSync(this.fdcur, 0o644));
+    await this.retry(`unable to set mode of current: ${this.name}`, () => fileChmod(this.fdcur, 0o644));
     this.written = this.size;
     this.isOpen = true;
     if (h.verbose) h.info(`${appended ? 'append' : 'new'}: ${this.name}/current`);

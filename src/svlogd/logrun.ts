@@ -9,10 +9,11 @@
 // and whose svlogd is this executable runs as an Svlogd object inside the supervisor:
 // same files, same signals, same supervise/ status. Anything else (chpst, variables,
 // quoting, redirections, another logger, another svlogd binary) runs as a process.
-import { accessSync, constants as C, readFileSync, realpathSync, statSync } from 'node:fs';
+import { constants as C, realpathSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { parseArgs, type SvlogdSettings } from './options.ts';
 import { selfExe } from '../lib/sys.ts';
+import { fileAccess, fileRead, fileStat, isFile } from '../lib/files.ts';
 
 export interface LogRun {
   /** the program word: "svlogd" or an absolute path ending in /svlogd */
@@ -105,8 +106,9 @@ function parseCached(text: string): LogRun | undefined {
 
 function executable(p: string): boolean {
   try {
-    accessSync(p, C.X_OK);
-    return statSync(p).isFile();
+    if (!fileAccess(p, C.X_OK)) return false;
+    const st = fileStat(p);
+    return !!st && isFile(st);
   } catch {
     return false;
   }
@@ -120,7 +122,9 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   let text: string;
   try {
     if (!executable(runPath)) return undefined;
-    text = readFileSync(runPath, 'utf8');
+    const b = fileRead(runPath);
+    if (!b) return undefined;
+    text = b.toString('utf8');
   } catch {
     return undefined;
   }

@@ -3,7 +3,7 @@
 // rescan; ours alone for the 1000-service limit and SIGHUP (documented divergences:
 // one process runs all services, so TERM and HUP stop them).
 import t, { type Test } from 'tap';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alive, BIN, haveBin, publicBin, readIf, spawnBg, tree, until, type Bg, type Tree } from '../lib/host.ts';
 import { debianPath, pidIn, procStat, psArgs, toolFor, type Kind } from '../lib/runit.ts';
@@ -304,4 +304,38 @@ t.test('RUNSVDIR_STOP_TIMEOUT that is not a number of seconds: a warning, and th
     t.ok(bg.output().includes(`runsvdir ${tr.sv}: warning: RUNSVDIR_STOP_TIMEOUT must be a number of seconds (0 or more), not '${value}': using 4\n`), `${value}: one clear warning`);
     t.equal(readIf(join(tr.root, 'stopped')), 'clean\n', `${value}: the service had time to stop (the default 4 s)`);
   }
+});
+
+t.test('stage 2: a fresh service\'s first stats.json waits until events are served; an older one is rewritten at once', async (t) => {
+  const tr = tree('runsvdir-stage2-stats-');
+  t.teardown(() => tr.cleanup());
+  service(join(tr.sv, 'fresh'), { run: sh('exec sleep 1000') });
+  service(join(tr.sv, 'old'), { run: sh('exec sleep 1000') });
+  // ready when its notification comes: that is said at once, held or not
+  service(join(tr.sv, 'notify'), { run: sh('echo >&3; exec sleep 1000'), 'notification-fd': '3\n' });
+  // what a previous supervisor left: not true of what this one starts
+  mkdirSync(join(tr.sv, 'old', 'supervise'), { mode: 0o700 });
+  writeFileSync(join(tr.sv, 'old', 'supervise', 'stats.json'), '{"restarts":7,"lastExit":{"code":1,"signal":0}}\n');
+  // stage 2 is the executable named 2 (as /etc/runit/2); it supervises $RUNIT_TS_SVDIR
+  const stage2 = join(tr.bin, '2');
+  symlinkSync(BIN, stage2);
+  const bg = spawnBg(stage2, [], { env: { RUNIT_TS_SVDIR: tr.sv } });
+  t.teardown(async () => {
+    bg.proc.kill('SIGTERM');
+    await bg.proc;
+  });
+  const stats = (name: string) => join(tr.sv, name, 'supervise', 'stats.json');
+  const mtime = (p: string) => statSync(p).mtimeMs;
+  await until(() => readIf(stats('old'))?.startsWith('{"restarts":0,'), 5000, 'old/supervise/stats.json rewritten');
+  await until(() => existsSync(stats('fresh')), 5000, 'fresh/supervise/stats.json');
+  await until(() => existsSync(join(tr.sv, '.events')), 5000, 'the events socket');
+  t.match(JSON.parse(readFileSync(stats('fresh'), 'utf8')), { restarts: 0, lastExit: null, ready: { how: 'started' }, failed: null });
+  t.match(JSON.parse(readFileSync(stats('old'), 'utf8')), { restarts: 0, lastExit: null });
+  // the service was up (stat written at its spawn) for the serve delay (1 s) before its
+  // first stats.json; the older file was replaced by the first pass itself
+  const stat = (name: string) => mtime(join(tr.sv, name, 'supervise', 'stat'));
+  t.ok(mtime(stats('fresh')) - stat('fresh') >= 900, `fresh: stats.json ${Math.round(mtime(stats('fresh')) - stat('fresh'))} ms after stat`);
+  t.ok(mtime(stats('old')) - stat('old') < 900, `old: stats.json ${Math.round(mtime(stats('old')) - stat('old'))} ms after stat`);
+  t.match(JSON.parse(readFileSync(stats('notify'), 'utf8')), { ready: { how: 'notification-fd' } });
+  t.ok(mtime(stats('notify')) - stat('notify') < 900, `notify: stats.json ${Math.round(mtime(stats('notify')) - stat('notify'))} ms after stat`);
 });
