@@ -51,9 +51,13 @@ async function bundle(): Promise<void> {
  * supervisor; one V8 worker thread is plenty. The blob is made by a Node started with the
  * same options, because V8 accepts a code cache only from a Node whose V8 flags hash the
  * same (a V8 flag here that the maker lacked would make every start reject the cache).
- * A young generation of 1 MiB semi-spaces keeps the supervisor small (docs/performance.md).
+ * A young generation of 3 MiB semi-spaces, fixed: the boot (Node's start, stage 1 and the
+ * supervisor's first pass of twenty services) allocates about 2 MiB, so no scavenge runs
+ * before the services are up (the first one also has QEMU translate the collector); 1 MiB
+ * semi-spaces had one or two in the boot. The supervisor keeps ~1.7 MiB more for it (PSS
+ * 14.9 -> 16.6 MiB), measured in docs/performance.md.
  */
-export const EXEC_ARGV = ['--disable-sigusr1', '--v8-pool-size=1', '--max-semi-space-size=1'];
+export const EXEC_ARGV = ['--disable-sigusr1', '--v8-pool-size=1', '--min-semi-space-size=3', '--max-semi-space-size=3'];
 
 /** qemu-user, to run the other arch's Node on this machine (package qemu-user-static) */
 const QEMU_USER: Record<Arch, string> = { x86_64: 'qemu-x86_64-static', aarch64: 'qemu-aarch64-static' };

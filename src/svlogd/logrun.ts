@@ -9,7 +9,7 @@
 // and whose svlogd is this executable runs as an Svlogd object inside the supervisor:
 // same files, same signals, same supervise/ status. Anything else (chpst, variables,
 // quoting, redirections, another logger, another svlogd binary) runs as a process.
-import { constants as C, realpathSync } from 'node:fs';
+import { constants as C } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { parseArgs, type SvlogdSettings } from './options.ts';
 import { selfExe } from '../lib/sys.ts';
@@ -85,8 +85,14 @@ export interface InProcessLogger extends LogRun {
  * per service. A hit is checked again, so a program that moved is looked up anew.
  */
 const found = new Map<string, string>();
-/** realpath of our own executable, once (it does not change) */
-let selfReal: string | undefined;
+/** our own executable's file, once: (device, inode) */
+let selfId: string | undefined;
+
+/** A file's identity, (device, inode) of what the path names (symlinks followed), or undefined. */
+function fileId(p: string): string | undefined {
+  const st = fileStat(p);
+  return st ? `${st.dev}:${st.ino}` : undefined;
+}
 /**
  * Scripts parsed, by their text: the log services of a scan directory mostly have the same
  * log/run, and its parse (a few regular expressions per line, interpreted in a supervisor)
@@ -150,9 +156,9 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   }
   if (!prog) return undefined;
   try {
-    // the kernel's realpath (one system call; Node's own walks the path in JavaScript)
-    const self = opts.self !== undefined ? realpathSync.native(opts.self) : (selfReal ??= realpathSync.native(selfExe()));
-    if (realpathSync.native(prog) !== self) return undefined;
+    // the same file as this executable: one stat each (a realpath walks every component)
+    const self = opts.self !== undefined ? fileId(opts.self) : (selfId ??= fileId(selfExe()));
+    if (!self || fileId(prog) !== self) return undefined;
   } catch {
     return undefined;
   }
