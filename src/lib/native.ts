@@ -6,11 +6,9 @@ import { selfExe } from './sys.ts';
 
 export interface Native {
   mkfifo(path: string, mode: number): void;
-  /*
-   * File calls of the busy paths (a service's or log directory's setup), one system call
-   * each without Node's fs JavaScript around it (src/lib/sys.ts: fileStat, fileExists);
-   * a missing file is null, not an Error.
-   */
+  // File calls of the busy paths (a service's or log directory's setup), one system call
+  // each without Node's fs JavaScript around it (used through src/lib/files.ts); a
+  // missing file is null, not an Error.
   /** stat(2): [mode, size, dev, ino, mtimeMs], or null when nothing is there (ENOENT) */
   stat(path: string): [number, number, number, number, number] | null;
   /** access(2) allows it */

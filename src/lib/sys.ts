@@ -1,5 +1,5 @@
 // Small system-call wrappers, with the error handling runit's tools use around them.
-import { closeSync, constants as C, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, openSync, readlinkSync, writeSync } from 'node:fs';
 
 /**
  * Linux's signal names by number, the first name os.constants.signals gives each (6 is
@@ -105,18 +105,6 @@ export function writeQuiet(fd: number, b: Buffer | string): void {
     else writeSync(fd, b);
   } catch {
     /* nowhere to write */
-  }
-}
-
-/**
- * stat() succeeds (runsv's test for ./down). A missing file, the usual answer, throws no
- * exception: Node builds an Error with its stack for each, ~1 ms under emulation.
- */
-export function exists(path: string): boolean {
-  try {
-    return statSync(path, { throwIfNoEntry: false }) !== undefined;
-  } catch {
-    return false;
   }
 }
 

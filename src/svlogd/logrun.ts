@@ -13,7 +13,7 @@ import { constants as C } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { parseArgs, type SvlogdSettings } from './options.ts';
 import { selfExe } from '../lib/sys.ts';
-import { fileAccess, fileRead, fileStat, isFile } from '../lib/files.ts';
+import { fileAccess, fileRead, fileStat, isFile, type FileStat } from '../lib/files.ts';
 
 export interface LogRun {
   /** the program word: "svlogd" or an absolute path ending in /svlogd */
@@ -88,10 +88,12 @@ const found = new Map<string, string>();
 /** our own executable's file, once: (device, inode) */
 let selfId: string | undefined;
 
-/** A file's identity, (device, inode) of what the path names (symlinks followed), or undefined. */
+/** A file's identity: (device, inode) of what a path names, symlinks followed. */
+const idOf = (st: FileStat): string => `${st.dev}:${st.ino}`;
+
 function fileId(p: string): string | undefined {
   const st = fileStat(p);
-  return st ? `${st.dev}:${st.ino}` : undefined;
+  return st ? idOf(st) : undefined;
 }
 /**
  * Scripts parsed, by their text: the log services of a scan directory mostly have the same
@@ -110,13 +112,14 @@ function parseCached(text: string): LogRun | undefined {
   return run;
 }
 
-function executable(p: string): boolean {
+/** p is an executable regular file: its stat, else undefined. */
+function executable(p: string): FileStat | undefined {
   try {
-    if (!fileAccess(p, C.X_OK)) return false;
+    if (!fileAccess(p, C.X_OK)) return undefined;
     const st = fileStat(p);
-    return !!st && isFile(st);
+    return st && isFile(st) ? st : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -136,18 +139,19 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   }
   const run = parseCached(text);
   if (!run) return undefined;
-  let prog: string | undefined;
-  if (isAbsolute(run.program)) prog = executable(run.program) ? run.program : undefined;
+  // the program's stat, kept from the check that it is executable
+  let prog: FileStat | undefined;
+  if (isAbsolute(run.program)) prog = executable(run.program);
   else {
     const path = (opts.env ?? process.env).PATH ?? '/bin:/usr/bin';
     const key = `${path}\0${run.program}`;
     const known = found.get(key);
-    if (known !== undefined && executable(known)) prog = known;
-    else {
+    if (known !== undefined) prog = executable(known);
+    if (!prog) {
       for (const dir of path.split(':')) {
         const p = join(dir || '.', run.program);
-        if (executable(p)) {
-          prog = p;
+        prog = executable(p);
+        if (prog) {
           found.set(key, p);
           break;
         }
@@ -156,9 +160,9 @@ export function recogniseLogRun(runPath: string, opts: RecogniseOptions = {}): I
   }
   if (!prog) return undefined;
   try {
-    // the same file as this executable: one stat each (a realpath walks every component)
+    // the same file as this executable (a realpath would walk every component)
     const self = opts.self !== undefined ? fileId(opts.self) : (selfId ??= fileId(selfExe()));
-    if (!self || fileId(prog) !== self) return undefined;
+    if (!self || idOf(prog) !== self) return undefined;
   } catch {
     return undefined;
   }
