@@ -73,9 +73,12 @@ $(foreach a,$(ARCHES),out/bundle/sea-$(a).blob): out/bundle/sea-%.blob: out/bund
 out/%/runit-ts: out/bundle/sea-%.blob
 	$(NODE) scripts/build.ts sea $*
 
-out/%/runit-ts.node: src/native/runit-ts.c $(SETUP_STAMP)
+# the addon's sources in a fixed order (the link order, so the same bytes from any checkout);
+# only the module's registration is exported (-fvisibility=hidden)
+NATIVE_SOURCES := $(addprefix src/native/,module.c napi-args.c files.c process.c system.c watch.c runtime.c)
+out/%/runit-ts.node: $(NATIVE_SOURCES) src/native/napi-args.h $(SETUP_STAMP)
 	@mkdir -p $(@D)
-	$(CC_$*) -shared -fPIC -O2 -Wall -Wextra -I node_modules/node-api-headers/include -I $(RUNIT_TS_CACHE)/node-$*/package/include/node -o $@ $<
+	$(CC_$*) -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden -I node_modules/node-api-headers/include -I $(RUNIT_TS_CACHE)/node-$*/package/include/node -o $@ $(NATIVE_SOURCES)
 	$(STRIP_$*) --strip-unneeded $@
 
 out/%/runit: image/runit.c $(SETUP_STAMP)

@@ -1,4 +1,4 @@
-// The Node-API addon (src/native/runit-ts.c) with the system calls Node lacks.
+// The Node-API addon (src/native/, one file per concern) with the system calls Node lacks.
 // Loaded on first use, from $RUNIT_TS_ADDON or beside the executable.
 import { closeSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,5 +1,5 @@
 // The supervisor's own children: processes started with native().spawn() (see
-// src/native/runit-ts.c), which Node does not know of and so does not reap. One SIGCHLD
+// src/native/process.c), which Node does not know of and so does not reap. One SIGCHLD
 // listener for the whole process reaps each of them by pid (never waitpid(-1), which
 // would take the children Node started) and says how it ended.
 import { native } from '../lib/native.ts';

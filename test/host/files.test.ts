@@ -2,7 +2,7 @@
 // Node's fs on the same files, a missing file as null/false, other errors thrown with
 // Node's .code, and paths that are too long or hold a NUL refused.
 import t from 'tap';
-import { closeSync, constants as C, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as C, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BIN } from '../lib/host.ts';
@@ -89,4 +89,27 @@ t.test('fileAccess, fileOpen (close-on-exec), fileRead, fileChmod, makeDir', asy
   t.equal(inDir(join(work, 'e'), 'x'), join(work, 'e', 'x'));
   t.equal(inDir('/', 'x'), '/x');
   t.equal(inDir('./main/', 'lock'), './main/lock');
+});
+
+t.test('every string argument taken whole or refused, never cut short', async (t) => {
+  const n = native();
+  t.throws(() => n.mkfifo(`${join(work, 'ff')}\0x`, 0o600), TypeError, 'a FIFO path with a NUL');
+  t.notOk(existsSync(join(work, 'ff')), 'and no FIFO made at the path before the NUL');
+  // a socket path longer than sun_path would be bound cut short, elsewhere than $NOTIFY_SOCKET says
+  const long = join(work, 's'.repeat(120));
+  t.throws(() => n.notifySocket(long), RangeError, 'a socket path longer than sun_path');
+  t.same(readdirSync(work).filter((f) => f.startsWith('sss')), [], 'nothing bound at the path cut short');
+  t.throws(() => n.ifUp('x'.repeat(20)), RangeError, 'an interface name longer than IFNAMSIZ (another interface, cut short)');
+  t.throws(() => n.spawn('/bin/true', ['true', 'a\0b'], null, '', [], false), TypeError, 'an argument with a NUL');
+});
+
+t.test('errors of system calls as Node\'s: .syscall names the call', async (t) => {
+  const e = (() => {
+    try {
+      native().mkdir(join(work, 'none', 'below'), 0o700);
+    } catch (err) {
+      return err as NodeJS.ErrnoException;
+    }
+  })();
+  t.match(e, { code: 'ENOENT', errno: -2, syscall: 'mkdir', message: 'mkdir: No such file or directory' });
 });

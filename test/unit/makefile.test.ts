@@ -4,7 +4,7 @@
 // builds `make test` asks for is still there when make ends (none is taken for an
 // intermediate file and deleted).
 import t from 'tap';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -18,7 +18,9 @@ const IMAGE = [...BUILD, 'initramfs.img'];
 function scratch(): { dir: string; make: (...args: string[]) => Promise<string> } {
   const dir = mkdtempSync(join(tmpdir(), 'runit-ts-makefile-'));
   copyFileSync(join(repo, 'Makefile'), join(dir, 'Makefile'));
-  const sources = ['src/main.ts', 'src/native/runit-ts.c', 'stages/stage1.ts', 'image/runit.c', 'image/early.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
+  // the addon's sources as the checkout has them (the Makefile names each)
+  const native = readdirSync(join(repo, 'src', 'native')).map((f) => `src/native/${f}`);
+  const sources = ['src/main.ts', ...native, 'stages/stage1.ts', 'image/runit.c', 'image/early.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
   const old = new Date(Date.now() - 120_000);
   for (const f of sources) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
