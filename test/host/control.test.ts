@@ -1,9 +1,10 @@
 // The library's client (SupervisedServices) and service builder against real
 // supervisors: Debian's runsvdir/runsv and ours, the same steps and the same answers.
 import t, { type Test } from 'tap';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, haveBin, spawnBg, tree, until, type Tree } from '../lib/host.ts';
+import { execa } from 'execa';
+import { BIN, haveBin, publicBin, readIf, spawnBg, tree, until, type Tree } from '../lib/host.ts';
 import { debianPath, toolFor, type Kind } from '../lib/runit.ts';
 import { ServiceBuilder, ServiceError, SupervisedServices } from '../../src/index.ts';
 import { failure } from '../lib/control.ts';
@@ -171,3 +172,35 @@ for (const kind of KINDS) {
   });
 }
 
+
+// The loggers of the usual shape write their ./log/main, as nobody: the default one and a
+// template's own `chpst -u nobody svlogd -tt ./main` (our runsvdir: the logger, as
+// nobody, runs our tools from a world-readable copy).
+t.test('service builder: every log/main is nobody\'s, and the default logger writes it as nobody', { skip: process.geteuid?.() !== 0 && 'chpst -u nobody needs root' }, async (t) => {
+  const pub = publicBin();
+  const tr = tree('control-logmain-', pub.bin);
+  chmodSync(tr.root, 0o755); // nobody must reach the tools in tr.bin
+  symlinkSync(pub.bin, join(tr.bin, 'chpst'));
+  const bg = spawnBg(join(tr.bin, 'runsvdir'), ['-P', tr.sv], { env: { PATH: `${tr.bin}:${process.env.PATH}` } });
+  t.teardown(async () => {
+    bg.proc.kill('SIGHUP');
+    await bg.proc;
+    tr.cleanup();
+  });
+  const conf = join(tr.root, 'servicebuilder.d');
+  const stage = join(tr.root, 'stage');
+  mkdirSync(conf);
+  const builder = new ServiceBuilder({ configRoot: conf, stagingRoot: stage, runitRoot: tr.sv }, { control: new SupervisedServices({ scanDir: tr.sv, timeoutMs: 8000 }) });
+  writeFileSync(join(conf, 'app.yaml'), [
+    'plain:\n  run: [sh, -c, "echo from-plain; exec sleep 1000"]\n  sleep: 0\n',
+    'own:\n  run: [sh, -c, "echo from-own; exec sleep 1000"]\n  sleep: 0\n  log: [chpst, -u, nobody, svlogd, -tt, ./main]\n',
+  ].join(''));
+  const r = await builder.apply();
+  t.same(r.errors, []);
+  const nobody = Number((await execa('id', ['-u', 'nobody'])).stdout);
+  for (const name of ['plain', 'own']) {
+    const current = join(stage, name, 'log/main/current');
+    const logged = await until(() => readIf(current)?.includes(`from-${name}`), 15000, `${name}: its output in log/main/current`).catch((e: Error) => t.fail(`${e.message}; the supervisor said: ${bg.output()}`));
+    if (logged) t.equal(statSync(current).uid, nobody, `${name}: the logger wrote as nobody`);
+  }
+});
