@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseTemplates, renderService, TemplateError } from '../../src/servicebuilder/template.ts';
 import { ServiceBuilder } from '../../src/servicebuilder/builder.ts';
+import { accountIn, lookupAccount } from '../../src/servicebuilder/account.ts';
 import { FailingServices } from '../../src/control/doubles.ts';
 
 t.test('servicebuilder format, with our optional fields', async (t) => {
@@ -84,6 +85,16 @@ t.test('the default logger as another account', async (t) => {
   t.match(as('nobody'), /\nexec chpst -u nobody svlogd -tt \.\/main\n$/);
   t.match(as("o'dd user"), /\nexec chpst -u 'o'\\''dd user' svlogd -tt \.\/main\n$/, 'quoted for the shell');
   t.match(renderService('a', { run: ['/bin/a'], log: ['cat'] }, { logUser: 'nobody' }).files.get('log/run')!.data, /\nexec cat\n$/, 'an own logger is run as written');
+});
+
+t.test('accounts from passwd(5) text (the npm package, which has no addon)', async (t) => {
+  const passwd = 'root:x:0:0:root:/root:/bin/sh\n# a comment\nbad:x:12\nodd:x:uid:7::/:/bin/false\nnobody:x:65534:65533:nobody:/nonexistent:/bin/false\n';
+  t.same(accountIn(passwd, 'nobody'), { name: 'nobody', uid: 65534, gid: 65533 });
+  t.same(accountIn(passwd, 'root'), { name: 'root', uid: 0, gid: 0 });
+  t.equal(accountIn(passwd, 'bad'), undefined, 'a short line is no account');
+  t.equal(accountIn(passwd, 'odd'), undefined, 'nor one without numeric ids');
+  t.equal(accountIn(passwd, 'nob'), undefined, 'names match whole');
+  t.same(lookupAccount('root'), { name: 'root', uid: 0, gid: 0 }, 'this system\'s root');
 });
 
 // ------------------------------------------------------------------ the builder on disk
