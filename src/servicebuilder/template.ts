@@ -38,8 +38,9 @@ export interface ServiceTemplate {
   sleep?: number;
   /**
    * seconds ./log/run sleeps before it execs the logger (default 0, where servicebuilder
-   * slept 2: a log/run that is only `exec svlogd ...` runs inside our supervisor, costing
-   * no process, and runsv's own one-second throttle already stops a crash loop)
+   * slept 2: a log/run that is only `exec svlogd ...` (a logger of the template's own
+   * run as root) runs inside our supervisor, costing no process, and runsv's own
+   * one-second throttle already stops a crash loop)
    */
   logsleep?: number;
   /** environment for the service: written as an envdir (./env), applied by chpst -e */
@@ -207,7 +208,8 @@ export function renderService(name: string, t: ServiceTemplate, opts: RenderOpti
   for (const [k, v] of Object.entries(t.env ?? {})) files.set(`env/${k}`, { data: v + '\n', mode: 0o644 });
 
   const logsleep = t.logsleep ?? DEFAULT_LOGSLEEP_S;
-  // "exec svlogd ..." with nothing else is the form our supervisor runs in-process
+  // "exec svlogd ..." with nothing else is the form our supervisor runs in-process (the
+  // default logger switches user first, through chpst: a process of its own)
   let log = `#!/bin/sh\n${HEADER(name)}`;
   if (logsleep > 0) log += `sleep ${logsleep}\n`;
   log += `exec ${(t.log ?? defaultLog(opts.logUser)).map(shellQuote).join(' ')}\n`;
