@@ -9,11 +9,23 @@
 // Every file is written atomically (a temporary name, then rename) and only when its
 // contents or mode change, so applying the same templates twice changes nothing and a
 // running service never sees a half-written script. supervise/ is never touched.
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+//
+// As servicebuilder: every service gets ./log/main (0755), given to the account the
+// default logger runs as (nobody, through chpst -u), so a logger never needs root to
+// write its log. Unlike it: when the builder is not root, the default logger runs as
+// the builder's own user (only root can switch users or give files away); a missing
+// account nobody is an error for the services of the default logger only; and where
+// the default logger writes, files in ./log/main that are someone else's are given
+// back to its account at every run (a logger that ran as root before this, rotating
+// on until it restarts). That directory belongs to the account, and the builder writes
+// its config there: so it never follows a link in it: files are created exclusively,
+// read and chowned through their own descriptor.
+import { chmodSync, chownSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { ServiceControl } from '../control/types.ts';
-import { MANAGED, parseTemplates, renderService, TemplateError, type RestartPolicy, type ServiceTemplate, type Templates } from './template.ts';
+import { lookupAccount, type Account } from './account.ts';
+import { DEFAULT_LOG_USER, LOG_MAIN, MANAGED, parseTemplates, renderService, TemplateError, type RestartPolicy, type ServiceTemplate, type Templates } from './template.ts';
 
 /** The three directories of the builder (servicebuilder's -c, -s and -d). */
 export interface BuilderRoots {
@@ -43,6 +55,12 @@ export interface BuilderOptions {
   log?: (line: string) => void;
   /** how long a retired service may take to stop (default 7000 ms, then it is killed) */
   pruneTimeoutMs?: number;
+  /**
+   * the account the default logger runs as (chpst -u) and ./log/main is given to; null:
+   * the builder's own (no chpst -u, no chown). Default: nobody when the builder runs as
+   * root (servicebuilder's), else the builder's own user.
+   */
+  logUser?: string | null;
 }
 
 /** A template and the file it came from. */
@@ -74,24 +92,78 @@ export interface ApplyResult {
 
 const TEMPLATE_FILE = /\.ya?ml$/;
 
+/** The mode of ./log/main (servicebuilder's): its account writes, everyone reads. */
+const LOG_MAIN_MODE = 0o755;
+
+/** Opening a file for a look at it: never through a symbolic link, never waiting on a FIFO. */
+const OPEN_LOOK = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
+
+/** The errors of opening something that is not (or no longer) a plain file to look at. */
+const NOT_A_FILE = new Set(['ENOENT', 'ELOOP', 'ENXIO']);
+
+/** The error says the file is not there. */
+function isMissing(e: unknown): boolean {
+  return (e as { code?: string }).code === 'ENOENT';
+}
+
+/** Open `path` with OPEN_LOOK; undefined if it is gone or is not a file that opens so. */
+function openLook(path: string): number | undefined {
+  try {
+    return openSync(path, OPEN_LOOK);
+  } catch (e) {
+    if (NOT_A_FILE.has((e as { code?: string }).code ?? '')) return undefined;
+    throw e;
+  }
+}
+
+/** `path` is a regular file (not a link) of this mode and contents. */
+function sameFile(path: string, data: string, mode: number): boolean {
+  const fd = openLook(path);
+  if (fd === undefined) return false;
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() && (st.mode & 0o7777) === mode && st.size === Buffer.byteLength(data) && readFileSync(fd, 'utf8') === data;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Write `data` to `path` (mode `mode`) only if it differs; atomically. True if written. */
 function writeIfChanged(path: string, data: string, mode: number): boolean {
-  try {
-    const st = statSync(path);
-    if (st.isFile() && (st.mode & 0o7777) === mode && readFileSync(path, 'utf8') === data) return false;
-  } catch {
-    /* absent: write it */
-  }
+  if (sameFile(path, data, mode)) return false;
   const tmp = join(dirname(path), `.${path.slice(dirname(path).length + 1)}.sb-new`);
-  writeFileSync(tmp, data, { mode });
-  chmodSync(tmp, mode); // the umask must not decide a script's mode
+  rmSync(tmp, { force: true }); // left by a run that died (unlink: a link itself goes)
+  const fd = openSync(tmp, 'wx', mode); // exclusive: never through a link put there
+  try {
+    writeFileSync(fd, data);
+    fchmodSync(fd, mode); // the umask must not decide a script's mode
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
   return true;
 }
 
-function isMissing(e: unknown): boolean {
-  return (e as { code?: string }).code === 'ENOENT';
+/**
+ * Give a regular file with one link to `account`, through its own descriptor: a symbolic
+ * link, a hard link to a file elsewhere or a file swapped in meanwhile changes nothing.
+ * True if it changed owner.
+ */
+function giveFile(path: string, account: Account): boolean {
+  const fd = openLook(path);
+  if (fd === undefined) return false;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.nlink !== 1 || st.uid === account.uid) return false;
+    fchownSync(fd, account.uid, account.gid);
+    return true;
+  } finally {
+    closeSync(fd);
+  }
 }
+
+/** Our own files in ./log/main, which stay the builder's: its config (and the temporary). */
+const BUILDER_OWNED = /^(config|\..*)$/;
 
 /**
  * Turns templates into service directories in the staging directory, links them into
@@ -113,6 +185,41 @@ export class ServiceBuilder {
 
   private say(line: string): void {
     this.opts.log?.(line);
+  }
+
+  /** Who the default logger runs as (see BuilderOptions.logUser); undefined: the builder's own user. */
+  private logUserName(): string | undefined {
+    if (this.opts.logUser !== undefined) return this.opts.logUser ?? undefined;
+    return process.geteuid?.() === 0 ? DEFAULT_LOG_USER : undefined;
+  }
+
+  /**
+   * Make ./log/main (0755, `account`'s). For the default logger (which runs as `account`)
+   * also give the directory and the logger's files in it back to it where they are
+   * someone else's. True if anything changed.
+   */
+  private logMain(path: string, account: Account | undefined, defaultLogger: boolean): boolean {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) {
+      mkdirSync(path, { mode: LOG_MAIN_MODE });
+      chmodSync(path, LOG_MAIN_MODE); // not the umask's
+      if (account) chownSync(path, account.uid, account.gid);
+      return true;
+    }
+    if (!st.isDirectory()) throw new Error(`${path}: exists and is not a directory`);
+    if (!defaultLogger || !account) return false; // a logger of the template's own: left as it is
+    let changed = false;
+    if (st.uid !== account.uid) {
+      chownSync(path, account.uid, account.gid); // log/ is the builder's: the account cannot swap this directory
+      changed = true;
+    }
+    for (const e of readdirSync(path)) {
+      if (BUILDER_OWNED.test(e)) continue;
+      const f = join(path, e);
+      if (lstatSync(f, { throwIfNoEntry: false })?.uid === account.uid) continue;
+      if (giveFile(f, account)) changed = true;
+    }
+    return changed;
   }
 
   /** Read every *.yaml / *.yml in the config directory; a bad file is an error, not a stop. */
@@ -142,13 +249,21 @@ export class ServiceBuilder {
     return join(this.roots.stagingRoot, name);
   }
 
-  /** Make or update one service directory; returns the files it changed. */
+  /** Make or update one service directory; returns the files it changed ("log/main/": that directory). */
   stage(name: string, template: ServiceTemplate): string[] {
     const dir = this.stageDir(name);
-    const { files, dirs } = renderService(name, template);
+    const user = this.logUserName();
+    const account = user === undefined ? undefined : lookupAccount(user);
+    if (user !== undefined && !account && !template.log) {
+      throw new Error(`the default logger's user '${user}' does not exist (add the account, or give the service a log: of its own)`);
+    }
+    const { files, dirs } = renderService(name, template, { logUser: account?.name });
     mkdirSync(dir, { recursive: true });
-    for (const d of dirs) mkdirSync(join(dir, d), { recursive: true });
     const changed: string[] = [];
+    for (const d of dirs) {
+      if (d !== LOG_MAIN) mkdirSync(join(dir, d), { recursive: true });
+      else if (this.logMain(join(dir, d), account, !template.log)) changed.push(`${LOG_MAIN}/`);
+    }
     if ([...files.keys()].some((f) => f.startsWith('env/'))) mkdirSync(join(dir, 'env'), { recursive: true });
     for (const [rel, f] of files) if (writeIfChanged(join(dir, rel), f.data, f.mode)) changed.push(rel);
     // what an earlier version of the template wrote and this one does not
@@ -194,19 +309,21 @@ export class ServiceBuilder {
 
   /**
    * servicebuilder's Activate: write the templates to CONFIG/<file>.yaml, stage every
-   * service and link it. `restart` overrides each template's restart policy when given.
+   * service and link it. `restart` overrides each template's restart policy when given;
+   * it is written into the file with them, so every later apply stages the same.
    */
   activateTemplates(file: string, templates: Templates, restart?: RestartPolicy): ApplyResult {
     const result: ApplyResult = { staged: [], activated: [], pruned: [], errors: [], pruneSkipped: false };
     const path = join(this.roots.configRoot, `${file}.yaml`);
+    const stored = restart ? Object.fromEntries(Object.entries(templates).map(([name, t]) => [name, { ...t, restart }])) : templates;
     // validate by parsing what is written, so a template that could not be read back is never stored
-    const text = Object.keys(templates).length ? stringify(templates) : '';
+    const text = Object.keys(stored).length ? stringify(stored) : '';
     const parsed = parseTemplates(text, path);
     mkdirSync(this.roots.configRoot, { recursive: true });
     if (text) writeIfChanged(path, text, 0o644);
     else rmSync(path, { force: true });
     for (const [name, t] of Object.entries(parsed)) {
-      if (this.stage(name, restart ? { ...t, restart } : t).length) result.staged.push(name);
+      if (this.stage(name, t).length) result.staged.push(name);
       if (this.activate(name)) result.activated.push(name);
     }
     return result;

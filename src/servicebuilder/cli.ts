@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // runit-ts-servicebuilder: the servicebuilder applet as the npm package's command.
+import { errLine, fatalLine } from '../lib/diag.ts';
 import { main } from './main.ts';
 
-main(process.argv.slice(2), 'runit-ts-servicebuilder').then(
+/** The name the command's messages start with. */
+const PROG = 'runit-ts-servicebuilder';
+
+main(process.argv.slice(2), PROG).then(
   (code) => process.exit(code),
+  // main() reports what it expects itself: this is only for what it did not
   (e: unknown) => {
-    process.stderr.write(`runit-ts-servicebuilder: fatal: ${e instanceof Error ? e.message : String(e)}\n`);
+    errLine(fatalLine(PROG, e instanceof Error ? e.message : String(e)));
     process.exit(111);
   },
 );

@@ -5,7 +5,7 @@
 //
 //   web:
 //     run: [python3, -m, http.server, "8080"]
-//     log: [svlogd, -tt, ./main]        # optional; default: svlogd -tt ./main
+//     log: [svlogd, -tt, ./main]        # optional; default: chpst -u nobody svlogd -tt ./main
 //     finish: [logger, web stopped]     # optional
 //     sleep: 2                          # seconds before run execs (default 2)
 //     logsleep: 0                       # the same for log/run (default 0, see below)
@@ -17,7 +17,9 @@
 //     log_config: [s1000000, n5]        # svlogd's config file in the default log dir
 //
 // The scripts are /bin/sh scripts whose argument vectors are quoted for the shell, so
-// an argument reaches the program exactly as written in the YAML.
+// an argument reaches the program exactly as written in the YAML. Every service gets the
+// log directory ./log/main, whatever its logger (as servicebuilder makes it); who owns it
+// and who the default logger runs as is the builder's to decide (builder.ts).
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 
@@ -28,7 +30,7 @@ export type RestartPolicy = 'always' | 'never';
 export interface ServiceTemplate {
   /** argv of the service; run by ./run through exec */
   run: string[];
-  /** argv of the logger (run in ./log with the service's output on stdin); default `svlogd -tt ./main` */
+  /** argv of the logger (run in ./log with the service's output on stdin); default `chpst -u nobody svlogd -tt ./main` */
   log?: string[];
   /** argv of ./finish, run each time the service exits */
   finish?: string[];
@@ -36,8 +38,9 @@ export interface ServiceTemplate {
   sleep?: number;
   /**
    * seconds ./log/run sleeps before it execs the logger (default 0, where servicebuilder
-   * slept 2: a log/run that is only `exec svlogd ...` runs inside our supervisor, costing
-   * no process, and runsv's own one-second throttle already stops a crash loop)
+   * slept 2: a log/run that is only `exec svlogd ...` (a logger of the template's own
+   * run as root) runs inside our supervisor, costing no process, and runsv's own
+   * one-second throttle already stops a crash loop)
    */
   logsleep?: number;
   /** environment for the service: written as an envdir (./env), applied by chpst -e */
@@ -48,7 +51,7 @@ export interface ServiceTemplate {
   cwd?: string;
   /** always (default): runit restarts the service; never: a down file, so it is only started by hand */
   restart?: RestartPolicy;
-  /** lines of svlogd's config file for the default log directory ./log/main */
+  /** lines of svlogd's config file ./log/main/config (written for the default logger only) */
   log_config?: string[];
 }
 
@@ -63,6 +66,15 @@ export const DEFAULT_LOGSLEEP_S = 0;
 export const DEFAULT_LOG = ['svlogd', '-tt', './main'];
 /** Where the default logger writes, relative to ./log. */
 export const DEFAULT_LOG_DIR = 'main';
+/** The log directory every service gets, relative to the service directory. */
+export const LOG_MAIN = `log/${DEFAULT_LOG_DIR}`;
+/** The account servicebuilder runs its default logger as, and gives ./log/main to. */
+export const DEFAULT_LOG_USER = 'nobody';
+
+/** The default logger's argv: as `logUser` (chpst -u) when given, else as whoever runs ./log/run. */
+export function defaultLog(logUser?: string): string[] {
+  return logUser === undefined ? DEFAULT_LOG : ['chpst', '-u', logUser, ...DEFAULT_LOG];
+}
 
 const argv = { type: 'array', minItems: 1, items: { type: 'string' } } as const;
 const seconds = { type: 'integer', minimum: 0, maximum: 86400 } as const;
@@ -170,12 +182,18 @@ const HEADER = (name: string) => `# made by servicebuilder from the template of 
 /** The files of a service directory: relative path -> contents (scripts get 0755). */
 export interface ServiceFiles {
   files: Map<string, { data: string; mode: number }>;
-  /** directories to create (log/main) */
+  /** directories to create (log, then log/main) */
   dirs: string[];
 }
 
+/** How a template is rendered beyond what it says itself. */
+export interface RenderOptions {
+  /** the account the default logger runs as (chpst -u); default: whoever runs ./log/run */
+  logUser?: string;
+}
+
 /** What the template of `name` turns into on disk. */
-export function renderService(name: string, t: ServiceTemplate): ServiceFiles {
+export function renderService(name: string, t: ServiceTemplate, opts: RenderOptions = {}): ServiceFiles {
   const files = new Map<string, { data: string; mode: number }>();
   const sleep = t.sleep ?? DEFAULT_SLEEP_S;
   const chpst: string[] = [];
@@ -190,20 +208,20 @@ export function renderService(name: string, t: ServiceTemplate): ServiceFiles {
   for (const [k, v] of Object.entries(t.env ?? {})) files.set(`env/${k}`, { data: v + '\n', mode: 0o644 });
 
   const logsleep = t.logsleep ?? DEFAULT_LOGSLEEP_S;
-  // "exec svlogd ..." with nothing else is the form our supervisor runs in-process
+  // "exec svlogd ..." with nothing else is the form our supervisor runs in-process (the
+  // default logger switches user first, through chpst: a process of its own)
   let log = `#!/bin/sh\n${HEADER(name)}`;
   if (logsleep > 0) log += `sleep ${logsleep}\n`;
-  log += `exec ${(t.log ?? DEFAULT_LOG).map(shellQuote).join(' ')}\n`;
+  log += `exec ${(t.log ?? defaultLog(opts.logUser)).map(shellQuote).join(' ')}\n`;
   files.set('log/run', { data: log, mode: 0o755 });
-  const dirs = ['log'];
-  if (!t.log) {
-    dirs.push(`log/${DEFAULT_LOG_DIR}`);
-    if (t.log_config?.length) files.set(`log/${DEFAULT_LOG_DIR}/config`, { data: t.log_config.join('\n') + '\n', mode: 0o644 });
-  }
+  // servicebuilder makes ./log/main for every service: a logger of the usual shape
+  // (svlogd ./main) of the template's own finds its directory too
+  const dirs = ['log', LOG_MAIN];
+  if (!t.log && t.log_config?.length) files.set(`${LOG_MAIN}/config`, { data: t.log_config.join('\n') + '\n', mode: 0o644 });
   if (t.finish) files.set('finish', { data: `#!/bin/sh\n${HEADER(name)}exec ${t.finish.map(shellQuote).join(' ')}\n`, mode: 0o755 });
   if ((t.restart ?? 'always') === 'never') files.set('down', { data: '', mode: 0o644 });
   return { files, dirs };
 }
 
 /** The files a template may have written that this one does not (removed on restage). */
-export const MANAGED = ['run', 'finish', 'down', 'log/run', `log/${DEFAULT_LOG_DIR}/config`];
+export const MANAGED = ['run', 'finish', 'down', 'log/run', `${LOG_MAIN}/config`];

@@ -1,9 +1,10 @@
 // The library's client (SupervisedServices) and service builder against real
 // supervisors: Debian's runsvdir/runsv and ours, the same steps and the same answers.
 import t, { type Test } from 'tap';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, haveBin, spawnBg, tree, until, type Tree } from '../lib/host.ts';
+import { execa } from 'execa';
+import { BIN, haveBin, publicBin, readIf, spawnBg, tree, until, type Tree } from '../lib/host.ts';
 import { debianPath, toolFor, type Kind } from '../lib/runit.ts';
 import { ServiceBuilder, ServiceError, SupervisedServices } from '../../src/index.ts';
 import { failure } from '../lib/control.ts';
@@ -171,3 +172,70 @@ for (const kind of KINDS) {
   });
 }
 
+
+// The loggers of the usual shape write their ./log/main, as nobody: the default one and a
+// template's own `chpst -u nobody svlogd -tt ./main` (our runsvdir: the logger, as
+// nobody, runs our tools from a world-readable copy).
+t.test('service builder: every log/main is nobody\'s, and the default logger writes it as nobody', { skip: process.geteuid?.() !== 0 && 'chpst -u nobody needs root' }, async (t) => {
+  const pub = publicBin();
+  const tr = tree('control-logmain-', pub.bin);
+  chmodSync(tr.root, 0o755); // nobody must reach the tools in tr.bin
+  symlinkSync(pub.bin, join(tr.bin, 'chpst'));
+  const bg = spawnBg(join(tr.bin, 'runsvdir'), ['-P', tr.sv], { env: { PATH: `${tr.bin}:${process.env.PATH}` } });
+  t.teardown(async () => {
+    bg.proc.kill('SIGHUP');
+    await bg.proc;
+    tr.cleanup();
+  });
+  const conf = join(tr.root, 'servicebuilder.d');
+  const stage = join(tr.root, 'stage');
+  mkdirSync(conf);
+  const builder = new ServiceBuilder({ configRoot: conf, stagingRoot: stage, runitRoot: tr.sv }, { control: new SupervisedServices({ scanDir: tr.sv, timeoutMs: 8000 }) });
+  writeFileSync(join(conf, 'app.yaml'), [
+    'plain:\n  run: [sh, -c, "echo from-plain; exec sleep 1000"]\n  sleep: 0\n',
+    'own:\n  run: [sh, -c, "echo from-own; exec sleep 1000"]\n  sleep: 0\n  log: [chpst, -u, nobody, svlogd, -tt, ./main]\n',
+  ].join(''));
+  const r = await builder.apply();
+  t.same(r.errors, []);
+  const nobody = Number((await execa('id', ['-u', 'nobody'])).stdout);
+  for (const name of ['plain', 'own']) {
+    const current = join(stage, name, 'log/main/current');
+    const logged = await until(() => readIf(current)?.includes(`from-${name}`), 15000, `${name}: its output in log/main/current`).catch((e: Error) => t.fail(`${e.message}; the supervisor said: ${bg.output()}`));
+    if (logged) t.equal(statSync(current).uid, nobody, `${name}: the logger wrote as nobody`);
+  }
+});
+
+// The applet in the executable: as root it gives log/main to nobody (the account looked
+// up through the addon); as another user it chowns nothing and its default logger runs
+// as that user (only root can switch users).
+t.test('servicebuilder applet as root and as another user', { skip: process.geteuid?.() !== 0 && 'running as nobody needs root' }, async (t) => {
+  const pub = publicBin();
+  const tr = tree('control-sbuser-', pub.bin);
+  chmodSync(tr.root, 0o755);
+  t.teardown(() => tr.cleanup());
+  const nobody = { uid: Number((await execa('id', ['-u', 'nobody'])).stdout), gid: Number((await execa('id', ['-g', 'nobody'])).stdout) };
+  const yaml = 'web:\n  run: [sleep, "1000"]\n';
+  const setup = (who: string, owner?: { uid: number; gid: number }) => {
+    const d = { conf: join(tr.root, `${who}-conf`), stage: join(tr.root, `${who}-stage`), sv: join(tr.root, `${who}-service`) };
+    for (const p of Object.values(d)) {
+      mkdirSync(p);
+      if (owner) chownSync(p, owner.uid, owner.gid);
+    }
+    writeFileSync(join(d.conf, 'app.yaml'), yaml);
+    return d;
+  };
+  const run = (d: { conf: string; stage: string; sv: string }, ids: { uid?: number; gid?: number } = {}) =>
+    execa(pub.bin, ['servicebuilder', '-n', '-c', d.conf, '-s', d.stage, '-d', d.sv], { ...ids, reject: false });
+
+  const root = setup('root');
+  let r = await run(root);
+  t.equal(r.exitCode, 0, r.stderr);
+  t.same([statSync(join(root.stage, 'web/log/main')).uid, statSync(join(root.stage, 'web/log/main')).gid], [nobody.uid, nobody.gid], 'as root: log/main is nobody\'s');
+  t.match(readFileSync(join(root.stage, 'web/log/run'), 'utf8'), /\nexec chpst -u nobody svlogd -tt \.\/main\n$/);
+
+  const user = setup('user', nobody);
+  r = await run(user, nobody);
+  t.equal(r.exitCode, 0, r.stderr);
+  t.equal(statSync(join(user.stage, 'web/log/main')).uid, nobody.uid, 'as another user: log/main is that user\'s');
+  t.match(readFileSync(join(user.stage, 'web/log/run'), 'utf8'), /\nexec svlogd -tt \.\/main\n$/, 'and the default logger runs as that user');
+});

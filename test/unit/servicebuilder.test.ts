@@ -1,11 +1,15 @@
 // Service templates: parsing, one clear error per problem, and the scripts they become
-// (run by a real /bin/sh, so quoting is proven, not assumed).
-import t from 'tap';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// (run by a real /bin/sh, so quoting is proven, not assumed); the builder on disk (log/main
+// and its owner, the restart policy across applies) and its command's diagnostics.
+import t, { type Test } from 'tap';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseTemplates, renderService, TemplateError } from '../../src/servicebuilder/template.ts';
+import { ServiceBuilder } from '../../src/servicebuilder/builder.ts';
+import { accountIn, lookupAccount } from '../../src/servicebuilder/account.ts';
+import { FailingServices } from '../../src/control/doubles.ts';
 
 t.test('servicebuilder format, with our optional fields', async (t) => {
   const ts = parseTemplates(
@@ -71,7 +75,144 @@ t.test('what each field writes', async (t) => {
   t.equal(full.files.get('env/A')!.data, 'x y\n');
   t.match(full.files.get('run')!.data, /envdir="\$PWD\/env"\ncd \/srv\/b \|\| exit 111\nexec chpst -e "\$envdir" -u nobody:nogroup b\n$/);
   t.match(full.files.get('log/run')!.data, /sleep 1\nexec logger -t b\n$/);
-  t.same(full.dirs, ['log'], 'no default log dir with a custom logger');
+  t.same(full.dirs, ['log', 'log/main'], 'log/main with a custom logger too (servicebuilder makes it for every service)');
   t.notOk(full.files.has('log/main/config'), 'log_config applies to the default log dir only');
   t.equal(renderService('c', { run: ['c'], log_config: ['s100', 'n2'] }).files.get('log/main/config')!.data, 's100\nn2\n');
+});
+
+t.test('the default logger as another account', async (t) => {
+  const as = (logUser: string) => renderService('a', { run: ['/bin/a'] }, { logUser }).files.get('log/run')!.data;
+  t.match(as('nobody'), /\nexec chpst -u nobody svlogd -tt \.\/main\n$/);
+  t.match(as("o'dd user"), /\nexec chpst -u 'o'\\''dd user' svlogd -tt \.\/main\n$/, 'quoted for the shell');
+  t.match(renderService('a', { run: ['/bin/a'], log: ['cat'] }, { logUser: 'nobody' }).files.get('log/run')!.data, /\nexec cat\n$/, 'an own logger is run as written');
+});
+
+t.test('accounts from passwd(5) text (the npm package, which has no addon)', async (t) => {
+  const passwd = 'root:x:0:0:root:/root:/bin/sh\n# a comment\nbad:x:12\nodd:x:uid:7::/:/bin/false\nnobody:x:65534:65533:nobody:/nonexistent:/bin/false\n';
+  t.same(accountIn(passwd, 'nobody'), { name: 'nobody', uid: 65534, gid: 65533 });
+  t.same(accountIn(passwd, 'root'), { name: 'root', uid: 0, gid: 0 });
+  t.equal(accountIn(passwd, 'bad'), undefined, 'a short line is no account');
+  t.equal(accountIn(passwd, 'odd'), undefined, 'nor one without numeric ids');
+  t.equal(accountIn(passwd, 'nob'), undefined, 'names match whole');
+  t.same(lookupAccount('root'), { name: 'root', uid: 0, gid: 0 }, 'this system\'s root');
+});
+
+// ------------------------------------------------------------------ the builder on disk
+
+/** A config, staging and scan directory in a fresh temporary directory, removed at teardown. */
+function roots(t: Test): { configRoot: string; stagingRoot: string; runitRoot: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-build-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = { configRoot: join(dir, 'conf'), stagingRoot: join(dir, 'stage'), runitRoot: join(dir, 'service') };
+  for (const d of Object.values(r)) mkdirSync(d);
+  return r;
+}
+
+/** uid and primary gid of an account, as the system's id(1) reports them. */
+async function ids(user: string): Promise<{ uid: number; gid: number }> {
+  return { uid: Number((await execa('id', ['-u', user])).stdout), gid: Number((await execa('id', ['-g', user])).stdout) };
+}
+
+const asRoot = { skip: process.geteuid?.() !== 0 && 'giving log/main to nobody needs root' };
+
+t.test('every service gets log/main, the default logger\'s user\'s; the default logger runs as nobody', asRoot, async (t) => {
+  const r = roots(t);
+  const nobody = await ids('nobody');
+  writeFileSync(join(r.configRoot, 'app.yaml'), [
+    'plain:\n  run: [a]\n',
+    'own:\n  run: [b]\n  log: [svlogd, -tt, ./main]\n',
+    'ownnobody:\n  run: [c]\n  log: [chpst, -u, nobody, svlogd, -tt, ./main]\n',
+    'other:\n  run: [d]\n  log: [logger, -t, d]\n',
+  ].join(''));
+  const res = await new ServiceBuilder(r).apply({ prune: false });
+  t.same(res.errors, []);
+  for (const name of ['plain', 'own', 'ownnobody', 'other']) {
+    const st = statSync(join(r.stagingRoot, name, 'log/main'), { throwIfNoEntry: false });
+    t.ok(st?.isDirectory(), `${name}: log/main made`);
+    t.equal((st?.mode ?? 0) & 0o7777, 0o755, `${name}: log/main 0755`);
+    t.same([st?.uid, st?.gid], [nobody.uid, nobody.gid], `${name}: log/main is nobody's`);
+  }
+  t.match(readFileSync(join(r.stagingRoot, 'plain/log/run'), 'utf8'), /\nexec chpst -u nobody svlogd -tt \.\/main\n$/, 'the default logger runs as nobody');
+  t.match(readFileSync(join(r.stagingRoot, 'own/log/run'), 'utf8'), /\nexec svlogd -tt \.\/main\n$/, 'an own logger is run as written');
+});
+
+t.test('a log/main made before the default logger ran as nobody is given to it, and nothing outside it', asRoot, async (t) => {
+  const r = roots(t);
+  const nobody = await ids('nobody');
+  const main = join(r.stagingRoot, 'web/log/main');
+  mkdirSync(main, { recursive: true });
+  writeFileSync(join(main, 'current'), 'old lines\n');
+  writeFileSync(join(main, 'state'), '');
+  const outside = join(r.stagingRoot, 'outside');
+  writeFileSync(outside, 'root only\n', { mode: 0o600 });
+  symlinkSync(outside, join(main, 'link'));
+  linkSync(outside, join(main, 'hardlink'));
+  writeFileSync(join(r.configRoot, 'app.yaml'), 'web:\n  run: [a]\n  log_config: [s100]\n');
+  const b = new ServiceBuilder(r);
+  const res = await b.apply({ prune: false });
+  t.same(res.errors, []);
+  t.same(res.staged, ['web']);
+  for (const f of ['', 'current', 'state']) t.equal(statSync(join(main, f)).uid, nobody.uid, `log/main/${f} is nobody's`);
+  t.equal(statSync(join(main, 'config')).uid, 0, 'the config the builder writes stays root\'s');
+  t.equal(statSync(outside).uid, 0, 'neither a symlink nor a hard link gives away another file');
+  t.equal(lstatSync(join(main, 'link')).uid, 0);
+  t.same((await b.apply({ prune: false })).staged, [], 'the next apply has nothing to change');
+});
+
+t.test('without the account nobody: the default logger is an error, an own logger still works', asRoot, async (t) => {
+  const r = roots(t);
+  writeFileSync(join(r.configRoot, 'app.yaml'), 'plain:\n  run: [a]\nown:\n  run: [b]\n  log: [cat]\n');
+  const res = await new ServiceBuilder(r, { logUser: 'sb-no-such-user' }).apply({ prune: false });
+  t.same(res.errors.map((e) => e.message), [`${join(r.configRoot, 'app.yaml')}: plain: the default logger's user 'sb-no-such-user' does not exist (add the account, or give the service a log: of its own)`]);
+  t.notOk(existsSync(join(r.stagingRoot, 'plain/run')), 'not staged: its logger could not run');
+  t.notOk(existsSync(join(r.runitRoot, 'plain')), 'not activated');
+  t.ok(statSync(join(r.stagingRoot, 'own/log/main')).isDirectory(), 'an own logger needs no such account');
+  t.same(res.activated, ['own']);
+});
+
+t.test('the restart policy given to activateTemplates survives later applies and prunes', async (t) => {
+  const r = roots(t);
+  const b = new ServiceBuilder(r, { control: new FailingServices('not-running'), logUser: null });
+  b.activateTemplates('app', { batch: { run: ['sleep', '1'], sleep: 0 } }, 'never');
+  const down = join(r.stagingRoot, 'batch/down');
+  t.ok(existsSync(down), 'never: a down file');
+  t.match(readFileSync(join(r.configRoot, 'app.yaml'), 'utf8'), /restart: never/, 'the policy is kept with the template');
+  writeFileSync(join(r.configRoot, 'old.yaml'), 'old:\n  run: [sleep, "1"]\n');
+  let res = await b.apply();
+  t.same(res.staged, ['old'], 'batch is not restaged');
+  t.ok(existsSync(down), 'an apply keeps the down file');
+  rmSync(join(r.configRoot, 'old.yaml'));
+  res = await b.apply();
+  t.same(res.pruned, ['old']);
+  t.same(res.staged, []);
+  t.ok(existsSync(down), 'a prune keeps the down file');
+  b.activateTemplates('app', { batch: { run: ['sleep', '1'], sleep: 0 } }, 'always');
+  t.notOk(existsSync(down), 'always: the down file goes');
+  await b.apply();
+  t.notOk(existsSync(down), 'and stays gone');
+});
+
+t.test('the command: usage, warnings and fatal errors in runit\'s words', async (t) => {
+  const r = roots(t);
+  const cli = (args: string[]) => execa(process.execPath, [join(import.meta.dirname, '../../src/servicebuilder/cli.ts'), ...args], { reject: false });
+  const usage = 'usage: runit-ts-servicebuilder [-n] [-q] [-c confdir] [-s stagedir] [-d scandir]\n\n';
+  let res = await cli(['-x']);
+  t.equal(res.exitCode, 100);
+  t.equal(res.stderr + '\n', `runit-ts-servicebuilder: illegal option -- x\n${usage}`);
+  res = await cli(['-n', 'extra']);
+  t.equal(res.exitCode, 100);
+  t.equal(res.stderr + '\n', usage);
+  const help = await cli(['--help']);
+  t.match(help.stdout, /^usage: servicebuilder \[-n\] \[-q\] \[-c confdir\] \[-s stagedir\] \[-d scandir\]\n/);
+  writeFileSync(join(r.configRoot, 'bad.yaml'), 'oops:\n  run: sleep 1\n  sleep: -1\n');
+  res = await cli(['-n', '-c', r.configRoot, '-s', r.stagingRoot, '-d', r.runitRoot]);
+  t.equal(res.exitCode, 1);
+  const bad = join(r.configRoot, 'bad.yaml');
+  t.equal(res.stderr, [
+    `runit-ts-servicebuilder: warning: ${bad}: oops.run: must be a list`,
+    `runit-ts-servicebuilder: warning: ${bad}: oops.sleep: must be a number of seconds from 0 to 86400`,
+  ].join('\n'), 'each problem of a skipped file: one warning line');
+  res = await cli(['-n', '-c', join(r.configRoot, 'missing'), '-s', r.stagingRoot, '-d', r.runitRoot]);
+  t.equal(res.exitCode, 111);
+  t.match(res.stderr, new RegExp(`^runit-ts-servicebuilder: fatal: .*${join(r.configRoot, 'missing')}`));
 });
