@@ -13,8 +13,9 @@ STRIP_x86_64 := strip
 STRIP_aarch64 := aarch64-linux-gnu-strip
 COMPRESS ?= none
 # image outputs (comma list): initramfs, disk, exedisk, tar, oci, docker (ARCH=all: both arches
-# and the multi-arch out/oci/)
+# and the multi-arch out/oci/); every one is built by the image builder's front end
 OUTPUTS ?= initramfs
+IMAGE_BUILD := $(NODE) image/cli.ts build --out out
 comma := ,
 OUTPUT_FILE_initramfs := initramfs.img
 OUTPUT_FILE_disk := disk.img
@@ -32,7 +33,7 @@ help:
 	@echo "make test-location  the host tests that switch users, from a copy of the checkout in a 0700 directory"
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
-	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,exedisk,tar,oci,docker, ARCH=all"
+	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,exedisk,tar,oci,docker, ARCH=all (runit-ts-image build)"
 	@echo "make image OUTPUTS=disk   out/ARCH/disk.img (GPT: ESP + ext4 root), root.ext4, early.img"
 	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
 	@echo "make boot EXEDISK=blk|pmem   boot out/ARCH/exedisk.img, the executable on a read-only erofs disk (pmem: x86_64)"
@@ -96,24 +97,26 @@ build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 # a static pattern rule: the executables are named prerequisites, so make keeps them
 # (a plain pattern rule would delete them as intermediate files once the image is built)
 $(foreach a,$(ARCHES),out/$(a)/initramfs.img): out/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
-	$(NODE) image/build.ts --arch $* --compress $(COMPRESS)
+	$(IMAGE_BUILD) --arch $* --outputs initramfs --compress $(COMPRESS)
 
 $(foreach a,$(ARCHES),out/$(a)/disk.img): out/%/disk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
-	$(NODE) image/build.ts --arch $* --outputs disk
+	$(IMAGE_BUILD) --arch $* --outputs disk
 
 $(foreach a,$(ARCHES),out/$(a)/exedisk.img): out/%/exedisk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit out/%/early $(IMAGE_SOURCES)
-	$(NODE) image/build.ts --arch $* --outputs exedisk
+	$(IMAGE_BUILD) --arch $* --outputs exedisk
 
 OUTPUT_LIST := $(subst $(comma), ,$(OUTPUTS))
+# what each arch needs built for OUTPUTS (exedisk: the early stage too)
+IMAGE_BINARIES = $(foreach a,$(1),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit $(if $(filter exedisk,$(OUTPUT_LIST)),out/$(a)/early))
 ifeq ($(ARCH),all)
-image: $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit)
-	$(NODE) image/build.ts --arch all --outputs $(OUTPUTS)
+image: $(call IMAGE_BINARIES,$(ARCHES))
+	$(IMAGE_BUILD) --arch all --outputs $(OUTPUTS) --compress $(COMPRESS)
 else ifeq ($(filter-out initramfs disk exedisk,$(OUTPUT_LIST)),)
 # the boot images are files make keeps track of
 image: $(foreach o,$(OUTPUT_LIST),out/$(ARCH)/$(OUTPUT_FILE_$(o)))
 else
-image: build
-	$(NODE) image/build.ts --arch $(ARCH) --outputs $(OUTPUTS)
+image: $(call IMAGE_BINARIES,$(ARCH))
+	$(IMAGE_BUILD) --arch $(ARCH) --outputs $(OUTPUTS) --compress $(COMPRESS)
 endif
 
 
@@ -146,7 +149,8 @@ $(TEST_IMAGE): $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node ou
 	scripts/runit-ts-image build test/fixtures/container/spec.yaml --out out/test-image
 	touch $@
 
-test-container: $(TEST_IMAGE)
+# outputs.test.ts builds every output of one spec for x86_64, exedisk's early stage included
+test-container: $(TEST_IMAGE) out/x86_64/early
 	$(TAP) --jobs=1 test/container/*.test.ts
 
 # the one command CI runs

@@ -32,11 +32,13 @@ import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bootFiles, buildImage, type Compression } from '../image/build.ts';
+import type { Entry } from '../image/entry.ts';
+import { bootFiles, buildInitramfs, parseCompression, type Compression } from '../image/packers/initramfs.ts';
 import { buildExeDisk, EXE_DEVICES, exeDiskBoot, type ExeDevice } from '../image/packers/exedisk.ts';
-import { cpioBuffer, type Entry } from '../image/cpio.ts';
+import { cpioBuffer } from '../image/packers/cpio.ts';
 import { repoRoot, requireInput } from '../image/inputs.ts';
-import { requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { resolveImage } from '../image/resolve.ts';
+import { parseArch, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { busyboxEntries, inlineService, libEntries, RUNSVDIR, type ImageSpec, type ServiceDef } from '../image/rootfs.ts';
 import { boot } from '../src/harness/index.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
@@ -123,7 +125,7 @@ function benchSpec(arch: Arch): ImageSpec {
 
 async function ourImage(arch: Arch, dir: string, compress: Compression, bin: string, mark: string): Promise<Variant> {
   const out = join(dir, `initramfs${mark ? '-compare' : ''}`);
-  await buildImage(benchSpec(arch), out, compress, bin);
+  await buildInitramfs(resolveImage(benchSpec(arch), bin), out, compress);
   const files = bootFiles(out, arch);
   return { name: `runit-ts${mark}`, kernel: files.kernel, initrd: files.initrd, append: `${files.append}${extraFor(mark)}`, ours: true, bytes: statSync(files.initrd).size };
 }
@@ -131,7 +133,7 @@ async function ourImage(arch: Arch, dir: string, compress: Compression, bin: str
 /** The exedisk image (small initramfs; the executable's erofs as a disk), one directory for both ways of attaching it. */
 async function buildExeDiskImage(arch: Arch, dir: string, bin: string, mark: string): Promise<string> {
   const out = join(dir, `exedisk${mark ? '-compare' : ''}`);
-  await buildExeDisk(benchSpec(arch), out, bin);
+  await buildExeDisk(resolveImage(benchSpec(arch), bin), out);
   return out;
 }
 
@@ -301,7 +303,7 @@ if (values.help) {
     'executable on a read-only erofs disk. The kernel and its command line are out/ARCH\'s (make image).\n');
   process.exit(0);
 }
-const arch = (values.arch ?? requireHostArch()) as Arch;
+const arch = values.arch ? parseArch(values.arch) : requireHostArch();
 const runs = runsOption(values.runs);
 const available = ['initramfs', 'exedisk', ...(EXE_DEVICES[arch].includes('pmem') ? ['pmem'] : [])];
 const wanted = (values.variants ?? available.join(',')).split(',').filter(Boolean);
@@ -317,9 +319,11 @@ if (smp !== undefined && !(Number.isInteger(smp) && smp >= 1 && smp <= 8)) {
   process.stderr.write(`--smp: expected a number of vCPUs from 1 to 8, got ${values.smp}\n`);
   process.exit(2);
 }
-const compress = (values.compress ?? 'none') as Compression;
-if (!['none', 'lz4', 'gzip', 'zstd', 'xz'].includes(compress)) {
-  process.stderr.write(`--compress: expected none, lz4, gzip, zstd or xz, got ${compress}\n`);
+let compress: Compression = 'none';
+try {
+  compress = parseCompression(values.compress ?? 'none');
+} catch (e) {
+  process.stderr.write(`--compress: ${(e as Error).message}\n`);
   process.exit(2);
 }
 /** --cpuprof: our images' stage 1 writes a CPU profile, fetched after each boot */

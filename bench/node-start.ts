@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { bootFiles } from '../image/build.ts';
-import { cpioBuffer } from '../image/cpio.ts';
+import { bootFiles } from '../image/packers/initramfs.ts';
+import { cpioBuffer } from '../image/packers/cpio.ts';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
-import { requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { parseArch, requireHostArch, TRIPLET } from '../src/lib/platform.ts';
 import { boot } from '../src/harness/index.ts';
 import { fmt, runsOption, summary } from './stats.ts';
 
@@ -25,7 +25,7 @@ if (values.help) {
   process.stdout.write(`usage: node bench/node-start.ts [--arch x86_64|aarch64] [--runs N (5)] [--cpu MODEL] [--flags 'SET;SET...' (${DEFAULT_FLAGS})]\n`);
   process.exit(0);
 }
-const arch = (values.arch ?? requireHostArch()) as Arch;
+const arch = values.arch ? parseArch(values.arch) : requireHostArch();
 const runs = runsOption(values.runs);
 const out = join(repoRoot, 'out', arch);
 const bundle = join(repoRoot, 'out', 'bundle', 'runit-ts.cjs');
@@ -40,7 +40,7 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 // the plain Node, stripped as the executable's base is
 const node = join(dir, 'node');
 copyFileSync(nodeBinary(arch), node);
-await execa(arch === 'aarch64' ? 'aarch64-linux-gnu-strip' : 'x86_64-linux-gnu-strip', ['--strip-all', node]);
+await execa(`${TRIPLET[arch]}-strip`, ['--strip-all', node]);
 const files = bootFiles(out, arch);
 const initrd = join(dir, 'initramfs.img');
 copyFileSync(files.initrd, initrd);

@@ -21,15 +21,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants as C, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { cacheDir } from '../src/lib/platform.ts';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot as repo } from '../image/inputs.ts';
+import { cacheDir, requireHostArch } from '../src/lib/platform.ts';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { fmt, percentile, ratio as ratioOf, runsOption, summary } from './stats.ts';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+const arch = requireHostArch();
 const cache = cacheDir();
 const { values } = parseArgs({
   options: { services: { type: 'string', default: '20' }, samples: { type: 'string', default: '20' }, runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } },

@@ -12,15 +12,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { cacheDir } from '../src/lib/platform.ts';
+import { repoRoot as repo } from '../image/inputs.ts';
+import { cacheDir, requireHostArch, TRIPLET } from '../src/lib/platform.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+const arch = requireHostArch();
 const cache = cacheDir();
 const { values } = parseArgs({ options: { runs: { type: 'string' }, calls: { type: 'string', default: '20' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
@@ -39,7 +38,7 @@ for (const [what, p] of [['our executable (make build)', OURS], ["Debian's runit
   }
 }
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-const STRIP = arch === 'aarch64' ? 'aarch64-linux-gnu-strip' : 'x86_64-linux-gnu-strip';
+const STRIP = `${TRIPLET[arch]}-strip`;
 
 /** out/bench/hello: the reference single executable; rebuilt when the Node binary is newer */
 async function reference(): Promise<string> {

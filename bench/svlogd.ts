@@ -9,13 +9,12 @@
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { cacheDir } from '../src/lib/platform.ts';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot as repo } from '../image/inputs.ts';
+import { cacheDir, requireHostArch } from '../src/lib/platform.ts';
 import { parseArgs } from 'node:util';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+const arch = requireHostArch();
 const cache = cacheDir();
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '3' } } });
 const LINES = Number(values.lines);

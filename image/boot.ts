@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { bootFiles } from './build.ts';
+import { bootFiles } from './packers/initramfs.ts';
 import { copyVars, diskBoot } from './packers/disk.ts';
 import { exeDiskBoot, type ExeDevice } from './packers/exedisk.ts';
 import type { Arch } from '../src/lib/platform.ts';

@@ -1,111 +1,116 @@
-// Build every output a spec asks for, for each of its arches, from one entry list per
-// arch. Everything is made in a staging directory beside the destination and moved into
-// place only when all of it succeeded, so a failure leaves no partial output behind.
+// Build every output a spec asks for, for each of its arches: the spec resolves once per
+// arch to one ResolvedImage (image/resolve.ts) and each output's packer is handed it, so
+// every output of a spec carries the same entries. Everything is made in a staging
+// directory beside the destination and moved into place only when all of it succeeded,
+// so a failure leaves no partial output behind.
 //
-//   OUT/<arch>/rootfs.tar         tar     rootfs tarball
-//   OUT/<arch>/oci/               oci     OCI image layout (one image, tag = spec tag)
-//   OUT/<arch>/image.tar          docker  docker-archive (podman load, docker load)
+//   OUT/<arch>/initramfs.img ...  initramfs  with vmlinuz (x86_64: vmlinux) and cmdline
+//   OUT/<arch>/disk.img ...       disk       GPT disk, root.ext4 (or root.erofs), early.img, disk.cmdline
+//   OUT/<arch>/exedisk.img ...    exedisk    exe.erofs, exedisk.cmdline (x86_64: exedisk-pmem.cmdline)
+//   OUT/<arch>/rootfs.tar         tar        rootfs tarball
+//   OUT/<arch>/oci/               oci        OCI image layout (one image, tag = spec tag)
+//   OUT/<arch>/image.tar          docker     docker-archive (podman load, docker load)
 //   OUT/<arch>/sbom.spdx.json     any of tar/oci/docker: SPDX 2.3
 //   OUT/<arch>/sbom.cdx.json      ...and CycloneDX 1.5
-//   OUT/<arch>/initramfs.img ...  initramfs (with vmlinuz, cmdline; see build.ts)
 //   OUT/oci/                      oci with several arches: the multi-arch layout
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Arch } from './inputs.ts';
+import type { Arch } from '../src/lib/platform.ts';
+import { sourceDateEpoch } from './epoch.ts';
+import { mib, say as sayImage } from './log.ts';
+import { buildDisk, obsoleteRoot } from './packers/disk.ts';
 import { dockerArchive } from './packers/docker.ts';
+import { buildExeDisk } from './packers/exedisk.ts';
+import { buildInitramfs, type Compression } from './packers/initramfs.ts';
 import { ociImage, writeOciLayout, type OciImage } from './packers/oci.ts';
-import { blobOf, sourceDateEpoch, tarBuffer } from './packers/tar.ts';
+import { blobOf, tarBuffer } from './packers/tar.ts';
+import { resolveImage } from './resolve.ts';
 import { components, cyclonedx, spdx } from './sbom.ts';
-import { missingBinary, specEntries, SpecError, type ResolvedSpec } from './spec.ts';
+import { BOOT_OUTPUTS, CONTAINER_OUTPUTS, missingBinary, SpecError, type ResolvedSpec } from './spec.ts';
 
 export interface BuildOptions {
   /** where OUT/<arch>/ goes */
   out: string;
-  /** the binaries of an arch: binDir(arch)/{runit-ts,runit-ts.node,runit} */
+  /** the binaries of an arch: binDir(arch)/{runit-ts,runit-ts.node,runit,early} */
   binDir: (arch: Arch) => string;
-  /** initramfs compression (see build.ts) */
-  compress?: import('./build.ts').Compression;
+  /** initramfs compression (packers/initramfs.ts) */
+  compress?: Compression;
   say?: (m: string) => void;
 }
 
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-
-/** Move staged files into place, replacing what was there. */
-function install(stage: string, dest: string, names: string[]): void {
+/** Move staged files into place, replacing what was there (and removing `obsolete` names). */
+function install(stage: string, dest: string, names: string[], obsolete: string[] = []): void {
   mkdirSync(dest, { recursive: true });
+  for (const n of obsolete) rmSync(join(dest, n), { recursive: true, force: true });
   for (const n of names) {
     rmSync(join(dest, n), { recursive: true, force: true });
     renameSync(join(stage, n), join(dest, n));
   }
 }
 
+/** Build every output of `spec` for each of its arches into opts.out (all or nothing). */
 export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Promise<void> {
-  const say = opts.say ?? ((m: string) => process.stderr.write(`[image] ${m}\n`));
+  const say = opts.say ?? sayImage;
   // everything checked before anything is written
   for (const arch of spec.arches) {
-    const missing = missingBinary(opts.binDir(arch));
-    if (missing) throw new SpecError(`${spec.file}: arch ${arch} is not built (${missing} is missing; run: make build ARCH=${arch})`);
+    const missing = missingBinary(opts.binDir(arch), spec.outputs);
+    if (missing) throw new SpecError(`${spec.file}: arch ${arch} is not built (${missing} is missing; run: make build ARCH=${arch}${missing.endsWith('/early') ? ` and make out/${arch}/early` : ''})`);
   }
   const epoch = sourceDateEpoch();
   const stage = join(opts.out, `.staging-${process.pid}`);
   rmSync(stage, { recursive: true, force: true });
-  const installs: Array<[string, string, string[]]> = [];
+  const installs: Array<[string, string, string[], string[]]> = [];
+  const wants = (o: (typeof spec.outputs)[number]) => spec.outputs.includes(o);
   try {
     const images: OciImage[] = [];
-    const container = spec.outputs.some((o) => o !== 'initramfs' && o !== 'disk');
     for (const arch of spec.arches) {
       const t0 = Date.now();
       const dir = join(stage, arch);
       mkdirSync(dir, { recursive: true });
-      const entries = specEntries(spec, arch, opts.binDir(arch));
-      const names: string[] = [];
-      if (spec.outputs.includes('initramfs')) {
-        const { buildImage } = await import('./build.ts');
-        await buildImage({ ...spec.image, arch }, dir, opts.compress ?? 'none', opts.binDir(arch), entries);
-        names.push('initramfs.img', 'vmlinuz', 'cmdline', ...(arch === 'x86_64' ? ['vmlinux'] : []));
+      // the one view of the tree every output below takes
+      const img = resolveImage({ ...spec.image, arch }, opts.binDir(arch));
+      const names = new Set<string>();
+      const obsolete: string[] = [];
+      if (wants('initramfs')) for (const n of await buildInitramfs(img, dir, opts.compress ?? 'none')) names.add(n);
+      if (wants('disk')) {
+        for (const n of await buildDisk(img, dir)) names.add(n);
+        obsolete.push(obsoleteRoot(img));
       }
-      if (spec.outputs.includes('disk')) {
-        const { buildDisk } = await import('./packers/disk.ts');
-        await buildDisk({ ...spec.image, arch }, dir, opts.binDir(arch));
-        const erofs = spec.image.disk?.rootfs === 'erofs';
-        for (const n of ['disk.img', erofs ? 'root.erofs' : 'root.ext4', 'early.img', 'disk.cmdline', 'vmlinuz', ...(arch === 'x86_64' ? ['vmlinux'] : [])]) if (!names.includes(n)) names.push(n);
+      if (wants('exedisk')) for (const n of await buildExeDisk(img, dir)) names.add(n);
+      if (spec.outputs.some((o) => CONTAINER_OUTPUTS.includes(o))) {
+        say(`${arch}: packing ${img.entries.length} entries into a tarball`);
+        const tar = await tarBuffer(img.entries, epoch);
+        const rootfsSha = blobOf(tar).digest.slice('sha256:'.length);
+        if (wants('tar')) {
+          writeFileSync(join(dir, 'rootfs.tar'), tar);
+          names.add('rootfs.tar');
+        }
+        say(`${arch}: rootfs.tar ${mib(tar.length)} sha256:${rootfsSha.slice(0, 12)}; compressing the layer (${spec.compression})`);
+        const im = ociImage(spec, arch, tar, epoch);
+        images.push(im);
+        if (wants('oci')) {
+          writeOciLayout(join(dir, 'oci'), [im], spec.tag);
+          names.add('oci');
+        }
+        if (wants('docker')) {
+          writeFileSync(join(dir, 'image.tar'), await dockerArchive(im, `${spec.name}:${spec.tag}`, epoch));
+          names.add('image.tar');
+        }
+        const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: rootfsSha, epoch, withKernel: spec.outputs.some((o) => BOOT_OUTPUTS.includes(o)), services: img.services };
+        const comps = components(info, img.binDir);
+        writeFileSync(join(dir, 'sbom.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
+        writeFileSync(join(dir, 'sbom.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');
+        names.add('sbom.spdx.json').add('sbom.cdx.json');
+        say(`${arch}: layer ${mib(im.layer.size)} (${im.layer.digest.slice(0, 19)}), manifest ${im.manifest.digest.slice(0, 19)}, ${comps.length} SBOM components, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       }
-      if (!container) {
-        installs.push([dir, join(opts.out, arch), names]);
-        continue;
-      }
-      say(`${arch}: packing ${entries.length} entries into a tarball`);
-      const tar = await tarBuffer(entries, epoch);
-      const rootfsSha = blobOf(tar).digest.slice('sha256:'.length);
-      if (spec.outputs.includes('tar')) {
-        writeFileSync(join(dir, 'rootfs.tar'), tar);
-        names.push('rootfs.tar');
-      }
-      say(`${arch}: rootfs.tar ${mib(tar.length)} sha256:${rootfsSha.slice(0, 12)}; compressing the layer (${spec.compression})`);
-      const im = ociImage(spec, arch, tar, epoch);
-      images.push(im);
-      if (spec.outputs.includes('oci')) {
-        writeOciLayout(join(dir, 'oci'), [im], spec.tag);
-        names.push('oci');
-      }
-      if (spec.outputs.includes('docker')) {
-        writeFileSync(join(dir, 'image.tar'), await dockerArchive(im, `${spec.name}:${spec.tag}`, epoch));
-        names.push('image.tar');
-      }
-      const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: rootfsSha, epoch, withKernel: spec.outputs.includes('initramfs'), services: [...(spec.image.services ?? []), ...(spec.image.single ?? [])] };
-      const comps = components(info, opts.binDir(arch));
-      writeFileSync(join(dir, 'sbom.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
-      writeFileSync(join(dir, 'sbom.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');
-      names.push('sbom.spdx.json', 'sbom.cdx.json');
-      say(`${arch}: layer ${mib(im.layer.size)} (${im.layer.digest.slice(0, 19)}), manifest ${im.manifest.digest.slice(0, 19)}, ${comps.length} SBOM components, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      installs.push([dir, join(opts.out, arch), names]);
+      installs.push([dir, join(opts.out, arch), [...names], obsolete]);
     }
-    if (spec.outputs.includes('oci') && images.length > 1) {
+    if (wants('oci') && images.length > 1) {
       writeOciLayout(join(stage, 'oci'), images, spec.tag);
-      installs.push([stage, opts.out, ['oci']]);
+      installs.push([stage, opts.out, ['oci'], []]);
       say(`multi-arch layout: ${images.map((i) => i.arch).join(' + ')} (tags ${spec.tag}, ${images.map((i) => `${spec.tag}-${i.descriptor.platform!.architecture}`).join(', ')})`);
     }
-    for (const [from, to, names] of installs) install(from, to, names);
+    for (const [from, to, names, obsolete] of installs) install(from, to, names, obsolete);
   } finally {
     if (existsSync(stage)) rmSync(stage, { recursive: true, force: true });
   }

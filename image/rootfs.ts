@@ -1,11 +1,17 @@
-// The root file system of an image, as a list of entries (the packers turn it into
-// cpio, tar, ext4 or OCI layers). Everything comes from the pinned inputs and out/<arch>.
+// The root file system of an image, as one list of entries (the packers turn it into
+// cpio, tar, ext4, erofs or OCI layers): the system (libraries, busybox, the executable
+// and its links, the stages, the services, kernel modules), the spec's users and groups,
+// container-init's directories when the image is a container image too, and the spec's
+// files last (they can replace anything). Everything comes from the pinned inputs, the
+// spec and out/<arch>.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { inputDir, repoRoot, requireInput } from './inputs.ts';
 import { TRIPLET, type Arch } from '../src/lib/platform.ts';
 import { resolveModules } from './modules.ts';
-import type { Entry } from './cpio.ts';
+import type { Entry } from './entry.ts';
+import { groupText, homeOf, passwdText, resolveOwner, type GroupDef, type UserDef } from './accounts.ts';
+import { reproducibleBuild } from './epoch.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { execaSync } from 'execa';
 
@@ -88,6 +94,32 @@ export interface ImageSpec {
   cmdline?: string;
   /** the disk output (make image OUTPUTS=disk): GPT disk with an ESP and an ext4 root */
   disk?: DiskSpec;
+  /** users beside root and nobody (/etc/passwd, their home directories) */
+  users?: UserDef[];
+  /** groups beside root, tty and nogroup (/etc/group) */
+  groups?: GroupDef[];
+  /** files, directories and symlinks added last (they replace what the image has at their path) */
+  files?: FileDef[];
+  /**
+   * The image is a container image too: container-init's start-up directory and its state
+   * directory /run/runit-ts (owned by `user`, else sticky and world-writable, so it works
+   * without a tmpfs on /run for any --user given at run time).
+   */
+  containerInit?: { user?: string };
+}
+
+export interface FileDef {
+  /** path inside the image ("/etc/motd" or "etc/motd") */
+  path: string;
+  /** file copied from the host (absolute, or relative to the working directory; a spec's are made absolute) */
+  source?: string;
+  /** inline file contents */
+  content?: string;
+  type?: 'file' | 'dir' | 'symlink';
+  target?: string;
+  mode?: string | number;
+  /** "uid:gid", "user:group" or "user" (names from users/groups) */
+  owner?: string;
 }
 
 export interface LoginSpec {
@@ -111,6 +143,7 @@ export interface DiskSpec {
   rootfs?: 'ext4' | 'erofs';
 }
 
+/** A file of the host, read when a packer needs it (mode: the host file's unless given). */
 function fileEntry(path: string, src: string, mode?: number): Entry {
   const st = statSync(src);
   return { path, type: 'file', mode: mode ?? st.mode & 0o7777, data: () => readFileSync(src) };
@@ -135,6 +168,7 @@ export function treeEntries(src: string, dest: string): Entry[] {
   return out;
 }
 
+/** The release of the pinned kernel package of `arch` (the one directory under its lib/modules). */
 export function kernelRelease(arch: Arch): string {
   const mods = join(requireInput(`kernel-${arch}`), 'lib', 'modules');
   const rels = readdirSync(mods);
@@ -142,10 +176,17 @@ export function kernelRelease(arch: Arch): string {
   return rels[0]!;
 }
 
+/** The kernel image (bzImage / Image) of the pinned kernel package. */
 export function kernelImage(arch: Arch): string {
   return join(requireInput(`kernel-${arch}`), 'boot', `vmlinuz-${kernelRelease(arch)}`);
 }
 
+/** The module tree of the pinned kernel package (lib/modules/RELEASE). */
+export function kernelModulesDir(arch: Arch): string {
+  return join(requireInput(`kernel-${arch}`), 'lib', 'modules', kernelRelease(arch));
+}
+
+/** glibc, libstdc++ and libgcc of the pinned Debian packages: what the executable links. */
 export function libEntries(arch: Arch): Entry[] {
   const t = TRIPLET[arch];
   const out: Entry[] = [];
@@ -163,6 +204,7 @@ export function libEntries(arch: Arch): Entry[] {
   return out;
 }
 
+/** The static busybox and a link for each of its applets that runit-ts does not replace. */
 export function busyboxEntries(arch: Arch): Entry[] {
   const bb = join(requireInput(`busybox-${arch}`), 'bin', 'busybox');
   const out: Entry[] = [fileEntry('bin/busybox', bb, 0o755)];
@@ -175,6 +217,7 @@ export function busyboxEntries(arch: Arch): Entry[] {
 /** Where runsvdir looks: /etc/service -> /etc/runit/runsvdir/current -> default (runsvchdir moves current). */
 export const RUNSVDIR = 'etc/runit/runsvdir';
 
+/** A service directory of the catalogue (services/NAME) as /etc/sv/NAME, once. */
 function copyService(name: string, seen: Set<string>): Entry[] {
   if (seen.has(name)) return [];
   seen.add(name);
@@ -190,7 +233,7 @@ function copyService(name: string, seen: Set<string>): Entry[] {
  */
 export function hashPassword(password: string): string {
   const bb = join(requireInput('busybox-x86_64'), 'bin', 'busybox');
-  const raw = process.env.SOURCE_DATE_EPOCH ? createHash('sha256').update(`runit-ts salt\0${password}`).digest().subarray(0, 12) : randomBytes(12);
+  const raw = reproducibleBuild() ? createHash('sha256').update(`runit-ts salt\0${password}`).digest().subarray(0, 12) : randomBytes(12);
   const salt = raw.toString('base64').replace(/\+/g, '.');
   const r = execaSync(bb, ['mkpasswd', '-m', 'sha512', '-S', salt], { input: password, reject: false });
   if (r.exitCode !== 0 || !/^\$6\$/.test(r.stdout)) throw new Error(`unable to hash the login password: ${r.stderr || r.stdout}`);
@@ -253,6 +296,7 @@ export function imageModules(spec: ImageSpec): string[] {
   return modules;
 }
 
+/** A service given inline (files and their contents), enabled in the default runlevel unless said otherwise. */
 export function inlineService(s: ServiceDef): Entry[] {
   const out: Entry[] = [];
   for (const [rel, text] of Object.entries(s.files)) {
@@ -296,19 +340,65 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
   e.push(fileEntry('sbin/runit', join(outDir, 'runit'), 0o755));
   e.push({ path: 'init', type: 'symlink', mode: 0o777, target: '/sbin/runit' });
   text('etc/hostname', `${spec.hostname ?? 'runit-ts'}\n`);
-  text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
-  text('etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
+  text('etc/passwd', passwdText(spec.users ?? []));
+  text('etc/group', groupText(spec.users ?? [], spec.groups ?? []));
   text('etc/profile', PROFILE);
   text('etc/os-release', 'NAME="runit-ts"\nID=runit-ts\nPRETTY_NAME="runit-ts"\n');
   const modules = imageModules(spec);
   const rel = kernelRelease(arch);
   text('etc/modules', modules.map((m) => m + '\n').join(''));
   if (modules.length) {
-    const modDir = join(requireInput(`kernel-${arch}`), 'lib', 'modules', rel);
+    const modDir = kernelModulesDir(arch);
     const set = resolveModules(modDir, modules);
     for (const f of set.files) e.push(fileEntry(`lib/modules/${rel}/${f}`, join(modDir, f), 0o644));
     text(`lib/modules/${rel}/modules.dep`, set.dep);
   }
   e.push(...serviceEntries(spec));
+  e.push(...userEntries(spec));
+  return e;
+}
+
+/** A file's mode as a spec gives it ("0644", "755" or a number), `dflt` when it gives none. */
+function parseMode(m: string | number | undefined, dflt: number): number {
+  if (m === undefined) return dflt;
+  return typeof m === 'number' ? m : parseInt(m, 8);
+}
+
+/**
+ * What the spec adds to the system: its users' home directories, container-init's
+ * directories (containerInit) and its files, each with its owner. /etc/passwd and
+ * /etc/group are in the system part already (rootfs), from the same users and groups.
+ */
+export function userEntries(spec: Omit<ImageSpec, 'arch'>): Entry[] {
+  const users = spec.users ?? [];
+  const groups = spec.groups ?? [];
+  const owner = (o: string) => resolveOwner(o, users, groups, (m) => {
+    throw new Error(`owner ${o}: ${m}`);
+  });
+  const e: Entry[] = [];
+  if (spec.containerInit) e.push({ path: 'etc/runit-ts/startup.d', type: 'dir', mode: 0o755 });
+  for (const u of users) {
+    const home = homeOf(u);
+    if (home && home !== 'nonexistent') e.push({ path: home, type: 'dir', mode: 0o755, uid: u.uid, gid: u.gid ?? u.uid });
+  }
+  if (spec.containerInit) {
+    e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o1777 });
+    if (spec.containerInit.user !== undefined) {
+      const [uid, gid] = owner(spec.containerInit.user);
+      e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o755, uid, gid });
+    }
+  }
+  for (const f of spec.files ?? []) {
+    const path = f.path.replace(/^\/+|\/+$/g, '');
+    const [uid, gid] = f.owner ? owner(f.owner) : [0, 0];
+    const type = f.type ?? (f.target !== undefined ? 'symlink' : 'file');
+    if (type === 'dir') e.push({ path, type: 'dir', mode: parseMode(f.mode, 0o755), uid, gid });
+    else if (type === 'symlink') e.push({ path, type: 'symlink', mode: 0o777, target: f.target!, uid, gid });
+    else {
+      const src = f.source;
+      const mode = parseMode(f.mode, src ? statSync(src).mode & 0o7777 : 0o644);
+      e.push({ path, type: 'file', mode, uid, gid, data: src ? () => readFileSync(src) : Buffer.from(f.content ?? '') });
+    }
+  }
   return e;
 }

@@ -1,44 +1,27 @@
 // The image spec users write (YAML, or JSON, which is YAML too): parsed with `yaml`,
 // checked against a JSON Schema with ajv (first error named by file, field and what was
 // expected), then checked against the disk (files exist, no duplicate paths, arches
-// built). Nothing is written before a spec passes.
+// built) and resolved: defaults filled in, the command line's --arch and --outputs
+// applied. Nothing is written before a spec passes.
 //
-//   spec (this file) -> rootfs entries (rootfs.ts + containerEntries) -> packers (packers/)
+//   spec (this file) -> one ResolvedImage per arch (resolve.ts: the entries of rootfs.ts)
+//     -> every output's packer (packers/), driven by outputs.ts
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
-import type { Entry } from './cpio.ts';
 import { ARCHES, type Arch } from '../src/lib/platform.ts';
-import { DEFAULT_SERVICES, rootfs, type ImageSpec, type ServiceDef } from './rootfs.ts';
+import { BUILTIN_GROUPS, BUILTIN_USERS, resolveOwner } from './accounts.ts';
+import { DEFAULT_SERVICES, type ImageSpec } from './rootfs.ts';
 
-export const OUTPUTS = ['initramfs', 'disk', 'tar', 'oci', 'docker'] as const;
+/** Every output a spec can ask for (runit-ts-image build --outputs, make image OUTPUTS=). */
+export const OUTPUTS = ['initramfs', 'disk', 'exedisk', 'tar', 'oci', 'docker'] as const;
 export type Output = (typeof OUTPUTS)[number];
+/** The outputs that boot (a kernel beside them): the image gets the default services and modules. */
+export const BOOT_OUTPUTS: readonly Output[] = ['initramfs', 'disk', 'exedisk'];
+/** The container outputs: the image gets container-init's directories (ImageSpec.containerInit) and SBOMs. */
+export const CONTAINER_OUTPUTS: readonly Output[] = ['tar', 'oci', 'docker'];
 
-export interface UserDef {
-  name: string;
-  uid: number;
-  gid?: number;
-  home?: string;
-  shell?: string;
-}
-export interface GroupDef {
-  name: string;
-  gid: number;
-  members?: string[];
-}
-export interface FileDef {
-  path: string;
-  /** file copied from the host (relative to the spec's directory) */
-  source?: string;
-  /** inline file contents */
-  content?: string;
-  type?: 'file' | 'dir' | 'symlink';
-  target?: string;
-  mode?: string | number;
-  /** "uid:gid", "user:group" or "user" (names from users/groups) */
-  owner?: string;
-}
 export interface ContainerDef {
   entrypoint?: string[];
   cmd?: string[];
@@ -49,15 +32,12 @@ export interface ContainerDef {
   stopSignal?: string;
 }
 /** The spec as written: the image fields of ImageSpec (image/rootfs.ts) and the outputs' own. */
-export interface Spec extends Omit<ImageSpec, 'arch'> {
+export interface Spec extends Omit<ImageSpec, 'arch' | 'containerInit'> {
   name?: string;
   tag?: string;
   arch?: Arch;
   arches?: Arch[];
   outputs?: Output[];
-  users?: UserDef[];
-  groups?: GroupDef[];
-  files?: FileDef[];
   env?: Record<string, string>;
   container?: ContainerDef;
   /** layer compression of the OCI outputs (default gzip) */
@@ -71,13 +51,17 @@ export interface ResolvedSpec {
   tag: string;
   arches: Arch[];
   outputs: Output[];
+  /** everything an arch's image is resolved from (resolve.ts), the arch aside */
   image: Omit<ImageSpec, 'arch'>;
-  users: UserDef[];
-  groups: GroupDef[];
-  files: FileDef[];
   env: Record<string, string>;
   container: Required<Pick<ContainerDef, 'entrypoint' | 'cmd' | 'workdir' | 'stopSignal'>> & ContainerDef;
   compression: 'gzip' | 'none';
+}
+
+/** What the command line puts in place of the spec's own fields (--arch, --outputs). */
+export interface SpecOverrides {
+  arches?: Arch[];
+  outputs?: Output[];
 }
 
 const str = { type: 'string' } as const;
@@ -232,20 +216,17 @@ export function parseSpec(text: string, file: string): Spec {
   return data as Spec;
 }
 
-function parseMode(m: string | number | undefined, dflt: number): number {
-  if (m === undefined) return dflt;
-  return typeof m === 'number' ? m : parseInt(m, 8);
-}
-
-/** Check a parsed spec against the disk and fill in the defaults. */
-export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: string } = {}): ResolvedSpec {
+/** Check a parsed spec against the disk and fill in the defaults (after the command line's overrides). */
+export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: string } & SpecOverrides = {}): ResolvedSpec {
   const base = dirname(resolve(file));
   const fail = (field: string, msg: string): never => {
     throw new SpecError(`${file}: field ${field}: ${msg}`);
   };
   if (spec.arch && spec.arches) fail('/arch', 'give either arch or arches, not both');
-  const arches: Arch[] = spec.arches ?? (spec.arch ? [spec.arch] : [...ARCHES]);
-  const outputs: Output[] = spec.outputs ?? ['tar', 'oci', 'docker'];
+  const arches: Arch[] = opts.arches ?? spec.arches ?? (spec.arch ? [spec.arch] : [...ARCHES]);
+  const outputs: Output[] = opts.outputs ?? spec.outputs ?? [...CONTAINER_OUTPUTS];
+  const boots = outputs.some((o) => BOOT_OUTPUTS.includes(o));
+  const container = outputs.some((o) => CONTAINER_OUTPUTS.includes(o));
   const users = spec.users ?? [];
   const groups = spec.groups ?? [];
   const dup = (list: string[], field: (i: number) => string, what: string) => {
@@ -259,9 +240,9 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   dup(users.map((u) => String(u.uid)), (i) => `/users/${i}/uid`, 'uid');
   dup(groups.map((g) => g.name), (i) => `/groups/${i}/name`, 'group name');
   dup(groups.map((g) => String(g.gid)), (i) => `/groups/${i}/gid`, 'gid');
-  for (const [i, u] of users.entries()) if (['root', 'nobody'].includes(u.name)) fail(`/users/${i}/name`, `"${u.name}" is built in`);
-  for (const [i, g] of groups.entries()) if (['root', 'tty', 'nogroup'].includes(g.name)) fail(`/groups/${i}/name`, `"${g.name}" is built in`);
-  const userNames = new Set(['root', 'nobody', ...users.map((u) => u.name)]);
+  for (const [i, u] of users.entries()) if (BUILTIN_USERS.some((b) => b.name === u.name)) fail(`/users/${i}/name`, `"${u.name}" is built in`);
+  for (const [i, g] of groups.entries()) if (BUILTIN_GROUPS.some((b) => b.name === g.name)) fail(`/groups/${i}/name`, `"${g.name}" is built in`);
+  const userNames = new Set([...BUILTIN_USERS, ...users].map((u) => u.name));
   for (const [i, g] of groups.entries())
     for (const [j, m] of (g.members ?? []).entries()) if (!userNames.has(m)) fail(`/groups/${i}/members/${j}`, `unknown user "${m}"`);
 
@@ -285,7 +266,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   }
   const inline = spec.inline ?? [];
   dup(inline.map((s) => s.name), (i) => `/inline/${i}/name`, 'service name');
-  const services = spec.services ?? (outputs.includes('initramfs') || outputs.includes('disk') ? DEFAULT_SERVICES : []);
+  const services = spec.services ?? (boots ? DEFAULT_SERVICES : []);
   if (opts.repoServices)
     for (const [field, list] of [['services', services], ['single', spec.single ?? []]] as const)
       for (const [i, s] of list.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/${field}/${i}`, `no service "${s}" in ${opts.repoServices}`);
@@ -302,8 +283,8 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
     outputs,
     image: {
       hostname: spec.hostname,
-      // a container has no kernel: no modules unless an initramfs is built too
-      modules: spec.modules ?? (outputs.includes('initramfs') ? undefined : []),
+      // a container has no kernel: no modules unless a boot output is built too
+      modules: spec.modules ?? (boots ? undefined : []),
       services,
       ...(spec.single ? { single: spec.single } : {}),
       ...(spec.login ? { login: spec.login } : {}),
@@ -313,10 +294,11 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       inline,
       cmdline: spec.cmdline,
       ...(spec.disk ? { disk: spec.disk } : {}),
+      users,
+      groups,
+      files,
+      ...(container ? { containerInit: c.user !== undefined ? { user: c.user } : {} } : {}),
     },
-    users,
-    groups,
-    files,
     env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
     container: {
       ...c,
@@ -329,33 +311,8 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   };
 }
 
-/** "uid:gid" or "name[:group]" -> numbers, from the spec's users and groups. */
-export function resolveOwner(owner: string, users: UserDef[], groups: GroupDef[], fail: (m: string) => never): [number, number] {
-  const [u, g] = owner.split(':') as [string, string | undefined];
-  const allUsers: UserDef[] = [{ name: 'root', uid: 0, gid: 0 }, { name: 'nobody', uid: 65534, gid: 65534 }, ...users];
-  const allGroups: GroupDef[] = [{ name: 'root', gid: 0 }, { name: 'tty', gid: 5 }, { name: 'nogroup', gid: 65534 }, ...groups];
-  let uid: number, gid: number;
-  if (/^\d+$/.test(u)) {
-    uid = Number(u);
-    gid = allUsers.find((x) => x.uid === uid)?.gid ?? uid;
-  } else {
-    const user = allUsers.find((x) => x.name === u);
-    if (!user) fail(`unknown user "${u}" (define it under users)`);
-    uid = user!.uid;
-    gid = user!.gid ?? user!.uid;
-  }
-  if (g !== undefined) {
-    if (/^\d+$/.test(g)) gid = Number(g);
-    else {
-      const group = allGroups.find((x) => x.name === g);
-      if (!group) fail(`unknown group "${g}" (define it under groups)`);
-      gid = group!.gid;
-    }
-  }
-  return [uid, gid];
-}
-
-export function loadSpec(file: string, opts: { repoServices?: string } = {}): ResolvedSpec {
+/** Read, check and resolve a spec file; `opts` as resolveSpec's. */
+export function loadSpec(file: string, opts: { repoServices?: string } & SpecOverrides = {}): ResolvedSpec {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -365,74 +322,13 @@ export function loadSpec(file: string, opts: { repoServices?: string } = {}): Re
   return resolveSpec(parseSpec(text, file), file, opts);
 }
 
-/** The spec `make image` uses when none is given. */
-export function defaultSpec(outputs: Output[], arches: Arch[]): ResolvedSpec {
-  return resolveSpec({ arches, outputs }, '(default spec)');
+/** The spec `make image` and `runit-ts-image build` without a spec use: the default image, as a boot image unless `outputs` say otherwise. */
+export function defaultSpec(outputs: Output[] = ['initramfs'], arches?: Arch[]): ResolvedSpec {
+  return resolveSpec({}, '(default spec)', { outputs, ...(arches ? { arches } : {}) });
 }
 
-/** Binaries an arch needs, in binDir/<arch>; the first one missing, if any. */
-export function missingBinary(binDir: string): string | undefined {
-  return ['runit-ts', 'runit-ts.node', 'runit'].map((f) => join(binDir, f)).find((p) => !existsSync(p));
-}
-
-function passwd(spec: ResolvedSpec): string {
-  const lines = ['root:x:0:0:root:/root:/bin/sh'];
-  for (const u of spec.users) lines.push(`${u.name}:x:${u.uid}:${u.gid ?? u.uid}:${u.name}:${u.home ?? `/home/${u.name}`}:${u.shell ?? '/bin/sh'}`);
-  lines.push('nobody:x:65534:65534:nobody:/nonexistent:/bin/false');
-  return lines.join('\n') + '\n';
-}
-
-function group(spec: ResolvedSpec): string {
-  const lines = ['root:x:0:', 'tty:x:5:'];
-  const own = new Set(spec.groups.map((g) => g.gid));
-  for (const g of spec.groups) lines.push(`${g.name}:x:${g.gid}:${(g.members ?? []).join(',')}`);
-  // a user's primary group, when the spec does not name it
-  for (const u of spec.users) {
-    const gid = u.gid ?? u.uid;
-    if (!own.has(gid) && gid !== 0 && gid !== 65534) {
-      lines.push(`${u.name}:x:${gid}:`);
-      own.add(gid);
-    }
-  }
-  lines.push('nogroup:x:65534:');
-  return lines.join('\n') + '\n';
-}
-
-/** What the container path adds to the rootfs entries (the applet links are rootfs.ts's): users, files, state dirs. */
-export function containerEntries(spec: ResolvedSpec): Entry[] {
-  const e: Entry[] = [];
-  const text = (path: string, s: string, mode = 0o644) => e.push({ path, type: 'file', mode, data: Buffer.from(s) });
-  e.push({ path: 'etc/runit-ts/startup.d', type: 'dir', mode: 0o755 });
-  text('etc/passwd', passwd(spec));
-  text('etc/group', group(spec));
-  for (const u of spec.users) {
-    const home = (u.home ?? `/home/${u.name}`).replace(/^\/+/, '');
-    if (home && home !== 'nonexistent') e.push({ path: home, type: 'dir', mode: 0o755, uid: u.uid, gid: u.gid ?? u.uid });
-  }
-  // the container user owns the state directory, so it works without a tmpfs on /run;
-  // without one it is sticky and world-writable, for any --user given at run time
-  e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o1777 });
-  if (spec.container.user !== undefined) {
-    const [uid, gid] = resolveOwner(spec.container.user, spec.users, spec.groups, (m) => {
-      throw new SpecError(m);
-    });
-    e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o755, uid, gid });
-  }
-  for (const f of spec.files) {
-    const [uid, gid] = f.owner ? resolveOwner(f.owner, spec.users, spec.groups, (m) => { throw new SpecError(m); }) : [0, 0];
-    const type = f.type ?? (f.target !== undefined ? 'symlink' : 'file');
-    if (type === 'dir') e.push({ path: f.path, type: 'dir', mode: parseMode(f.mode, 0o755), uid, gid });
-    else if (type === 'symlink') e.push({ path: f.path, type: 'symlink', mode: 0o777, target: f.target!, uid, gid });
-    else {
-      const src = f.source;
-      const mode = parseMode(f.mode, src ? statSync(src).mode & 0o7777 : 0o644);
-      e.push({ path: f.path, type: 'file', mode, uid, gid, data: src ? () => readFileSync(src) : Buffer.from(f.content ?? '') });
-    }
-  }
-  return e;
-}
-
-/** The full entry list of one arch: the rootfs builder's, then the container additions. */
-export function specEntries(spec: ResolvedSpec, arch: Arch, binDir: string): Entry[] {
-  return [...rootfs({ ...spec.image, arch }, binDir), ...containerEntries(spec)];
+/** Binaries an arch needs, in binDir/<arch>; the first one missing, if any (exedisk needs the early stage too). */
+export function missingBinary(binDir: string, outputs: readonly Output[] = []): string | undefined {
+  const need = ['runit-ts', 'runit-ts.node', 'runit', ...(outputs.includes('exedisk') ? ['early'] : [])];
+  return need.map((f) => join(binDir, f)).find((p) => !existsSync(p));
 }

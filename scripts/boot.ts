@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bootInteractive, BootSetupError } from '../image/boot.ts';
 import { repoRoot } from '../image/inputs.ts';
-import { requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { parseArch, requireHostArch } from '../src/lib/platform.ts';
 
 const HELP = `usage: node scripts/boot.ts [--arch x86_64|aarch64] [--dir DIR] [--memory MiB] [--accel auto|kvm|tcg]
                            [--disk direct|uefi|uboot] [--write] [--exedisk blk|pmem]
@@ -39,7 +39,7 @@ if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-const arch = (values.arch ?? requireHostArch()) as Arch;
+const arch = values.arch ? parseArch(values.arch) : requireHostArch();
 const dir = values.dir ?? join(repoRoot, 'out', arch);
 try {
   process.exit(await bootInteractive({ arch, dir, memory: Number(values.memory ?? 1024), accel: (values.accel ?? 'auto') as 'auto' | 'kvm' | 'tcg', ...(values.disk ? { disk: values.disk } : {}), ...(values.exedisk ? { exedisk: values.exedisk } : {}), write: values.write === true }));

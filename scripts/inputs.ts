@@ -11,7 +11,7 @@ import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, read
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { cacheDir } from '../src/lib/platform.ts';
+import { ARCHES, cacheDir } from '../src/lib/platform.ts';
 import { inputDir, loadManifest, manifestPath, type DebInput, type Input, type Manifest, type NpmInput } from '../image/inputs.ts';
 
 const HELP = `usage: scripts/setup [--list] [--repin ID|all] [--help]
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     return;
   }
   const m = loadManifest();
-  for (const arch of ['x86_64', 'aarch64']) {
+  for (const arch of ARCHES) {
     const n = m.inputs.find((i) => i.id === `node-${arch}`);
     if (!n || n.version !== m.node) throw new Error(`image/inputs.json: node-${arch} must be Node ${m.node} (one version for both arches)`);
   }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { sourceDateEpoch } from '../image/epoch.ts';
 import { repoRoot } from '../image/inputs.ts';
 import { ARCHES, DEB_ARCH, type Arch } from '../src/lib/platform.ts';
 
@@ -147,7 +148,7 @@ Description: runit-compatible service supervision in TypeScript
       0o644,
     );
     mkdirSync(dirname(file), { recursive: true });
-    await execa('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', tree, file], { env: { SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH ?? '0' } });
+    await execa('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', tree, file], { env: { SOURCE_DATE_EPOCH: String(sourceDateEpoch()) } });
     say(`${file} ${(statSync(file).size / 1048576).toFixed(1)} MiB`);
     return file;
   } finally {

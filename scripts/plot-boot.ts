@@ -4,9 +4,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bootFiles } from '../image/build.ts';
+import { bootFiles } from '../image/packers/initramfs.ts';
 import { repoRoot } from '../image/inputs.ts';
-import { requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { parseArch, requireHostArch } from '../src/lib/platform.ts';
 import { boot } from '../src/harness/index.ts';
 
 const HELP = `usage: node scripts/plot-boot.ts [--arch x86_64|aarch64] [--out FILE]
@@ -21,7 +21,7 @@ if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-const arch = (values.arch ?? requireHostArch()) as Arch;
+const arch = values.arch ? parseArch(values.arch) : requireHostArch();
 const out = values.out ?? join(repoRoot, 'docs', `boot-${arch}.svg`);
 const dir = join(repoRoot, 'out', arch);
 process.stderr.write(`[plot-boot] booting ${dir} (${arch})\n`);

@@ -1,4 +1,4 @@
-// Disk output: the image's rootfs entries as an ext4 root partition on a GPT disk, with
+// Disk output: the resolved image's entries as an ext4 root partition on a GPT disk, with
 // an EFI system partition that boots it three ways:
 //   direct  QEMU loads the kernel and the early initramfs itself (-kernel/-initrd)
 //   uefi    OVMF (x86_64) / AAVMF (aarch64) runs systemd-boot from the ESP, whose loader
@@ -8,17 +8,21 @@
 // built in a temporary directory and renamed into place only when everything worked.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { extractVmlinux } from '../../src/harness/kernel.ts';
 import { parseModulesDep } from '../../stages/stage1.ts';
-import { writeCpio, type Entry } from '../cpio.ts';
-import { requireInput, repoRoot, type Arch } from '../inputs.ts';
+import type { Entry } from '../entry.ts';
+import { sourceDateEpoch } from '../epoch.ts';
+import { repoRoot, requireInput, type Arch } from '../inputs.ts';
+import { mib, say } from '../log.ts';
 import { resolveModules } from '../modules.ts';
-import { busyboxEntries, kernelImage, kernelRelease, rootfs, type ImageSpec } from '../rootfs.ts';
-import { CONSOLE, THP_MADVISE } from '../../src/lib/platform.ts';
+import type { ResolvedImage } from '../resolve.ts';
+import { busyboxEntries, type ImageSpec } from '../rootfs.ts';
+import { imageCmdline } from '../../src/lib/platform.ts';
+import { writeCpio } from './cpio.ts';
 import { DiskError, writeExt4 } from './ext4.ts';
 import { writeErofs } from './erofs.ts';
 import { writeEsp, type EspFile } from './esp.ts';
 import { PART_TYPE, stableUuid, writeGpt } from './gpt.ts';
+import { bootKernel, writeKernel } from './kernel.ts';
 
 export { DiskError };
 
@@ -55,7 +59,11 @@ export interface DiskIds {
   vfat: string;
 }
 
-export function diskIds(spec: ImageSpec): DiskIds {
+/** What the disk's ids and command line derive from: a ResolvedImage, or these fields of an ImageSpec. */
+export type DiskSettings = Pick<ImageSpec, 'arch' | 'hostname' | 'cmdline' | 'disk'>;
+
+/** The disk's GUIDs, file system UUID and FAT volume id, derived from the arch and hostname (reproducible). */
+export function diskIds(spec: DiskSettings): DiskIds {
   const base = `runit-ts/${spec.arch}/${spec.hostname ?? 'runit-ts'}`;
   return {
     disk: stableUuid(`${base}/disk`),
@@ -66,11 +74,11 @@ export function diskIds(spec: ImageSpec): DiskIds {
   };
 }
 
-export function diskCmdline(spec: ImageSpec, ids = diskIds(spec)): string {
-  const extra = spec.cmdline ? ' ' + spec.cmdline : '';
+/** The kernel command line of the disk: the root partition by PARTUUID, read-write ext4 or erofs under a tmpfs overlay. */
+export function diskCmdline(spec: DiskSettings, ids = diskIds(spec)): string {
   // erofs: read-only, with a tmpfs overlay on top (root.overlay, see image/early-init.sh)
   const fs = spec.disk?.rootfs === 'erofs' ? 'rootfstype=erofs ro root.overlay=tmpfs' : 'rootfstype=ext4 rw';
-  return `console=${CONSOLE[spec.arch]} root=PARTUUID=${ids.root} ${fs} rootwait panic=-1 quiet ${THP_MADVISE}${extra}`;
+  return imageCmdline(spec.arch, spec.cmdline, { root: `root=PARTUUID=${ids.root} ${fs} rootwait` });
 }
 
 /** Module files, each after everything it needs (depth first over modules.dep's lists). */
@@ -90,9 +98,10 @@ export function dependencyOrder(names: string[], dep: ReturnType<typeof parseMod
   return order;
 }
 
-function earlyEntries(arch: Arch): Entry[] {
-  const rel = kernelRelease(arch);
-  const modDir = join(requireInput(`kernel-${arch}`), 'lib', 'modules', rel);
+/** The early initramfs: /init (early-init.sh), e2fsck, busybox and the modules that reach the root. */
+function earlyEntries(img: ResolvedImage): Entry[] {
+  const { arch } = img;
+  const modDir = img.kernel.modulesDir;
   const set = resolveModules(modDir, EARLY_MODULES[arch]);
   const order = dependencyOrder(EARLY_MODULES[arch], parseModulesDep(set.dep));
   const e: Entry[] = [
@@ -108,9 +117,9 @@ function earlyEntries(arch: Arch): Entry[] {
 }
 
 /** The device trees of the kernel package (what a board's extlinux.conf can point fdtdir at). */
-function dtbFiles(arch: Arch): EspFile[] {
-  if (arch !== 'aarch64') return [];
-  const dir = join(requireInput(`kernel-${arch}`), 'usr', 'lib', `linux-image-${kernelRelease(arch)}`);
+function dtbFiles(img: ResolvedImage): EspFile[] {
+  if (img.arch !== 'aarch64') return [];
+  const dir = join(img.kernel.dir, 'usr', 'lib', `linux-image-${img.kernel.release}`);
   const out: EspFile[] = [];
   const walk = (d: string) => {
     for (const n of readdirSync(d, { withFileTypes: true })) {
@@ -123,7 +132,9 @@ function dtbFiles(arch: Arch): EspFile[] {
   return out;
 }
 
-function bootloaderFiles(arch: Arch, kernel: Buffer, early: Buffer, cmdline: string): EspFile[] {
+/** The ESP's files: the kernel, early.img, systemd-boot and its entry (aarch64: extlinux.conf and the device trees too). */
+function bootloaderFiles(img: ResolvedImage, kernel: Buffer, early: Buffer, cmdline: string): EspFile[] {
+  const { arch } = img;
   const t = (path: string, s: string): EspFile => ({ path, data: Buffer.from(s) });
   const efiName = arch === 'x86_64' ? 'x64' : 'aa64';
   const sdboot = join(requireInput(`systemd-boot-${arch}`), 'usr', 'lib', 'systemd', 'boot', 'efi', `systemd-boot${efiName}.efi`);
@@ -140,61 +151,57 @@ function bootloaderFiles(arch: Arch, kernel: Buffer, early: Buffer, cmdline: str
     files.push(t('extlinux/extlinux.conf',
       `# read by U-Boot's distro boot (first partition, or the one marked bootable)\n` +
       `default runit-ts\ntimeout 1\n\nlabel runit-ts\n  menu label runit-ts\n  kernel /runit-ts/vmlinuz\n  initrd /runit-ts/early.img\n  append ${cmdline}\n`));
-    files.push(...dtbFiles(arch));
+    files.push(...dtbFiles(img));
   }
   return files;
 }
 
-function say(m: string): void {
-  process.stderr.write(`[image] ${m}\n`);
-}
-
-const mib = (n: number) => `${(n / MIB).toFixed(1)} MiB`;
-
-/** Build the disk outputs of `spec` into `out`. */
-export async function buildDisk(spec: ImageSpec, out: string, binDir: string): Promise<void> {
+/** Build the disk outputs of `img` into `out`; the names written. */
+export async function buildDisk(img: ResolvedImage, out: string): Promise<string[]> {
   const t0 = Date.now();
-  const { arch } = spec;
-  const d = spec.disk ?? {};
+  const { arch } = img;
+  const d = img.disk ?? {};
   if (d.rootfs !== undefined && d.rootfs !== 'ext4' && d.rootfs !== 'erofs') throw new DiskError(`disk.rootfs: unknown root file system ${String(d.rootfs)} (ext4, erofs)`);
   const erofs = d.rootfs === 'erofs';
   const size = parseSize(d.size, DEFAULT_DISK_SIZE, 'disk.size');
   const espSize = parseSize(d.esp, DEFAULT_ESP_SIZE[arch], 'disk.esp');
   const rootSize = size - espSize - 2 * MIB;
   if (rootSize < 16 * MIB) throw new DiskError(`disk.size ${mib(size)} leaves no room for the root partition after a ${mib(espSize)} ESP`);
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0);
-  const ids = diskIds(spec);
-  const cmdline = diskCmdline(spec, ids);
+  const epoch = sourceDateEpoch();
+  const ids = diskIds(img);
+  const cmdline = diskCmdline(img, ids);
   mkdirSync(out, { recursive: true });
   const tmp = mkdtempSync(join(out, '.disk-'));
   try {
     say(`${arch}: root file system (${erofs ? 'erofs' : 'ext4'}, ${mib(rootSize)})`);
-    const entries = rootfs(spec, binDir);
     const rootImage = join(tmp, erofs ? 'root.erofs' : 'root.ext4');
-    if (erofs) await writeErofs(rootImage, entries, { size: rootSize, uuid: ids.fs, epoch, tmp });
-    else await writeExt4(rootImage, entries, { size: rootSize, uuid: ids.fs, label: 'root', epoch, tmp });
+    if (erofs) await writeErofs(rootImage, img.entries, { size: rootSize, uuid: ids.fs, epoch, tmp });
+    else await writeExt4(rootImage, img.entries, { size: rootSize, uuid: ids.fs, label: 'root', epoch, tmp });
     say(`${arch}: early initramfs and boot partition`);
-    await writeCpio(join(tmp, 'early.img'), earlyEntries(arch), epoch);
-    const kernel = readFileSync(kernelImage(arch));
-    await writeEsp(join(tmp, 'esp.vfat'), bootloaderFiles(arch, kernel, readFileSync(join(tmp, 'early.img')), cmdline), espSize, ids.vfat, epoch);
+    await writeCpio(join(tmp, 'early.img'), earlyEntries(img), epoch);
+    const kernel = readFileSync(img.kernel.image);
+    await writeEsp(join(tmp, 'esp.vfat'), bootloaderFiles(img, kernel, readFileSync(join(tmp, 'early.img')), cmdline), espSize, ids.vfat, epoch);
     say(`${arch}: GPT disk`);
     await writeGpt(join(tmp, 'disk.img'), ids.disk, [
       { name: 'esp', type: PART_TYPE.esp, uuid: ids.esp, image: join(tmp, 'esp.vfat'), attrs: ['LegacyBIOSBootable'] },
       { name: 'root', type: PART_TYPE[`root-${arch}`], uuid: ids.root, image: rootImage, size: rootSize },
     ]);
     writeFileSync(join(tmp, 'disk.cmdline'), cmdline + '\n');
-    writeFileSync(join(tmp, 'vmlinuz'), kernel);
-    if (arch === 'x86_64') await extractVmlinux(join(tmp, 'vmlinuz'), join(tmp, 'vmlinux'));
+    const names = ['disk.img', erofs ? 'root.erofs' : 'root.ext4', 'early.img', 'disk.cmdline', ...(await writeKernel(img, tmp))];
     // the other root image of a previous build would no longer match disk.img
-    rmSync(join(out, erofs ? 'root.ext4' : 'root.erofs'), { force: true });
-    for (const f of ['root.ext4', 'root.erofs', 'early.img', 'disk.img', 'disk.cmdline', 'vmlinuz', 'vmlinux']) {
-      if (existsSync(join(tmp, f))) renameSync(join(tmp, f), join(out, f));
-    }
+    rmSync(join(out, obsoleteRoot(img)), { force: true });
+    for (const f of names) renameSync(join(tmp, f), join(out, f));
     say(`${arch}: disk.img ${mib(statSync(join(out, 'disk.img')).size)} (ESP ${mib(espSize)}, root ${mib(rootSize)}), ` +
       `early.img ${mib(statSync(join(out, 'early.img')).size)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return names;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** The root image a build of `img` does not write: one left by an earlier build with the other root file system. */
+export function obsoleteRoot(img: DiskSettings): string {
+  return img.disk?.rootfs === 'erofs' ? 'root.ext4' : 'root.erofs';
 }
 
 /** QEMU settings for booting a built disk one way (used by `make boot DISK=...` and the tests). */
@@ -221,9 +228,8 @@ export function diskBoot(dir: string, arch: Arch, path: string, files: FirmwareF
   if (!paths.includes(path as BootPath)) throw new DiskError(`unknown boot path ${path} for ${arch} (${paths.join(', ')})`);
   if (!existsSync(join(dir, 'disk.img'))) throw new DiskError(`no disk image in ${dir}: run make image OUTPUTS=disk ARCH=${arch}`);
   if (path === 'direct') {
-    const vmlinux = join(dir, 'vmlinux');
     return {
-      kernel: arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(dir, 'vmlinuz'),
+      kernel: bootKernel(dir, arch),
       initrd: join(dir, 'early.img'),
       append: readFileSync(join(dir, 'disk.cmdline'), 'utf8').trim(),
     };

@@ -16,16 +16,19 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { writeCpio, type Entry } from '../cpio.ts';
-import { repoRoot, requireInput } from '../inputs.ts';
+import type { Entry } from '../entry.ts';
+import { sourceDateEpoch } from '../epoch.ts';
+import { repoRoot } from '../inputs.ts';
+import { mib, say } from '../log.ts';
 import { resolveModules } from '../modules.ts';
-import { kernelImage, kernelRelease, rootfs, type ImageSpec } from '../rootfs.ts';
-import { extractVmlinux } from '../../src/harness/kernel.ts';
-import { kernelCmdline, THP_MADVISE, type Arch } from '../../src/lib/platform.ts';
+import type { ResolvedImage } from '../resolve.ts';
+import { imageCmdline, type Arch } from '../../src/lib/platform.ts';
 import { parseModulesDep } from '../../stages/stage1.ts';
-import { dependencyOrder, DiskError } from './disk.ts';
+import { writeCpio } from './cpio.ts';
+import { dependencyOrder, DiskError, type DiskSettings } from './disk.ts';
 import { writeErofs } from './erofs.ts';
 import { stableUuid } from './gpt.ts';
+import { bootKernel, writeKernel } from './kernel.ts';
 
 /** The directory that goes on the disk (mounted there by the early stage). */
 export const EXE_DIR = 'usr/lib/runit-ts';
@@ -59,15 +62,14 @@ const MIB = 1048576;
 const NO_ACPI_IRQ: Record<Arch, string> = { x86_64: ' acpi=noirq', aarch64: '' };
 
 /** The kernel command line of the exedisk image attached one way. */
-export function exeDiskCmdline(spec: ImageSpec, device: ExeDevice): string {
-  const extra = `rdinit=${EARLY} early.modules=exe-${device} early.mount=${MOUNT[device]}${NO_ACPI_IRQ[spec.arch]} ${THP_MADVISE}${spec.cmdline ? ' ' + spec.cmdline.trim() : ''}`;
-  return kernelCmdline(spec.arch, { quiet: true, extra });
+export function exeDiskCmdline(spec: Pick<DiskSettings, 'arch' | 'cmdline'>, device: ExeDevice): string {
+  return imageCmdline(spec.arch, spec.cmdline, { init: `rdinit=${EARLY} early.modules=exe-${device} early.mount=${MOUNT[device]}${NO_ACPI_IRQ[spec.arch]}` });
 }
 
 /** The image's entries split in two: the initramfs (with the early stage) and the disk's. */
-export function exeDiskEntries(spec: ImageSpec, binDir: string): { initramfs: Entry[]; exe: Entry[] } {
-  const { arch } = spec;
-  const all = rootfs(spec, binDir);
+export function exeDiskEntries(img: ResolvedImage): { initramfs: Entry[]; exe: Entry[] } {
+  const { arch, binDir } = img;
+  const all = img.entries;
   const exe: Entry[] = [{ path: '.', type: 'dir', mode: 0o755 }];
   const initramfs: Entry[] = [];
   for (const e of all) {
@@ -80,8 +82,8 @@ export function exeDiskEntries(spec: ImageSpec, binDir: string): { initramfs: En
   const early = join(binDir, 'early');
   if (!existsSync(early)) throw new DiskError(`exedisk: no ${early} (make out/${arch}/early builds it from image/early.c)`);
   initramfs.push({ path: EARLY.slice(1), type: 'file', mode: 0o755, data: () => readFileSync(early) });
-  const rel = kernelRelease(arch);
-  const modDir = join(requireInput(`kernel-${arch}`), 'lib', 'modules', rel);
+  const rel = img.kernel.release;
+  const modDir = img.kernel.modulesDir;
   const have = new Set(initramfs.map((e) => e.path));
   for (const device of EXE_DEVICES[arch]) {
     const set = resolveModules(modDir, MODULES[device]);
@@ -123,37 +125,30 @@ async function writeAlignedErofs(disk: string, exe: Entry[], o: Parameters<typeo
 }
 const BINARY_NAME = 'runit-ts';
 
-function say(m: string): void {
-  process.stderr.write(`[image] ${m}\n`);
-}
-
-/** Build the exedisk outputs of `spec` into `out` (all made aside, renamed into place at the end). */
-export async function buildExeDisk(spec: ImageSpec, out: string, binDir: string): Promise<void> {
+/** Build the exedisk outputs of `img` into `out` (all made aside, renamed into place at the end); the names written. */
+export async function buildExeDisk(img: ResolvedImage, out: string): Promise<string[]> {
   const t0 = Date.now();
-  const { arch } = spec;
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0);
+  const { arch } = img;
+  const epoch = sourceDateEpoch();
   mkdirSync(out, { recursive: true });
   const tmp = mkdtempSync(join(out, '.exedisk-'));
   try {
-    const { initramfs, exe } = exeDiskEntries(spec, binDir);
+    const { initramfs, exe } = exeDiskEntries(img);
     await writeCpio(join(tmp, 'exedisk.img'), initramfs, epoch);
     const disk = join(tmp, 'exe.erofs');
-    const aligned = await writeAlignedErofs(disk, exe, { size: 4096 * MIB, uuid: stableUuid(`runit-ts/${arch}/${spec.hostname ?? 'runit-ts'}/exe`), epoch, tmp, plain: true });
+    const aligned = await writeAlignedErofs(disk, exe, { size: 4096 * MIB, uuid: stableUuid(`runit-ts/${arch}/${img.hostname ?? 'runit-ts'}/exe`), epoch, tmp, plain: true });
     // virtio-pmem maps the file in whole 2 MiB blocks; erofs ignores what follows its blocks
     truncateSync(disk, Math.ceil(statSync(disk).size / (2 * MIB)) * 2 * MIB);
-    const names = ['exedisk.img', 'exe.erofs', 'vmlinuz'];
+    const names = ['exedisk.img', 'exe.erofs'];
     for (const device of EXE_DEVICES[arch]) {
-      writeFileSync(join(tmp, CMDLINE_FILE[device]), exeDiskCmdline(spec, device) + '\n');
+      writeFileSync(join(tmp, CMDLINE_FILE[device]), exeDiskCmdline(img, device) + '\n');
       names.push(CMDLINE_FILE[device]);
     }
-    writeFileSync(join(tmp, 'vmlinuz'), readFileSync(kernelImage(arch)));
-    if (arch === 'x86_64') {
-      await extractVmlinux(join(tmp, 'vmlinuz'), join(tmp, 'vmlinux'));
-      names.push('vmlinux');
-    }
+    names.push(...(await writeKernel(img, tmp)));
     for (const n of names) renameSync(join(tmp, n), join(out, n));
-    const size = (n: string) => `${(statSync(join(out, n)).size / MIB).toFixed(1)} MiB`;
+    const size = (n: string) => mib(statSync(join(out, n)).size);
     say(`${arch}: exedisk.img ${size('exedisk.img')}, exe.erofs ${size('exe.erofs')} (uncompressed${aligned ? ', executable 2 MiB-aligned' : ', the executable could not be 2 MiB-aligned'}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return names;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -173,9 +168,8 @@ export function exeDiskBoot(dir: string, arch: Arch, device: ExeDevice = 'blk'):
   for (const f of ['exedisk.img', 'exe.erofs', CMDLINE_FILE[device]]) {
     if (!existsSync(join(dir, f))) throw new DiskError(`no ${f} in ${dir}: run make image OUTPUTS=exedisk ARCH=${arch}`);
   }
-  const vmlinux = join(dir, 'vmlinux');
   return {
-    kernel: arch === 'x86_64' && existsSync(vmlinux) ? vmlinux : join(dir, 'vmlinuz'),
+    kernel: bootKernel(dir, arch),
     initrd: join(dir, 'exedisk.img'),
     append: readFileSync(join(dir, CMDLINE_FILE[device]), 'utf8').trim(),
     disk: join(dir, 'exe.erofs'),

@@ -6,7 +6,7 @@
 import { chmodSync, closeSync, openSync, readSync, writeSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, utimesSync, lutimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { sortEntries, type Entry } from '../cpio.ts';
+import { entryData, sortEntries, type Entry } from '../entry.ts';
 
 export interface Ext4Options {
   /** size of the file system in bytes */
@@ -21,11 +21,6 @@ export interface Ext4Options {
 }
 
 export class DiskError extends Error {}
-
-function entryData(e: Entry): Buffer {
-  if (!e.data) return Buffer.alloc(0);
-  return typeof e.data === 'function' ? e.data() : e.data;
-}
 
 /** Bytes the entries need at least (data rounded to 4 KiB blocks, plus an inode each). */
 export function contentSize(entries: Entry[]): number {

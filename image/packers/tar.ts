@@ -5,7 +5,7 @@
 // unpacker (rootless podman, umoci --rootless) cannot create them.
 import { createHash } from 'node:crypto';
 import { pack as tarPack, type Header } from 'tar-stream';
-import { sortEntries, type Entry } from '../cpio.ts';
+import { entryData, sortEntries, type Entry } from '../entry.ts';
 
 export interface Blob {
   data: Buffer;
@@ -16,14 +16,6 @@ export interface Blob {
 
 export function blobOf(data: Buffer): Blob {
   return { data, digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length };
-}
-
-/** SOURCE_DATE_EPOCH (seconds), 0 when unset. */
-export function sourceDateEpoch(env = process.env): number {
-  const v = env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return 0;
-  if (!/^\d+$/.test(v)) throw new Error(`SOURCE_DATE_EPOCH must be a number of seconds, got "${v}"`);
-  return Number(v);
 }
 
 export function header(e: Entry, mtime: Date): (Partial<Header> & { name: string }) | undefined {
@@ -62,7 +54,7 @@ export async function tarBuffer(entries: Entry[], epoch: number): Promise<Buffer
   for (const e of sortEntries(entries)) {
     const h = header(e, mtime);
     if (!h) continue;
-    const body = e.type === 'file' ? (typeof e.data === 'function' ? e.data() : (e.data ?? Buffer.alloc(0))) : undefined;
+    const body = e.type === 'file' ? entryData(e) : undefined;
     await new Promise<void>((res, rej) => {
       if (body) p.entry({ ...h, size: body.length }, body, (err) => (err ? rej(err) : res()));
       else p.entry(h, (err) => (err ? rej(err) : res()));

@@ -56,6 +56,8 @@ export function cacheDir(): string {
 
 /** Options of the kernel command line built by kernelCmdline (defaultCmdline in the harness). */
 export interface CmdlineOptions {
+  /** Words naming the root file system (`root=... rootfstype=... rootwait`), right after the console. */
+  readonly root?: string;
   /** Add `quiet` (kernel log level 4 on the console; userspace output stays visible). Default false. */
   readonly quiet?: boolean;
   /** Extra words appended, e.g. 'rdinit=/sbin/init'. */
@@ -68,7 +70,9 @@ export interface CmdlineOptions {
  * QEMU exiting.
  */
 export function kernelCmdline(arch: Arch, opts: CmdlineOptions = {}): string {
-  const words = [`console=${CONSOLE[arch]}`, 'panic=-1'];
+  const words = [`console=${CONSOLE[arch]}`];
+  if (opts.root !== undefined && opts.root.trim() !== '') words.push(opts.root.trim());
+  words.push('panic=-1');
   if (opts.quiet === true) words.push('quiet');
   if (opts.extra !== undefined && opts.extra.trim() !== '') words.push(opts.extra.trim());
   return words.join(' ');
@@ -86,12 +90,22 @@ export const IMAGE_INIT = '/sbin/runit';
  */
 export const THP_MADVISE = 'transparent_hugepage=madvise';
 
+/** How an image's boot starts, for imageCmdline: its first process, or its root file system. */
+export interface ImageBoot {
+  /** words that start the boot from the initramfs (default `rdinit=/sbin/runit`, IMAGE_INIT) */
+  readonly init?: string;
+  /** the root file system's words instead (a disk image; its early initramfs's /init runs) */
+  readonly root?: string;
+}
+
 /**
- * The command line an image is booted with (written to out/ARCH/cmdline): quiet, our PID 1,
- * transparent huge pages only on request (THP_MADVISE), and `extra`.
+ * The command line an image is booted with (out/ARCH/cmdline, disk.cmdline,
+ * exedisk.cmdline): the console, the root when on a disk, quiet, how the boot starts,
+ * transparent huge pages only on request (THP_MADVISE), and the spec's `extra` words.
  */
-export function imageCmdline(arch: Arch, extra = ''): string {
-  return kernelCmdline(arch, { quiet: true, extra: `rdinit=${IMAGE_INIT} ${THP_MADVISE}${extra.trim() ? ' ' + extra.trim() : ''}` });
+export function imageCmdline(arch: Arch, extra = '', boot: ImageBoot = {}): string {
+  const start = boot.root !== undefined ? '' : `${boot.init ?? `rdinit=${IMAGE_INIT}`} `;
+  return kernelCmdline(arch, { ...(boot.root !== undefined ? { root: boot.root } : {}), quiet: true, extra: `${start}${THP_MADVISE}${extra.trim() ? ' ' + extra.trim() : ''}` });
 }
 
 /** File names of kernel modules, plain or compressed as Debian ships them. */

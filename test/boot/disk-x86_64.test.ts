@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildDisk, diskBoot, DiskError } from '../../image/packers/disk.ts';
+import { resolveImage } from '../../image/resolve.ts';
 import { boot } from '../../src/harness/index.ts';
 import { diskSpec, diskSuite } from '../lib/disk-suite.ts';
 import { repo } from '../lib/host.ts';
@@ -27,7 +28,7 @@ t.test('x86_64: two builds of the disk are byte-identical', async (t) => {
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   const sums: Record<string, string[]> = { 'disk.img': [], 'root.ext4': [], 'early.img': [] };
   for (const n of ['a', 'b']) {
-    await buildDisk(diskSpec('x86_64'), join(work, n), bin);
+    await buildDisk(resolveImage(diskSpec('x86_64'), bin), join(work, n));
     for (const f of Object.keys(sums)) sums[f]!.push(await sha256(join(work, n, f)));
     if (n === 'a') await new Promise((r) => setTimeout(r, 1100)); // a clock that moved must not show
   }
@@ -38,24 +39,24 @@ t.test('bad input: one clear error line, nothing half-written', async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'runit-ts-bad-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   // files that do not fit the size
-  await t.rejects(buildDisk({ ...diskSpec('x86_64'), disk: { size: '96M' } }, join(work, 'small'), bin), {
+  await t.rejects(buildDisk(resolveImage({ ...diskSpec('x86_64'), disk: { size: '96M' } }, bin), join(work, 'small')), {
     message: /^the root file system does not fit: \d+ MiB of files in a \d+ MiB file system \(raise disk.size\)$/,
   });
   t.same(readdirSync(join(work, 'small')), [], 'nothing left in the output directory');
   // the CLI: one line on stderr, exit 1
   writeFileSync(join(work, 'small.json'), JSON.stringify({ arch: 'x86_64', disk: { size: '96M' } }));
-  const r = await execa(node, [join(repo, 'image', 'build.ts'), '--arch', 'x86_64', '--outputs', 'disk', '--out', join(work, 'cli'), '--spec', join(work, 'small.json')], {
+  const r = await execa(node, [join(repo, 'image', 'cli.ts'), 'build', join(work, 'small.json'), '--arch', 'x86_64', '--outputs', 'disk', '--out', join(work, 'cli')], {
     reject: false,
   });
-  t.equal(r.exitCode, 1, 'image/build.ts exits 1');
-  t.match(r.stderr.trim().split('\n').pop(), /^\[image\] error: the root file system does not fit/, 'its last line says why');
+  t.equal(r.exitCode, 1, 'runit-ts-image build exits 1');
+  t.match(r.stderr.trim().split('\n').pop(), /^runit-ts-image: error: the root file system does not fit/, 'its last line says why');
   t.same(existsSync(join(work, 'cli')) ? readdirSync(join(work, 'cli')) : [], [], 'nothing left by the CLI either');
   // an unknown boot path, missing firmware
   t.throws(() => diskBoot(join(repo, 'out', 'x86_64'), 'x86_64', 'uboot'), new DiskError('unknown boot path uboot for x86_64 (direct, uefi)'));
   const b = await execa(node, [join(repo, 'scripts', 'boot.ts'), '--arch', 'x86_64', '--disk', 'floppy'], { reject: false });
   t.equal(b.exitCode, 1, 'scripts/boot.ts --disk floppy exits 1');
   t.equal(b.stderr.trim().split('\n').length, 1, `one line: ${b.stderr.trim()}`);
-  await buildDisk(diskSpec('x86_64'), join(work, 'ok'), bin);
+  await buildDisk(resolveImage(diskSpec('x86_64'), bin), join(work, 'ok'));
   t.throws(() => diskBoot(join(work, 'ok'), 'x86_64', 'uefi', { uefi: { code: join(work, 'no', 'OVMF_CODE.fd'), vars: join(work, 'no', 'OVMF_VARS.fd'), pkg: 'ovmf' }, uboot: '' }), {
     message: /^UEFI firmware .*OVMF_CODE.fd is missing: install the Debian package ovmf/,
   });

@@ -3,13 +3,14 @@
 // firmware paths boot a throw-away overlay (snapshot); the persistence runs boot a copy
 // of the disk that they write to, and check it with e2fsck between runs.
 import t, { type Test } from 'tap';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Arch } from '../../image/inputs.ts';
 import { BOOT_PATHS, buildDisk, diskBoot, diskIds } from '../../image/packers/disk.ts';
 import { buildExeDisk, EXE_DEVICES, exeDiskBoot } from '../../image/packers/exedisk.ts';
+import { resolveImage } from '../../image/resolve.ts';
 import type { ImageSpec } from '../../image/rootfs.ts';
 import { boot, type Machine } from '../../src/harness/index.ts';
 import { PROMPT } from './boot.ts';
@@ -82,7 +83,7 @@ export function diskSuite(arch: Arch): void {
   };
 
   t.before(async () => {
-    await buildDisk(spec, dir, bin);
+    await buildDisk(resolveImage(spec, bin), dir);
   });
 
   for (const path of BOOT_PATHS[arch].filter((p) => p !== 'direct')) {
@@ -165,7 +166,7 @@ export function diskSuite(arch: Arch): void {
 
   t.test(`${arch} direct: a read-only erofs root under a tmpfs overlay leaves the disk as it was`, async (t) => {
     const edir = join(work, 'erofs');
-    await buildDisk({ ...spec, disk: { rootfs: 'erofs' } }, edir, bin);
+    await buildDisk(resolveImage({ ...spec, disk: { rootfs: 'erofs' } }, bin), edir);
     const disk = join(work, 'erofs-copy.img');
     await execa('cp', ['--sparse=always', join(edir, 'disk.img'), disk]);
     const m = await start('direct', 'erofs', { dir: edir, disk, snapshot: false });
@@ -192,7 +193,7 @@ export function diskSuite(arch: Arch): void {
 
   t.test(`${arch}: the executable on a read-only erofs disk (exedisk), mounted by the early stage`, async (t) => {
     const xdir = join(work, 'exedisk');
-    await buildExeDisk(spec, xdir, bin);
+    await buildExeDisk(resolveImage(spec, bin), xdir);
     const small = statSync(join(xdir, 'exedisk.img')).size;
     t.ok(small < 24 * 1048576, `the initramfs without the executable: ${(small / 1048576).toFixed(1)} MiB`);
     for (const device of EXE_DEVICES[arch]) {

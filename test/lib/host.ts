@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import { requireHostArch } from '../../src/lib/platform.ts';
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+const hostArch = requireHostArch();
 /** our single executable (make test-host sets RUNIT_TS_BIN) */
 export const BIN = process.env.RUNIT_TS_BIN ?? join(repo, 'out', hostArch, 'runit-ts');
 export const CACHE = process.env.RUNIT_TS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'runit-ts');

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { repo } from '../lib/host.ts';
 
 const ARCHES = ['x86_64', 'aarch64'] as const;
-/** what README's table promises, per arch (image/build.ts itself writes vmlinuz and cmdline) */
+/** what README's table promises, per arch (the image builder, image/cli.ts, writes vmlinuz and cmdline too) */
 const BUILD = ['runit-ts', 'runit-ts.node', 'runit'];
 const IMAGE = [...BUILD, 'initramfs.img'];
 
@@ -20,7 +20,7 @@ function scratch(): { dir: string; make: (...args: string[]) => Promise<string> 
   copyFileSync(join(repo, 'Makefile'), join(dir, 'Makefile'));
   // the addon's sources as the checkout has them (the Makefile names each)
   const native = readdirSync(join(repo, 'src', 'native')).map((f) => `src/native/${f}`);
-  const sources = ['src/main.ts', ...native, 'stages/stage1.ts', 'image/runit.c', 'image/early.c', 'image/build.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
+  const sources = ['src/main.ts', ...native, 'stages/stage1.ts', 'image/runit.c', 'image/early.c', 'image/cli.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
   const old = new Date(Date.now() - 120_000);
   for (const f of sources) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
@@ -32,7 +32,8 @@ function scratch(): { dir: string; make: (...args: string[]) => Promise<string> 
   writeFileSync(join(dir, 'out', '.setup-stamp'), '');
   const stamp = new Date(Date.now() - 60_000);
   utimesSync(join(dir, 'out', '.setup-stamp'), stamp, stamp);
-  // "node scripts/build.ts bundle|cache ARCH|blob ARCH|sea ARCH" and "node image/build.ts --arch ARCH": create the output
+  // "node scripts/build.ts bundle|cache ARCH|blob ARCH|sea ARCH" and "node image/cli.ts build --out DIR --arch
+  // ARCH|all --outputs LIST ...": create the output (each boot output's file in DIR/ARCH)
   writeFileSync(
     join(dir, 'node'),
     `#!/bin/sh
@@ -41,7 +42,14 @@ case "$1 $2" in
   "scripts/build.ts cache") : > "out/bundle/runit-ts-$3.cache" ;;
   "scripts/build.ts blob") : > "out/bundle/sea-$3.blob" ;;
   "scripts/build.ts sea") mkdir -p "out/$3" && : > "out/$3/runit-ts" ;;
-  "image/build.ts --arch") : > "out/$3/initramfs.img" ;;
+  "image/cli.ts build")
+    shift 2; out= arch= outputs=
+    while [ $# -gt 0 ]; do case "$1" in --out) out=$2 ;; --arch) arch=$2 ;; --outputs) outputs=$2 ;; esac; shift; done
+    [ "$arch" = all ] && arch="x86_64 aarch64"
+    for a in $arch; do for o in $(echo "$outputs" | tr , ' '); do
+      case "$o" in initramfs) f=initramfs.img ;; disk) f=disk.img ;; exedisk) f=exedisk.img ;; *) f=$o ;; esac
+      mkdir -p "$out/$a" && : > "$out/$a/$f"
+    done; done ;;
   *) echo "node stand-in: unexpected $*" >&2; exit 1 ;;
 esac
 `,

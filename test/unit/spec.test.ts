@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { loadSpec, SpecError, containerEntries } from '../../image/spec.ts';
+import { userEntries } from '../../image/rootfs.ts';
+import { loadSpec, SpecError } from '../../image/spec.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-spec-'));
@@ -35,7 +36,7 @@ container: { user: app, cmd: [sh], ports: ["80"] }
   t.same(s.outputs, ['tar', 'oci', 'docker'], 'default outputs');
   t.same(s.env, { A: '1', B: '2' });
   t.same(s.container.entrypoint, ['/sbin/container-init'], 'default Entrypoint');
-  const e = containerEntries(s);
+  const e = userEntries(s.image);
   const hello = e.find((x) => x.path === 'etc/hello')!;
   t.same([hello.uid, hello.gid, hello.mode], [1000, 1000, 0o600]);
   t.same(e.find((x) => x.path === 'run/runit-ts' && x.uid === 1000)?.gid, 1000, 'state dir owned by the container user');
