@@ -2,7 +2,7 @@
 // initramfs. The kernel unpacks every byte of an initramfs before PID 1 runs (~112 MiB,
 // ~0.5 s under TCG, most of it the Node executable); from a disk the pages Node touches
 // are read when it touches them, by QEMU's own (host) code.
-//   exedisk.img       the initramfs without /usr/lib/runit-ts's files (~8 MiB), plus the
+//   exedisk.img       the initramfs without /usr/lib/runit-ts's files (~9 MiB, docs/performance.md), plus the
 //                     early stage (image/early.c as /sbin/early, which hands anything it
 //                     does not do to image/early-init.sh as /sbin/early-init) and the
 //                     modules it loads: virtio_pci + virtio_blk + erofs (x86_64 also virtio_pmem)
