@@ -66,16 +66,11 @@ export interface RunsvOptions {
   statsHold?: StatsHold;
 }
 
-interface ChildExit {
+/** A child's end (children.ts), for the svd it was started by. */
+interface ChildExit extends ChildEnd {
   s: Svd;
   /** the start this exit belongs to */
   token: object;
-  /** exit code, or -1 when killed by a signal (runsv's first ./finish argument) */
-  code: number;
-  /** signal number, 0 if none */
-  sig: number;
-  /** the wait status's low byte: signal and core-dump bit (runsv's second ./finish argument) */
-  low: number;
 }
 
 /** One supervised process: the service itself (svd[0]) or its log service (svd[1]). */
@@ -110,6 +105,7 @@ class Svd {
   readonly cwd: string;
   /** prefix of messages about this svd's files: '' or 'log/' */
   readonly rel: string;
+  /** islog: svd[1]; cwd: the directory ./run runs in */
   constructor(islog: boolean, cwd: string) {
     this.islog = islog;
     this.cwd = cwd;
@@ -145,6 +141,7 @@ export class Runsv {
   /** resolves when runsv would exit: want exit and the service down (and the log down) */
   readonly done: Promise<void>;
 
+  /** dir: the service directory (runsv's argument); its optional files are read now, supervise/ is set up by open() */
   constructor(dir: string, opts: RunsvOptions = {}) {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
@@ -154,12 +151,7 @@ export class Runsv {
     this.done = new Promise((r) => (this.resolveDone = r));
     const warn = (m: string, e?: unknown) => this.warn(m, e);
     this.report = new Report(this.name, this.svd, opts.events, opts.statsHold, () => this.gate.stats(), warn);
-    this.gate = new Gate(this.name, this.dir, opts.coordinator, this.report, main, {
-      say: (line) => this.say(line),
-      warn,
-      look: () => void this.pump(),
-      stop: () => this.control('t'),
-    });
+    this.gate = new Gate(this.name, this.dir, opts.coordinator, this.report, main, { say: (line) => this.say(line), warn, look: () => void this.pump(), stop: () => this.control('t') });
     this.readiness = new Readiness(this.dir, this.gate, warn);
   }
 
