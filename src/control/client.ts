@@ -8,7 +8,7 @@ import { isAbsolute, join } from 'node:path';
 import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
 import { readReady, readyFromFile, type ReadyRecord } from '../lib/servicemodel.ts';
 import { describe, readStats, readStatus, sendControl } from '../lib/supervise.ts';
-import { EVENT_SOCKET } from '../runsv/events.ts';
+import { EVENT_SOCKET } from '../lib/events.ts';
 
 export { EVENT_SOCKET };
 import { signalName } from '../lib/sys.ts';

@@ -49,34 +49,9 @@ export interface ServiceStatus extends ProcessStatus {
   failed?: string | null | undefined;
 }
 
-/** One state change, as our supervisor pushes it on SCANDIR/.events (see ServiceControl.events). */
-export interface ServiceEvent {
-  /**
-   * up: ./run started (pid); ready: known ready (started with nothing to tell readiness,
-   * a newline on notification-fd, READY=1 on NOTIFY_SOCKET, ./check passed, a one-shot
-   * exited 0); finish: ./finish started; exit: the process ended (code, or -1 and
-   * signal); down: the service is down; waiting: ./run waits for declared dependencies
-   * (waitingFor); failed: a start failed (reason: a one-shot's exit, a readiness timeout)
-   */
-  event: 'up' | 'ready' | 'finish' | 'exit' | 'down' | 'waiting' | 'failed';
-  /** waiting: the declared dependencies not met yet */
-  waitingFor?: string[];
-  /** failed: why the start failed */
-  reason?: string;
-  /** name in the scan directory; NAME/log for a log service */
-  service: string;
-  pid?: number;
-  /** exit: the exit code, -1 when killed by a signal */
-  code?: number;
-  /** exit: the signal's name (SIGTERM) when killed by one */
-  signal?: string;
-  /** wall clock, ISO 8601 */
-  time: string;
-  /** seconds on the monotonic clock */
-  monotonic: number;
-  /** from the supervisor's backlog: it happened before this client connected */
-  replay?: boolean;
-}
+// what an event is and the socket's name live with the supervisor's lower layers
+// (src/lib/events.ts); they are part of this interface (ServiceControl.events)
+export { EVENT_SOCKET, type ServiceEvent } from '../lib/events.ts';
 
 /** Signals runsv forwards (control bytes h a i q 1 2 t k p c). */
 export type ServiceSignal = 'HUP' | 'ALRM' | 'INT' | 'QUIT' | 'USR1' | 'USR2' | 'TERM' | 'KILL' | 'STOP' | 'CONT';

@@ -1,5 +1,5 @@
 // Beyond runit: what the services of one scan directory know of each other. runsvdir
-// keeps one Coordinator; each service's state machine asks it, before starting ./run,
+// keeps one Coordinator; each service's gate (gate.ts) asks it, before starting ./run,
 // which of its declared dependencies (dependencies.d/, waits-for.d/) are not met yet,
 // and tells it when its own readiness changes, so that waiting services are looked at
 // again at once (no polling). It also keeps the timeline of the boot (per service:
@@ -17,7 +17,7 @@ export const TIMELINE_WRITE_DELAY_MS = 200;
 /** What a dependent sees of a service. */
 export type DepState = 'ready' | 'failed' | 'pending' | 'down';
 
-/** The part of a service's state machine the coordinator uses. */
+/** The part of a service the coordinator uses (gate.ts implements it). */
 export interface Participant {
   readonly name: string;
   /** the names in dependencies.d/ and waits-for.d/ as last read */

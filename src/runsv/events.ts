@@ -1,34 +1,18 @@
-// State changes of supervised services as JSON lines, pushed by the supervisor (no
-// polling): runsvdir serves them on a unix socket in the scan directory, DIR/.events
-// (mode 0600; runsvdir ignores names starting with '.'). A client connects and reads:
-// first the events kept from before it connected (marked "replay": true, up to
+// The supervisor's side of the events (beyond runit): runsvdir's EventHub keeps the
+// state changes its services report (src/lib/events.ts says what an event is) and
+// serves them on the unix socket DIR/.events (mode 0600) as JSON lines: to a client that
+// connects, first the events kept from before (marked "replay": true, up to
 // EVENT_BACKLOG), then each event as it happens.
-//
-//   {"event":"up","service":"web","pid":312,"time":"2026-11-28T20:31:07.118Z","monotonic":12.402}
-//   {"event":"exit","service":"web","pid":312,"code":-1,"signal":"SIGTERM",...}
 import { chmodSync, rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
-import type { ServiceEvent } from '../control/types.ts';
+import type { EventSink, ServiceEvent } from '../lib/events.ts';
 import { monotonicNow } from '../lib/servicemodel.ts';
 import { isoTime } from '../lib/sys.ts';
 
-export type { ServiceEvent };
-
-/** The event kinds (ServiceEvent, src/control/types.ts, is the one definition of an event). */
-export type ServiceEventKind = ServiceEvent['event'];
-
-/** Name of the event socket in the scan directory. */
-export const EVENT_SOCKET = '.events';
 /** Events kept for clients that connect later. */
 export const EVENT_BACKLOG = 1000;
 /** A client that has this much unread is dropped rather than let the supervisor's memory grow. */
 export const MAX_CLIENT_BACKLOG_BYTES = 1 << 20;
-
-/**
- * An event to record: stamped now unless it carries when it happened (one held back a
- * moment): `at`, milliseconds since the epoch, and `monotonic`.
- */
-export type EventSink = (e: Omit<ServiceEvent, 'time' | 'monotonic'> & { at?: number; monotonic?: number }) => void;
 
 /** An event as kept: its times taken, its line made only when a client wants it. */
 interface Kept {
@@ -62,6 +46,7 @@ export class EventHub {
     }
   };
 
+  /** Write a line to a client, dropping one that does not read. */
   private send(c: Socket, line: string): void {
     if (c.writableLength > MAX_CLIENT_BACKLOG_BYTES) {
       c.destroy();

@@ -1,6 +1,9 @@
 // The runsv state machine for one service directory and its log service, driven by
 // events instead of runsv's blocking loop, so that one process can supervise many
 // services. On-disk protocol (supervise/ lock, control, ok, status, stat, pid) is runit's.
+// Read it beside runit's src/runsv.c: updateStatus, custom, stopService, startService
+// and ctrl are its functions of those names, open() its main() up to the loop, pump()
+// its loop, childExited() the reaping in it.
 //
 // runsv's loop is: start what should run; wait; reap every exited child (sleeping 1 s
 // when a process ran less than a second); read one control byte from each FIFO; act on
@@ -8,28 +11,34 @@
 // loop for one service whenever an event arrives. Every wait inside it (the 1 s throttle,
 // control/<c> scripts) holds back only this service, as each runsv is its own process.
 //
+// Beyond runit, each in a module the state machine calls: report.ts (stats.json and the
+// events), gate.ts (declared dependencies, and what dependents see), readiness.ts
+// (notification-fd, NOTIFY_SOCKET, ./check, timeout-up), logger.ts (log/run in-process).
+//
 // A restart after a crash is on the hot path: between a child's exit and the next
 // ./run only what runsv does happens (its status files, then the spawn, which is a
 // vfork-style clone: src/runsv/children.ts). What is beyond runit (stats.json, the
 // events) is held while a pass of the loop runs and written right after the spawn,
 // stats.json first, then each event with the time it happened (see release()).
 import type { ChildProcess } from 'node:child_process';
-import { constants as C, readlinkSync, rmSync } from 'node:fs';
+import { constants as C, readlinkSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
+import type { EventSink } from '../lib/events.ts';
 import { execFormatError } from '../lib/exec.ts';
-import { LOCK_EX, LOCK_NB, native, readPipe, type FdWatch } from '../lib/native.ts';
-import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
-import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStats, writeStatus, type Leftover, type SupervisorStats } from '../lib/supervise.ts';
 import { fileAccess, fileExists, fileOpen, fileStat, inDir, isDirectory, isFifo, makeDir, type FileStat } from '../lib/files.ts';
-import { closeQuiet, errnoOf as code, isoTime, readable, signal as kill, signalName, signalNumber, sleep as delay, writeQuiet } from '../lib/sys.ts';
+import { LOCK_EX, LOCK_NB, native, type FdWatch } from '../lib/native.ts';
+import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
+import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStatus, type Leftover } from '../lib/supervise.ts';
+import { closeQuiet, errnoOf as code, readable, signal as kill, signalName, sleep as delay } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
-import { monotonicNow, NOTIFY_SOCKET_NAME, readServiceModel, type ReadinessKind, type ReadyRecord, type ServiceModel } from '../lib/servicemodel.ts';
-import { recogniseLogRun, type InProcessLogger } from '../svlogd/logrun.ts';
-import { Svlogd } from '../svlogd/svlogd.ts';
+import type { Svlogd } from '../svlogd/svlogd.ts';
 import { spawnWatched, type ChildEnd } from './children.ts';
-import type { Blocker, Coordinator, DepState, Mark, Participant } from './deps.ts';
-import type { EventSink, ServiceEvent, ServiceEventKind } from './events.ts';
+import type { Coordinator } from './deps.ts';
+import { Gate } from './gate.ts';
+import { inProcessLogger, runLogger } from './logger.ts';
+import { Readiness, type Stdio } from './readiness.ts';
+import { Report, SvdStats, type StatsHold } from './report.ts';
 
 /** runsv's crash throttle: a process that ran less than this is started again only this long after it ended. */
 export const THROTTLE_MS = 1000;
@@ -37,12 +46,6 @@ export const THROTTLE_MS = 1000;
 export const LOG_LOCK_POLL_MS = 100;
 /** A dead supervisor's leftover gets TERM, then KILL after this long. */
 export const LEFTOVER_GRACE_MS = 5000;
-/** ./check as readiness: first run this long after ./run started (ms)... */
-export const CHECK_FIRST_MS = 20;
-/** ...then each wait twice the last, up to this (ms); only while the service is not ready. */
-export const CHECK_MAX_MS = 1000;
-/** How often the NOTIFY_SOCKET is read while the service is not ready (ms). */
-export const NOTIFY_POLL_MS = 25;
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -55,63 +58,19 @@ export interface RunsvOptions {
   warn?: (line: string) => void;
   /** name used in messages: runsv's argument (default: dir as given) */
   name?: string;
-  /** told of every state change (see events.ts); beyond runit */
+  /** told of every state change (src/lib/events.ts); beyond runit */
   events?: EventSink;
   /** the other services of the scan directory (dependencies, the timeline); beyond runit */
   coordinator?: Coordinator;
-  /**
-   * While held, a stats.json that would say only "started once" (and ready on its start) is
-   * not written into a supervise/ directory this supervisor made (nothing older to overwrite
-   * there); written when the hold ends, or at once when there is more to say (beyond runit:
-   * runsvdir's serveDelayMs at boot, see StatsHold).
-   */
+  /** holds back a fresh service's first stats.json (report.ts StatsHold); beyond runit */
   statsHold?: StatsHold;
 }
 
-/**
- * Beyond runit: holds back the first stats.json of fresh services until release(). At boot
- * stage 2's runsvdir holds them through its first pass and releases them when it serves
- * events (before any client can be told of one): forty files of a twenty-service boot
- * that say nothing yet, out of the way of the services starting (docs/performance.md).
- */
-export class StatsHold {
-  private waiting: Array<() => void> | undefined = [];
-  get held(): boolean {
-    return this.waiting !== undefined;
-  }
-  /** run fn at release (at once if released) */
-  later(fn: () => void): void {
-    if (this.waiting) this.waiting.push(fn);
-    else fn();
-  }
-  release(): void {
-    const w = this.waiting ?? [];
-    this.waiting = undefined;
-    for (const fn of w) fn();
-  }
-}
-
-/** Readiness watchers of one start of ./run, undone when it is ready or has exited. */
-interface Readiness {
-  token: object;
-  spawnedAt: number;
-  pid: number;
-  /** this start failed (readiness timeout): its exit is not a success even if 0 */
-  failed: boolean;
-  undo: Array<() => void>;
-}
-
-
-interface ChildExit {
+/** A child's end (children.ts), for the svd it was started by. */
+interface ChildExit extends ChildEnd {
   s: Svd;
   /** the start this exit belongs to */
   token: object;
-  /** exit code, or -1 when killed by a signal (runsv's first ./finish argument) */
-  code: number;
-  /** signal number, 0 if none */
-  sig: number;
-  /** the wait status's low byte: signal and core-dump bit (runsv's second ./finish argument) */
-  low: number;
 }
 
 /** One supervised process: the service itself (svd[0]) or its log service (svd[1]). */
@@ -127,16 +86,6 @@ class Svd {
   exitCode = 0;
   /** wstat & 0xff of the last exit: ./finish's second argument */
   exitLow = 0;
-  /** ./run starts so far (stats.json's restarts is this less one) */
-  starts = 0;
-  /** how the last ./run process ended (supervise/stats.json) */
-  lastExit: SupervisorStats['lastExit'] = null;
-  /** supervise/stats.json is to be written (held while the loop runs: see Runsv.release()) */
-  statsDirty = false;
-  /** supervise/ was made by this supervisor: no stats.json of an older one in it */
-  freshSupervise = false;
-  /** its first stats.json waits for RunsvOptions.statsHold */
-  statsDeferred = false;
   /** identifies the current start; exits of older processes are ignored, as runsv does */
   token: object | undefined;
   lockFd = -1;
@@ -145,26 +94,30 @@ class Svd {
   okFd = -1;
   /** the watch of controlFd (listen) */
   control: FdWatch | undefined;
-  /** the log service runs as an in-process svlogd (see src/svlogd/logrun.ts) */
+  /** the log service runs as an in-process svlogd (logger.ts) */
   logger: Svlogd | undefined;
   /** control bytes read from the FIFO, not yet acted on (runsv reads one per loop) */
   readonly bytes: string[] = [];
+  /** beyond runit: what its supervise/stats.json says (report.ts) */
+  readonly stats = new SvdStats();
   readonly islog: boolean;
   /** the directory ./run runs in */
   readonly cwd: string;
   /** prefix of messages about this svd's files: '' or 'log/' */
   readonly rel: string;
+  /** islog: svd[1]; cwd: the directory ./run runs in */
   constructor(islog: boolean, cwd: string) {
     this.islog = islog;
     this.cwd = cwd;
     this.rel = islog ? 'log/' : '';
   }
+  /** a file in its supervise/ */
   path(f: string): string {
     return supervisePath(this.cwd, f);
   }
 }
 
-export class Runsv implements Participant {
+export class Runsv {
   readonly dir: string;
   readonly name: string;
   private readonly opts: RunsvOptions;
@@ -179,351 +132,32 @@ export class Runsv implements Participant {
   private opened = false;
   private closed = false;
   private resolveDone!: () => void;
-  /** the optional files (dependencies, readiness, type), read before each start of ./run */
-  private model: ServiceModel;
-  /** the model was read by the constructor and the first pass of the loop has not ended */
-  private modelFresh = false;
-  /** declared dependencies not met: ./run waits (status: down, want up) */
-  private waitingFor: Blocker[] | undefined;
-  private waitKey = '';
-  /** set while the service is ready (stats.json's "ready") */
-  private readyRec: ReadyRecord | undefined;
-  /** why the last start failed, until the service is ready */
-  private failedReason: string | undefined;
-  private readiness: Readiness | undefined;
-  private problemsSaid = '';
-  /** a dependency changed while this service waits: look again */
-  private kicked = false;
-  /** stats.json and events are held (set at each pass of the loop, ended by release()) */
-  private holding = false;
-  /** events held, with when they happened */
-  private held: Array<Parameters<EventSink>[0] & { at: number; mono: number }> = [];
+  /** beyond runit: supervise/stats.json and the events */
+  private readonly report: Report;
+  /** beyond runit: the declared dependencies, and what dependents see of this service */
+  private readonly gate: Gate;
+  /** beyond runit: how ./run tells that it is ready */
+  private readonly readiness: Readiness;
   /** resolves when runsv would exit: want exit and the service down (and the log down) */
   readonly done: Promise<void>;
 
+  /** dir: the service directory (runsv's argument); its optional files are read now, supervise/ is set up by open() */
   constructor(dir: string, opts: RunsvOptions = {}) {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
-    this.svd = [new Svd(false, this.dir)];
+    const main = new Svd(false, this.dir);
+    this.svd = [main];
     this.done = new Promise((r) => (this.resolveDone = r));
-    this.model = readServiceModel(this.dir);
-    this.modelFresh = true;
+    const warn = (m: string, e?: unknown) => this.warn(m, e);
+    this.report = new Report(this.name, this.svd, opts.events, opts.statsHold, () => this.gate.stats(), warn);
+    this.gate = new Gate(this.name, this.dir, opts.coordinator, this.report, main, { say: (line) => this.say(line), warn, look: () => void this.pump(), stop: () => this.control('t') });
+    this.readiness = new Readiness(this.dir, this.gate, warn);
   }
 
-  // ---- beyond runit: dependencies and readiness (src/lib/servicemodel.ts) ----
-
-  declared(): { dependencies: string[]; waitsFor: string[]; restartWithDependency: boolean } {
-    return this.model;
-  }
-
-  depState(): DepState {
-    const main = this.svd[0];
-    if (this.readyRec) return 'ready';
-    if (this.failedReason !== undefined) return 'failed';
-    if (main.want !== 'up' && !main.pid) return 'down';
-    return 'pending';
-  }
-
-  failure(): string | undefined {
-    return this.failedReason;
-  }
-
-  kick(): void {
-    if (!this.waitingFor) return;
-    // looked at by the pass running now, or by the next one
-    this.kicked = true;
-    void this.pump();
-  }
-
-  dependencyLost(dep: string): void {
-    const main = this.svd[0];
-    if (!main.pid || main.state !== S_RUN || main.want !== 'up') return;
-    this.say(`runsv ${this.name}: ${dep} went down: stopping, to start again once it is ready`);
-    this.control('t');
-  }
-
-  private info() {
-    const m = this.model;
-    return { type: m.type, readiness: m.readiness, dependencies: m.dependencies, waitsFor: m.waitsFor };
-  }
-
-  private mark(what: Mark): void {
-    this.opts.coordinator?.mark(this.name, what, this.info());
-  }
-
-  /** Read the optional files again; say once what is wrong with them. */
-  private reload(): void {
-    // the first start of the first pass uses what the constructor read a moment ago
-    if (!this.modelFresh) this.model = readServiceModel(this.dir);
-    this.modelFresh = false;
-    const said = this.model.problems.join('\n');
-    if (said && said !== this.problemsSaid) for (const p of this.model.problems) this.warn(p);
-    this.problemsSaid = said;
-  }
-
-  /** May ./run start now? No while declared dependencies are not met (beyond runit). */
-  private gate(): boolean {
-    const c = this.opts.coordinator;
-    this.mark('wanted');
-    const blockers = c ? c.blockers(this.name, this.model.dependencies, this.model.waitsFor) : [];
-    if (!c && (this.model.dependencies.length || this.model.waitsFor.length)) {
-      if (this.problemsSaid !== 'standalone') this.warn('dependencies.d and waits-for.d need runsvdir; ignored');
-      this.problemsSaid = 'standalone';
-    }
-    const key = blockers.map((b) => `${b.name}:${b.why}`).join(',');
-    if (blockers.length) {
-      if (key !== this.waitKey) {
-        this.waitKey = key;
-        this.waitingFor = blockers;
-        for (const b of blockers) {
-          // a dependency that cannot start (failed, or down and not wanted up) is said
-          // once; a plain wait for readiness is not
-          if (b.hard && (b.why.startsWith('failed') || b.why.startsWith('down'))) c?.once(`failed:${this.name}:${b.name}:${b.why}`, `${this.name}: waiting for ${b.name} (${b.why})`);
-        }
-        this.writeStats(this.svd[0]);
-        this.event(this.svd[0], 'waiting', { waitingFor: blockers.map((b) => b.name) });
-      }
-      return false;
-    }
-    if (this.waitingFor) {
-      this.waitingFor = undefined;
-      this.waitKey = '';
-      this.writeStats(this.svd[0]);
-    }
-    this.mark('depsMet');
-    return true;
-  }
-
-  /** The service is ready: record it beside supervise/ and tell the others. */
-  private becomeReady(how: ReadinessKind, pid: number): void {
-    const r = this.readiness;
-    const now = monotonicNow();
-    this.readyRec = { how, pid, time: isoTime(), monotonic: now, afterSpawn: r ? Math.round((now - r.spawnedAt) * 1000) / 1000 : 0 };
-    this.failedReason = undefined;
-    this.endReadiness();
-    this.writeStats(this.svd[0]);
-    this.mark('ready');
-    this.event(this.svd[0], 'ready', { pid });
-    this.opts.coordinator?.changed(this.name);
-  }
-
-  /** This start failed (a one-shot's exit, a readiness timeout): dependents see it. */
-  private fail(reason: string): void {
-    this.failedReason = reason;
-    this.opts.coordinator?.failed(this.name, reason);
-    this.writeStats(this.svd[0]);
-    this.event(this.svd[0], 'failed', { reason });
-    this.opts.coordinator?.changed(this.name);
-  }
-
-  /** No longer ready (./run exited). */
-  private unready(): void {
-    if (!this.readyRec) return;
-    this.readyRec = undefined;
-    this.writeStats(this.svd[0]);
-    this.opts.coordinator?.changed(this.name);
-    this.opts.coordinator?.lost(this.name);
-  }
-
-  private endReadiness(): void {
-    const r = this.readiness;
-    if (!r) return;
-    this.readiness = undefined;
-    for (const u of r.undo) u();
-  }
-
-  /**
-   * Before ./run is spawned: the notification-fd pipe (its write end at fd N in the
-   * child), or the NOTIFY_SOCKET. Returns what spawn needs and what to do after it.
-   */
-  private prepareReadiness(stdio: Array<'inherit' | 'ignore' | number>): { env?: NodeJS.ProcessEnv; undo: Array<() => void>; after: (pid: number, token: object) => void } {
-    const m = this.model;
-    const undo: Array<() => void> = [];
-    let env: NodeJS.ProcessEnv | undefined;
-    let arm: ((r: Readiness) => void) | undefined;
-    if (m.readiness === 'notification-fd' && m.notificationFd !== undefined) {
-      try {
-        const [rd, wr] = native().pipe();
-        while (stdio.length < m.notificationFd) stdio.push('ignore');
-        stdio[m.notificationFd] = wr;
-        // the write end is the child's only: closed here right after the spawn
-        undo.push(() => closeQuiet(wr));
-        arm = (r) => {
-          closeQuiet(wr);
-          let seen = '';
-          const pipe = readPipe(rd, (b) => {
-            if (!b) return pipe.close(); // end of file or an error: nothing more to read
-            seen += b.toString('latin1');
-            if (seen.includes('\n') && this.readiness === r) this.becomeReady('notification-fd', r.pid);
-          });
-          r.undo.push(() => pipe.close());
-        };
-        undo.push(() => closeQuiet(rd));
-      } catch (e) {
-        this.warn('unable to create the notification-fd pipe', e);
-      }
-    } else if (m.readiness === 'notify-socket') {
-      const path = join(this.dir, 'supervise', NOTIFY_SOCKET_NAME);
-      try {
-        const fd = native().notifySocket(path);
-        env = { ...process.env, NOTIFY_SOCKET: path };
-        const close = () => {
-          closeQuiet(fd);
-          rmSync(path, { force: true });
-        };
-        undo.push(close);
-        arm = (r) => {
-          const timer = setInterval(() => {
-            for (let msg = native().recvDatagram(fd); msg !== null; msg = native().recvDatagram(fd)) {
-              if (msg.split('\n').includes('READY=1') && this.readiness === r) {
-                this.becomeReady('notify-socket', r.pid);
-                return;
-              }
-            }
-          }, NOTIFY_POLL_MS);
-          r.undo.push(() => {
-            clearInterval(timer);
-            close();
-          });
-        };
-      } catch (e) {
-        this.warn(`unable to create supervise/${NOTIFY_SOCKET_NAME}`, e);
-      }
-    }
-    const after = (pid: number, token: object) => {
-      const r: Readiness = { token, spawnedAt: monotonicNow(), pid, failed: false, undo: [] };
-      this.readiness = r;
-      if (m.type === 'oneshot') {
-        // a new run of the task: neither done nor failed until it ends
-        this.readyRec = undefined;
-        this.failedReason = undefined;
-        this.writeStats(this.svd[0]);
-      }
-      if (arm) arm(r);
-      else if (m.readiness === 'check') this.pollCheck(r, CHECK_FIRST_MS);
-      else if (m.readiness === 'started') {
-        this.becomeReady('started', pid);
-        return;
-      }
-      if (m.timeoutUpMs > 0) {
-        const t = setTimeout(() => {
-          if (this.readiness !== r) return;
-          r.failed = true;
-          this.warn(`not ready within ${m.timeoutUpMs} ms (timeout-up): stopping it`);
-          this.fail(`not ready within ${m.timeoutUpMs} ms`);
-          this.control('t');
-        }, m.timeoutUpMs);
-        r.undo.push(() => clearTimeout(t));
-      }
-    };
-    return { env, undo, after };
-  }
-
-  /** ./check as readiness (no notification): run it, again after a longer wait each time, until it passes. */
-  private pollCheck(r: Readiness, waitMs: number): void {
-    const t = setTimeout(() => {
-      if (this.readiness !== r) return;
-      let child: ChildProcess;
-      try {
-        child = process.getBuiltinModule('node:child_process').spawn('./check', [], { cwd: this.dir, stdio: ['ignore', 'ignore', 'inherit'], argv0: './check' });
-      } catch {
-        this.pollCheck(r, Math.min(waitMs * 2, CHECK_MAX_MS));
-        return;
-      }
-      child.on('error', () => undefined);
-      child.on('close', (status) => {
-        if (this.readiness !== r) return;
-        if (status === 0) this.becomeReady('check', r.pid);
-        else this.pollCheck(r, Math.min(waitMs * 2, CHECK_MAX_MS));
-      });
-    }, waitMs);
-    r.undo.push(() => clearTimeout(t));
-  }
-
+  /** Where runsv's messages go: a line written to fd 2 unless RunsvOptions.warn says. */
   private say(line: string): void {
     (this.opts.warn ?? errLine)(line);
-  }
-
-  /**
-   * Tell the event sink (beyond runit); the service's name, or NAME/log. While a pass of
-   * the loop runs, the event is held with the time it happened (release() sends it),
-   * and stats.json is always written before an event is sent.
-   */
-  private event(s: Svd, event: ServiceEventKind, extra: Partial<Pick<ServiceEvent, 'pid' | 'code' | 'signal' | 'waitingFor' | 'reason'>> = {}): void {
-    if (!this.opts.events) return;
-    const e = { event, service: s.islog ? `${this.name}/log` : this.name, ...extra };
-    if (this.holding) this.held.push({ ...e, at: Date.now(), mono: monotonicNow() });
-    else {
-      this.flushStats();
-      this.opts.events(e);
-    }
-  }
-
-  /** Write the stats.json held back, then send the events held back (in order, with their times). */
-  private release(): void {
-    this.holding = false;
-    this.modelFresh = false;
-    this.flushStats();
-    if (!this.held.length) return;
-    const held = this.held;
-    this.held = [];
-    for (const { mono, ...e } of held) this.opts.events?.({ ...e, monotonic: mono });
-  }
-
-  /** ./run started: count it, tell the sink (and 'ready' too when no ./check decides readiness). */
-  private started(s: Svd): void {
-    s.starts++;
-    this.writeStats(s);
-    this.event(s, 'up', { pid: s.pid });
-    if (s.islog && !fileExists(inDir(s.cwd, 'check'))) this.event(s, 'ready', { pid: s.pid });
-    if (!s.islog) this.mark('spawned');
-  }
-
-  /**
-   * supervise/stats.json (written .new then renamed, as status): restarts and the last
-   * exit. While a pass of the loop runs, only marked: several changes in one pass are
-   * one write, and none is made between a child's exit and the next spawn.
-   */
-  private writeStats(s: Svd): void {
-    s.statsDirty = true;
-    if (!this.holding) this.flushStats();
-  }
-
-  private flushStats(): void {
-    for (const s of this.svd) {
-      if (!s.statsDirty) continue;
-      s.statsDirty = false;
-      this.writeStatsNow(s);
-    }
-  }
-
-  private writeStatsNow(s: Svd): void {
-    const extra = s.islog
-      ? {}
-      : {
-          type: this.model.type,
-          readiness: this.model.readiness,
-          ready: this.readyRec ?? null,
-          waitingFor: this.waitingFor && s.want === 'up' && !s.pid ? this.waitingFor.map((b) => ({ name: b.name, hard: b.hard, why: b.why })) : [],
-          failed: this.failedReason ?? null,
-        };
-    const hold = this.opts.statsHold;
-    // ready on its start ('started', the default) is what supervise/stat says too: readers
-    // look at stats.json's "ready" only for notifications and one-shots
-    const readyOnStart = !extra.ready || extra.ready.how === 'started';
-    if (hold?.held && s.freshSupervise && s.starts <= 1 && !s.lastExit && readyOnStart && !extra.failed && !extra.waitingFor?.length) {
-      // only "started once" to say, and no older file to overwrite: when the hold ends
-      if (!s.statsDeferred) {
-        s.statsDeferred = true;
-        hold.later(() => {
-          if (s.statsDeferred && !this.closed) this.writeStatsNow(s);
-        });
-      }
-      return;
-    }
-    s.statsDeferred = false;
-    writeStats(s.cwd, { restarts: Math.max(0, s.starts - 1), lastExit: s.lastExit, ...extra }, (m, e) => this.warn(m, e), `${s.rel}supervise/`);
   }
 
   /** runsv's warn(): "runsv DIR: warning: <m>: <error>" */
@@ -534,6 +168,215 @@ export class Runsv implements Participant {
   /** runsv's fatal(): thrown as an Exit (111) whose line the caller prints. */
   private fatal(m: string, e?: unknown): never {
     throw new Exit(111, fatalLine(`runsv ${this.name}`, m, e));
+  }
+
+  /** runsv's update_status: pid (only when changed), stat, status; each written .new then renamed. */
+  private updateStatus(s: Svd): void {
+    const st = { start: s.start, pid: s.pid, paused: s.paused, want: s.want, term: s.term, state: s.state };
+    const pidWritten = writeStatus(s.cwd, st, { pid: this.pidChanged, label: `${s.rel}supervise/`, warn: (m, e) => this.warn(m, e) });
+    if (this.pidChanged && pidWritten) this.pidChanged = false;
+  }
+
+  /**
+   * runsv's custom(): run control/<c> if it is there and u+x, stdout to the log pipe,
+   * and wait for it; true (signal suppressed) when it exited 0. Never for the log service.
+   */
+  private async custom(s: Svd, c: string): Promise<boolean> {
+    if (s.islog) return false;
+    const rel = `control/${c}`;
+    const path = inDir(this.dir, rel);
+    let st: FileStat | null;
+    try {
+      // no exception for the usual case, a missing script (one per start)
+      st = fileStat(path);
+    } catch (e) {
+      this.warn(`unable to stat ${rel}`, e);
+      return false;
+    }
+    if (!st || !(st.mode & 0o100)) return false;
+    this.release(); // the script may take its time: what happened so far is told first
+    const out = this.haslog && this.logpipe ? this.logpipe[1] : 'inherit';
+    return new Promise((res) => {
+      let child: ChildProcess;
+      try {
+        const enoexec = execFormatError(path);
+        if (enoexec) throw Object.assign(new Error(enoexec), { code: enoexec });
+        child = process.getBuiltinModule('node:child_process').spawn(rel, [], { cwd: this.dir, argv0: rel, stdio: ['inherit', out, 'inherit'] });
+      } catch (e) {
+        // runsv's child fails the same way and exits 111: the signal is sent
+        this.say(fatalLine(`runsv ${this.name}`, 'unable to run control/?', e));
+        res(false);
+        return;
+      }
+      child.on('error', (e) => {
+        this.say(fatalLine(`runsv ${this.name}`, 'unable to run control/?', e));
+        res(false);
+      });
+      // runsv tests wait_exitcode() == 0, and a script killed by a signal has exit code 0
+      child.on('exit', (status) => res(!status));
+    });
+  }
+
+  /** runsv's stopservice(): TERM (unless control/t did it), then CONT and control/d or x as wanted. */
+  private async stopService(s: Svd): Promise<void> {
+    if (!s.islog && s.pid) this.gate.mark('stopAsked');
+    if (s.pid && !(await this.custom(s, 't'))) {
+      this.signal(s, 'SIGTERM');
+      s.term = true;
+      this.updateStatus(s);
+    }
+    if (s.want === 'down') {
+      if (s.pid) this.signal(s, 'SIGCONT');
+      await this.custom(s, 'd');
+      return;
+    }
+    if (s.want === 'exit') {
+      if (s.pid) this.signal(s, 'SIGCONT');
+      await this.custom(s, 'x');
+    }
+  }
+
+  /** runsv's startservice(): ./finish after ./run, else ./run (beyond runit: once its dependencies let it). */
+  private async startService(s: Svd): Promise<void> {
+    let argv: string[];
+    if (s.state === S_FINISH) {
+      argv = ['./finish', String(s.exitCode), String(s.exitLow)];
+    } else {
+      // beyond runit: ./run waits while declared dependencies are not met (gate.ts)
+      if (!s.islog && !this.gate.mayStart()) return;
+      argv = ['./run'];
+      await this.custom(s, 'u');
+    }
+    if (s.pid) await this.stopService(s); // runsv: "should never happen"
+    if (this.closed) return;
+    const stdio: Stdio = ['inherit', 'inherit', 'inherit'];
+    if (this.haslog && this.logpipe) {
+      if (s.islog) stdio[0] = this.logpipe[0];
+      else stdio[1] = this.logpipe[1];
+    }
+    const token = {};
+    s.token = token;
+    const prog = argv[0]!;
+    if (s.islog && prog === './run' && this.logpipe) {
+      const lg = inProcessLogger(s.cwd);
+      if (lg) {
+        this.startLogger(s, lg, this.logpipe[0], token);
+        return;
+      }
+    }
+    // beyond runit: what tells that ./run is ready is set up before the spawn (readiness.ts)
+    const watch = !s.islog && prog === './run';
+    const envp = watch ? this.readiness.prepare(this.gate.files(), stdio) : null;
+    let pid = 0;
+    let err: unknown;
+    try {
+      // as runsv's fork + execve(./run) in the directory: the exec's own error (ENOENT,
+      // EACCES, ENOEXEC for a script without #!) is thrown here
+      const fds = stdio.map((f, i) => (f === 'inherit' ? i : f === 'ignore' ? -1 : f));
+      pid = spawnWatched(prog, argv, envp, s.cwd, fds, !!this.opts.setsid, (end: ChildEnd) => this.ended(s, token, end.code, end.sig, end.low));
+    } catch (e) {
+      err = e;
+    }
+    this.forked(s);
+    if (!pid) {
+      // runsv's child prints this and exits 111; no process, so status is left alone
+      if (watch) this.readiness.notSpawned();
+      this.say(fatalLine(`runsv ${this.name}`, `unable to start ${s.rel}${prog}`, err));
+      this.exits.push({ s, token, code: 111, sig: 0, low: 0 });
+      return;
+    }
+    s.pid = pid;
+    this.pidChanged = true;
+    this.updateStatus(s);
+    if (prog === './finish') this.report.event(s, 'finish', { pid });
+    else {
+      this.report.started(s, pid);
+      if (!s.islog) this.gate.mark('spawned');
+    }
+    if (watch) this.readiness.spawned(pid);
+    // runsv's status is written and ./run runs: now what we keep beyond runit
+    this.release();
+  }
+
+  /** What runsv's startservice() sets once it has forked: the start time (not for ./finish), no pause, no TERM. */
+  private forked(s: Svd): void {
+    if (s.state !== S_FINISH) {
+      s.start = taiNow();
+      s.state = S_RUN;
+    }
+    s.paused = false;
+    s.term = false;
+  }
+
+  /**
+   * Beyond runit: log/run is `exec svlogd ...` and svlogd is this executable, so the
+   * logger runs in this process (logger.ts) instead of a Node process for it. It has the
+   * supervisor's pid in supervise/, takes the same signals and ends as a process would.
+   * What it reports is told with the rest of the pass (no release() before the service's spawn).
+   */
+  private startLogger(s: Svd, lg: Svlogd, input: number, token: object): void {
+    this.forked(s);
+    s.pid = lg.pid;
+    s.logger = lg;
+    this.pidChanged = true;
+    this.updateStatus(s);
+    runLogger(lg, input, (code, sig, low) => this.ended(s, token, code, sig, low));
+    this.report.started(s, s.pid);
+  }
+
+  /** Send a signal to what an svd runs: a process, or the in-process logger. */
+  private signal(s: Svd, sig: NodeJS.Signals): void {
+    if (s.logger) s.logger.kill(sig);
+    else kill(s.pid, sig);
+  }
+
+  /** One control byte, as runsv's ctrl(); unknown bytes are ignored. */
+  private async ctrl(s: Svd, c: string): Promise<void> {
+    switch (c) {
+      case 'd':
+        s.want = 'down';
+        this.updateStatus(s);
+        if (!s.islog) this.gate.unwait(); // beyond runit: it no longer waits for its dependencies
+        if (s.state === S_RUN) await this.stopService(s);
+        break;
+      case 'u':
+        s.want = 'up';
+        this.updateStatus(s);
+        if (s.state === S_DOWN) await this.startService(s);
+        break;
+      case 'x':
+        if (s.islog) break;
+        s.want = 'exit';
+        this.updateStatus(s);
+        if (s.state === S_RUN) await this.stopService(s);
+        break;
+      case 't':
+        if (s.state === S_RUN) await this.stopService(s);
+        break;
+      case 'k':
+        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGKILL');
+        s.state = S_DOWN;
+        break;
+      case 'p':
+        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGSTOP');
+        s.paused = true;
+        this.updateStatus(s);
+        break;
+      case 'c':
+        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGCONT');
+        s.paused = false;
+        this.updateStatus(s);
+        break;
+      case 'o':
+        s.want = 'down';
+        this.updateStatus(s);
+        if (s.state === S_DOWN) await this.startService(s);
+        break;
+      default: {
+        const sig = SIGNALS[c];
+        if (sig && s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, sig);
+      }
+    }
   }
 
   /**
@@ -553,6 +396,7 @@ export class Runsv implements Participant {
     void this.pump();
   }
 
+  /** runsv's main() up to its loop: the directory, ./log, supervise/ and its files. */
   private async setup(): Promise<void> {
     const main = this.svd[0];
     // chdir(dir)
@@ -587,16 +431,16 @@ export class Runsv implements Participant {
         }
       }
     }
-    main.freshSupervise = this.makeSupervise(this.dir, './supervise');
+    main.stats.fresh = this.makeSupervise(this.dir, './supervise');
     main.lockFd = this.openLock(main);
     if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
-    this.opts.coordinator?.add(this);
+    this.gate.join();
     // what a previous supervisor recorded is not true of what we start: rewritten with the
     // first pass of the loop (after the spawn, with the start counted), not a write of its own
-    main.statsDirty = true;
+    main.stats.dirty = true;
     const log = this.svd[1];
     if (log) {
-      log.freshSupervise = this.makeSupervise(logDir, './log/supervise');
+      log.stats.fresh = this.makeSupervise(logDir, './log/supervise');
       log.lockFd = this.openLock(log);
       // runsv blocks in flock() here; one event loop cannot, so wait for it by polling
       while (!native().flock(log.lockFd, LOCK_EX | LOCK_NB)) {
@@ -681,6 +525,7 @@ export class Runsv implements Participant {
     }
   }
 
+  /** Open (creating) an svd's supervise/lock, as runsv's open_append(). */
   private openLock(s: Svd): number {
     try {
       return fileOpen(s.path('lock'), C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT, 0o600);
@@ -704,8 +549,9 @@ export class Runsv implements Participant {
     });
   }
 
+  /** Is there something for a pass of the loop to do? */
   private pending(): boolean {
-    return this.kicked || this.exits.length > 0 || this.sigterm || this.svd.some((s) => s.bytes.length > 0);
+    return this.gate.kicked || this.exits.length > 0 || this.sigterm || this.svd.some((s) => s.bytes.length > 0);
   }
 
   /** runsv's main loop, run while there is something to do. */
@@ -714,7 +560,7 @@ export class Runsv implements Participant {
     this.pumping = true;
     try {
       for (;;) {
-        this.holding = true;
+        this.report.hold();
         await this.startWanted();
         if (this.closed || !this.pending()) break;
         await this.iteration();
@@ -731,7 +577,7 @@ export class Runsv implements Participant {
 
   /** Top of runsv's loop: start the log if it wants up, the service if it wants up or must finish. */
   private async startWanted(): Promise<void> {
-    this.kicked = false;
+    this.gate.kicked = false;
     const [main, log] = this.svd;
     if (log && !log.pid && log.want === 'up') await this.startService(log);
     if (this.closed) return;
@@ -768,189 +614,18 @@ export class Runsv implements Participant {
     }
   }
 
-  /** runsv's update_status: pid (only when changed), stat, status; each written .new then renamed. */
-  private updateStatus(s: Svd): void {
-    const st = { start: s.start, pid: s.pid, paused: s.paused, want: s.want, term: s.term, state: s.state };
-    const pidWritten = writeStatus(s.cwd, st, { pid: this.pidChanged, label: `${s.rel}supervise/`, warn: (m, e) => this.warn(m, e) });
-    if (this.pidChanged && pidWritten) this.pidChanged = false;
-  }
-
-  /**
-   * runsv's custom(): run control/<c> if it is there and u+x, stdout to the log pipe,
-   * and wait for it; true (signal suppressed) when it exited 0. Never for the log service.
-   */
-  private async custom(s: Svd, c: string): Promise<boolean> {
-    if (s.islog) return false;
-    const rel = `control/${c}`;
-    const path = inDir(this.dir, rel);
-    let st: FileStat | null;
-    try {
-      // no exception for the usual case, a missing script (one per start)
-      st = fileStat(path);
-    } catch (e) {
-      this.warn(`unable to stat ${rel}`, e);
-      return false;
-    }
-    if (!st || !(st.mode & 0o100)) return false;
-    this.release(); // the script may take its time: what happened so far is told first
-    const out = this.haslog && this.logpipe ? this.logpipe[1] : 'inherit';
-    return new Promise((res) => {
-      let child: ChildProcess;
-      try {
-        const enoexec = execFormatError(path);
-        if (enoexec) throw Object.assign(new Error(enoexec), { code: enoexec });
-        child = process.getBuiltinModule('node:child_process').spawn(rel, [], { cwd: this.dir, argv0: rel, stdio: ['inherit', out, 'inherit'] });
-      } catch (e) {
-        // runsv's child fails the same way and exits 111: the signal is sent
-        this.say(fatalLine(`runsv ${this.name}`, 'unable to run control/?', e));
-        res(false);
-        return;
-      }
-      child.on('error', (e) => {
-        this.say(fatalLine(`runsv ${this.name}`, 'unable to run control/?', e));
-        res(false);
-      });
-      // runsv tests wait_exitcode() == 0, and a script killed by a signal has exit code 0
-      child.on('exit', (status) => res(!status));
-    });
-  }
-
-  private async stopService(s: Svd): Promise<void> {
-    if (!s.islog && s.pid) this.mark('stopAsked');
-    if (s.pid && !(await this.custom(s, 't'))) {
-      this.signal(s, 'SIGTERM');
-      s.term = true;
-      this.updateStatus(s);
-    }
-    if (s.want === 'down') {
-      if (s.pid) this.signal(s, 'SIGCONT');
-      await this.custom(s, 'd');
-      return;
-    }
-    if (s.want === 'exit') {
-      if (s.pid) this.signal(s, 'SIGCONT');
-      await this.custom(s, 'x');
-    }
-  }
-
-  private async startService(s: Svd): Promise<void> {
-    let argv: string[];
-    if (s.state === S_FINISH) {
-      argv = ['./finish', String(s.exitCode), String(s.exitLow)];
-    } else {
-      if (!s.islog) {
-        this.reload();
-        if (!this.gate()) return;
-      }
-      argv = ['./run'];
-      await this.custom(s, 'u');
-    }
-    if (s.pid) await this.stopService(s); // runsv: "should never happen"
-    if (this.closed) return;
-    const stdio: Array<'inherit' | 'ignore' | number> = ['inherit', 'inherit', 'inherit'];
-    if (this.haslog && this.logpipe) {
-      if (s.islog) stdio[0] = this.logpipe[0];
-      else stdio[1] = this.logpipe[1];
-    }
-    const token = {};
-    s.token = token;
-    const prog = argv[0]!;
-    if (s.islog && prog === './run' && this.logpipe) {
-      const inproc = recogniseLogRun(inDir(s.cwd, 'run'));
-      if (inproc) {
-        this.startLogger(s, inproc, this.logpipe[0], token);
-        return;
-      }
-    }
-    const ready = !s.islog && prog === './run' ? this.prepareReadiness(stdio) : undefined;
-    let pid = 0;
-    let err: unknown;
-    try {
-      // as runsv's fork + execve(./run) in the directory: the exec's own error (ENOENT,
-      // EACCES, ENOEXEC for a script without #!) is thrown here
-      const envp = ready?.env ? Object.entries(ready.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`) : null;
-      const fds = stdio.map((f, i) => (f === 'inherit' ? i : f === 'ignore' ? -1 : f));
-      pid = spawnWatched(prog, argv, envp, s.cwd, fds, !!this.opts.setsid, (end: ChildEnd) => {
-        this.exits.push({ s, token, ...end });
-        void this.pump();
-      });
-    } catch (e) {
-      err = e;
-    }
-    if (s.state !== S_FINISH) {
-      s.start = taiNow();
-      s.state = S_RUN;
-    }
-    s.paused = false;
-    s.term = false;
-    if (!pid) {
-      // runsv's child prints this and exits 111; no process, so status is left alone
-      if (ready) for (const u of ready.undo) u();
-      this.say(fatalLine(`runsv ${this.name}`, `unable to start ${s.rel}${prog}`, err));
-      this.exits.push({ s, token, code: 111, sig: 0, low: 0 });
-      return;
-    }
-    s.pid = pid;
-    this.pidChanged = true;
-    this.updateStatus(s);
-    if (prog === './finish') this.event(s, 'finish', { pid: s.pid });
-    else this.started(s);
-    if (ready) {
-      this.endReadiness();
-      ready.after(pid, token);
-    }
-    // runsv's status is written and ./run runs: now what we keep beyond runit
-    this.release();
-  }
-
-  /**
-   * log/run is `exec svlogd ...` and svlogd is this executable: run the logger in this
-   * process instead of starting a Node process for it. It has the supervisor's pid in
-   * supervise/, takes the same signals and ends as a process would.
-   */
-  private startLogger(s: Svd, run: InProcessLogger, input: number, token: object): void {
-    const out = run.stderrToStdout ? 1 : 2;
-    const lg = new Svlogd({
-      ...run.settings,
-      cwd: s.cwd,
-      stderrFd: out,
-      stderr: out === 1 ? (b) => writeQuiet(1, b) : undefined,
-    });
-    if (s.state !== S_FINISH) {
-      s.start = taiNow();
-      s.state = S_RUN;
-    }
-    s.paused = false;
-    s.term = false;
-    s.pid = lg.pid;
-    s.logger = lg;
-    this.pidChanged = true;
-    this.updateStatus(s);
-    lg.once('exit', (status: number | null, signal: NodeJS.Signals | null) => {
-      const sig = signal ? signalNumber(signal) : 0;
-      this.exits.push({ s, token, code: sig ? -1 : (status ?? 0), sig, low: sig });
-      void this.pump();
-    });
-    lg.start(input);
-    this.started(s);
-  }
-
-  /** Send a signal to what an svd runs: a process, or the in-process logger. */
-  private signal(s: Svd, sig: NodeJS.Signals): void {
-    if (s.logger) s.logger.kill(sig);
-    else kill(s.pid, sig);
-  }
-
   /** A child of this runsv is gone: runsv's reaping code. */
   private async childExited(ex: ChildExit): Promise<void> {
     const s = ex.s;
     if (s.token !== ex.token) return; // not the process this svd is running now
     const sigName = signalName(ex.sig);
-    this.event(s, 'exit', { ...(s.pid ? { pid: s.pid } : {}), code: ex.code, ...(sigName ? { signal: sigName } : {}) });
+    this.report.event(s, 'exit', { ...(s.pid ? { pid: s.pid } : {}), code: ex.code, ...(sigName ? { signal: sigName } : {}) });
     if (s.state !== S_FINISH) {
-      s.lastExit = { code: ex.code, signal: ex.sig };
-      if (!s.islog) this.ranOut(s, ex, sigName);
-      this.writeStats(s);
+      // beyond runit: stats.json's last exit; a one-shot's result, or a longrun no longer
+      // ready (gate.ts), once readiness stops watching this start
+      this.report.exited(s, ex.code, ex.sig);
+      if (!s.islog) this.gate.exited(ex.code, sigName, this.readiness.end());
+      this.report.stats(s);
     }
     s.token = undefined;
     s.logger = undefined;
@@ -972,7 +647,7 @@ export class Runsv implements Participant {
     const deadline = tainSeconds(s.start) + THROTTLE_MS / 1000;
     s.start = taiNow();
     this.updateStatus(s);
-    this.event(s, 'down');
+    this.report.event(s, 'down');
     // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
     // this holds back this service only, as each runsv is a process of its own
     if (tainSeconds(s.start) < deadline) {
@@ -981,79 +656,16 @@ export class Runsv implements Participant {
     }
   }
 
-  /** ./run ended (beyond runit): a one-shot's result, or a longrun no longer ready. */
-  private ranOut(s: Svd, ex: ChildExit, sigName: string | undefined): void {
-    const r = this.readiness;
-    const timedOut = r?.failed ?? false;
-    this.endReadiness();
-    this.mark('exited');
-    const how = sigName ? `killed by ${sigName}` : `exited ${ex.code}`;
-    if (this.model.type === 'oneshot') {
-      // a task: done, whatever the result; runsv would start it again while it wants up
-      s.want = 'down';
-      if (ex.code === 0 && !timedOut) this.becomeReady('oneshot', 0);
-      else if (!timedOut) {
-        this.warn(`one-shot failed: ${how}`);
-        this.fail(how);
-      }
-      return;
-    }
-    const wasReady = !!this.readyRec;
-    this.unready();
-    if (!wasReady && s.want === 'up' && !timedOut && !s.term) this.fail(`${how} before it was ready`);
+  /** A child ended (or the in-process logger did): reaped by the next pass of the loop. */
+  private ended(s: Svd, token: object, code: number, sig: number, low: number): void {
+    this.exits.push({ s, token, code, sig, low });
+    void this.pump();
   }
 
-  /** One control byte, as runsv's ctrl(); unknown bytes are ignored. */
-  private async ctrl(s: Svd, c: string): Promise<void> {
-    switch (c) {
-      case 'd':
-        s.want = 'down';
-        this.updateStatus(s);
-        if (!s.islog && this.waitingFor) {
-          this.waitingFor = undefined;
-          this.waitKey = '';
-          this.writeStats(s);
-        }
-        if (s.state === S_RUN) await this.stopService(s);
-        break;
-      case 'u':
-        s.want = 'up';
-        this.updateStatus(s);
-        if (s.state === S_DOWN) await this.startService(s);
-        break;
-      case 'x':
-        if (s.islog) break;
-        s.want = 'exit';
-        this.updateStatus(s);
-        if (s.state === S_RUN) await this.stopService(s);
-        break;
-      case 't':
-        if (s.state === S_RUN) await this.stopService(s);
-        break;
-      case 'k':
-        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGKILL');
-        s.state = S_DOWN;
-        break;
-      case 'p':
-        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGSTOP');
-        s.paused = true;
-        this.updateStatus(s);
-        break;
-      case 'c':
-        if (s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, 'SIGCONT');
-        s.paused = false;
-        this.updateStatus(s);
-        break;
-      case 'o':
-        s.want = 'down';
-        this.updateStatus(s);
-        if (s.state === S_DOWN) await this.startService(s);
-        break;
-      default: {
-        const sig = SIGNALS[c];
-        if (sig && s.state === S_RUN && !(await this.custom(s, c))) this.signal(s, sig);
-      }
-    }
+  /** Beyond runit: write what the pass held (report.ts); the optional files are read again at the next start. */
+  private release(): void {
+    this.gate.settle();
+    this.report.release();
   }
 
   /** runsv's SIGTERM: as the control byte 'x'. */
@@ -1081,8 +693,9 @@ export class Runsv implements Participant {
   close(resolveDone = true): void {
     if (this.closed) return;
     this.closed = true;
-    this.endReadiness();
-    this.opts.coordinator?.remove(this);
+    this.report.close();
+    this.readiness.end();
+    this.gate.leave();
     for (const s of this.svd) {
       s.control?.close();
       s.control = undefined;

@@ -17,9 +17,11 @@ import { errorStr } from '../lib/errstr.ts';
 import { monotonicMs } from '../lib/sys.ts';
 import { fileStat, inDir, isDirectory, type FileStat } from '../lib/files.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
-import { EVENT_SOCKET, EventHub } from '../runsv/events.ts';
+import { EVENT_SOCKET } from '../lib/events.ts';
+import { EventHub } from '../runsv/events.ts';
 import { Coordinator } from '../runsv/deps.ts';
-import { Runsv, StatsHold } from '../runsv/service.ts';
+import { StatsHold } from '../runsv/report.ts';
+import { Runsv } from '../runsv/service.ts';
 
 export const MAX_SERVICES = 1000;
 /** runsvdir's periodic wake-up. */
