@@ -25,6 +25,7 @@ const COMMANDS = ['time', 'blame', 'critical-chain', 'plot'] as const;
 /** How this tool names itself in its lines (src/lib/diag.ts). */
 const PROG = 'runit-ts analyze';
 
+/** The applet: its lines and exit code through src/lib/diag.ts. */
 export function main(argv: string[]): number {
   return runTool(() => analyze(argv));
 }

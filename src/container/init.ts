@@ -201,6 +201,7 @@ function knob(env: NodeJS.ProcessEnv, name: keyof typeof DEFAULTS, ok: (v: strin
   return v;
 }
 
+/** The applet: its fatal lines and exit code through src/lib/diag.ts. */
 export async function main(argv: string[]): Promise<number> {
   return runToolAsync(() => init(argv));
 }

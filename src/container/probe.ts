@@ -25,6 +25,7 @@ $RUNIT_TS_STATE/service (default /run/runit-ts/service) and /tmp/runit-ts-UID/se
 that exists (container-init's state directory and its fallback).
 `;
 
+/** Where container-init's supervised copy of the services is. */
 function serviceDir(): string {
   const state = process.env.RUNIT_TS_STATE || DEFAULTS.RUNIT_TS_STATE;
   const candidates = [process.env.SVDIR, join(state, 'service'), `/tmp/runit-ts-${process.getuid?.() ?? 0}/service`];
@@ -64,6 +65,7 @@ export function probeOne(dir: string, name = basename(dir)): string | null {
   }
 }
 
+/** The probe over every service (or those named): exit 0 healthy, 1 not (a line each on stderr). */
 export function main(argv: string[]): number {
   return runTool(() => {
     if (argv[0] === '--help' || argv[0] === '-h') {

@@ -77,6 +77,7 @@ function seconds(v: string | undefined, help: string): number | undefined {
   return Number(v) * 1000;
 }
 
+/** runit-ts status --json: one JSON line per service. */
 export async function status(argv: string[], argv0 = 'status'): Promise<number> {
   return runToolAsync(async () => {
     const p = parseOrUsage(argv, 'd:', STATUS_HELP, argv0);
@@ -97,6 +98,7 @@ export async function status(argv: string[], argv0 = 'status'): Promise<number> 
   });
 }
 
+/** runit-ts events: the supervisor's state changes as JSON lines. */
 export async function events(argv: string[], argv0 = 'events'): Promise<number> {
   return runToolAsync(async () => {
     let count = Infinity;
@@ -128,6 +130,7 @@ export async function events(argv: string[], argv0 = 'events'): Promise<number> 
   });
 }
 
+/** runit-ts wait: until services are up, ready or down (any one with -a). */
 export async function wait(argv: string[], argv0 = 'wait'): Promise<number> {
   return runToolAsync(async () => {
     const p = parseOrUsage(argv, 'd:t:a', WAIT_HELP, argv0);

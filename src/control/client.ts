@@ -114,6 +114,7 @@ export class SupervisedServices implements ServiceControl {
     return isAbsolute(service) || service.startsWith('.') ? service : join(this.scanDir, service);
   }
 
+  /** The service's directory, or a 'no-service' ServiceError as sv's "unable to change to service directory". */
   private async enter(service: string): Promise<string> {
     const dir = this.dir(service);
     try {
@@ -124,6 +125,7 @@ export class SupervisedServices implements ServiceControl {
     return dir;
   }
 
+  /** One supervised process's status (the service's or its log's), typed. */
   private async process(rec: StatusRecord, dir: string): Promise<ProcessStatus> {
     const st = rec.status;
     const since = new Date(tainSeconds(st.start) * 1000);
@@ -142,7 +144,7 @@ export class SupervisedServices implements ServiceControl {
   }
 
   /** ./check in dir, its failure to run told to `report`. */
-  private async runCheck(service: string, dir: string, report: Reporter): Promise<boolean> {
+  private async checkNow(service: string, dir: string, report: Reporter): Promise<boolean> {
     const r = await startCheck(dir, { name: service }).done;
     if (r.end === 'failed') report(r);
     return r.ready;
@@ -157,13 +159,15 @@ export class SupervisedServices implements ServiceControl {
     const spec: WaitSpec = { acts: 'u', t0: this.now(), oldPid: 0, request: false, untilSupervised: false };
     const read: StatusResult = { kind: 'ok', ...rec };
     const d = decide(spec, read, dir);
-    return (d === 'check' ? decide(spec, read, dir, await this.runCheck(service, dir, report)) : d) === 'done';
+    return (d === 'check' ? decide(spec, read, dir, await this.checkNow(service, dir, report)) : d) === 'done';
   }
 
+  /** The status, a ./check that cannot be run reported each time. */
   async status(service: string): Promise<ServiceStatus> {
     return this.statusWith(service, (r) => this.warnLine(r.warning));
   }
 
+  /** The status, a ./check that cannot be run told to `report`. */
   private async statusWith(service: string, report: Reporter): Promise<ServiceStatus> {
     const dir = await this.enter(service);
     const rec = readSupervise(service, dir);
@@ -233,9 +237,10 @@ export class SupervisedServices implements ServiceControl {
       const now = this.now();
       const read = readStatus(dir);
       let d = decide(spec, read, dir);
-      if (d === 'check') d = decide(spec, read, dir, await this.runCheck(service, dir, report));
+      if (d === 'check') d = decide(spec, read, dir, await this.checkNow(service, dir, report));
       if (d === 'done') return spec.acts === 'x' ? undefined : this.statusWith(service, report);
-      if (d === 'fail') throw read.kind === 'ok' ? new ServiceError(service, 'io', 'status unreadable') : readError(service, read);
+      // (decide() fails only a read that is not ok: no runsv, or an unreadable status)
+      if (d === 'fail' && read.kind !== 'ok') throw readError(service, read);
       if (expired(spec.t0, now, waitMs)) {
         let st: ServiceStatus | undefined;
         try {
@@ -263,8 +268,8 @@ export class SupervisedServices implements ServiceControl {
   }
 
   /** A wait for `acts` beginning now (before the request it follows, if any). */
-  private spec(acts: string, request: boolean, oldPid = 0): WaitSpec {
-    return { acts, t0: this.now(), oldPid, request, untilSupervised: true };
+  private spec(acts: string, request: boolean): WaitSpec {
+    return { acts, t0: this.now(), oldPid: 0, request, untilSupervised: true };
   }
 
   async start(service: string, opts?: WaitOptions): Promise<ServiceStatus> {

@@ -294,6 +294,7 @@ class Sv {
     return 1;
   }
 
+  /** Send the command's bytes (unless runsv already has the request): 1 sent, 0 skipped, -1 failed (said). */
   private control(a: string): number {
     if (this.svstatusGet() <= 0 || this.read.kind !== 'ok') return -1;
     if (alreadyRequested(this.read, a)) return 0;

@@ -4,6 +4,7 @@ import { fatal, runToolAsync } from '../lib/diag.ts';
 import { HELP, parseArgs } from './options.ts';
 import { Svlogd } from './svlogd.ts';
 
+/** The applet: options (options.ts), then the logger until the end of its input. */
 export async function main(argv: string[], argv0: string): Promise<number> {
   if (argv[0] === '--help') {
     process.stdout.write(HELP);
