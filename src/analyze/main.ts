@@ -1,6 +1,7 @@
 // runit-ts analyze: what the boot spent its time on, from stage 1's marks and the
 // supervisor's timeline (src/analyze/timeline.ts).
 import { writeFileSync } from 'node:fs';
+import { badUsage, die, runTool } from '../lib/diag.ts';
 import { analyse, BOOT_MARKS_FILE, criticalChain, formatBlame, formatChain, formatTime, plotSvg, readBootMarks, readTimeline } from './timeline.ts';
 
 export const HELP = `usage: runit-ts analyze [time|blame|critical-chain [SERVICE]|plot] [--json] [-d scandir] [--boot FILE] [-o FILE]
@@ -21,8 +22,16 @@ Exit codes: 0 done, 1 no timeline there, 100 usage.
 `;
 
 const COMMANDS = ['time', 'blame', 'critical-chain', 'plot'] as const;
+/** How this tool names itself in its lines (src/lib/diag.ts). */
+const PROG = 'runit-ts analyze';
 
+/** The applet: its lines and exit code through src/lib/diag.ts. */
 export function main(argv: string[]): number {
+  return runTool(() => analyze(argv));
+}
+
+/** The command line run; bad usage and failures end it through src/lib/diag.ts. */
+function analyze(argv: string[]): number {
   let json = false;
   let scandir = process.env.SVDIR ?? '/etc/service';
   let bootFile = BOOT_MARKS_FILE;
@@ -32,36 +41,28 @@ export function main(argv: string[]): number {
     const a = argv[i]!;
     const value = () => {
       const v = argv[++i];
-      if (v === undefined) throw new Usage(`${a} needs a value`);
+      if (v === undefined) badUsage(HELP, { prog: PROG, message: `${a} needs a value` });
       return v;
     };
-    try {
-      if (a === '--help' || a === '-h') {
-        process.stdout.write(HELP);
-        return 0;
-      } else if (a === '--json') json = true;
-      else if (a === '-d') scandir = value();
-      else if (a === '--boot') bootFile = value();
-      else if (a === '-o') out = value();
-      else if (a.startsWith('-')) throw new Usage(`unknown option ${a}`);
-      else rest.push(a);
-    } catch (e) {
-      if (!(e instanceof Usage)) throw e;
-      process.stderr.write(`runit-ts analyze: ${e.message}\n${HELP.split('\n')[0]}\n`);
-      return 100;
-    }
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(HELP);
+      return 0;
+    } else if (a === '--json') json = true;
+    else if (a === '-d') scandir = value();
+    else if (a === '--boot') bootFile = value();
+    else if (a === '-o') out = value();
+    else if (a.startsWith('-')) badUsage(HELP, { prog: PROG, message: `unknown option ${a}` });
+    else rest.push(a);
   }
   const cmd = (rest[0] ?? 'time') as (typeof COMMANDS)[number];
   if (!COMMANDS.includes(cmd) || (cmd !== 'critical-chain' && rest.length > 1) || rest.length > 2) {
-    process.stderr.write(`runit-ts analyze: unknown command ${rest.join(' ')}\n${HELP.split('\n')[0]}\n`);
-    return 100;
+    badUsage(HELP, { prog: PROG, message: `unknown command ${rest.join(' ')}` });
   }
   let a;
   try {
     a = analyse(readTimeline(scandir), readBootMarks(bootFile));
   } catch (e) {
-    process.stderr.write(`runit-ts analyze: ${(e as Error).message}\n`);
-    return 1;
+    die(PROG, (e as Error).message, 1);
   }
   let text: string;
   switch (cmd) {
@@ -75,10 +76,7 @@ export function main(argv: string[]): number {
       break;
     case 'critical-chain': {
       const c = criticalChain(a, rest[1] ?? a.last);
-      if (rest[1] && !a.services.some((s) => s.name === rest[1])) {
-        process.stderr.write(`runit-ts analyze: ${rest[1]}: no such service in the timeline\n`);
-        return 1;
-      }
+      if (rest[1] && !a.services.some((s) => s.name === rest[1])) die(PROG, `${rest[1]}: no such service in the timeline`, 1);
       text = json ? JSON.stringify(c ?? null) : formatChain(c);
       break;
     }
@@ -91,5 +89,3 @@ export function main(argv: string[]): number {
   else process.stdout.write(text);
   return 0;
 }
-
-class Usage extends Error {}

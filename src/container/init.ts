@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as C, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as OS } from 'node:os';
+import { errLine, fatal, note, runToolAsync, warn } from '../lib/diag.ts';
 import { native } from '../lib/native.ts';
 import { Runsvdir } from '../runsvdir/runsvdir.ts';
 
@@ -51,7 +52,8 @@ services' output go to its stdout/stderr (podman logs).
 Probe (Kubernetes exec readiness/liveness): 'runit-ts container-probe'.
 `;
 
-const warnLine = (m: string) => process.stderr.write(`container-init: ${m}\n`);
+/** How this tool names itself in its lines (src/lib/diag.ts). */
+const PROG = 'container-init';
 
 function writable(dir: string): boolean {
   try {
@@ -69,7 +71,7 @@ export function stateDir(env = process.env): string {
   if (writable(want)) return want;
   const alt = `/tmp/runit-ts-${process.getuid?.() ?? 0}`;
   if (writable(alt)) {
-    warnLine(`warning: ${want} is not writable, state goes to ${alt}`);
+    warn(PROG, `${want} is not writable, state goes to ${alt}`);
     return alt;
   }
   throw new Error(`no writable state directory (${want}, ${alt}): mount a tmpfs on /run`);
@@ -137,7 +139,7 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, track: Set<nu
   if (child.pid) track.add(child.pid);
   const done = new Promise<number>((res) => {
     child.on('error', (e: NodeJS.ErrnoException) => {
-      warnLine(`unable to start ${file}: ${e.code ?? e.message}`);
+      note(PROG, `unable to start ${file}: ${e.code ?? e.message}`);
       res(e.code === 'ENOENT' ? 127 : 126);
     });
     child.on('exit', (code, sig) => {
@@ -193,13 +195,19 @@ export function reapOrphans(ours: () => Set<number>): number {
 function knob(env: NodeJS.ProcessEnv, name: keyof typeof DEFAULTS, ok: (v: string) => boolean): string {
   const v = env[name] ?? DEFAULTS[name];
   if (!ok(v)) {
-    warnLine(`warning: ${name}=${v} is not valid, using ${DEFAULTS[name]}`);
+    warn(PROG, `${name}=${v} is not valid, using ${DEFAULTS[name]}`);
     return DEFAULTS[name];
   }
   return v;
 }
 
+/** The applet: its fatal lines and exit code through src/lib/diag.ts. */
 export async function main(argv: string[]): Promise<number> {
+  return runToolAsync(() => init(argv));
+}
+
+/** The init itself; its fatal lines end it through src/lib/diag.ts (Exit), which main() prints. */
+async function init(argv: string[]): Promise<number> {
   if (argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(HELP);
     return 0;
@@ -215,7 +223,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       native().setChildSubreaper();
     } catch (e) {
-      warnLine(`warning: cannot become child subreaper: ${(e as Error).message}`);
+      warn(PROG, `cannot become child subreaper: ${(e as Error).message}`);
     }
   }
   const track = new Set<number>();
@@ -225,7 +233,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       reapOrphans(ours);
     } catch (e) {
-      warnLine(`warning: reaping: ${(e as Error).message}`);
+      warn(PROG, `reaping: ${(e as Error).message}`);
     }
   };
   // on SIGCHLD (Node's own handler runs first for its children), and now and then
@@ -239,7 +247,7 @@ export async function main(argv: string[]): Promise<number> {
     process.on(sig, () => {
       if (stopSignal) return;
       stopSignal = sig;
-      warnLine(`${sig} received: stopping`);
+      note(PROG, `${sig} received: stopping`);
       onStop?.(sig);
     });
   }
@@ -250,8 +258,7 @@ export async function main(argv: string[]): Promise<number> {
     svdir = prepareServices(servicesDir, state);
     writeEnvdir(state, env);
   } catch (e) {
-    warnLine(`fatal: ${(e as Error).message}`);
-    return 111;
+    fatal(PROG, (e as Error).message);
   }
   // services (runsv passes on our environment) and sv see the supervised copy
   process.env.SVDIR = svdir;
@@ -262,7 +269,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     scripts = readdirSync(startupDir).filter((n) => !n.startsWith('.')).sort();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warnLine(`warning: ${startupDir}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warn(PROG, `${startupDir}: ${(e as Error).message}`);
   }
   for (const name of scripts) {
     if (stopSignal) return 0;
@@ -282,14 +289,13 @@ export async function main(argv: string[]): Promise<number> {
     if (stopSignal) return 0; // stopped during start-up: an orderly stop
     if (code === 0) continue;
     if (behaviour === 2) {
-      warnLine(`fatal: start-up script ${path} failed with exit code ${code}: stopping the container`);
-      return code;
+      fatal(PROG, `start-up script ${path} failed with exit code ${code}: stopping the container`, undefined, code);
     }
-    if (behaviour === 1) warnLine(`warning: start-up script ${path} failed with exit code ${code}, going on`);
+    if (behaviour === 1) warn(PROG, `start-up script ${path} failed with exit code ${code}, going on`);
   }
   if (stopSignal) return 0;
 
-  rd = new Runsvdir(svdir, { warn: (l) => process.stderr.write(`${l}\n`) });
+  rd = new Runsvdir(svdir, { warn: errLine });
   rd.start();
 
   let main: { child: ChildProcess; done: Promise<number> } | undefined;
@@ -324,7 +330,7 @@ export async function main(argv: string[]): Promise<number> {
     if (main) {
       void main.done.then((code) => {
         if (finishing) return;
-        warnLine(`main command exited with code ${code}: stopping services`);
+        note(PROG, `main command exited with code ${code}: stopping services`);
         finish(Promise.resolve(code));
       });
     }

@@ -1,6 +1,7 @@
 // runit-ts status --json | events | wait: the library's client from the shell.
 // Thin commands over SupervisedServices (src/control/client.ts); sv stays runit's.
 import { writeSync } from 'node:fs';
+import { badUsage, die, note, runToolAsync } from '../lib/diag.ts';
 import { Getopt } from '../lib/getopt.ts';
 import { SupervisedServices } from './client.ts';
 import { ServiceError, type ProcessStatus, type ServiceStatus, type WaitCondition } from './types.ts';
@@ -42,11 +43,6 @@ Exit codes: 0 reached, 1 timed out (prints "timeout: NAME" for each not there),
 2 a service could not be read, 100 usage.
 `;
 
-function usage(help: string): number {
-  writeSync(2, help.split('\n')[0] + '\n');
-  return 100;
-}
-
 function plain(p: ProcessStatus): Record<string, unknown> {
   return { state: p.state, pid: p.pid ?? null, since: p.since.toISOString(), seconds: p.seconds, paused: p.paused, want: p.want, gotTerm: p.gotTerm, normallyUp: p.normallyUp };
 }
@@ -58,7 +54,8 @@ export function statusJson(st: ServiceStatus): Record<string, unknown> {
     log: st.log ? plain(st.log) : null };
 }
 
-function parse(argv: string[], spec: string, help: string, prog: string): { opts: Map<string, string>; rest: string[] } | undefined {
+/** The options and operands, or undefined when --help printed the help; a bad option ends with the usage line. */
+function parseOrUsage(argv: string[], spec: string, help: string, prog: string): { opts: Map<string, string>; rest: string[] } | undefined {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(help);
     return undefined;
@@ -67,25 +64,25 @@ function parse(argv: string[], spec: string, help: string, prog: string): { opts
   const g = new Getopt(args, spec, prog);
   const opts = new Map<string, string>();
   for (let o = g.next(); o; o = g.next()) {
-    if (o.c === '?') throw new UsageError();
+    if (o.c === '?') badUsage(help);
     opts.set(o.c, o.arg ?? '');
   }
   return { opts, rest: args.slice(g.index) };
 }
 
-class UsageError extends Error {}
-
-function seconds(v: string | undefined): number | undefined {
+/** -t's seconds as milliseconds (undefined when not given); not a number ends with the usage line. */
+function seconds(v: string | undefined, help: string): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError();
+  if (!/^\d+(\.\d+)?$/.test(v)) badUsage(help);
   return Number(v) * 1000;
 }
 
+/** runit-ts status --json: one JSON line per service. */
 export async function status(argv: string[], argv0 = 'status'): Promise<number> {
-  try {
-    const p = parse(argv, 'd:', STATUS_HELP, argv0);
+  return runToolAsync(async () => {
+    const p = parseOrUsage(argv, 'd:', STATUS_HELP, argv0);
     if (!p) return 0;
-    if (!argv.includes('--json') || !p.rest.length) return usage(STATUS_HELP);
+    if (!argv.includes('--json') || !p.rest.length) badUsage(STATUS_HELP);
     const sv = new SupervisedServices({ scanDir: p.opts.get('d') });
     let failed = 0;
     for (const name of p.rest) {
@@ -98,102 +95,74 @@ export async function status(argv: string[], argv0 = 'status'): Promise<number> 
       }
     }
     return Math.min(failed, 99);
-  } catch (e) {
-    if (e instanceof UsageError) return usage(STATUS_HELP);
-    throw e;
-  }
+  });
 }
 
+/** runit-ts events: the supervisor's state changes as JSON lines. */
 export async function events(argv: string[], argv0 = 'events'): Promise<number> {
-  let p;
-  let count = Infinity;
-  let timeoutMs: number | undefined;
-  try {
-    p = parse(argv, 'd:nc:t:', EVENTS_HELP, argv0);
+  return runToolAsync(async () => {
+    let count = Infinity;
+    const p = parseOrUsage(argv, 'd:nc:t:', EVENTS_HELP, argv0);
     if (!p) return 0;
     if (p.opts.has('c')) {
-      if (!/^\d+$/.test(p.opts.get('c')!)) throw new UsageError();
+      if (!/^\d+$/.test(p.opts.get('c')!)) badUsage(EVENTS_HELP);
       count = Number(p.opts.get('c'));
     }
-    timeoutMs = seconds(p.opts.get('t'));
-  } catch (e) {
-    if (e instanceof UsageError) return usage(EVENTS_HELP);
-    throw e;
-  }
-  const only = new Set(p.rest);
-  const sv = new SupervisedServices({ scanDir: p.opts.get('d') });
-  const ac = new AbortController();
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => ac.abort(), timeoutMs);
-  try {
-    for await (const ev of sv.events({ signal: ac.signal })) {
-      if (p.opts.has('n') && ev.replay) continue;
-      if (only.size && !only.has(ev.service)) continue;
-      writeSync(1, JSON.stringify(ev) + '\n');
-      if (--count <= 0) break;
-    }
-  } catch (e) {
-    if (!(e instanceof ServiceError)) throw e;
-    writeSync(2, `${argv0}: ${e.message}\n`);
-    return 1;
-  } finally {
-    clearTimeout(timer);
-  }
-  return 0;
-}
-
-export async function wait(argv: string[], argv0 = 'wait'): Promise<number> {
-  let p;
-  let timeoutMs: number | undefined;
-  try {
-    p = parse(argv, 'd:t:a', WAIT_HELP, argv0);
-    if (!p) return 0;
-    timeoutMs = seconds(p.opts.get('t'));
-  } catch (e) {
-    if (e instanceof UsageError) return usage(WAIT_HELP);
-    throw e;
-  }
-  const [what, ...names] = p.rest;
-  const cond: Record<string, WaitCondition> = { up: 'run', ready: 'up', down: 'down' };
-  if (!what || !cond[what] || !names.length) return usage(WAIT_HELP);
-  const sv = new SupervisedServices({ scanDir: p.opts.get('d'), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
-  const any = p.opts.has('a');
-  const ac = { done: false };
-  const results = await Promise.all(
-    names.map(async (name) => {
-      try {
-        // with -a the first to get there ends the wait for all
-        await waitOne(sv, name, cond[what]!, () => ac.done);
-        if (any) ac.done = true;
-        writeSync(1, `ok: ${name}\n`);
-        return 'ok' as const;
-      } catch (e) {
-        if (!(e instanceof ServiceError)) throw e;
-        if (e.reason === 'timeout') {
-          if (!ac.done) writeSync(1, `timeout: ${name}\n`);
-          return 'timeout' as const;
-        }
-        writeSync(2, `${argv0}: ${e.message}\n`);
-        return 'error' as const;
-      }
-    }),
-  );
-  if (results.includes('error')) return 2;
-  const ok = results.filter((r) => r === 'ok').length;
-  return (any ? ok > 0 : ok === names.length) ? 0 : 1;
-}
-
-/** One wait that gives up early (as a timeout) once another service satisfied -a. */
-async function waitOne(sv: SupervisedServices, name: string, c: WaitCondition, stop: () => boolean): Promise<void> {
-  const slice = 250;
-  const deadline = Date.now() + sv.defaultTimeoutMs;
-  for (;;) {
-    const left = deadline - Date.now();
+    const timeoutMs = seconds(p.opts.get('t'), EVENTS_HELP);
+    const only = new Set(p.rest);
+    const sv = new SupervisedServices({ scanDir: p.opts.get('d') });
+    const ac = new AbortController();
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => ac.abort(), timeoutMs);
     try {
-      await sv.wait(name, c, { timeoutMs: Math.max(0, Math.min(slice, left)) });
-      return;
+      for await (const ev of sv.events({ signal: ac.signal })) {
+        if (p.opts.has('n') && ev.replay) continue;
+        if (only.size && !only.has(ev.service)) continue;
+        writeSync(1, JSON.stringify(ev) + '\n');
+        if (--count <= 0) break;
+      }
     } catch (e) {
-      if (!(e instanceof ServiceError) || e.reason !== 'timeout' || left <= slice) throw e;
-      if (stop()) throw e;
+      if (!(e instanceof ServiceError)) throw e;
+      die(argv0, e.message, 1);
+    } finally {
+      clearTimeout(timer);
     }
-  }
+    return 0;
+  });
+}
+
+/** runit-ts wait: until services are up, ready or down (any one with -a). */
+export async function wait(argv: string[], argv0 = 'wait'): Promise<number> {
+  return runToolAsync(async () => {
+    const p = parseOrUsage(argv, 'd:t:a', WAIT_HELP, argv0);
+    if (!p) return 0;
+    const timeoutMs = seconds(p.opts.get('t'), WAIT_HELP);
+    const [what, ...names] = p.rest;
+    const cond: Record<string, WaitCondition> = { up: 'run', ready: 'up', down: 'down' };
+    if (!what || !cond[what] || !names.length) badUsage(WAIT_HELP);
+    const sv = new SupervisedServices({ scanDir: p.opts.get('d'), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    const any = p.opts.has('a');
+    // with -a the first to get there ends the wait for all
+    const ac = new AbortController();
+    const results = await Promise.all(
+      names.map(async (name) => {
+        try {
+          await sv.wait(name, cond[what]!, any ? { signal: ac.signal } : {});
+          if (any) ac.abort();
+          writeSync(1, `ok: ${name}\n`);
+          return 'ok' as const;
+        } catch (e) {
+          if (!(e instanceof ServiceError)) throw e;
+          if (e.reason === 'timeout') {
+            if (!ac.signal.aborted) writeSync(1, `timeout: ${name}\n`);
+            return 'timeout' as const;
+          }
+          note(argv0, e.message);
+          return 'error' as const;
+        }
+      }),
+    );
+    if (results.includes('error')) return 2;
+    const ok = results.filter((r) => r === 'ok').length;
+    return (any ? ok > 0 : ok === names.length) ? 0 : 1;
+  });
 }

@@ -1,24 +1,26 @@
 // The real ServiceControl: speaks runit's supervise/ protocol directly (no sv process),
 // so it works against our supervisor and against runit's own runsv alike.
-import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { isAbsolute, join } from 'node:path';
-import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
-import { readReady, readyFromFile, type ReadyRecord } from '../lib/servicemodel.ts';
-import { describe, readStats, readStatus, sendControl } from '../lib/supervise.ts';
+import { startCheck, type CheckResult } from '../lib/check.ts';
+import { errLine } from '../lib/diag.ts';
+import { stateName } from '../lib/status.ts';
+import { readReady, readyFromFile } from '../lib/servicemodel.ts';
+import { alreadyRequested, describe, neverSupervised, readStats, readStatus, sendControl, type ProtocolError, type StatusRecord, type StatusResult } from '../lib/supervise.ts';
 import { EVENT_SOCKET } from '../lib/events.ts';
 
 export { EVENT_SOCKET };
 import { signalName } from '../lib/sys.ts';
-import { taiNow, tainSeconds } from '../lib/tai.ts';
+import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
+import { decide, expired, POLL_MS, pollInterval, type WaitSpec } from '../lib/wait.ts';
 import { ServiceError, type ServiceEvent, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
 
 /** sv's default wait, in seconds, when neither the options nor $SVWAIT say. */
 export const DEFAULT_WAIT_S = 7;
-/** How often a wait re-reads the status, in milliseconds (sv polls every 420 ms). */
-export const DEFAULT_POLL_MS = 100;
+/** How often a wait re-reads the status, in milliseconds: the wait engine's (runit's sv: 420 ms). */
+export const DEFAULT_POLL_MS = POLL_MS;
 
 /** How a SupervisedServices finds services and how long it waits. */
 export interface ClientOptions {
@@ -26,33 +28,46 @@ export interface ClientOptions {
   scanDir?: string;
   /** default wait in milliseconds (default: $SVWAIT seconds, else 7 s) */
   timeoutMs?: number;
-  /** poll interval of waits, in milliseconds */
+  /** poll interval of waits, in milliseconds (default DEFAULT_POLL_MS) */
   pollMs?: number;
   /** environment to read SVDIR and SVWAIT from (default process.env) */
   env?: NodeJS.ProcessEnv;
+  /**
+   * where a ./check that cannot be run is reported, with sv's line ("warning: unable to
+   * run NAME/check: exec format error"); default: a line on stderr
+   */
+  warn?: (line: string) => void;
 }
 
 const SIGNAL_BYTE: Record<ServiceSignal, string> = {
   HUP: 'h', ALRM: 'a', INT: 'i', QUIT: 'q', USR1: '1', USR2: '2', TERM: 't', KILL: 'k', STOP: 'p', CONT: 'c',
 };
 
-const STATE = { [S_DOWN]: 'down', [S_RUN]: 'run', [S_FINISH]: 'finish' } as const;
+/** A wait's options here: WaitOptions, and a signal that abandons it (a 'timeout' ServiceError, "wait abandoned"). */
+export interface ClientWaitOptions extends WaitOptions {
+  signal?: AbortSignal;
+}
+
+/** The wait engine's letters for the client's wait conditions. */
+const WAIT_ACTS: Record<WaitCondition, string> = { up: 'u', run: 'r', down: 'd', exit: 'x' };
 
 function code(e: unknown): string | undefined {
   return (e as { code?: string } | null)?.code;
 }
 
-
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A failed status read as the client's error. */
+function readError(name: string, r: { kind: 'not-running' } | ProtocolError): ServiceError {
+  if (r.kind === 'not-running') return new ServiceError(name, 'not-running', 'runsv not running');
+  return new ServiceError(name, neverSupervised(r) ? 'no-supervise' : 'io', describe(r), { cause: r.cause });
+}
+
 /** One read of a (service or log) directory's status, through the protocol library. */
-function readSupervise(name: string, dir: string): RawStatus {
+function readSupervise(name: string, dir: string): StatusRecord {
   const r = readStatus(dir);
-  if (r.kind === 'ok') return r.status;
-  if (r.kind === 'not-running') throw new ServiceError(name, 'not-running', 'runsv not running');
-  const missing = (r.cause as { code?: string } | undefined)?.code === 'ENOENT' && r.message === 'unable to open supervise/ok';
-  throw new ServiceError(name, missing ? 'no-supervise' : 'io', describe(r), { cause: r.cause });
+  if (r.kind !== 'ok') throw readError(name, r);
+  return r;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -65,37 +80,13 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Where readiness of the service in dir is known: ./check (as sv), or beyond runit stats.json's record. */
-type ReadinessSource = { fromFile: false } | { fromFile: true; rec: ReadyRecord | undefined };
-
-/** Read once per look: which source decides, and the record when it is stats.json. */
-function readinessSource(dir: string): ReadinessSource {
-  return readyFromFile(dir) ? { fromFile: true, rec: readReady(dir) } : { fromFile: false };
+/** Run ./check as sv does (src/lib/check.ts): exit 0 = ready; no ./check = ready; one that cannot be run is not. */
+export async function runCheck(dir: string): Promise<boolean> {
+  return (await startCheck(dir).done).ready;
 }
 
-/** A one-shot that has run to success: ready whatever its (absent) process. */
-function oneshotDone(src: ReadinessSource): boolean {
-  return src.fromFile && src.rec?.how === 'oneshot';
-}
-
-/**
- * Is the service in dir, running as pid, ready? ./check's verdict (as sv), or beyond
- * runit, stats.json's "ready" for notification-fd, NOTIFY_SOCKET and one-shots.
- */
-async function isReady(dir: string, pid: number | undefined, src: ReadinessSource): Promise<boolean> {
-  if (!src.fromFile) return !!pid && runCheck(dir);
-  return !!src.rec && (src.rec.how === 'oneshot' || src.rec.pid === pid);
-}
-
-/** Run ./check as sv does (stdout closed): exit 0 = ready; no ./check = ready. */
-export function runCheck(dir: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const p = spawn('./check', [], { cwd: dir, stdio: ['inherit', 'ignore', 'inherit'] });
-    // sv: a ./check that cannot be run (absent, not executable) counts as ready
-    p.on('error', () => resolve(true));
-    p.on('exit', (c) => resolve(c === 0));
-  });
-}
+/** Where a ./check that could not be run is reported: once per message for a wait, each time for a status. */
+type Reporter = (r: CheckResult & { end: 'failed' }) => void;
 
 /**
  * Services supervised by runsv (ours or runit's), driven through their supervise/
@@ -107,13 +98,15 @@ export class SupervisedServices implements ServiceControl {
   /** how long a wait lasts when its options do not say (ms) */
   readonly defaultTimeoutMs: number;
   private readonly pollMs: number;
+  private readonly warnLine: (line: string) => void;
 
   constructor(opts: ClientOptions = {}) {
     const env = opts.env ?? process.env;
     this.scanDir = opts.scanDir ?? env.SVDIR ?? '/etc/service';
     const svwait = env.SVWAIT !== undefined && /^\d+/.test(env.SVWAIT) ? Number(/^\d+/.exec(env.SVWAIT)![0]) : DEFAULT_WAIT_S;
     this.defaultTimeoutMs = opts.timeoutMs ?? svwait * 1000;
-    this.pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
+    this.pollMs = pollInterval(opts.pollMs);
+    this.warnLine = opts.warn ?? errLine;
   }
 
   /** The service directory a name stands for. */
@@ -121,6 +114,7 @@ export class SupervisedServices implements ServiceControl {
     return isAbsolute(service) || service.startsWith('.') ? service : join(this.scanDir, service);
   }
 
+  /** The service's directory, or a 'no-service' ServiceError as sv's "unable to change to service directory". */
   private async enter(service: string): Promise<string> {
     const dir = this.dir(service);
     try {
@@ -131,24 +125,53 @@ export class SupervisedServices implements ServiceControl {
     return dir;
   }
 
-  private async process(raw: RawStatus, dir: string): Promise<ProcessStatus> {
-    const since = new Date(tainSeconds(raw.start) * 1000);
-    const nowSec = this.now();
+  /** One supervised process's status (the service's or its log's), typed. */
+  private async process(rec: StatusRecord, dir: string): Promise<ProcessStatus> {
+    const st = rec.status;
+    const since = new Date(tainSeconds(st.start) * 1000);
+    const nowSec = this.now().sec;
     return {
-      state: STATE[raw.state as 0 | 1 | 2] ?? 'down',
-      pid: raw.pid || undefined,
+      // a corrupt record's unknown state reads as down
+      state: stateName(st.state) ?? 'down',
+      pid: st.pid || undefined,
       since,
-      seconds: nowSec < raw.start.sec ? 0 : Number(nowSec - raw.start.sec),
-      paused: raw.paused,
-      want: raw.wantChar === 'u' ? 'up' : 'down',
-      gotTerm: raw.term,
+      seconds: nowSec < st.start.sec ? 0 : Number(nowSec - st.start.sec),
+      paused: st.paused,
+      want: st.want === 'up' ? 'up' : 'down',
+      gotTerm: st.term,
       normallyUp: !(await exists(join(dir, 'down'))),
     };
   }
 
+  /** ./check in dir, its failure to run told to `report`. */
+  private async checkNow(service: string, dir: string, report: Reporter): Promise<boolean> {
+    const r = await startCheck(dir, { name: service }).done;
+    if (r.end === 'failed') report(r);
+    return r.ready;
+  }
+
+  /**
+   * Is the running service ready? ./check's verdict (as sv), or beyond runit, stats.json's
+   * "ready" for notification-fd, NOTIFY_SOCKET and one-shots (the wait engine's rule, as a
+   * wait for up sees it).
+   */
+  private async ready(service: string, dir: string, rec: StatusRecord, report: Reporter): Promise<boolean> {
+    const spec: WaitSpec = { acts: 'u', t0: this.now(), oldPid: 0, request: false, untilSupervised: false };
+    const read: StatusResult = { kind: 'ok', ...rec };
+    const d = decide(spec, read, dir);
+    return (d === 'check' ? decide(spec, read, dir, await this.checkNow(service, dir, report)) : d) === 'done';
+  }
+
+  /** The status, a ./check that cannot be run reported each time. */
   async status(service: string): Promise<ServiceStatus> {
+    return this.statusWith(service, (r) => this.warnLine(r.warning));
+  }
+
+  /** The status, a ./check that cannot be run told to `report`. */
+  private async statusWith(service: string, report: Reporter): Promise<ServiceStatus> {
     const dir = await this.enter(service);
-    const main = await this.process(readSupervise(service, dir), dir);
+    const rec = readSupervise(service, dir);
+    const main = await this.process(rec, dir);
     let log: ProcessStatus | undefined;
     const logDir = join(dir, 'log');
     if (await exists(logDir)) {
@@ -158,8 +181,9 @@ export class SupervisedServices implements ServiceControl {
         if (!(e instanceof ServiceError)) throw e;
       }
     }
-    const src = readinessSource(dir);
-    const ready = oneshotDone(src) ? true : main.state === 'run' && main.pid ? await isReady(dir, main.pid, src) : undefined;
+    // a one-shot that has run to success is ready with no process; otherwise only a running one is asked
+    const oneshotDone = readyFromFile(dir) && readReady(dir)?.how === 'oneshot';
+    const ready = oneshotDone ? true : main.state === 'run' && main.pid ? await this.ready(service, dir, rec, report) : undefined;
     const stats = readStats(dir);
     const lastExit = stats?.lastExit ? { code: stats.lastExit.code, signal: signalName(stats.lastExit.signal) } : stats ? null : undefined;
     return {
@@ -169,120 +193,102 @@ export class SupervisedServices implements ServiceControl {
     };
   }
 
-  /** Write control bytes in one write(2), as sv does (skipping a request runsv already has). */
-  private async control(service: string, bytes: string): Promise<void> {
+  /** Write control bytes in one write(2), as sv does, unless runsv already has the request; returns the status read before. */
+  private async control(service: string, bytes: string): Promise<StatusRecord> {
     const dir = await this.enter(service);
-    const raw = readSupervise(service, dir);
-    // sv skips a request runsv already has (a repeated 'd' still goes when no TERM is pending)
-    if (raw.wantChar === bytes[0] && (bytes[0] !== 'd' || raw.term)) return;
+    const rec = readSupervise(service, dir);
+    if (alreadyRequested(rec, bytes)) return rec;
     const r = sendControl(dir, bytes);
     if (r.kind === 'not-running') throw new ServiceError(service, 'not-running', 'runsv not running');
     if (r.kind === 'error') throw new ServiceError(service, 'io', describe(r), { cause: r.cause });
+    return rec;
   }
 
   up(service: string): Promise<void> {
-    return this.control(service, 'u');
+    return this.control(service, 'u').then(() => undefined);
   }
   down(service: string): Promise<void> {
-    return this.control(service, 'd');
+    return this.control(service, 'd').then(() => undefined);
   }
   once(service: string): Promise<void> {
-    return this.control(service, 'o');
+    return this.control(service, 'o').then(() => undefined);
   }
   signal(service: string, signal: ServiceSignal): Promise<void> {
-    return this.control(service, SIGNAL_BYTE[signal]);
+    return this.control(service, SIGNAL_BYTE[signal]).then(() => undefined);
   }
 
   /**
-   * Is the condition `c` (one of sv's check letters) met? sv's semantics: u = running
-   * and ./check passes; d = no process and down; x = runsv gone; t = a new process since
-   * `t0` (or down and wanted down).
+   * Look until the wait engine (src/lib/wait.ts) says the wait for `spec` is done (the
+   * status reached; undefined for exit), it failed (a ServiceError), or the time is up
+   * (a 'timeout' ServiceError, or 'killed' after sending k with opts.kill), or
+   * opts.signal abandons it (looked at between looks).
    */
-  private async met(service: string, dir: string, c: string, t0: bigint, oldPid: number): Promise<boolean> {
-    let raw: RawStatus;
-    try {
-      raw = readSupervise(service, dir);
-    } catch (e) {
-      // no runsv (yet): a wait goes on, as it does for any state not reached yet
-      if (e instanceof ServiceError && (e.reason === 'not-running' || e.reason === 'no-supervise')) return c === 'x' && e.reason === 'not-running';
-      throw e;
-    }
-    switch (c) {
-      case 'x':
-        return false;
-      case 'u': {
-        const src = readinessSource(dir);
-        if (oneshotDone(src)) return true;
-        return !!raw.pid && raw.state === S_RUN && (await isReady(dir, raw.pid, src));
-      }
-      case 'r':
-        return !!raw.pid && raw.state === S_RUN;
-      case 'd':
-        return !raw.pid && raw.state === S_DOWN;
-      case 't':
-        if (!raw.pid && raw.wantChar === 'd') return true;
-        // sv compares whole seconds only, so a restart within the same second as the
-        // request could pass on the old process: the pid must have changed as well
-        return raw.start.sec >= t0 && !!raw.pid && raw.pid !== oldPid && !raw.term && (await isReady(dir, raw.pid, readinessSource(dir)));
-      case 'c':
-        return !(raw.pid && raw.paused);
-      default:
-        return true;
-    }
-  }
-
-  private async waitFor(service: string, conds: string, t0: bigint, opts: WaitOptions = {}, oldPid = 0): Promise<ServiceStatus | undefined> {
+  private async waitFor(service: string, spec: WaitSpec, opts: ClientWaitOptions = {}): Promise<ServiceStatus | undefined> {
     const dir = await this.enter(service);
-    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
+    const waitMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    // a ./check that cannot be run is said once per wait, and named in a timeout
+    const said = new Set<string>();
+    const report: Reporter = (r) => {
+      if (said.has(r.message)) return;
+      said.add(r.message);
+      this.warnLine(r.warning);
+    };
     for (;;) {
-      let all = true;
-      for (const c of conds) {
-        if (await this.met(service, dir, c, t0, oldPid)) continue;
-        all = false; // as sv's check: the first condition not met ends the look
-        break;
-      }
-      if (all) return conds === 'x' ? undefined : this.status(service);
-      if (Date.now() >= deadline) {
+      const now = this.now();
+      const read = readStatus(dir);
+      let d = decide(spec, read, dir);
+      if (d === 'check') d = decide(spec, read, dir, await this.checkNow(service, dir, report));
+      if (d === 'done') return spec.acts === 'x' ? undefined : this.statusWith(service, report);
+      // (decide() fails only a read that is not ok: no runsv, or an unreadable status)
+      if (d === 'fail' && read.kind !== 'ok') throw readError(service, read);
+      if (expired(spec.t0, now, waitMs)) {
         let st: ServiceStatus | undefined;
         try {
-          st = await this.status(service);
+          st = await this.statusWith(service, report);
         } catch {
           /* gone meanwhile */
         }
-        const not = `not ${conds === 'x' ? 'exited' : conds === 'd' ? 'down' : conds === 'r' ? 'running' : 'up'} within ${opts.timeoutMs ?? this.defaultTimeoutMs} ms`;
+        const what = spec.acts === 'x' ? 'exited' : spec.acts === 'd' ? 'down' : spec.acts === 'r' ? 'running' : 'up';
+        const why = said.size ? ` (${[...said].join('; ')})` : '';
+        const not = `not ${what} within ${waitMs} ms${why}`;
         if (opts.kill) {
           await this.control(service, 'k').catch(() => undefined);
           throw new ServiceError(service, 'killed', `${not}: killed`, { status: st });
         }
         throw new ServiceError(service, 'timeout', not, { status: st });
       }
+      if (opts.signal?.aborted) throw new ServiceError(service, 'timeout', 'wait abandoned');
       await sleep(this.pollMs);
     }
   }
 
-  /** Now in whole unix seconds, as status times are compared (sv's one-second resolution). */
-  private now(): bigint {
-    return taiNow().sec;
+  /** Now, as status times are compared (sv's one-second resolution: the whole seconds). */
+  private now(): Tain {
+    return taiNow();
+  }
+
+  /** A wait for `acts` beginning now (before the request it follows, if any). */
+  private spec(acts: string, request: boolean): WaitSpec {
+    return { acts, t0: this.now(), oldPid: 0, request, untilSupervised: true };
   }
 
   async start(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
-    const t0 = this.now();
+    const spec = this.spec('u', true);
     await this.control(service, 'u');
-    return (await this.waitFor(service, 'u', t0, opts))!;
+    return (await this.waitFor(service, spec, opts))!;
   }
   async stop(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
-    const t0 = this.now();
+    const spec = this.spec('d', true);
     await this.control(service, 'd');
-    return (await this.waitFor(service, 'd', t0, opts))!;
+    return (await this.waitFor(service, spec, opts))!;
   }
   async restart(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
-    const t0 = this.now();
-    const before = readSupervise(service, await this.enter(service));
-    await this.control(service, 'tcu');
-    return (await this.waitFor(service, 'tcu', t0, opts, before.pid))!;
+    const spec = this.spec('tcu', true);
+    spec.oldPid = (await this.control(service, 'tcu')).status.pid;
+    return (await this.waitFor(service, spec, opts))!;
   }
   async exit(service: string, opts?: WaitOptions): Promise<void> {
-    const t0 = this.now();
+    const spec = this.spec('x', true);
     try {
       await this.control(service, 'x');
     } catch (e) {
@@ -290,11 +296,10 @@ export class SupervisedServices implements ServiceControl {
       if (e instanceof ServiceError && e.reason === 'not-running') return;
       throw e;
     }
-    await this.waitFor(service, 'x', t0, opts);
+    await this.waitFor(service, spec, opts);
   }
-  async wait(service: string, condition: WaitCondition, opts?: WaitOptions): Promise<ServiceStatus | undefined> {
-    const c = { up: 'u', run: 'r', down: 'd', exit: 'x' }[condition];
-    return this.waitFor(service, c, this.now(), opts);
+  async wait(service: string, condition: WaitCondition, opts?: ClientWaitOptions): Promise<ServiceStatus | undefined> {
+    return this.waitFor(service, this.spec(WAIT_ACTS[condition], false), opts);
   }
 
   /**

@@ -1,9 +1,10 @@
 // The typed service-control interface: what a program asks of runit (or of our
 // supervisor, which keeps runit's supervise/ protocol), and what it gets back.
 // The real client (client.ts) and the test doubles (doubles.ts) implement it.
+import type { StateName } from '../lib/status.ts';
 
-/** runit's three process states (supervise/status byte 19). */
-export type ServiceState = 'down' | 'run' | 'finish';
+/** runit's three process states (supervise/status byte 19), named as src/lib/status.ts names them. */
+export type ServiceState = StateName;
 
 /** The state of one supervised process: the service itself or its log. */
 export interface ProcessStatus {

@@ -3,9 +3,14 @@
 //             (runsv and runsvdir 1, sv in LSB mode 2, runit-init 0)
 //   fatal:    "PROG: fatal: MESSAGE[: ERROR]"; exit 111 (or the tool's own code)
 //   warning:  "PROG: warning: MESSAGE[: ERROR]"; the tool goes on
-// ERROR is djb's error_str() text (src/lib/errstr.ts). A tool's core throws Exit (through
-// fatal(), usage() or exit()); its CLI catches it with runTool(), which prints the line
-// and returns the code. Everything goes to stderr through errLine(), which never throws.
+// ERROR is djb's error_str() text (src/lib/errstr.ts). Our own tools beyond runit
+// (runit-ts status, events, wait, analyze, container-init, container-probe) keep their
+// own two forms beside these:
+//   a line:   "PROG: MESSAGE" (note(), or die() to end with a code of the tool's)
+//   usage:    "[PROG: WHY]" then the first line of the tool's HELP; exit 100 (badUsage())
+// A tool's core throws Exit (through fatal(), usage(), die(), badUsage() or exit()); its
+// CLI catches it with runTool(), which prints the line and returns the code. Everything
+// goes to stderr through errLine(), which never throws.
 import { writeSync } from 'node:fs';
 import { errorStr } from './errstr.ts';
 
@@ -86,6 +91,27 @@ export function fatal(prog: string, message: string, cause?: unknown, code = 111
 /** End the tool with its usage line and runit's blank line after it; exit 100 unless the tool has its own code. */
 export function usage(prog: string, args: string, code = 100): never {
   throw new Exit(code, `usage: ${prog}${args}\n`);
+}
+
+/** Our own tools' line, neither runit's fatal nor its warning: "PROG: MESSAGE". */
+export function progLine(prog: string, message: string): string {
+  return `${prog}: ${message}`;
+}
+
+/** Print one of our own tools' lines now and go on. */
+export function note(prog: string, message: string): void {
+  errLine(progLine(prog, message));
+}
+
+/** End one of our own tools with its line ("PROG: MESSAGE") and its code. */
+export function die(prog: string, message: string, code: number): never {
+  throw new Exit(code, progLine(prog, message));
+}
+
+/** End one of our own tools for a bad command line: "PROG: WHY" when there is a why, then HELP's usage line; exit 100 unless told. */
+export function badUsage(help: string, why?: { prog: string; message: string }, code = 100): never {
+  const line = help.split('\n', 1)[0]!;
+  throw new Exit(code, why ? `${progLine(why.prog, why.message)}\n${line}` : line);
 }
 
 /** End the tool with this code, optionally printing one more line. */

@@ -1,6 +1,7 @@
 // runit's supervise/ protocol, one typed module for every tool that speaks it (sv, the
-// runsv state machine, stage 3): the files a runsv keeps in SERVICE/supervise/ and how
-// each is read and written.
+// library client, container-probe, the runsv state machine, stage 3): the files a runsv
+// keeps in SERVICE/supervise/, how each is read and written, and sv's rule for a request
+// runsv already has (alreadyRequested).
 //
 //   ok       a FIFO runsv holds open for reading: opening it for writing without blocking
 //            (O_WRONLY|O_NDELAY) fails with ENXIO when no runsv serves the directory
@@ -17,13 +18,13 @@ import { join } from 'node:path';
 import { errorStr } from './errstr.ts';
 import { native, type Native } from './native.ts';
 import { isServiceProcess, processStartTicks } from './proc.ts';
-import { decodeStatus, encodeStatus, pidFile, statLine, type RawStatus, type Status } from './status.ts';
+import { decodeStatus, encodeStatus, pidFile, statLine, STATUS_SIZE, type Status } from './status.ts';
 import { sleep, signal } from './sys.ts';
 
 /** The status record of a service, as read from supervise/status. */
 export interface StatusRecord {
   /** the record decoded (state S_DOWN, S_RUN or S_FINISH, pid, want, ...) */
-  status: RawStatus;
+  status: Status;
   /** the 20 bytes as read */
   raw: Buffer;
 }
@@ -60,6 +61,14 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | null)?.code;
 }
 
+/** sv's words for a failed open of supervise/ok. */
+const OK_OPEN = 'unable to open supervise/ok';
+
+/** Is this failure supervise/ok's absence: no runsv has ever served the directory (or none made supervise/ yet)? */
+export function neverSupervised(e: ProtocolError): boolean {
+  return e.message === OK_OPEN && errno(e.cause) === 'ENOENT';
+}
+
 /**
  * Path of a file in dir/supervise/: joined by hand, as path.join's normalising is a good
  * part of a status update's time under emulation (every update names six files).
@@ -78,7 +87,7 @@ export function supervisorRunning(dir: string): { kind: 'running' } | { kind: 'n
     fd = openSync(supervisePath(dir, 'ok'), C.O_WRONLY | C.O_NONBLOCK);
   } catch (e) {
     if (errno(e) === 'ENXIO') return { kind: 'not-running' };
-    return failure('unable to open supervise/ok', e);
+    return failure(OK_OPEN, e);
   }
   closeSync(fd);
   return { kind: 'running' };
@@ -95,16 +104,16 @@ export function readStatusFile(dir: string): ({ kind: 'ok' } & StatusRecord) | P
   } catch (e) {
     return failure('unable to open supervise/status', e);
   }
-  const raw = Buffer.alloc(20);
+  const raw = Buffer.alloc(STATUS_SIZE);
   let n: number;
   try {
-    n = readSync(fd, raw, 0, 20, null);
+    n = readSync(fd, raw, 0, STATUS_SIZE, null);
   } catch (e) {
     return failure('unable to read supervise/status', e);
   } finally {
     closeSync(fd);
   }
-  if (n !== 20) return failure('unable to read supervise/status', undefined, 'bad format');
+  if (n !== STATUS_SIZE) return failure('unable to read supervise/status', undefined, 'bad format');
   return { kind: 'ok', status: decodeStatus(raw), raw };
 }
 
@@ -113,6 +122,16 @@ export function readStatus(dir: string): StatusResult {
   const running = supervisorRunning(dir);
   if (running.kind !== 'running') return running;
   return readStatusFile(dir);
+}
+
+/**
+ * Does the runsv already have this request, so that sv (and the library client) skip
+ * writing it? runit's sv: the first byte is the want byte of the record (status[17]),
+ * except that 'd' is sent again unless TERM is pending (status[18] == 1: 'once w/o
+ * term'). Read from the bytes as sv reads them, so a corrupt record is treated as sv does.
+ */
+export function alreadyRequested(rec: StatusRecord, bytes: string): boolean {
+  return rec.raw[17] === bytes.charCodeAt(0) && (bytes[0] !== 'd' || rec.raw[18] === 1);
 }
 
 /**

@@ -1,19 +1,17 @@
 // sv's core: run an SvPlan (parsed by main.ts) against services supervised by runsv
 // (ours or runit's), with runit's exact output lines and exit codes. The protocol itself
-// (status, control, runsv detection) is src/lib/supervise.ts.
-import { spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants as C, statSync } from 'node:fs';
+// (status, control, runsv detection, the request runsv already has) is
+// src/lib/supervise.ts, when a wait is over src/lib/wait.ts, ./check src/lib/check.ts;
+// this file keeps sv's loop and its output.
+import { accessSync, constants as C, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkSync, svVerdict } from '../lib/check.ts';
 import { errWrite, exit, outWrite } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
-import { closedStdout, execFormatError, shebang } from '../lib/exec.ts';
-import { S_DOWN, S_FINISH, S_RUN, type RawStatus } from '../lib/status.ts';
-import { readReady, readServiceModel, readyFromFile } from '../lib/servicemodel.ts';
-import { describe, readStatus, sendControl } from '../lib/supervise.ts';
-import { taiNow, tainSeconds } from '../lib/tai.ts';
-
-/** How often sv looks again while it waits for a command to take effect (runit's sv: 420 ms). */
-export const POLL_MS = 420;
+import { S_DOWN, stateName } from '../lib/status.ts';
+import { alreadyRequested, describe, readStatus, sendControl, type StatusRecord, type StatusResult } from '../lib/supervise.ts';
+import { taiNow } from '../lib/tai.ts';
+import { decide, expired, POLL_MS, type WaitSpec } from '../lib/wait.ts';
 
 /** What sv is asked to do, as main.ts parses it from the command line. */
 export interface SvPlan {
@@ -51,10 +49,15 @@ class Sv {
   private islog = false;
   private rc = 0;
   private out = '';
-  private svstatus: RawStatus | undefined;
-  /** the 20 bytes of supervise/status as read */
-  private raw: Buffer = Buffer.alloc(20);
+  /** the last status read (svstatusGet) */
+  private read: StatusResult = { kind: 'not-running' };
+  /** the last record read successfully: what svstatusPrint() shows, as sv shows its buffer */
+  private last: StatusRecord | undefined;
   private service = '';
+  /** index of the current service in plan.services */
+  private cur = 0;
+  /** per service: the pid before sv's request (0: none), which a restart must replace */
+  private readonly oldPids: number[] = [];
   /** directory of the current service */
   private cwd = '';
   private tstart = taiNow();
@@ -111,6 +114,7 @@ class Sv {
     for (let i = 0; i < live.length; i++) {
       const name = live[i]!;
       this.service = name;
+      this.cur = i;
       const rel = name.startsWith('/') || name.startsWith('.') || name === '' || name.endsWith('/');
       if (!this.enter(rel ? name : join(this.svdir, name))) {
         live[i] = undefined;
@@ -120,12 +124,13 @@ class Sv {
     }
     if (cbk) {
       for (;;) {
-        const tdiff = tainSeconds(this.tnow) - tainSeconds(this.tstart);
+        const over = expired(this.tstart, this.tnow, this.wait * 1000);
         let done = true;
         for (let i = 0; i < live.length; i++) {
           const name = live[i];
           if (name === undefined) continue;
           this.service = name;
+          this.cur = i;
           const rel = name.startsWith('/') || name.startsWith('.');
           if (!this.enter(rel ? name : join(this.svdir, name))) {
             live[i] = undefined;
@@ -133,7 +138,7 @@ class Sv {
           }
           if (cbk(acts) !== 0) live[i] = undefined;
           else done = false;
-          if (live[i] !== undefined && tdiff > this.wait) {
+          if (live[i] !== undefined && over) {
             this.outs(this.kll ? 'kill: ' : 'timeout: ');
             if (this.svstatusGet() > 0) {
               this.svstatusPrint(name);
@@ -181,6 +186,7 @@ class Sv {
   /** 1 status read, 0 runsv not running, -1 error (warned). */
   private svstatusGet(): number {
     const r = readStatus(this.supervised());
+    this.read = r;
     if (r.kind === 'not-running') {
       if (this.acts[0] === 'x') this.ok('runsv not running');
       else this.fail('runsv not running');
@@ -190,14 +196,14 @@ class Sv {
       this.warn(describe(r));
       return -1;
     }
-    this.raw = r.raw;
-    this.svstatus = r.status;
+    this.last = r;
     return 1;
   }
 
   /** The status line; returns 1 if a pid is running, 2 if not, 0 on error. */
   private svstatusPrint(m: string): number {
-    const st = this.svstatus!;
+    if (!this.last) return 0;
+    const st = this.last.status;
     let normallyup = false;
     try {
       statSync(this.p('down'));
@@ -209,17 +215,20 @@ class Sv {
       normallyup = true;
     }
     const pid = st.pid;
-    this.outs(st.state === S_DOWN ? 'down: ' : st.state === S_RUN ? 'run: ' : st.state === S_FINISH ? 'finish: ' : '');
+    // a corrupt record's unknown state: no word, as sv
+    const word = stateName(st.state);
+    if (word) this.outs(`${word}: `);
     this.outs(`${m}: `);
     // sv keeps the pid in an int and prints it as unsigned long: a corrupt one >= 2^31 wraps
-    if (st.state) this.outs(`(pid ${pid >= 0x80000000 ? 2n ** 64n - BigInt(0x100000000 - pid) : pid}) `);
+    // (any state byte but down's, a corrupt one too)
+    if (st.state !== S_DOWN) this.outs(`(pid ${pid >= 0x80000000 ? 2n ** 64n - BigInt(0x100000000 - pid) : pid}) `);
     const now = this.tnow.sec;
     this.outs(`${now < st.start.sec ? 0n : now - st.start.sec}s`);
     if (pid && !normallyup) this.outs(', normally down');
     if (!pid && normallyup) this.outs(', normally up');
     if (pid && st.paused) this.outs(', paused');
-    if (!pid && st.wantChar === 'u') this.outs(', want up');
-    if (pid && st.wantChar === 'd') this.outs(', want down');
+    if (!pid && st.want === 'up') this.outs(', want up');
+    if (pid && st.want === 'down') this.outs(', want down');
     if (pid && st.term) this.outs(', got TERM');
     return pid ? 1 : 2;
   }
@@ -261,116 +270,35 @@ class Sv {
     exit(code);
   }
 
-  /** ./check: exit 0 = ready; missing = ready; stdout closed. */
+  /** ./check's verdict as runit's sv gives it (src/lib/check.ts), its warning printed. */
   private checkscript(): boolean {
-    const path = join(this.cwd, 'check');
-    try {
-      statSync(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
-      this.warn2(`warning: unable to stat ${this.service}/check: ${errorStr(e)}\n`);
-      return false;
-    }
-    // sv's child closes stdout: a read-only /dev/null fails writes with EBADF the same way
-    const enoexec = execFormatError(path);
-    let r: { error?: unknown; status: number | null };
-    if (enoexec) r = { error: enoexec, status: null };
-    else {
-      const out = closedStdout();
-      try {
-        const stdio: Array<'inherit' | number> = ['inherit', out, 'inherit'];
-        // execve("check", ["./check"]): a script's interpreter gets "check" as $0
-        const script = shebang(path, 'check');
-        try {
-          accessSync(path, C.X_OK);
-          r = script
-            ? spawnSync(script.file, script.args, { cwd: this.cwd, stdio, argv0: script.file })
-            : spawnSync('./check', [], { cwd: this.cwd, stdio, argv0: './check' });
-        } catch (e) {
-          r = { error: e, status: null };
-        }
-      } finally {
-        closeSync(out);
-      }
-    }
-    if (r.error) {
-      // sv's child prints this and exits 0, which counts as ready
-      this.warn2(`warning: unable to run ${this.service}/check: ${errorStr(r.error)}\n`);
-      return true;
-    }
-    // sv tests wait_exitcode() == 0: killed by a signal counts as ready too
-    return !r.status;
+    const r = checkSync(this.cwd, { name: this.service });
+    if (r.end === 'failed') this.warn2(`${r.warning}\n`);
+    return svVerdict(r);
   }
 
-  /**
-   * Is the running service ready? runit's answer is ./check's; beyond runit, a service
-   * whose readiness our supervisor learns otherwise (notification-fd, NOTIFY_SOCKET,
-   * a one-shot) is ready when supervise/stats.json's "ready" names this start.
-   */
-  private ready(): boolean {
-    const dir = this.supervised();
-    if (this.islog || !readyFromFile(dir)) return this.checkscript();
-    const r = readReady(dir);
-    if (!r) return false;
-    if (r.how === 'oneshot') return Date.parse(r.time) / 1000 >= tainSeconds(this.tstart);
-    return r.pid === this.svstatus!.pid;
-  }
-
+  /** Is the wait for this service over? 1 done ("ok: " and its status printed), 0 not yet, -1 failed. */
   private check(a: string): number {
-    const r = this.svstatusGet();
-    if (r === -1) return -1;
-    for (const ch of a) {
-      if (r === 0) return ch === 'x' ? 1 : -1;
-      const st = this.svstatus!;
-      // check ('C'): as runit 2.3.0, wait for up (or for down when the service wants down).
-      // runit 2.1.2 had a bug here: it passed any state without a pid at once, and one
-      // with a pid as soon as ./check did, whatever the state (finish, want down)
-      // beyond runit: a one-shot under our supervisor is checked for its result (up = ran to success)
-      const oneshot = !this.islog && readyFromFile(this.supervised()) && readServiceModel(this.supervised()).type === 'oneshot';
-      const c = ch === 'C' ? (st.wantChar === 'd' && !oneshot ? 'd' : 'u') : ch;
-      const pid = st.pid;
-      switch (c) {
-        case 'x':
-          return 0;
-        case 'u':
-          // a one-shot that ran to success is up (ready) with no process
-          if (oneshot) {
-            // check: its last run succeeded; start: this run (after sv's request) did
-            if (ch === 'C' ? readReady(this.supervised())?.how !== 'oneshot' : !this.ready()) return 0;
-            break;
-          }
-          if (!pid || st.state !== S_RUN) return 0;
-          if (!this.ready()) return 0;
-          break;
-        case 'd':
-          if (pid || st.state !== S_DOWN) return 0;
-          break;
-        case 't':
-        case 'k':
-          if (!pid && st.wantChar === 'd') break;
-          if (this.tstart.sec > st.start.sec || !pid || st.term || !this.ready()) return 0;
-          break;
-        case 'o':
-          if ((!pid && this.tstart.sec > st.start.sec) || (pid && st.wantChar !== 'd')) return 0;
-          break;
-        case 'p':
-          if (pid && !st.paused) return 0;
-          break;
-        case 'c':
-          if (pid && st.paused) return 0;
-          break;
-      }
-    }
+    if (this.svstatusGet() === -1) return -1;
+    const spec: WaitSpec = { acts: a, t0: this.tstart, oldPid: this.oldPids[this.cur] ?? 0, request: this.plan.op === 'control', untilSupervised: false };
+    const dir = this.supervised();
+    let d = decide(spec, this.read, dir);
+    if (d === 'check') d = decide(spec, this.read, dir, this.checkscript());
+    if (d === 'wait') return 0;
+    if (d === 'fail') return -1;
+    // exit: the runsv is gone ("ok: NAME: runsv not running" said so)
+    if (this.read.kind !== 'ok') return 1;
     this.outs('ok: ');
     this.svstatusPrint(this.service);
     this.flush('\n');
     return 1;
   }
 
+  /** Send the command's bytes (unless runsv already has the request): 1 sent, 0 skipped, -1 failed (said). */
   private control(a: string): number {
-    if (this.svstatusGet() <= 0) return -1;
-    const st = this.svstatus!;
-    if (st.wantChar === a[0] && (a[0] !== 'd' || this.raw[18] === 1)) return 0; // once w/o term
+    if (this.svstatusGet() <= 0 || this.read.kind !== 'ok') return -1;
+    if (alreadyRequested(this.read, a)) return 0;
+    this.oldPids[this.cur] = this.read.status.pid;
     const r = sendControl(this.cwd, a);
     if (r.kind === 'not-running') {
       if (a[0] === 'x') this.ok('runsv not running');

@@ -36,7 +36,7 @@ t.test('status record layout', async (t) => {
   t.equal(encodeStatus({ ...st, want: 'down', paused: false, term: false, state: S_FINISH }).subarray(16).toString('hex'), '00640002');
   const back = decodeStatus(b);
   t.equal(back.pid, 0x01020304);
-  t.equal(back.wantChar, 'u');
+  t.equal(back.want, 'up');
   t.ok(back.paused && back.term);
   t.equal(back.state, 1);
   t.throws(() => decodeStatus(Buffer.alloc(19)), /20 bytes/);

@@ -56,7 +56,7 @@ t.test('a runsv holding ok and control: status read, control bytes in one write'
   t.equal(r.kind, 'ok');
   if (r.kind === 'ok') {
     t.same(r.raw, encodeStatus(st), 'the 20 bytes as written');
-    t.same([r.status.pid, r.status.state, r.status.wantChar], [4242, S_RUN, 'u']);
+    t.same([r.status.pid, r.status.state, r.status.want], [4242, S_RUN, 'up']);
   }
   t.same(sendControl(dir, 'tcu'), { kind: 'ok' });
   const b = Buffer.alloc(16);
