@@ -145,23 +145,12 @@ export function checkSync(dir: string, opts: CheckSyncOptions = {}): CheckResult
  * Start dir/check without waiting for it (the library client, the supervisor). `done`
  * settles with the result; cancel() kills ./check and settles it as 'cancelled'.
  *
- * The supervisor's readiness polling (src/runsv/service.ts, pollCheck) takes it as is,
- * in place of its own spawn of './check':
+ * The supervisor's readiness polling (src/runsv/readiness.ts) runs every ./check through
+ * it, cancelling the run when the start it watches ends.
  *
- *     const run = startCheck(this.dir, { name: this.name });
- *     r.undo.push(() => run.cancel()); // the service ended: kill ./check with it
- *     void run.done.then((res) => {
- *       if (this.readiness !== r || res.end === 'cancelled') return;
- *       if (res.ready) this.becomeReady('check', r.pid);
- *       else {
- *         if (res.end === 'failed') this.warn(res.message); // once per start: it will not change by itself
- *         this.pollCheck(r, Math.min(waitMs * 2, CHECK_MAX_MS));
- *       }
- *     });
- *
- * Differences from that spawn: a ./check that cannot be executed is reported (and never
- * run through /bin/sh as libuv would), stdin is inherited and stdout closed rather than
- * /dev/null (as sv runs it), and a script sees "check" as its name.
+ * As sv runs it: a ./check that cannot be executed is reported (and never run through
+ * /bin/sh as libuv would), stdin is inherited and stdout closed, and a script sees
+ * "check" as its name.
  */
 export function startCheck(dir: string, opts: CheckOptions = {}): CheckRun {
   const name = opts.name ?? dir;

@@ -8,9 +8,9 @@
 // runsv's state machine calls prepare() before it spawns ./run, then spawned() or
 // notSpawned(), and end() when ./run has exited; what is found is told to the owner
 // (gate.ts), which keeps what dependents see.
-import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { startCheck } from '../lib/check.ts';
 import { native, readPipe } from '../lib/native.ts';
 import { monotonicNow, NOTIFY_SOCKET_NAME, type ReadinessKind, type ServiceModel } from '../lib/servicemodel.ts';
 import { closeQuiet } from '../lib/sys.ts';
@@ -41,24 +41,9 @@ interface Watch {
   pid: number;
   /** this start failed (readiness timeout): its exit is not a success even if 0 */
   failed: boolean;
+  /** a ./check that cannot run has been reported for this start */
+  checkFailSaid?: boolean;
   undo: Array<() => void>;
-}
-
-/**
- * One run of ./check in dir, as readiness: stdout discarded, stderr the supervisor's;
- * done(true) when it exited 0, done(false) when it did not or could not start. The
- * supervisor's only spawn of ./check.
- */
-function spawnCheck(dir: string, done: (passed: boolean) => void): void {
-  let child: ChildProcess;
-  try {
-    child = process.getBuiltinModule('node:child_process').spawn('./check', [], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], argv0: './check' });
-  } catch {
-    done(false);
-    return;
-  }
-  child.on('error', () => undefined);
-  child.on('close', (status) => done(status === 0));
 }
 
 /** The readiness of one service's ./run (never of its log). */
@@ -199,10 +184,18 @@ export class Readiness {
   private poll(w: Watch, waitMs: number): void {
     const t = setTimeout(() => {
       if (this.current !== w) return;
-      spawnCheck(this.dir, (passed) => {
-        if (this.current !== w) return;
-        if (passed) this.becomeReady('check', w);
-        else this.poll(w, Math.min(waitMs * 2, CHECK_MAX_MS));
+      // the one ./check runner (src/lib/check.ts): killed with the start it watches
+      const run = startCheck(this.dir, { name: '.' });
+      w.undo.push(() => run.cancel());
+      void run.done.then((res) => {
+        if (this.current !== w || res.end === 'cancelled') return;
+        if (res.ready) return this.becomeReady('check', w);
+        // a ./check that cannot run is not ready, said once per start: it will not change by itself
+        if (res.end === 'failed' && !w.checkFailSaid) {
+          w.checkFailSaid = true;
+          this.warn(res.message);
+        }
+        this.poll(w, Math.min(waitMs * 2, CHECK_MAX_MS));
       });
     }, waitMs);
     w.undo.push(() => clearTimeout(t));

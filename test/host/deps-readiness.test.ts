@@ -85,6 +85,18 @@ t.test('./check is polled with backoff only while not ready', async (t) => {
   t.equal((s.stats('chk')?.ready as { how: string }).how, 'check');
 });
 
+t.test('a ./check that cannot run: not ready, said once per start, as the library client says it', async (t) => {
+  const s = scan(t, 'ready-check-bad-');
+  // no #! line: execve fails with ENOEXEC; never run through /bin/sh
+  s.add('bad', { run: sh('exec sleep 1000'), check: 'exit 0\n' });
+  await s.start();
+  await new Promise((r) => setTimeout(r, 3000));
+  t.equal(s.stats('bad')?.ready, null, 'not ready after 3 s of polling');
+  const said = s.output().split('\n').filter((l) => l.includes('unable to run ./check'));
+  t.equal(said.length, 1, `said once: ${JSON.stringify(said)}`);
+  t.match(said[0] ?? '', /^runsv bad: warning: unable to run \.\/check: exec format error/);
+});
+
 t.test('timeout-up: not ready in time is a failure; the process is stopped and started again', async (t) => {
   const s = scan(t, 'ready-timeout-');
   const starts = join(s.tr.root, 'starts');
