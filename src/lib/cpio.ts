@@ -1,0 +1,104 @@
+// A deterministic newc ("070701") cpio writer: the initramfs format the kernel reads.
+// Hand-written because it is tiny (one fixed header per entry) and must be exact about
+// ordering, owners and mtimes for reproducible images; no npm library offers newc output
+// with device nodes and fixed metadata.
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo';
+
+export interface Entry {
+  /** path inside the image, without a leading slash ("etc/runit/1") */
+  path: string;
+  type: EntryType;
+  /** permission bits (0o755 ...) */
+  mode: number;
+  uid?: number;
+  gid?: number;
+  /** file contents (type 'file'), read lazily so big files stream */
+  data?: Buffer | (() => Buffer);
+  /** symlink target */
+  target?: string;
+  /** device numbers (char/block) */
+  major?: number;
+  minor?: number;
+}
+
+const TYPE_BITS: Record<EntryType, number> = {
+  file: 0o100000, dir: 0o040000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000,
+};
+
+function hex8(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, '0');
+}
+
+function pad4(n: number): number {
+  return (4 - (n % 4)) % 4;
+}
+
+/** Sort so that every directory comes before what it contains, then by name (bytewise). */
+export function sortEntries(entries: Entry[]): Entry[] {
+  const byPath = new Map<string, Entry>();
+  for (const e of entries) {
+    const p = e.path.replace(/^\/+|\/+$/g, '');
+    byPath.set(p, { ...e, path: p }); // later entries replace earlier ones (overlay)
+  }
+  // create missing parent directories
+  for (const p of [...byPath.keys()]) {
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const d = parts.slice(0, i).join('/');
+      if (!byPath.has(d)) byPath.set(d, { path: d, type: 'dir', mode: 0o755 });
+    }
+  }
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+function header(ino: number, e: Entry, size: number, mtime: number, nameLen: number): string {
+  return (
+    '070701' +
+    hex8(ino) +
+    hex8(TYPE_BITS[e.type] | (e.mode & 0o7777)) +
+    hex8(e.uid ?? 0) +
+    hex8(e.gid ?? 0) +
+    hex8(e.type === 'dir' ? 2 : 1) +
+    hex8(mtime) +
+    hex8(size) +
+    hex8(0) + hex8(0) + // device of the archive's file system: none
+    hex8(e.major ?? 0) +
+    hex8(e.minor ?? 0) +
+    hex8(nameLen) +
+    hex8(0)
+  );
+}
+
+/** Serialise entries (already sorted) into newc chunks. */
+export function* cpioChunks(entries: Entry[], mtime = 0): Generator<Buffer> {
+  let ino = 1;
+  const one = (name: string, e: Entry, body: Buffer) => {
+    const nameBuf = Buffer.from(name + '\0');
+    const head = Buffer.from(header(ino++, e, body.length, mtime, nameBuf.length), 'ascii');
+    const headPad = pad4(head.length + nameBuf.length);
+    return [head, nameBuf, Buffer.alloc(headPad), body, Buffer.alloc(pad4(body.length))];
+  };
+  for (const e of entries) {
+    let body: Buffer = Buffer.alloc(0);
+    if (e.type === 'file') body = typeof e.data === 'function' ? e.data() : (e.data ?? Buffer.alloc(0));
+    else if (e.type === 'symlink') body = Buffer.from(e.target ?? '');
+    yield* one(e.path, e, body);
+  }
+  yield* one('TRAILER!!!', { path: '', type: 'file', mode: 0 }, Buffer.alloc(0));
+}
+
+export function cpioBuffer(entries: Entry[], mtime = 0): Buffer {
+  return Buffer.concat([...cpioChunks(sortEntries(entries), mtime)]);
+}
+
+export async function writeCpio(file: string, entries: Entry[], mtime = 0): Promise<void> {
+  const out = createWriteStream(file);
+  for (const chunk of cpioChunks(sortEntries(entries), mtime)) {
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'close');
+}
