@@ -1,7 +1,7 @@
 // The core of runit-ts-vm: boot one VM, mount its shares, run one command in it and say how
 // it ended, as an exit code: the command's own, or one of EXIT's (boot failure, timeout,
 // kernel panic) with one line and the console log kept.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { boot, BootError, type Machine } from '../harness/machine.ts';
@@ -38,9 +38,10 @@ export function defaultLogDir(): string {
   return d;
 }
 
-/** The one line of a failure, for the user: what failed and where the console log is. */
+/** The one line of a failure, for the user: what failed and where the console log is (when QEMU started). */
 export function failureLine(o: RunOutcome): string {
-  return `runit-ts-vm: ${o.line ?? `exit ${o.code}`} (console log: ${o.consoleLog})`;
+  const log = existsSync(o.consoleLog) ? ` (console log: ${o.consoleLog})` : '';
+  return `runit-ts-vm: ${o.line ?? `exit ${o.code}`}${log}`;
 }
 
 /** Decides what a failed step means from the machine's state: a panic, QEMU gone, or the step's time running out. */
