@@ -186,12 +186,14 @@ export function bootSource(v: Record<string, unknown>, base = process.cwd()): Bo
 export interface RunArgs {
   readonly help: boolean;
   readonly request?: RunRequest;
+  /** Where the console log goes (--log-dir). */
+  readonly logDir?: string;
 }
 
 /** Parses `runit-ts-vm run [options] -- COMMAND...`. */
 export function parseRunArgs(argv: readonly string[], cwd = process.cwd()): RunArgs {
   const { opts, command } = splitCommand(argv);
-  const { values, positionals } = parseOptions(opts, { ...BOOT_OPTIONS, timeout: { type: 'string' }, snapshot: { type: 'boolean' } }, true);
+  const { values, positionals } = parseOptions(opts, { ...BOOT_OPTIONS, timeout: { type: 'string' }, snapshot: { type: 'boolean' }, 'log-dir': { type: 'string' } }, true);
   if (values['help'] === true) return { help: true };
   const cmd = command ?? positionals;
   if (command !== undefined && positionals.length) throw usageError(`unexpected argument '${positionals[0]}' before '--'`);
@@ -199,8 +201,10 @@ export function parseRunArgs(argv: readonly string[], cwd = process.cwd()): RunA
   const src = bootSource(values, cwd);
   if (src.initrd !== undefined) throw usageError(`--initrd '${String(values['initrd'])}': run needs the harness initramfs (use --modules for a kernel's modules); boot your own initramfs with 'shell'`);
   const shares = withCwdShare(((values['share'] as string[] | undefined) ?? []).map((s) => parseShare(s, cwd)), cwd, values['no-cwd-share'] !== true);
+  const logDir = values['log-dir'] as string | undefined;
   return {
     help: false,
+    ...(logDir !== undefined ? { logDir: resolve(cwd, logDir) } : {}),
     request: {
       ...src,
       name: 'run',

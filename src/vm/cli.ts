@@ -110,21 +110,13 @@ async function main(argv: readonly string[]): Promise<number> {
     return sub === undefined ? EXIT.usage : 0;
   }
   if (sub === 'run') {
-    const logIdx = rest.indexOf('--log-dir');
-    const dashes = rest.indexOf('--');
-    let logDir: string | undefined;
-    if (logIdx >= 0 && (dashes < 0 || logIdx < dashes)) {
-      logDir = rest[logIdx + 1];
-      if (logDir === undefined || logDir === '--') throw usageError("option '--log-dir <value>' argument missing");
-      rest.splice(logIdx, 2);
-    }
     const a = parseRunArgs(rest);
     if (a.help) {
       process.stdout.write(RUN_HELP);
       return 0;
     }
     const req = a.request!;
-    const log = join(logDir ?? defaultLogDir(), `run-${process.pid}-${Date.now()}.console.log`);
+    const log = join(a.logDir ?? defaultLogDir(), `run-${process.pid}-${Date.now()}.console.log`);
     const o = await runInVm(req, { stdout: (b) => process.stdout.write(b), stderr: (b) => process.stderr.write(b) }, log);
     if (o.kind !== 'exit') process.stderr.write(`${failureLine(o)}\n`);
     return o.code;

@@ -49,12 +49,8 @@ const SCHEMA = {
           modules: { type: 'string', minLength: 1 },
           image: { type: 'string', minLength: 1 },
           disk: { type: 'string', minLength: 1 },
-          command: {
-            anyOf: [
-              { type: 'string', minLength: 1 },
-              { type: 'array', minItems: 1, items: { type: 'string' } },
-            ],
-          },
+          // a command line (run with sh -c) or argv
+          command: { type: ['string', 'array'], minLength: 1, minItems: 1, items: { type: 'string' } },
           timeout: { type: 'number', minimum: 0 },
           shares: { type: 'array', items: { type: 'string', minLength: 1 } },
           cwdShare: { type: 'boolean' },
@@ -84,10 +80,10 @@ function describe(e: ErrorObject): string {
       return `field ${field}: missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
     case 'pattern':
       return `field ${field}: ${JSON.stringify(e.data)} must match ${(e.params as { pattern: string }).pattern}`;
-    case 'type':
-      return `field ${field}: ${JSON.stringify(e.data)} must be of type ${(e.params as { type: string }).type}`;
-    case 'anyOf':
-      return `field ${field}: ${JSON.stringify(e.data)} must be a command line (string) or an argv list`;
+    case 'type': {
+      const type = (e.params as { type: string | string[] }).type;
+      return `field ${field}: ${JSON.stringify(e.data)} must be of type ${Array.isArray(type) ? type.join(' or ') : type}`;
+    }
     default:
       return `field ${field}: ${JSON.stringify(e.data)} ${e.message ?? e.keyword}`;
   }
