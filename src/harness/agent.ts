@@ -10,7 +10,7 @@ import { AgentProtocolError, CHUNK_BYTES, encodeFrame, FrameSplitter, MAX_FRAME_
 /** How often (ms) a connection to the agent's socket is tried again while QEMU has not made it. */
 export const CONNECT_RETRY_MS = 20;
 /** How often (ms) the hello is sent again until the agent answers (it may start, or restart, after the first). */
-export const HELLO_RETRY_MS = 500;
+export const HELLO_RETRY_MS = 250;
 /** Default wait (ms) for the agent to answer: a boot under TCG plus the agent's start. */
 export const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
 
