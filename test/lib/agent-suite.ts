@@ -185,10 +185,13 @@ export function agentSuite(arch: Arch): void {
     const t0 = performance.now();
     const r2 = await boot({ ...opts, restore: file, consoleLog: join(logs, `${arch}-agent-restored.log`) });
     try {
+      const loaded = performance.now() - t0;
+      await r2.waitForAgent();
+      const answered = performance.now() - t0;
       const r = await r2.exec(['true']);
       const ms = performance.now() - t0;
       t.equal(r.code, 0);
-      t.comment(`figure: ${arch} restore -> \`true\` done: ${ms.toFixed(0)} ms`);
+      t.comment(`figure: ${arch} restore -> \`true\` done: ${ms.toFixed(0)} ms (state loaded and running at ${loaded.toFixed(0)} ms, agent answered at ${answered.toFixed(0)} ms)`);
       const state = await r2.exec(['cat', '/tmp/state']);
       t.equal(state.stdout, 'before-snapshot\n', 'the guest state is the one saved');
       await r2.mountShare('ro', '/mnt/ro', { readOnly: true });
