@@ -1,12 +1,12 @@
 // What runit-ts-vm boots: the harness image of this checkout (or an image directory, or a
 // user's kernel with the harness initramfs and that kernel's modules appended as a second
 // cpio archive), with shares as 9p devices and a disk on virtio-blk.
-import { appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Drive } from '../harness/qemu.ts';
+import type { Drive, Share as HarnessShare } from '../harness/qemu.ts';
 import { cpioBuffer, type Entry } from '../lib/cpio.ts';
 import { indexModules, resolveModules } from '../lib/kmod.ts';
 import { type Arch, cacheDir, kernelCmdline } from '../lib/platform.ts';
@@ -18,8 +18,6 @@ import { ARCH_MODULES, DISK_MODULES, findKernelConfig, HARNESS_MODULES, missingO
 export const IMAGE_ENV = 'RUNIT_TS_VM_IMAGE';
 /** The make target that builds the harness image in a checkout. */
 export const IMAGE_TARGET = 'vm-image';
-/** Module of the NIC the image's own network service loads (kept in the appended module list). */
-const IMAGE_NET_MODULES: readonly string[] = ['virtio_net'];
 
 /** The files QEMU gets: kernel, initramfs, command line, disks, and the 9p devices of the shares. */
 export interface BootInputs {
@@ -28,11 +26,11 @@ export interface BootInputs {
   readonly initrd: string;
   readonly append: string;
   readonly drives: readonly Drive[];
-  /** QEMU arguments of the shares (-fsdev + virtio-9p-pci per share). */
-  readonly shareArgs: readonly string[];
-  /** 9p mount tag of each share, in order. */
-  readonly tags: readonly string[];
-  /** Whether this is the harness (shell, agent and shares can be used) or the user's own initramfs. */
+  /** The shares as the harness's boot() takes them (tags share0, share1, ...). */
+  readonly shares: readonly HarnessShare[];
+  /** The initramfs runs the guest agent (else commands go through the console's shell). */
+  readonly agent: boolean;
+  /** A runit-ts image with a shell on the console (false: the user's own initramfs). */
   readonly harness: boolean;
 }
 
@@ -42,7 +40,7 @@ export function checkoutRoot(): string | undefined {
   return existsSync(join(root, 'Makefile')) && existsSync(join(root, 'image')) ? root : undefined;
 }
 
-/** The default image directory of an arch: $RUNIT_TS_VM_IMAGE, else the checkout's out/ARCH. */
+/** The default image directory of an arch: $RUNIT_TS_VM_IMAGE, else the checkout's harness image, out/ARCH/harness. */
 export function defaultImageDir(arch: Arch): string {
   const env = process.env[IMAGE_ENV];
   if (env !== undefined && env !== '') return env;
@@ -50,7 +48,7 @@ export function defaultImageDir(arch: Arch): string {
   if (root === undefined) {
     throw new VmError('boot', `no harness image: give --image DIR (a directory made by 'make ${IMAGE_TARGET}' in a runit-ts checkout) or set ${IMAGE_ENV}`);
   }
-  return join(root, 'out', arch);
+  return join(root, 'out', arch, 'harness');
 }
 
 /** The kernel of an image directory: on x86_64 the extracted vmlinux when there (it boots faster under TCG). */
@@ -88,7 +86,7 @@ function pinnedModules(arch: Arch): string | undefined {
 export function moduleEntries(modulesDir: string, arch: Arch, disk: boolean): Entry[] {
   const version = modulesDir.replace(/\/+$/, '').split('/').pop()!;
   const have = indexModules(modulesDir);
-  const wanted = [...ARCH_MODULES[arch], ...HARNESS_MODULES, ...IMAGE_NET_MODULES, ...(disk ? DISK_MODULES : [])].filter((m) => have.has(m));
+  const wanted = [...ARCH_MODULES[arch], ...HARNESS_MODULES, ...(disk ? DISK_MODULES : [])].filter((m) => have.has(m));
   const set = resolveModules(modulesDir, wanted);
   const base = `lib/modules/${version}`;
   return [
@@ -98,19 +96,19 @@ export function moduleEntries(modulesDir: string, arch: Arch, disk: boolean): En
   ];
 }
 
-/** Folder of initramfs copies with modules appended, reused while their inputs are unchanged. */
-function initrdCache(): string {
-  return join(tmpdir(), `runit-ts-vm-${process.getuid?.() ?? 'user'}`, 'initrd');
+/** runit-ts-vm's folder under the system's temporary folder (logs, initramfs copies with modules, snapshots), made if missing. */
+export function stateDir(...sub: string[]): string {
+  const d = join(tmpdir(), `runit-ts-vm-${process.getuid?.() ?? 'user'}`, ...sub);
+  mkdirSync(d, { recursive: true });
+  return d;
 }
 
 /** The initramfs `initrd` with the modules of `modulesDir` appended as a second archive (cached by inputs). */
 export function initrdWithModules(initrd: string, modulesDir: string, arch: Arch, disk: boolean): string {
   const st = statSync(initrd);
   const key = createHash('sha256').update(JSON.stringify([initrd, st.size, st.mtimeMs, modulesDir, statSync(modulesDir).mtimeMs, arch, disk])).digest('hex').slice(0, 16);
-  const dir = initrdCache();
-  const out = join(dir, `${key}.img`);
+  const out = join(stateDir('initrd'), `${key}.img`);
   if (existsSync(out)) return out;
-  mkdirSync(dir, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   copyFileSync(initrd, tmp);
   appendFileSync(tmp, cpioBuffer(moduleEntries(modulesDir, arch, disk)));
@@ -130,19 +128,27 @@ function diskFormat(file: string): 'raw' | 'qcow2' {
   }
 }
 
-/** QEMU arguments that give the guest each share as a virtio-9p device tagged share0, share1, ... */
-export function shareArgs(shares: readonly Share[]): { args: string[]; tags: string[] } {
-  const args: string[] = [];
-  const tags: string[] = [];
-  shares.forEach((s, i) => {
-    const tag = `share${i}`;
-    tags.push(tag);
-    args.push(
-      '-fsdev', `local,id=fsdev${i},path=${s.host},security_model=none${s.rw ? '' : ',readonly=on'}`,
-      '-device', `virtio-9p-pci,fsdev=fsdev${i},mount_tag=${tag}`,
-    );
-  });
-  return { args, tags };
+/** The shares as the harness's boot() takes them: tagged share0, share1, ... in order. */
+export function harnessShares(shares: readonly Share[]): HarnessShare[] {
+  return shares.map((s, i) => ({ host: s.host, tag: `share${i}`, readOnly: !s.rw }));
+}
+
+/** The name of the agent's run script in an uncompressed runit-ts initramfs (a cpio name, NUL-terminated). */
+const AGENT_ENTRY = Buffer.from('etc/sv/agent/run\0');
+
+/**
+ * Whether an initramfs runs the guest agent (the harness image does; a compressed one counts
+ * as not). The answer is kept in the state folder by path, size and mtime: reading a 100+ MiB
+ * image each run would cost a restored VM a good part of its start.
+ */
+export function hasAgent(initrd: string): boolean {
+  const st = statSync(initrd);
+  const key = createHash('sha256').update(JSON.stringify([initrd, st.size, st.mtimeMs])).digest('hex').slice(0, 20);
+  const memo = join(stateDir('agent-probe'), key);
+  if (existsSync(memo)) return readFileSync(memo, 'utf8') === '1';
+  const v = readFileSync(initrd).includes(AGENT_ENTRY);
+  writeFileSync(memo, v ? '1' : '0');
+  return v;
 }
 
 /**
@@ -152,9 +158,9 @@ export function shareArgs(shares: readonly Share[]): { args: string[]; tags: str
 export function bootInputs(src: BootSource, shares: readonly Share[]): BootInputs {
   const arch = src.arch;
   const drives: Drive[] = src.disk !== undefined ? [{ file: src.disk, format: diskFormat(src.disk), snapshot: true }] : [];
-  const { args, tags } = shareArgs(shares);
+  const hs = harnessShares(shares);
   if (src.kernel !== undefined && src.initrd !== undefined) {
-    return { arch, kernel: src.kernel, initrd: src.initrd, append: kernelCmdline(arch), drives, shareArgs: args, tags, harness: false };
+    return { arch, kernel: src.kernel, initrd: src.initrd, append: kernelCmdline(arch), drives, shares: hs, agent: false, harness: false };
   }
   const dir = src.image ?? defaultImageDir(arch);
   const baseInitrd = join(dir, 'initramfs.img');
@@ -175,8 +181,9 @@ export function bootInputs(src: BootSource, shares: readonly Share[]): BootInput
     }
   } else {
     if (!existsSync(kernel)) throw new VmError('boot', `no kernel in ${dir} (vmlinuz)`);
-    modulesDir = src.modules ?? modulesBeside(kernel) ?? pinnedModules(arch);
+    // the harness image has its modules; a disk needs virtio_blk besides
+    modulesDir = src.modules ?? (drives.length > 0 ? (modulesBeside(kernel) ?? pinnedModules(arch)) : undefined);
   }
   const initrd = modulesDir !== undefined ? initrdWithModules(baseInitrd, modulesDir, arch, drives.length > 0) : baseInitrd;
-  return { arch, kernel, initrd, append, drives, shareArgs: args, tags, harness: true };
+  return { arch, kernel, initrd, append, drives, shares: hs, agent: hasAgent(baseInitrd), harness: true };
 }

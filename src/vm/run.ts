@@ -1,16 +1,16 @@
-// The core of runit-ts-vm: boot one VM, mount its shares, run one command in it and say how
-// it ended, as an exit code: the command's own, or one of EXIT's (boot failure, timeout,
-// kernel panic) with one line and the console log kept.
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// The core of runit-ts-vm: boot one VM (or restore it from a snapshot), mount its shares, run
+// one command in it and say how it ended, as an exit code: the command's own, or one of
+// EXIT's (boot failure, timeout, kernel panic) with one line and the console log kept.
+import { createHash } from 'node:crypto';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { boot, BootError, type Machine } from '../harness/machine.ts';
+import { boot, BootError, type BootOptions, type Machine } from '../harness/machine.ts';
 import type { RunRequest } from './args.ts';
 import { EXIT, VmError } from './errors.ts';
-import { ConsoleGuest, type Guest, type GuestIo, PROMPT } from './guest.ts';
-import { bootInputs } from './image.ts';
+import { execCommand, type GuestIo, mountShare, PROMPT } from './guest.ts';
+import { bootInputs, type BootInputs, stateDir } from './image.ts';
 
-/** ms a guest has from QEMU start to its shell prompt (TCG: a cold boot takes ~10 s here). */
+/** ms a guest has from QEMU start to its agent's answer or shell prompt (TCG: a cold boot takes ~10-20 s here). */
 export const BOOT_TIMEOUT_MS = 180_000;
 /** How many bytes of the command's stderr a result keeps (for reports). */
 const STDERR_TAIL_BYTES = 4096;
@@ -29,13 +29,13 @@ export interface RunOutcome {
   readonly seconds: number;
   /** The last bytes of the command's stderr. */
   readonly stderrTail: string;
+  /** How the VM started: a cold boot, a restored snapshot, or a cold boot that saved one. */
+  readonly start?: 'boot' | 'restore' | 'boot+snapshot';
 }
 
-/** A folder for console logs: a new one under the system's temporary folder. */
+/** A folder for console logs. */
 export function defaultLogDir(): string {
-  const d = join(tmpdir(), `runit-ts-vm-${process.getuid?.() ?? 'user'}`, 'logs');
-  mkdirSync(d, { recursive: true });
-  return d;
+  return stateDir('logs');
 }
 
 /** The one line of a failure, for the user: what failed and where the console log is (when QEMU started). */
@@ -45,7 +45,7 @@ export function failureLine(o: RunOutcome): string {
 }
 
 /** Decides what a failed step means from the machine's state: a panic, QEMU gone, or the step's time running out. */
-function classify(m: Machine, e: unknown, during: string, timeoutS: number): VmError {
+function classify(m: Machine, e: unknown, during: string): VmError {
   if (e instanceof VmError) return e;
   const info = m.exitInfo;
   if (info?.panicked === true || /Kernel panic - not syncing/.test(m.console)) {
@@ -53,9 +53,56 @@ function classify(m: Machine, e: unknown, during: string, timeoutS: number): VmE
     return new VmError('panic', `kernel panic ${during}${why ? `: ${why.trim()}` : ''}`);
   }
   if (info !== undefined) return new VmError('boot', `QEMU exited ${during} (status ${info.exitCode ?? info.signal ?? '?'}, ${info.reason})`);
-  if (during === 'while the command ran') return new VmError('timeout', `the command timed out after ${timeoutS} s`);
   const first = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
   return new VmError('boot', `the guest failed ${during}: ${first}`);
+}
+
+/** The snapshot file for a machine: keyed by everything that must match when it is restored. */
+export function snapshotFile(opts: BootOptions): string {
+  const files = [opts.kernel, opts.initrd].map((f) => (f === undefined ? null : [f, statSync(f).size, statSync(f).mtimeMs]));
+  const key = createHash('sha256')
+    .update(JSON.stringify([opts.arch, files, opts.append, opts.memory, opts.shares, (opts.drives ?? []).map((d) => d.file), opts.agent]))
+    .digest('hex')
+    .slice(0, 20);
+  return join(stateDir('snapshots'), `${opts.arch}-${key}.state`);
+}
+
+/** Boots (or restores) and waits until the guest can take commands; returns the machine and how it started. */
+async function start(req: RunRequest, inputs: BootInputs, consoleLog: string): Promise<{ m: Machine; how: NonNullable<RunOutcome['start']> }> {
+  if (req.snapshot && !inputs.agent) throw new VmError('usage', `--snapshot needs an image that runs the guest agent (the harness image, make vm-image)`);
+  if (req.snapshot && inputs.drives.length) throw new VmError('usage', `--snapshot cannot be used with --disk`);
+  const opts: BootOptions = {
+    arch: req.arch, kernel: inputs.kernel, initrd: inputs.initrd, append: inputs.append, drives: inputs.drives,
+    memory: req.memory, shares: inputs.shares, agent: inputs.agent, agentTimeout: BOOT_TIMEOUT_MS, consoleLog, name: req.name,
+  };
+  const file = req.snapshot ? snapshotFile(opts) : undefined;
+  const restore = file !== undefined && existsSync(file);
+  let m: Machine;
+  try {
+    m = await boot(restore ? { ...opts, restore: file } : opts);
+  } catch (e) {
+    if (e instanceof BootError) throw new VmError('boot', `QEMU did not start: ${e.message.split('\n')[0]}`);
+    throw e;
+  }
+  try {
+    if (inputs.agent) await m.waitForAgent();
+    else await m.waitFor(PROMPT, { timeout: BOOT_TIMEOUT_MS });
+  } catch (e) {
+    await m.dispose();
+    throw classify(m, e, 'while booting');
+  }
+  if (file === undefined || restore) return { m, how: restore ? 'restore' : 'boot' };
+  // save the booted machine (before any share is mounted: QEMU refuses to save 9p mounted)
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    await m.snapshot(tmp);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    await m.dispose();
+    throw classify(m, e, 'while saving the snapshot');
+  }
+  return { m, how: 'boot+snapshot' };
 }
 
 /** Boots the request's VM, runs its command, streams its output to `io`, and tears the VM down. */
@@ -69,40 +116,32 @@ export async function runInVm(req: RunRequest, io: GuestIo, consoleLog: string):
       io.stderr(b);
     },
   };
+  let how: RunOutcome['start'];
   const done = (kind: RunOutcome['kind'], code: number, line?: string): RunOutcome => ({
-    kind, code, consoleLog, seconds: (performance.now() - t0) / 1000, stderrTail: stderrTail.toString('utf8'), ...(line !== undefined ? { line } : {}),
+    kind, code, consoleLog, seconds: (performance.now() - t0) / 1000, stderrTail: stderrTail.toString('utf8'),
+    ...(line !== undefined ? { line } : {}), ...(how !== undefined ? { start: how } : {}),
   });
   let m: Machine | undefined;
   try {
     const inputs = bootInputs(req, req.shares);
-    try {
-      m = await boot({
-        arch: req.arch, kernel: inputs.kernel, initrd: inputs.initrd, append: inputs.append, drives: inputs.drives,
-        memory: req.memory, extraArgs: inputs.shareArgs, consoleLog, name: req.name,
-      });
-    } catch (e) {
-      if (e instanceof BootError) throw new VmError('boot', `QEMU did not start: ${e.message.split('\n')[0]}`);
-      throw e;
-    }
-    const guest: Guest = new ConsoleGuest(m);
-    try {
-      await m.waitFor(PROMPT, { timeout: BOOT_TIMEOUT_MS });
-    } catch (e) {
-      throw classify(m, e, 'while booting', 0);
-    }
+    const started = await start(req, inputs, consoleLog);
+    m = started.m;
+    how = started.how;
     for (const [i, s] of req.shares.entries()) {
       try {
-        await guest.mount(inputs.tags[i]!, s.guest, s.rw);
+        await mountShare(m, inputs.agent, inputs.shares[i]!.tag, s.guest, s.rw);
       } catch (e) {
-        const c = classify(m, e, `mounting ${s.host} at ${s.guest}`, 0);
+        const c = classify(m, e, `mounting ${s.host} at ${s.guest}`);
         throw c.kind === 'boot' ? new VmError('boot', `share ${s.host} could not be mounted at ${s.guest}: ${(e as Error).message.split('\n')[0]}`) : c;
       }
     }
     let exit;
     try {
-      exit = await guest.exec(req.command, req.cwd, req.timeout * 1000, tee);
+      exit = await execCommand(m, inputs.agent, req.command, req.cwd, req.timeout * 1000, tee);
     } catch (e) {
-      throw classify(m, e, 'while the command ran', req.timeout);
+      const c = classify(m, e, 'while the command ran');
+      // the console path's own limit ran out before the guest's
+      throw c.kind === 'boot' && m.exitInfo === undefined && req.timeout > 0 ? new VmError('timeout', `the command timed out after ${req.timeout} s`) : c;
     }
     if (exit.timedOut) throw new VmError('timeout', `the command timed out after ${req.timeout} s`);
     return done('exit', exit.code);

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { resolveAccel } from '../harness/kvm.ts';
 import { qemuCommand } from '../harness/qemu.ts';
 import type { ShellArgs } from './args.ts';
-import { MSIZE_BYTES, shQuote } from './guest.ts';
+import { mountLine } from './guest.ts';
 import { bootInputs } from './image.ts';
 
 /** Boots with the console on this terminal until QEMU ends; resolves with QEMU's exit code. */
@@ -13,11 +13,11 @@ export async function shell(a: Required<Pick<ShellArgs, 'source' | 'shares' | 'm
   const accel = await resolveAccel(a.source.arch, 'auto');
   const cmd = qemuCommand({
     arch: a.source.arch, kernel: inputs.kernel, initrd: inputs.initrd, append: inputs.append, drives: inputs.drives,
-    memory: a.memory, accel, console: 'interactive', extraArgs: inputs.shareArgs,
+    memory: a.memory, accel, console: 'interactive', shares: inputs.shares,
   });
   process.stderr.write(`runit-ts-vm: ${a.source.arch} (${accel}): Ctrl-a x quits, Ctrl-a c toggles the QEMU monitor\n`);
   for (const [i, s] of a.shares.entries()) {
-    process.stderr.write(`runit-ts-vm: ${s.host} (${s.rw ? 'rw' : 'ro'}): mkdir -p ${shQuote(s.guest)} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=${MSIZE_BYTES}${s.rw ? '' : ',ro'} ${inputs.tags[i]} ${shQuote(s.guest)}\n`);
+    process.stderr.write(`runit-ts-vm: ${s.host} (${s.rw ? 'rw' : 'ro'}): ${mountLine(inputs.shares[i]!.tag, s.guest, s.rw)}\n`);
   }
   const r = await execa(cmd.bin, cmd.args, { stdio: 'inherit', reject: false });
   return r.exitCode ?? 1;

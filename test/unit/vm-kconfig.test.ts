@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { embeddedConfig, findKernelConfig, missingOptions, parseKconfig, requirements } from '../../src/vm/kconfig.ts';
-import { moduleEntries, shareArgs } from '../../src/vm/image.ts';
+import { harnessShares, moduleEntries } from '../../src/vm/image.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'runit-ts-vm-kconfig-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,12 +58,10 @@ t.test('the config is found beside the kernel, up its build tree, or embedded', 
   t.equal(findKernelConfig(join(none, 'bzImage')), undefined);
 });
 
-t.test('shares become 9p devices; a modules tree becomes cpio entries with modules.dep and etc/modules', async (t) => {
-  const { args, tags } = shareArgs([{ host: '/a', guest: '/a', rw: false }, { host: '/b', guest: '/c', rw: true }]);
-  t.strictSame(tags, ['share0', 'share1']);
-  t.strictSame(args, [
-    '-fsdev', 'local,id=fsdev0,path=/a,security_model=none,readonly=on', '-device', 'virtio-9p-pci,fsdev=fsdev0,mount_tag=share0',
-    '-fsdev', 'local,id=fsdev1,path=/b,security_model=none', '-device', 'virtio-9p-pci,fsdev=fsdev1,mount_tag=share1',
+t.test('shares become tagged 9p shares, read-only unless rw; a modules tree becomes cpio entries with modules.dep and etc/modules', async (t) => {
+  t.strictSame(harnessShares([{ host: '/a', guest: '/a', rw: false }, { host: '/b', guest: '/c', rw: true }]), [
+    { host: '/a', tag: 'share0', readOnly: true },
+    { host: '/b', tag: 'share1', readOnly: false },
   ]);
   // a tree with no module files: nothing to load, the lists are empty
   const mods = join(dir, 'empty', '6.12.0-test');
