@@ -8,12 +8,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { bootFiles } from '../../image/build.ts';
 import type { Arch } from '../../image/inputs.ts';
-import { boot, type BootOptions, type Machine } from '../../src/harness/index.ts';
+import { boot, findExecutable, type BootOptions, type Machine } from '../../src/harness/index.ts';
 import { PROMPT } from './boot.ts';
 import { processTempDir, repo } from './host.ts';
 
 /** Round trips measured for each of the agent and the console. */
 const ROUNDS = 5;
+/** Size of the scratch disk (bytes) that checks a restore brings the disk back as saved. */
+const DISK_BYTES = 4 * 1024 * 1024;
+/** What the guest writes at the start of that disk before the snapshot. */
+const DISK_MARK = 'disk-state-before-snapshot';
 
 /** The median of some numbers. */
 function median(xs: number[]): number {
@@ -35,6 +39,9 @@ export function agentSuite(arch: Arch): void {
   mkdirSync(ro);
   mkdirSync(rw);
   writeFileSync(join(ro, 'hello.txt'), 'from the host\n');
+  // a writable disk through a qcow2 overlay (restorable), when qemu-img is there to make one
+  const disk = findExecutable('qemu-img') !== undefined ? join(tmp, 'disk.raw') : undefined;
+  if (disk !== undefined) writeFileSync(disk, Buffer.alloc(DISK_BYTES));
   const opts: BootOptions = {
     arch,
     ...bootFiles(dir, arch),
@@ -44,6 +51,7 @@ export function agentSuite(arch: Arch): void {
       { host: ro, tag: 'ro', readOnly: true },
       { host: rw, tag: 'rw' },
     ],
+    ...(disk !== undefined ? { drives: [{ file: disk }], restorable: true } : {}),
   };
   let m: Machine;
 
@@ -168,16 +176,21 @@ export function agentSuite(arch: Arch): void {
       const r = await m.exec(['true']);
       agent.push(performance.now() - t0);
       t.equal(r.code, 0);
+      // /bin/true: a process, as the agent's (ash's own true would start none)
       const c0 = performance.now();
-      const c = await m.run('true');
+      const c = await m.run('/bin/true');
       con.push(performance.now() - c0);
       t.equal(c.status, 0);
     }
-    t.comment(`figure: ${arch} round trip of \`true\`: agent ${median(agent).toFixed(0)} ms, console m.run ${median(con).toFixed(0)} ms (median of ${ROUNDS})`);
+    t.comment(`figure: ${arch} round trip of \`true\` (a process): agent ${median(agent).toFixed(0)} ms, console m.run ${median(con).toFixed(0)} ms (median of ${ROUNDS})`);
   });
 
   t.test('snapshot, then restore and exec in the restored machine', async (t) => {
     await m.exec(['sh', '-c', 'echo before-snapshot > /tmp/state']);
+    if (disk !== undefined) {
+      const w = await m.exec(['sh', '-c', `printf %s ${DISK_MARK} | dd of=/dev/vda conv=fsync 2>&1`]);
+      t.equal(w.code, 0, w.stdout);
+    }
     const file = join(tmp, 'snap', 'vm.state');
     const snap = await m.snapshot(file, { then: 'quit' });
     t.ok(snap.bytes > 1024 * 1024, `state file ${(snap.bytes / 1048576).toFixed(1)} MiB in ${snap.ms.toFixed(0)} ms`);
@@ -194,6 +207,14 @@ export function agentSuite(arch: Arch): void {
       t.comment(`figure: ${arch} restore -> \`true\` done: ${ms.toFixed(0)} ms (state loaded and running at ${loaded.toFixed(0)} ms, agent answered at ${answered.toFixed(0)} ms)`);
       const state = await r2.exec(['cat', '/tmp/state']);
       t.equal(state.stdout, 'before-snapshot\n', 'the guest state is the one saved');
+      if (disk === undefined) t.comment('no qemu-img: the restorable disk is not checked');
+      else {
+        // the page cache dropped, so the bytes come from the restored disk itself
+        const d = await r2.exec(['sh', '-c', `echo 3 > /proc/sys/vm/drop_caches; head -c ${DISK_MARK.length} /dev/vda`]);
+        t.equal(d.stdout, DISK_MARK, 'the disk is the one saved with the snapshot');
+        t.ok(readFileSync(disk).equals(Buffer.alloc(DISK_BYTES)), 'the disk image itself was never written');
+        t.ok(snap.disks.length === 1 && existsSync(snap.disks[0]!), `the overlay saved: ${snap.disks[0]}`);
+      }
       await r2.mountShare('ro', '/mnt/ro', { readOnly: true });
       t.equal((await r2.exec(['cat', '/mnt/ro/hello.txt'])).stdout, 'from the host\n', 'a share mounts after the restore');
     } finally {
