@@ -38,6 +38,8 @@ export interface ExecOptions {
   readonly onStdout?: (chunk: Buffer) => void;
   /** Each piece of standard error, as it comes. */
   readonly onStderr?: (chunk: Buffer) => void;
+  /** Machine.exec: 'console' types the command on the console even when the machine has the agent. Default: the agent when there is one. */
+  readonly via?: 'agent' | 'console';
 }
 
 /** How a command run in the guest ended, and its output. */

@@ -559,7 +559,7 @@ export class Machine implements AsyncDisposable {
    */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new BootError(`${this.name}: exec: empty argv`);
-    if (this.#agent !== undefined) return (await this.waitForAgent()).exec(argv, opts);
+    if (opts.via === 'agent' || (opts.via === undefined && this.#agent !== undefined)) return (await this.waitForAgent()).exec(argv, opts);
     return this.#execConsole(argv, opts);
   }
 

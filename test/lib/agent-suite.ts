@@ -166,9 +166,20 @@ export function agentSuite(arch: Arch): void {
     t.equal(r.stdout, 'still here\n');
   });
 
-  t.test('round trips: agent against console', async (t) => {
+  t.test('the console fallback: exit code, stdout and stderr apart, stdin, cwd, env, timeout', async (t) => {
     await m.sendLine('');
     await m.waitFor(PROMPT, { from: 0, timeout: 60_000 });
+    const r = await m.exec(['sh', '-c', 'cat; echo "to-err $X" >&2; pwd; exit 3'], { via: 'console', stdin: 'piped in\n', cwd: '/tmp', env: { X: 'it is' } });
+    t.equal(r.via, 'console');
+    t.equal(r.code, 3, 'exit code');
+    t.equal(r.stdout, 'piped in\n/tmp\n', 'stdout alone, stdin passed');
+    t.equal(r.stderr, 'to-err it is\n', 'stderr alone');
+    const slow = await m.exec(['sleep', '30'], { via: 'console', timeout: 1000 });
+    t.equal(slow.timedOut, true, 'timed out');
+    t.equal(slow.signal, 'SIGKILL');
+  });
+
+  t.test('round trips: agent against console', async (t) => {
     const agent: number[] = [];
     const con: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
