@@ -118,6 +118,7 @@ export class PortTransport implements AgentTransport {
     }
   }
 
+  /** Queues bytes for the host and writes what the port takes now; nothing while no host is connected. */
   write(data: Buffer): void {
     if (!this.#connected) return;
     this.#out.push(data);
@@ -198,10 +199,12 @@ export class Agent {
     this.#running.clear();
   }
 
+  /** One reply to the host, framed. */
   #send(reply: AgentReply): void {
     this.#transport.write(encodeFrame(reply));
   }
 
+  /** A failed request's error reply: the message, and the errno name when there is one. */
   #fail(id: number, e: unknown): void {
     const err = e as NodeJS.ErrnoException;
     this.#send({ v: 1, id, type: 'error', message: err.message ?? String(e), ...(typeof err.code === 'string' ? { code: err.code } : {}) });

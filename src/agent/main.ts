@@ -20,6 +20,7 @@ Exit codes: 0 stopped by TERM or INT, 100 usage.
 /** How often (ms) the port is looked for until it appears (the module may still be loading). */
 const PORT_WAIT_MS = 100;
 
+/** The applet: serve the port until TERM (runsv's sv down). */
 export async function main(argv: string[]): Promise<number> {
   let port = AGENT_PORT_NAME;
   let scanDir = process.env['SVDIR'] ?? '/etc/service';

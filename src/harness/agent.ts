@@ -13,6 +13,8 @@ export const CONNECT_RETRY_MS = 20;
 export const HELLO_RETRY_MS = 250;
 /** Default wait (ms) for the agent to answer: a boot under TCG plus the agent's start. */
 export const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
+/** Default wait (ms) of waitForEvent. */
+const EVENT_TIMEOUT_MS = 30_000;
 
 /** A request the agent refused or could not do (its message; code: the errno name when there is one), or a lost connection. */
 export class AgentError extends Error {
@@ -225,6 +227,7 @@ export class AgentClient {
     });
   }
 
+  /** Asks the agent for the supervisor's events for the rest of the session. */
   async #subscribe(): Promise<void> {
     await this.#simple({ op: 'subscribe' }, 'subscribe to events');
   }
@@ -326,14 +329,14 @@ export class AgentClient {
 
   /**
    * Waits for an event matching match (one received already counts when opts.past is
-   * true; default only events from now on). Rejects after opts.timeout ms (default 30000).
+   * true; default only events from now on). Rejects after opts.timeout ms (default EVENT_TIMEOUT_MS, 30 s).
    */
   waitForEvent(match: (e: ServiceEvent) => boolean, opts: { timeout?: number; past?: boolean } = {}): Promise<ServiceEvent> {
     if (opts.past === true) {
       const seen = this.#events.find(match);
       if (seen !== undefined) return Promise.resolve(seen);
     }
-    const timeout = opts.timeout ?? 30000;
+    const timeout = opts.timeout ?? EVENT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const w: EventWaiter = {
         match,

@@ -62,7 +62,7 @@ export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' |
 export interface SnapshotOptions {
   /** After saving: 'continue' (default) lets the guest run on, 'quit' ends QEMU. */
   readonly then?: 'continue' | 'quit';
-  /** ms to wait for the migration to complete; default 120000. */
+  /** ms to wait for the migration to complete; default 120000 (MIGRATE_TIMEOUT_MS). */
   readonly timeout?: number;
 }
 
@@ -78,6 +78,14 @@ export interface SnapshotInfo {
   readonly ms: number;
 }
 
+/** Default wait (ms) for a snapshot's migration to complete, and for a restore's state to load. */
+const MIGRATE_TIMEOUT_MS = 120_000;
+/** Default wait (ms) of reconnectAgent for the agent's answer. */
+const RECONNECT_TIMEOUT_MS = 30_000;
+/** What a console exec waits (ms) beyond the command's own timeout: the typing, the base64 output coming back. */
+const CONSOLE_EXEC_SLACK_MS = 30_000;
+/** A console exec's wait (ms) when it has no timeout of its own. */
+const CONSOLE_EXEC_TIMEOUT_MS = 30_000;
 /** How often (ms) a migration's progress is asked for (query-migrate). */
 const MIGRATE_POLL_MS = 20;
 /** Migration bandwidth limit (bytes/s) for snapshots: QEMU's default (128 MiB/s) would make saving 1 GiB take seconds. */
@@ -526,7 +534,7 @@ export class Machine implements AsyncDisposable {
     if (this.#agentSocket === undefined) throw new BootError(`${this.name}: booted without the agent (boot({ agent: true }))`);
     (await this.waitForAgent()).close();
     this.#agentClient = undefined;
-    this.#agent = AgentClient.connect(this.#agentSocket, { timeout: opts.timeout ?? 30_000, abort: this.#exited }).then((c) => (this.#agentClient = c));
+    this.#agent = AgentClient.connect(this.#agentSocket, { timeout: opts.timeout ?? RECONNECT_TIMEOUT_MS, abort: this.#exited }).then((c) => (this.#agentClient = c));
     return this.#agent;
   }
 
@@ -555,7 +563,8 @@ export class Machine implements AsyncDisposable {
    * stderr apart; opts.onStdout/onStderr get the output as it comes (the streaming form).
    * Through the agent when the machine has one, else typed on the console (m.run: a
    * shell prompt must be waiting; output comes at the end, base64 through the console;
-   * a signal shows as code 128+n; the line must fit opts.maxLine of run).
+   * a signal shows as code 128+n; the line must fit run's maxLine; without a timeout it
+   * is waited for CONSOLE_EXEC_TIMEOUT_MS + CONSOLE_EXEC_SLACK_MS, 60 s, then a BootError).
    */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new BootError(`${this.name}: exec: empty argv`);
@@ -575,7 +584,7 @@ export class Machine implements AsyncDisposable {
     // stdin: base64 on the line, decoded in the guest (the line's length limits it)
     const feed = opts.stdin === undefined ? '' : `printf %s ${Buffer.from(opts.stdin).toString('base64')} | base64 -d | `;
     const line = `${feed}(cd ${shq(opts.cwd ?? '/')} && ${cmd}) ${feed === '' ? '</dev/null ' : ''}>${o} 2>${e}; s=$?; base64 ${o}; echo :; base64 ${e}; rm -f ${o} ${e}; (exit $s)`;
-    const r = await this.run(line, { timeout: (opts.timeout ?? 30000) + 30000 });
+    const r = await this.run(line, { timeout: (opts.timeout ?? CONSOLE_EXEC_TIMEOUT_MS) + CONSOLE_EXEC_SLACK_MS });
     const [out = '', err = ''] = r.output.split(/^:$/m);
     const decode = (b64: string) => Buffer.from(b64.replace(/\s+/g, ''), 'base64');
     const stdout = decode(out);
@@ -628,7 +637,7 @@ export class Machine implements AsyncDisposable {
     await this.qmp('stop');
     await this.qmp('migrate-set-parameters', { 'max-bandwidth': MIGRATE_BANDWIDTH });
     await this.qmp('migrate', { uri: `exec:cat > ${shq(path)}` });
-    await this.#waitMigration('snapshot', opts.timeout ?? 120_000);
+    await this.#waitMigration('snapshot', opts.timeout ?? MIGRATE_TIMEOUT_MS);
     const disks: string[] = [];
     for (const [i, overlay] of this.#overlays) {
       const saved = `${path}.disk${i}.qcow2`;
@@ -865,7 +874,7 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   }
   try {
     await machine.connectQmp(qmpSocket, opts.qmpTimeout ?? 15000);
-    if (opts.restore !== undefined) await machine.waitIncoming(opts.qmpTimeout ?? 120_000);
+    if (opts.restore !== undefined) await machine.waitIncoming(MIGRATE_TIMEOUT_MS);
     await machine.qmp('cont');
     machine.resumedAt = performance.now();
     if (agentSocket !== undefined) machine.connectAgent(agentSocket, opts.agentTimeout ?? DEFAULT_AGENT_TIMEOUT_MS);
