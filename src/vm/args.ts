@@ -188,12 +188,14 @@ export interface RunArgs {
   readonly request?: RunRequest;
   /** Where the console log goes (--log-dir). */
   readonly logDir?: string;
+  /** Say how the VM started and the times (-v). */
+  readonly verbose?: boolean;
 }
 
 /** Parses `runit-ts-vm run [options] -- COMMAND...`. */
 export function parseRunArgs(argv: readonly string[], cwd = process.cwd()): RunArgs {
   const { opts, command } = splitCommand(argv);
-  const { values, positionals } = parseOptions(opts, { ...BOOT_OPTIONS, timeout: { type: 'string' }, snapshot: { type: 'boolean' }, 'log-dir': { type: 'string' } }, true);
+  const { values, positionals } = parseOptions(opts, { ...BOOT_OPTIONS, timeout: { type: 'string' }, snapshot: { type: 'boolean' }, 'log-dir': { type: 'string' }, verbose: { type: 'boolean', short: 'v' } }, true);
   if (values['help'] === true) return { help: true };
   const cmd = command ?? positionals;
   if (command !== undefined && positionals.length) throw usageError(`unexpected argument '${positionals[0]}' before '--'`);
@@ -205,6 +207,7 @@ export function parseRunArgs(argv: readonly string[], cwd = process.cwd()): RunA
   return {
     help: false,
     ...(logDir !== undefined ? { logDir: resolve(cwd, logDir) } : {}),
+    ...(values['verbose'] === true ? { verbose: true } : {}),
     request: {
       ...src,
       name: 'run',

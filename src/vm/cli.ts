@@ -7,7 +7,7 @@ import { parseRunArgs, parseShellArgs, parseTestArgs, DEFAULT_TIMEOUT_S, DEFAULT
 import { loadConfig } from './config.ts';
 import { EXIT, usageError, VmError } from './errors.ts';
 import { IMAGE_ENV, IMAGE_TARGET } from './image.ts';
-import { defaultLogDir, failureLine, runInVm } from './run.ts';
+import { defaultLogDir, failureLine, runInVm, verboseLine } from './run.ts';
 import { shell } from './shell.ts';
 import { CORES_PER_JOB, defaultJobs, runSuite, suiteCode, suiteName } from './suite.ts';
 
@@ -58,8 +58,11 @@ shell syntax) with stdin empty, copies its stdout and stderr to ours, and exits 
 exit code. The console log is kept when the run fails (its path is printed).
 
   --timeout S       seconds the command may run (default ${DEFAULT_TIMEOUT_S}; 0: no limit)
-  --snapshot        start from a saved snapshot of the booted VM instead of a cold boot
+  --snapshot        start from a snapshot of the booted VM (saved on first use, under
+                    $TMPDIR/runit-ts-vm-UID/snapshots, keyed by kernel, initramfs, memory and
+                    shares) instead of a cold boot; needs the agent (the harness image)
   --log-dir DIR     where console logs go (default: a folder under $TMPDIR)
+  -v, --verbose     say how the VM started (cold boot, restored) and how long it took
 ${BOOT_HELP}
 
 ${CODES}
@@ -119,6 +122,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const log = join(a.logDir ?? defaultLogDir(), `run-${process.pid}-${Date.now()}.console.log`);
     const o = await runInVm(req, { stdout: (b) => process.stdout.write(b), stderr: (b) => process.stderr.write(b) }, log);
     if (o.kind !== 'exit') process.stderr.write(`${failureLine(o)}\n`);
+    if (a.verbose === true) process.stderr.write(`${verboseLine(o)}\n`);
     return o.code;
   }
   if (sub === 'test') {

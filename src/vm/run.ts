@@ -31,6 +31,8 @@ export interface RunOutcome {
   readonly stderrTail: string;
   /** How the VM started: a cold boot, a restored snapshot, or a cold boot that saved one. */
   readonly start?: 'boot' | 'restore' | 'boot+snapshot';
+  /** Seconds from the start of the run until the guest took commands. */
+  readonly readySeconds?: number;
 }
 
 /** A folder for console logs. */
@@ -42,6 +44,13 @@ export function defaultLogDir(): string {
 export function failureLine(o: RunOutcome): string {
   const log = existsSync(o.consoleLog) ? ` (console log: ${o.consoleLog})` : '';
   return `runit-ts-vm: ${o.line ?? `exit ${o.code}`}${log}`;
+}
+
+/** What -v prints after a run: how the VM started and how long each part took. */
+export function verboseLine(o: RunOutcome): string {
+  const how = { boot: 'cold boot', restore: 'restored from snapshot', 'boot+snapshot': 'cold boot, snapshot saved' }[o.start ?? 'boot'];
+  const ready = o.readySeconds !== undefined ? `ready in ${o.readySeconds.toFixed(2)} s, ` : '';
+  return `runit-ts-vm: ${o.start === undefined ? 'no VM' : how}: ${ready}done in ${o.seconds.toFixed(2)} s, exit code ${o.code} (console log: ${o.consoleLog})`;
 }
 
 /** Decides what a failed step means from the machine's state: a panic, QEMU gone, or the step's time running out. */
@@ -117,9 +126,11 @@ export async function runInVm(req: RunRequest, io: GuestIo, consoleLog: string):
     },
   };
   let how: RunOutcome['start'];
+  let ready: number | undefined;
   const done = (kind: RunOutcome['kind'], code: number, line?: string): RunOutcome => ({
     kind, code, consoleLog, seconds: (performance.now() - t0) / 1000, stderrTail: stderrTail.toString('utf8'),
     ...(line !== undefined ? { line } : {}), ...(how !== undefined ? { start: how } : {}),
+    ...(ready !== undefined ? { readySeconds: ready } : {}),
   });
   let m: Machine | undefined;
   try {
@@ -127,6 +138,7 @@ export async function runInVm(req: RunRequest, io: GuestIo, consoleLog: string):
     const started = await start(req, inputs, consoleLog);
     m = started.m;
     how = started.how;
+    ready = (performance.now() - t0) / 1000;
     for (const [i, s] of req.shares.entries()) {
       try {
         await mountShare(m, inputs.agent, inputs.shares[i]!.tag, s.guest, s.rw);
