@@ -626,18 +626,27 @@ export class Machine implements AsyncDisposable {
    * Saves the running machine to file (QMP migrate to `exec:cat > FILE`, the CPUs stopped
    * meanwhile), and restorable drives' overlays beside it (FILE.diskN.qcow2); then the
    * guest runs on (default) or QEMU quits. boot({ ..., restore: file }) starts from it.
-   * Refused by QEMU while a 9p share is mounted in the guest, and refused here when a
-   * writable drive was not booted restorable (its saved state could not match the disk).
+   * Refused by QEMU while a 9p share is mounted in the guest (the guest then runs on), and
+   * refused here when a writable drive was not booted restorable (its saved state could
+   * not match the disk).
    */
   async snapshot(file: string, opts: SnapshotOptions = {}): Promise<SnapshotInfo> {
     if (this.#volatileDrives) throw new BootError(`${this.name}: snapshot: writable drives need boot({ restorable: true }) (QEMU's own throw-away overlay cannot be saved)`);
     const t0 = performance.now();
     const path = resolvePath(file);
     mkdirSync(dirname(path), { recursive: true });
+    const { running } = await this.qmp<{ running: boolean }>('query-status');
     await this.qmp('stop');
-    await this.qmp('migrate-set-parameters', { 'max-bandwidth': MIGRATE_BANDWIDTH });
-    await this.qmp('migrate', { uri: `exec:cat > ${shq(path)}` });
-    await this.#waitMigration('snapshot', opts.timeout ?? MIGRATE_TIMEOUT_MS);
+    try {
+      await this.qmp('migrate-set-parameters', { 'max-bandwidth': MIGRATE_BANDWIDTH });
+      await this.qmp('migrate', { uri: `exec:cat > ${shq(path)}` });
+      await this.#waitMigration('snapshot', opts.timeout ?? MIGRATE_TIMEOUT_MS);
+    } catch (e) {
+      // refused (a 9p share mounted) or failed: the guest runs on as it did
+      if (running && this.running) await this.qmp('cont').catch(() => undefined);
+      rmSync(path, { force: true });
+      throw new BootError(`${this.name}: snapshot to ${path}: ${(e as Error).message}`, { cause: e });
+    }
     const disks: string[] = [];
     for (const [i, overlay] of this.#overlays) {
       const saved = `${path}.disk${i}.qcow2`;

@@ -143,7 +143,9 @@ export function agentSuite(arch: Arch): void {
     t.equal(wrote.code, 0, wrote.stderr);
     t.equal(readFileSync(join(rw, 'out.txt'), 'utf8'), 'from the guest\n', 'the host sees the guest write');
     await t.rejects(m.mountShare('nosuchtag', '/mnt/x'), /nosuchtag/);
-    // QEMU refuses to save a machine with a share mounted
+    // QEMU refuses to save a machine with a share mounted; the guest runs on
+    await t.rejects(m.snapshot(join(tmp, 'refused.state')), /snapshot .*VirtFS/);
+    t.equal((await m.exec(['echo', 'running on'])).stdout, 'running on\n', 'the guest runs on after the refusal');
     await m.umountShare('/mnt/ro');
     await m.umountShare('/mnt/rw');
   });
