@@ -2,6 +2,7 @@
 // agent (Machine.exec streams stdout and stderr apart, mountShare) when the image runs it,
 // else on the console's root shell (Machine.exec's console form, and mount typed there).
 import { constants } from 'node:os';
+import { AgentError } from '../harness/agent.ts';
 import type { Machine } from '../harness/machine.ts';
 
 /** The console shell's prompt in runit-ts images. */
@@ -50,10 +51,29 @@ export async function mountShare(m: Machine, agent: boolean, tag: string, path: 
   if (r.status !== 0) throw new Error(`mount failed (status ${r.status}): ${r.output.trim().split('\n').pop() ?? ''}`);
 }
 
-/** Runs argv in `cwd` (stdin empty); timeoutMs 0 = no limit. Output goes to `io` (as it comes, through the agent). */
+/** Exit codes of a command the agent could not start, as a shell gives them: not found, not executable. */
+const START_FAILURES: Readonly<Record<string, { code: number; what: string }>> = {
+  ENOENT: { code: 127, what: 'not found' },
+  EACCES: { code: 126, what: 'permission denied' },
+  ENOEXEC: { code: 126, what: 'cannot execute' },
+};
+
+/**
+ * Runs argv in `cwd` (stdin empty); timeoutMs 0 = no limit. Output goes to `io` (as it comes,
+ * through the agent). A command that cannot be started ends like it would in a shell: a line
+ * on its stderr and 127 (not found) or 126 (not executable).
+ */
 export async function execCommand(m: Machine, agent: boolean, argv: readonly string[], cwd: string, timeoutMs: number, io: GuestIo): Promise<GuestExit> {
   const limit = timeoutMs > 0 ? timeoutMs : agent ? undefined : NO_LIMIT_MS;
-  const r = await m.exec(argv, { cwd, ...(limit !== undefined ? { timeout: limit } : {}), onStdout: io.stdout, onStderr: io.stderr });
+  let r;
+  try {
+    r = await m.exec(argv, { cwd, ...(limit !== undefined ? { timeout: limit } : {}), onStdout: io.stdout, onStderr: io.stderr });
+  } catch (e) {
+    const f = e instanceof AgentError && e.code !== undefined ? START_FAILURES[e.code] : undefined;
+    if (f === undefined) throw e;
+    io.stderr(Buffer.from(`${argv[0]}: ${f.what}\n`));
+    return { code: f.code, timedOut: false };
+  }
   if (r.timedOut) return { code: 0, timedOut: true };
   return { code: r.code ?? signalCode(r.signal ?? ''), timedOut: false };
 }

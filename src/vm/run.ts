@@ -180,8 +180,8 @@ export async function runInVm(req: RunRequest, io: GuestIo, consoleLog: string):
       exit = await execCommand(m, inputs.agent, req.command, req.cwd, req.timeout * 1000, tee);
     } catch (e) {
       const c = classify(m, e, 'while the command ran');
-      // the console path's own limit ran out before the guest's
-      throw c.kind === 'boot' && m.exitInfo === undefined && req.timeout > 0 ? new VmError('timeout', `the command timed out after ${req.timeout} s`) : c;
+      // the console path: Machine.run's own limit ran out (the guest hung past the command's)
+      throw !inputs.agent && c.kind === 'boot' && m.exitInfo === undefined && req.timeout > 0 ? new VmError('timeout', `the command timed out after ${req.timeout} s`) : c;
     }
     if (exit.timedOut) throw new VmError('timeout', `the command timed out after ${req.timeout} s`);
     return done('exit', exit.code);

@@ -1,16 +1,16 @@
 // `runit-ts-vm shell`: the VM's serial console on this terminal (like `make boot`), with
 // the shares attached; the lines to mount them are printed before it starts.
 import { execa } from 'execa';
-import { resolveAccel } from '../harness/kvm.ts';
 import { qemuCommand } from '../harness/qemu.ts';
 import type { ShellArgs } from './args.ts';
 import { mountLine } from './guest.ts';
 import { bootInputs } from './image.ts';
+import { cachedAccel } from './run.ts';
 
 /** Boots with the console on this terminal until QEMU ends; resolves with QEMU's exit code. */
 export async function shell(a: Required<Pick<ShellArgs, 'source' | 'shares' | 'memory'>>): Promise<number> {
   const inputs = bootInputs(a.source, a.shares);
-  const accel = await resolveAccel(a.source.arch, 'auto');
+  const accel = await cachedAccel(a.source.arch);
   const cmd = qemuCommand({
     arch: a.source.arch, kernel: inputs.kernel, initrd: inputs.initrd, append: inputs.append, drives: inputs.drives,
     memory: a.memory, accel, console: 'interactive', shares: inputs.shares,

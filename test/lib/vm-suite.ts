@@ -59,6 +59,15 @@ export function vmSuite(arch: Arch): void {
     t.comment(`figure: ${arch} runit-ts-vm run --snapshot -- echo: ${/done in ([\d.]+) s/.exec(r.stderr)?.[1]} s`);
   });
 
+  t.test('a command that cannot start: 127 (not found) and 126 (not executable), as in a shell', async (t) => {
+    const missing = await run([], ['no-such-command']);
+    t.equal(missing.exitCode, 127);
+    t.match(missing.stderr, /^no-such-command: not found\n/);
+    const noexec = await run([], ['./input.txt']);
+    t.equal(noexec.exitCode, 126);
+    t.match(noexec.stderr, /^\.\/input\.txt: permission denied\n/);
+  });
+
   t.test('--timeout: its own exit code and one line', async (t) => {
     const r = await run(['--timeout', '1'], ['sleep', '100']);
     t.equal(r.exitCode, EXIT.timeout);
