@@ -24,7 +24,7 @@ TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image boot test typecheck unit test-host test-location test-boot test-container reliability bench repin clean help lib pack install deb
+.PHONY: all setup build image vm-image boot test typecheck unit test-host test-location test-boot test-container reliability bench repin clean help lib pack install deb
 all: build
 
 help:
@@ -35,6 +35,7 @@ help:
 	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
 	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,exedisk,tar,oci,docker, ARCH=all (runit-ts-image build)"
 	@echo "make image OUTPUTS=disk   out/ARCH/disk.img (GPT: ESP + ext4 root), root.ext4, early.img"
+	@echo "make vm-image    out/harness/ARCH/{initramfs.img,vmlinuz,cmdline}: the harness image (guest agent, 9p)"
 	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
 	@echo "make boot EXEDISK=blk|pmem   boot out/ARCH/exedisk.img, the executable on a read-only erofs disk (pmem: x86_64)"
 	@echo "make test-container  podman/skopeo/umoci tests of the container images"
@@ -105,6 +106,13 @@ $(foreach a,$(ARCHES),out/$(a)/disk.img): out/%/disk.img: out/%/runit-ts out/%/r
 $(foreach a,$(ARCHES),out/$(a)/exedisk.img): out/%/exedisk.img: out/%/runit-ts out/%/runit-ts.node out/%/runit out/%/early $(IMAGE_SOURCES)
 	$(IMAGE_BUILD) --arch $* --outputs exedisk
 
+# the harness image (runit-ts/harness, runit-ts-vm): the default image's services plus the
+# guest agent, and the modules it and 9p shares need (image/specs/harness.json)
+$(foreach a,$(ARCHES),out/harness/$(a)/initramfs.img): out/harness/%/initramfs.img: out/%/runit-ts out/%/runit-ts.node out/%/runit $(IMAGE_SOURCES)
+	$(NODE) image/cli.ts build image/specs/harness.json --arch $* --outputs initramfs --out out/harness --compress $(COMPRESS)
+
+vm-image: out/harness/$(ARCH)/initramfs.img
+
 OUTPUT_LIST := $(subst $(comma), ,$(OUTPUTS))
 # what each arch needs built for OUTPUTS (exedisk: the early stage too)
 IMAGE_BINARIES = $(foreach a,$(1),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit $(if $(filter exedisk,$(OUTPUT_LIST)),out/$(a)/early))
@@ -139,7 +147,7 @@ test-host: build $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node)
 test-location: build
 	RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts $(TAP) test/location/*.test.ts
 
-test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit out/$(a)/early)
+test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/harness/$(a)/initramfs.img out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit out/$(a)/early)
 	# one at a time: each QEMU needs a core of its own for the timing checks
 	$(TAP) --jobs=1 test/boot/*.test.ts
 
@@ -161,7 +169,7 @@ test: typecheck
 	$(MAKE) test-container
 	$(MAKE) test-boot
 
-LIB_SOURCES := $(shell find src/control src/servicebuilder src/harness src/lib -name '*.ts' 2>/dev/null) src/index.ts
+LIB_SOURCES := $(shell find src/control src/servicebuilder src/harness src/agent src/lib -name '*.ts' 2>/dev/null) src/index.ts
 dist/index.js: $(LIB_SOURCES) tsconfig.build.json scripts/build.ts $(SETUP_STAMP)
 	$(NODE) scripts/build.ts lib
 lib: dist/index.js

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { bootFiles } from '../image/packers/initramfs.ts';
-import { cpioBuffer } from '../image/packers/cpio.ts';
+import { cpioBuffer } from '../src/lib/cpio.ts';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
 import { parseArch, requireHostArch, TRIPLET } from '../src/lib/platform.ts';
 import { boot } from '../src/harness/index.ts';

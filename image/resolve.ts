@@ -7,7 +7,7 @@
 //   spec.ts (spec file -> ResolvedSpec) -> resolve.ts (per arch: ResolvedImage)
 //     -> packers/{initramfs,disk,exedisk,tar,oci,docker}.ts, driven by outputs.ts
 import type { Arch } from '../src/lib/platform.ts';
-import type { Entry } from './entry.ts';
+import type { Entry } from '../src/lib/entry.ts';
 import { requireInput } from './inputs.ts';
 import { DEFAULT_SERVICES, imageModules, kernelImage, kernelModulesDir, kernelRelease, rootfs, SINGLE_SERVICES, type DiskSpec, type ImageSpec } from './rootfs.ts';
 

@@ -8,8 +8,8 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSyn
 import { join, relative } from 'node:path';
 import { inputDir, repoRoot, requireInput } from './inputs.ts';
 import { TRIPLET, type Arch } from '../src/lib/platform.ts';
-import { resolveModules } from './modules.ts';
-import type { Entry } from './entry.ts';
+import { resolveModules } from '../src/lib/kmod.ts';
+import type { Entry } from '../src/lib/entry.ts';
 import { groupText, homeOf, passwdText, resolveOwner, type GroupDef, type UserDef } from './accounts.ts';
 import { reproducibleBuild } from './epoch.ts';
 import { createHash, randomBytes } from 'node:crypto';

@@ -37,6 +37,7 @@ export const COMMANDS: Record<string, () => Promise<Applet>> = {
   wait: async () => (await import('./control/cli.ts')).wait,
   analyze: async () => (await import('./analyze/main.ts')).main,
   sntp: async () => (await import('./sntp/main.ts')).main,
+  agent: async () => (await import('./agent/main.ts')).main,
 };
 
 export const SELF = 'runit-ts';
@@ -52,6 +53,7 @@ Commands: runit-ts status --json, runit-ts events, runit-ts wait (JSON status,
 the supervisor's event stream, waiting for up/ready/down from scripts),
 runit-ts analyze (the boot timeline: time, blame, critical-chain, plot).
 runit-ts sntp (set the clock from an NTP server).
+runit-ts agent (the QEMU harness's guest agent, on a virtio-serial port).
 'APPLET --help' describes each.
 `;
 

@@ -9,15 +9,15 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseModulesDep } from '../../stages/stage1.ts';
-import type { Entry } from '../entry.ts';
+import type { Entry } from '../../src/lib/entry.ts';
 import { sourceDateEpoch } from '../epoch.ts';
 import { repoRoot, requireInput, type Arch } from '../inputs.ts';
 import { mib, say } from '../log.ts';
-import { resolveModules } from '../modules.ts';
+import { resolveModules } from '../../src/lib/kmod.ts';
 import type { ResolvedImage } from '../resolve.ts';
 import { busyboxEntries, type ImageSpec } from '../rootfs.ts';
 import { imageCmdline } from '../../src/lib/platform.ts';
-import { writeCpio } from './cpio.ts';
+import { writeCpio } from '../../src/lib/cpio.ts';
 import { DiskError, writeExt4 } from './ext4.ts';
 import { writeErofs } from './erofs.ts';
 import { writeEsp, type EspFile } from './esp.ts';

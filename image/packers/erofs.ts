@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import type { Entry } from '../entry.ts';
+import type { Entry } from '../../src/lib/entry.ts';
 import { DiskError, stageTree } from './ext4.ts';
 
 /**

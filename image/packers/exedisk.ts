@@ -16,15 +16,15 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Entry } from '../entry.ts';
+import type { Entry } from '../../src/lib/entry.ts';
 import { sourceDateEpoch } from '../epoch.ts';
 import { repoRoot } from '../inputs.ts';
 import { mib, say } from '../log.ts';
-import { resolveModules } from '../modules.ts';
+import { resolveModules } from '../../src/lib/kmod.ts';
 import type { ResolvedImage } from '../resolve.ts';
 import { imageCmdline, type Arch } from '../../src/lib/platform.ts';
 import { parseModulesDep } from '../../stages/stage1.ts';
-import { writeCpio } from './cpio.ts';
+import { writeCpio } from '../../src/lib/cpio.ts';
 import { dependencyOrder, DiskError, type DiskSettings } from './disk.ts';
 import { writeErofs } from './erofs.ts';
 import { stableUuid } from './gpt.ts';

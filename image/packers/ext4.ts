@@ -6,7 +6,7 @@
 import { chmodSync, closeSync, openSync, readSync, writeSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, utimesSync, lutimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { entryData, sortEntries, type Entry } from '../entry.ts';
+import { entryData, sortEntries, type Entry } from '../../src/lib/entry.ts';
 
 export interface Ext4Options {
   /** size of the file system in bytes */

@@ -13,7 +13,7 @@ import { imageCmdline, type Arch } from '../../src/lib/platform.ts';
 import { sourceDateEpoch } from '../epoch.ts';
 import { mib, say } from '../log.ts';
 import type { ResolvedImage } from '../resolve.ts';
-import { writeCpio } from './cpio.ts';
+import { writeCpio } from '../../src/lib/cpio.ts';
 import { bootKernel, writeKernel } from './kernel.ts';
 
 export const COMPRESSIONS = ['none', 'lz4', 'gzip', 'zstd', 'xz'] as const;

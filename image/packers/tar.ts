@@ -5,7 +5,7 @@
 // unpacker (rootless podman, umoci --rootless) cannot create them.
 import { createHash } from 'node:crypto';
 import { pack as tarPack, type Header } from 'tar-stream';
-import { entryData, sortEntries, type Entry } from '../entry.ts';
+import { entryData, sortEntries, type Entry } from '../../src/lib/entry.ts';
 
 export interface Blob {
   data: Buffer;

@@ -6,6 +6,11 @@
 //   const { output, status } = await m.run('uname -m');
 //   await m.ctrlAltDel();
 //   const { reason } = await m.waitForExit();   // 'guest-shutdown' | 'guest-reset' | ...
+//
+// With the guest agent (the harness image, make vm-image):
+//   await using m = await boot({ arch, kernel, initrd, append, agent: true, shares: [{ host: dir, tag: 'src' }] });
+//   await m.mountShare('src', '/mnt/src');
+//   const { code, stdout, stderr } = await m.exec(['make', '-C', '/mnt/src', 'check']);
 
 export { type Arch, ARCHES, ARCH_INFO, type ArchInfo, hostArch, parseArch, findExecutable, QemuNotFoundError } from './arch.ts';
 export {
@@ -24,7 +29,7 @@ export {
   type KvmProbeResult,
   type KvmProbeOptions,
 } from './kvm.ts';
-export { qemuCommand, defaultCmdline, type Drive, type QemuOptions, type QemuCommand, type ConsoleMode, type CmdlineOptions } from './qemu.ts';
+export { qemuCommand, defaultCmdline, type Drive, type Share, type QemuOptions, type QemuCommand, type ConsoleMode, type CmdlineOptions } from './qemu.ts';
 export { QmpClient, QmpParser, QmpError, parseQmpMessage, type QmpEvent, type QmpMessage, type QmpErrorBody, type QmpWaitOptions } from './qmp.ts';
 export {
   findPattern,
@@ -50,5 +55,20 @@ export {
   type ExitInfo,
   type ExitWaitOptions,
   type ShutdownReason,
+  type SnapshotOptions,
+  type SnapshotInfo,
 } from './machine.ts';
+export { AgentClient, AgentError, DEFAULT_AGENT_TIMEOUT_MS, type ExecOptions, type ExecResult } from './agent.ts';
+export {
+  AGENT_PORT_NAME,
+  PROTOCOL_VERSION,
+  AgentProtocolError,
+  encodeFrame,
+  parseRequest,
+  parseReply,
+  FrameSplitter,
+  type AgentRequest,
+  type AgentRequestBody,
+  type AgentReply,
+} from '../lib/agent-protocol.ts';
 export { extractVmlinux, cachedVmlinux } from './kernel.ts';

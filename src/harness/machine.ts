@@ -1,13 +1,15 @@
 // boot(): run a guest under QEMU with its serial console on a pipe and QMP on a unix socket.
 
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa, type ResultPromise } from 'execa';
-import { type Arch, ARCH_INFO, requireQemu } from './arch.ts';
+import { type Arch, ARCH_INFO, findExecutable, requireQemu } from './arch.ts';
+import { AgentClient, AgentError, DEFAULT_AGENT_TIMEOUT_MS, type ExecOptions, type ExecResult } from './agent.ts';
+import type { ServiceEvent } from '../lib/events.ts';
 import { type Accel, type ResolvedAccel, resolveAccel } from './kvm.ts';
-import { type QemuCommand, type QemuOptions, qemuCommand } from './qemu.ts';
+import { type Drive, type QemuCommand, type QemuOptions, qemuCommand } from './qemu.ts';
 import { QmpClient, type QmpEvent, type QmpWaitOptions } from './qmp.ts';
 import {
   type ConsoleMatch,
@@ -23,7 +25,7 @@ import {
  * Options of boot(): the QemuOptions of the guest (console, QMP and pausing are the
  * harness's own), plus console logging and the QMP connection timeout.
  */
-export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' | 'paused' | 'accel'> {
+export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' | 'paused' | 'accel' | 'agentSocket' | 'incoming'> {
   /** Default 'auto': RUNIT_TS_ACCEL if set, else KVM when the probe says it works, else TCG. */
   readonly accel?: Accel;
   /** File that receives the raw console output as it arrives (parent dirs created, file truncated; written synchronously). */
@@ -34,7 +36,60 @@ export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' |
   readonly qmpTimeout?: number;
   /** Name used in error messages (default `${arch}`). */
   readonly name?: string;
+  /**
+   * Attach the guest agent's virtio-serial port and connect to it in the background:
+   * Machine.exec, copyIn, copyOut, mountShare and agentEvents then go through it. The
+   * image must run the agent (the harness image, `make vm-image`).
+   */
+  readonly agent?: boolean;
+  /** ms to wait for the agent's first answer (from QEMU start); default 120000. */
+  readonly agentTimeout?: number;
+  /**
+   * Start from a snapshot Machine.snapshot(file) wrote instead of booting (-incoming);
+   * the other options must be those of the machine that was saved (same kernel, initrd,
+   * memory, devices, shares). Its disks (restorable) come back as they were saved.
+   */
+  readonly restore?: string;
+  /**
+   * Writable drives with snapshot (the default) go through a qcow2 overlay boot() makes in
+   * its temporary directory (qemu-img create -b), instead of QEMU's own throw-away one,
+   * so that Machine.snapshot() can save the disks with the machine. Needs qemu-img.
+   */
+  readonly restorable?: boolean;
 }
+
+/** Options of Machine.snapshot. */
+export interface SnapshotOptions {
+  /** After saving: 'continue' (default) lets the guest run on, 'quit' ends QEMU. */
+  readonly then?: 'continue' | 'quit';
+  /** ms to wait for the migration to complete; default 120000 (MIGRATE_TIMEOUT_MS). */
+  readonly timeout?: number;
+}
+
+/** What Machine.snapshot wrote and how long it took. */
+export interface SnapshotInfo {
+  /** The machine's state (a QEMU migration stream). */
+  readonly file: string;
+  /** The disks' overlays saved beside it (FILE.diskN.qcow2), for restorable drives. */
+  readonly disks: readonly string[];
+  /** Bytes of the state file. */
+  readonly bytes: number;
+  /** ms from the request to the saved state. */
+  readonly ms: number;
+}
+
+/** Default wait (ms) for a snapshot's migration to complete, and for a restore's state to load. */
+const MIGRATE_TIMEOUT_MS = 120_000;
+/** Default wait (ms) of reconnectAgent for the agent's answer. */
+const RECONNECT_TIMEOUT_MS = 30_000;
+/** What a console exec waits (ms) beyond the command's own timeout: the typing, the base64 output coming back. */
+const CONSOLE_EXEC_SLACK_MS = 30_000;
+/** A console exec's wait (ms) when it has no timeout of its own. */
+const CONSOLE_EXEC_TIMEOUT_MS = 30_000;
+/** How often (ms) a migration's progress is asked for (query-migrate). */
+const MIGRATE_POLL_MS = 20;
+/** Migration bandwidth limit (bytes/s) for snapshots: QEMU's default (128 MiB/s) would make saving 1 GiB take seconds. */
+const MIGRATE_BANDWIDTH = 64 * 1024 ** 3;
 
 /** Options of Machine.waitFor. */
 export interface WaitOptions {
@@ -182,13 +237,21 @@ export class Machine implements AsyncDisposable {
   #exitInfo: ExitInfo | undefined;
   readonly #exited: Promise<ExitInfo>;
   #disposed = false;
+  #agent: Promise<AgentClient> | undefined;
+  #agentClient: AgentClient | undefined;
+  #agentSocket: string | undefined;
+  // restorable drives: index -> the overlay boot() made; volatile: drives whose writes QEMU keeps in its own overlay
+  readonly #overlays: ReadonlyMap<number, string>;
+  readonly #volatileDrives: boolean;
 
   /** @internal use boot() */
   constructor(
     command: QemuCommand,
     dir: string,
-    opts: { name: string; consoleLog?: string; onConsole?: (chunk: string) => void },
+    opts: { name: string; consoleLog?: string; onConsole?: (chunk: string) => void; overlays?: ReadonlyMap<number, string>; volatileDrives?: boolean },
   ) {
+    this.#overlays = opts.overlays ?? new Map();
+    this.#volatileDrives = opts.volatileDrives ?? false;
     this.arch = command.arch;
     this.accel = command.accel;
     this.command = command;
@@ -455,6 +518,165 @@ export class Machine implements AsyncDisposable {
     return { ...out, seconds: (m.at - t0) / 1000 };
   }
 
+  /** @internal start connecting to the guest agent (boot() with agent: true). */
+  connectAgent(socket: string, timeout: number): void {
+    this.#agentSocket = socket;
+    const left = Math.max(1000, timeout - (performance.now() - this.startedAt));
+    this.#agent = AgentClient.connect(socket, { timeout: left, abort: this.#exited }).then((c) => (this.#agentClient = c));
+    this.#agent.catch(() => undefined);
+  }
+
+  /**
+   * Ends the agent session and opens a new one on the same port (the guest's agent keeps
+   * running; what it ran for the old session is killed). Resolves with the new session.
+   */
+  async reconnectAgent(opts: { timeout?: number } = {}): Promise<AgentClient> {
+    if (this.#agentSocket === undefined) throw new BootError(`${this.name}: booted without the agent (boot({ agent: true }))`);
+    (await this.waitForAgent()).close();
+    this.#agentClient = undefined;
+    this.#agent = AgentClient.connect(this.#agentSocket, { timeout: opts.timeout ?? RECONNECT_TIMEOUT_MS, abort: this.#exited }).then((c) => (this.#agentClient = c));
+    return this.#agent;
+  }
+
+  /**
+   * The guest agent's session, once it has answered (boot() with agent: true). Rejects when
+   * the machine has no agent port, the agent did not answer within the boot's
+   * agentTimeout, or QEMU exited.
+   */
+  waitForAgent(): Promise<AgentClient> {
+    if (this.#agent === undefined) return Promise.reject(new BootError(`${this.name}: booted without the agent (boot({ agent: true }))`));
+    return this.#agent;
+  }
+
+  /** The supervisor's events the guest agent forwarded so far (service up, ready, down, ...; the backlog first, marked replay). */
+  get agentEvents(): readonly ServiceEvent[] {
+    return this.#agentClient?.events ?? [];
+  }
+
+  /** Waits for an event of the guest's supervisor, forwarded by the agent (from now on, or opts.past: one seen already counts). */
+  async waitForAgentEvent(match: (e: ServiceEvent) => boolean, opts: { timeout?: number; past?: boolean } = {}): Promise<ServiceEvent> {
+    return (await this.waitForAgent()).waitForEvent(match, opts);
+  }
+
+  /**
+   * Runs argv in the guest (no shell) and returns its exit code or signal, stdout and
+   * stderr apart; opts.onStdout/onStderr get the output as it comes (the streaming form).
+   * Through the agent when the machine has one, else typed on the console (m.run: a
+   * shell prompt must be waiting; output comes at the end, base64 through the console;
+   * a signal shows as code 128+n; the line must fit run's maxLine; without a timeout it
+   * is waited for CONSOLE_EXEC_TIMEOUT_MS + CONSOLE_EXEC_SLACK_MS, 60 s, then a BootError).
+   */
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (argv.length === 0) throw new BootError(`${this.name}: exec: empty argv`);
+    if (opts.via === 'agent' || (opts.via === undefined && this.#agent !== undefined)) return (await this.waitForAgent()).exec(argv, opts);
+    return this.#execConsole(argv, opts);
+  }
+
+  /** exec() without an agent: the command typed on the console, its output in files sent back in base64. */
+  async #execConsole(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+    const t0 = performance.now();
+    const id = randomBytes(4).toString('hex');
+    const o = `/tmp/.rts-o.${id}`;
+    const e = `/tmp/.rts-e.${id}`;
+    const env = Object.entries(opts.env ?? {}).map(([k, v]) => shq(`${k}=${v}`));
+    const secs = opts.timeout !== undefined ? Math.max(1, Math.ceil(opts.timeout / 1000)) : undefined;
+    const cmd = [...(env.length ? ['env', ...env] : []), ...(secs !== undefined ? ['timeout', '-s', 'KILL', String(secs)] : []), ...argv.map(shq)].join(' ');
+    // stdin: base64 on the line, decoded in the guest (the line's length limits it)
+    const feed = opts.stdin === undefined ? '' : `printf %s ${Buffer.from(opts.stdin).toString('base64')} | base64 -d | `;
+    const line = `${feed}(cd ${shq(opts.cwd ?? '/')} && ${cmd}) ${feed === '' ? '</dev/null ' : ''}>${o} 2>${e}; s=$?; base64 ${o}; echo :; base64 ${e}; rm -f ${o} ${e}; (exit $s)`;
+    const r = await this.run(line, { timeout: (opts.timeout ?? CONSOLE_EXEC_TIMEOUT_MS) + CONSOLE_EXEC_SLACK_MS });
+    const [out = '', err = ''] = r.output.split(/^:$/m);
+    const decode = (b64: string) => Buffer.from(b64.replace(/\s+/g, ''), 'base64');
+    const stdout = decode(out);
+    const stderr = decode(err);
+    if (stdout.length) opts.onStdout?.(stdout);
+    if (stderr.length) opts.onStderr?.(stderr);
+    const timedOut = secs !== undefined && r.status === 137;
+    return { code: timedOut ? null : r.status, signal: timedOut ? 'SIGKILL' : null, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8'), timedOut, ms: performance.now() - t0, via: 'console' };
+  }
+
+  /** Copies a host file into the guest (through the agent), making the guest's directories; mode defaults to the host file's. */
+  async copyIn(hostPath: string, guestPath: string, opts: { mode?: number } = {}): Promise<void> {
+    const agent = await this.waitForAgent();
+    await agent.writeFile(guestPath, readFileSync(hostPath), { mode: opts.mode ?? statSync(hostPath).mode & 0o7777 });
+  }
+
+  /** Copies a guest file to the host (through the agent), making the host's directory. */
+  async copyOut(guestPath: string, hostPath: string): Promise<void> {
+    const data = await (await this.waitForAgent()).readFile(guestPath);
+    mkdirSync(dirname(hostPath), { recursive: true });
+    writeFileSync(hostPath, data);
+  }
+
+  /**
+   * Mounts the 9p share tag (boot({ shares })) at the guest's path, through the agent;
+   * readOnly mounts it read-only in the guest (a share with readOnly is read-only whatever
+   * the mount says). QEMU refuses to snapshot while a share is mounted: umountShare first.
+   */
+  async mountShare(tag: string, guestPath: string, opts: { readOnly?: boolean } = {}): Promise<void> {
+    await (await this.waitForAgent()).mount(tag, guestPath, opts);
+  }
+
+  /** Unmounts a share (or anything) mounted at the guest's path, through the agent. */
+  async umountShare(guestPath: string): Promise<void> {
+    await (await this.waitForAgent()).umount(guestPath);
+  }
+
+  /**
+   * Saves the running machine to file (QMP migrate to `exec:cat > FILE`, the CPUs stopped
+   * meanwhile), and restorable drives' overlays beside it (FILE.diskN.qcow2); then the
+   * guest runs on (default) or QEMU quits. boot({ ..., restore: file }) starts from it.
+   * Refused by QEMU while a 9p share is mounted in the guest (the guest then runs on), and
+   * refused here when a writable drive was not booted restorable (its saved state could
+   * not match the disk).
+   */
+  async snapshot(file: string, opts: SnapshotOptions = {}): Promise<SnapshotInfo> {
+    if (this.#volatileDrives) throw new BootError(`${this.name}: snapshot: writable drives need boot({ restorable: true }) (QEMU's own throw-away overlay cannot be saved)`);
+    const t0 = performance.now();
+    const path = resolvePath(file);
+    mkdirSync(dirname(path), { recursive: true });
+    const { running } = await this.qmp<{ running: boolean }>('query-status');
+    await this.qmp('stop');
+    try {
+      await this.qmp('migrate-set-parameters', { 'max-bandwidth': MIGRATE_BANDWIDTH });
+      await this.qmp('migrate', { uri: `exec:cat > ${shq(path)}` });
+      await this.#waitMigration('snapshot', opts.timeout ?? MIGRATE_TIMEOUT_MS);
+    } catch (e) {
+      // refused (a 9p share mounted) or failed: the guest runs on as it did
+      if (running && this.running) await this.qmp('cont').catch(() => undefined);
+      rmSync(path, { force: true });
+      throw new BootError(`${this.name}: snapshot to ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    const disks: string[] = [];
+    for (const [i, overlay] of this.#overlays) {
+      const saved = `${path}.disk${i}.qcow2`;
+      copyFileSync(overlay, saved);
+      disks.push(saved);
+    }
+    const info: SnapshotInfo = { file: path, disks, bytes: statSync(path).size, ms: performance.now() - t0 };
+    if ((opts.then ?? 'continue') === 'quit') await this.quit();
+    else await this.qmp('cont');
+    return info;
+  }
+
+  /** @internal waits until query-migrate says completed (outgoing, or incoming with -incoming); throws on failed. */
+  async #waitMigration(what: string, timeout: number): Promise<void> {
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const st = await this.qmp<{ status?: string; 'error-desc'?: string }>('query-migrate');
+      if (st.status === 'completed') return;
+      if (st.status === 'failed' || st.status === 'cancelled') throw new BootError(`${this.name}: ${what}: migration ${st.status}${st['error-desc'] ? `: ${st['error-desc']}` : ''}\n${this.#stderrNote()}`);
+      if (performance.now() > deadline) throw new BootError(`${this.name}: ${what}: migration not complete within ${timeout} ms (status ${st.status ?? 'none'})`);
+      await Promise.race([new Promise((r) => setTimeout(r, MIGRATE_POLL_MS)), this.#exited]);
+      if (this.#exitInfo !== undefined) throw new BootError(`${this.name}: ${what}: QEMU exited (${this.#describeExit(this.#exitInfo)})`);
+    }
+  }
+
+  /** @internal boot() with restore: waits for the incoming state to be loaded. */
+  waitIncoming(timeout: number): Promise<void> {
+    return this.#waitMigration('restore', timeout);
+  }
+
   #requireQmp(): QmpClient {
     if (this.#qmp === undefined) throw new BootError(`${this.name}: QMP is not connected`);
     return this.#qmp;
@@ -592,6 +814,7 @@ export class Machine implements AsyncDisposable {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#agentClient?.close();
     await this.kill();
     this.#qmp?.close();
     this.#closeLog();
@@ -616,6 +839,7 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   if (opts.initrd !== undefined) checkFile('initrd', opts.initrd);
   for (const d of opts.drives ?? []) checkFile('drive', d.file);
   for (const f of opts.pmem ?? []) checkFile('pmem', f);
+  if (opts.restore !== undefined) checkFile('snapshot', opts.restore);
   const fw = opts.firmware;
   if (fw !== undefined) for (const f of 'bios' in fw ? [fw.bios] : [fw.code, fw.vars]) checkFile('firmware', f);
   const accel = await resolveAccel(arch, opts.accel ?? 'auto', { qemu: bin });
@@ -623,8 +847,10 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   const base = join(tmpdir(), 'runit-ts-qemu-XXXXXX', 'qmp.sock').length <= 100 ? tmpdir() : '/tmp';
   const dir = mkdtempSync(join(base, 'runit-ts-qemu-'));
   const qmpSocket = join(dir, 'qmp.sock');
+  const agentSocket = opts.agent === true ? join(dir, 'agent.sock') : undefined;
   let machine: Machine;
   try {
+    const { drives, overlays, volatileDrives } = await prepareDrives(opts, dir);
     // UEFI variables: a private copy, so the packaged store stays untouched
     let firmware = opts.firmware;
     if (firmware !== undefined && 'vars' in firmware) {
@@ -632,9 +858,22 @@ export async function boot(opts: BootOptions): Promise<Machine> {
       copyFileSync(firmware.vars, vars);
       firmware = { code: firmware.code, vars };
     }
-    const command = qemuCommand({ ...opts, ...(firmware !== undefined ? { firmware } : {}), qemu: bin, accel, console: 'pipe', qmpSocket, paused: true });
+    const command = qemuCommand({
+      ...opts,
+      ...(firmware !== undefined ? { firmware } : {}),
+      ...(drives !== undefined ? { drives } : {}),
+      ...(agentSocket !== undefined ? { agentSocket } : {}),
+      ...(opts.restore !== undefined ? { incoming: `exec:cat ${shq(resolvePath(opts.restore))}` } : {}),
+      qemu: bin,
+      accel,
+      console: 'pipe',
+      qmpSocket,
+      paused: true,
+    });
     machine = new Machine(command, dir, {
       name: opts.name ?? arch,
+      overlays,
+      volatileDrives,
       ...(opts.consoleLog !== undefined ? { consoleLog: opts.consoleLog } : {}),
       ...(opts.onConsole !== undefined ? { onConsole: opts.onConsole } : {}),
     });
@@ -644,11 +883,44 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   }
   try {
     await machine.connectQmp(qmpSocket, opts.qmpTimeout ?? 15000);
+    if (opts.restore !== undefined) await machine.waitIncoming(MIGRATE_TIMEOUT_MS);
     await machine.qmp('cont');
     machine.resumedAt = performance.now();
+    if (agentSocket !== undefined) machine.connectAgent(agentSocket, opts.agentTimeout ?? DEFAULT_AGENT_TIMEOUT_MS);
   } catch (e) {
     await machine.dispose();
     throw e;
   }
   return machine;
+}
+
+/** A word for sh: single-quoted. */
+function shq(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The drives QEMU gets: with restorable, each writable snapshot drive becomes a qcow2
+ * overlay (in dir) over its image, or over the overlay a snapshot saved when restoring.
+ */
+async function prepareDrives(opts: BootOptions, dir: string): Promise<{ drives: Drive[] | undefined; overlays: Map<number, string>; volatileDrives: boolean }> {
+  const overlays = new Map<number, string>();
+  if (opts.drives === undefined) return { drives: undefined, overlays, volatileDrives: false };
+  const writable = (d: Drive) => d.readOnly !== true && d.snapshot !== false;
+  if (opts.restorable !== true) return { drives: [...opts.drives], overlays, volatileDrives: opts.drives.some(writable) };
+  const qemuImg = findExecutable('qemu-img');
+  if (qemuImg === undefined) throw new BootError('restorable drives need qemu-img (Debian: qemu-utils), not found in PATH');
+  const drives = await Promise.all(
+    opts.drives.map(async (d, i): Promise<Drive> => {
+      if (!writable(d)) return d;
+      const saved = opts.restore !== undefined ? `${resolvePath(opts.restore)}.disk${i}.qcow2` : undefined;
+      if (saved !== undefined && !existsSync(saved)) throw new BootError(`restore: no saved disk ${saved} for drive ${i} (${d.file})`);
+      const [base, fmt] = saved !== undefined ? [saved, 'qcow2'] : [resolvePath(d.file), d.format ?? 'raw'];
+      const overlay = join(dir, `disk${i}.qcow2`);
+      await execa(qemuImg, ['create', '-q', '-f', 'qcow2', '-b', base, '-F', fmt, overlay]);
+      overlays.set(i, overlay);
+      return { file: overlay, format: 'qcow2', snapshot: false };
+    }),
+  );
+  return { drives, overlays, volatileDrives: false };
 }

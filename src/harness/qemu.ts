@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { type Arch, ARCH_INFO } from './arch.ts';
 import { kernelCmdline } from '../lib/platform.ts';
 import { type Accel, type ResolvedAccel, resolveAccelSync } from './kvm.ts';
+import { AGENT_PORT_NAME } from '../lib/agent-protocol.ts';
 
 /**
  * How the guest's serial console is wired to QEMU's stdio.
@@ -78,8 +79,31 @@ export interface QemuOptions {
    * host-to-guest forwards ("tcp:127.0.0.1:2222-:22"), which restrict=on still allows.
    */
   readonly network?: boolean | { readonly hostfwd?: readonly string[] };
+  /**
+   * Path of a unix socket on which QEMU serves the guest agent's virtio-serial port
+   * (virtio-serial-pci, port name org.runit-ts.agent; server, no wait). The guest needs
+   * virtio_pci and virtio_console (the harness image loads them).
+   */
+  readonly agentSocket?: string;
+  /** Host directories exported to the guest over 9p (virtio-9p-pci), mounted by the guest by tag. */
+  readonly shares?: readonly Share[];
+  /**
+   * Start from a migration stream instead of booting: `-incoming VALUE`
+   * (e.g. "exec:cat 'FILE'"); the other options must be those of the machine saved.
+   */
+  readonly incoming?: string;
   /** Appended last, e.g. ['-device', 'virtio-rng-pci']. */
   readonly extraArgs?: readonly string[];
+}
+
+/** A host directory shared with the guest over 9p: `-virtfs local,path=HOST,mount_tag=TAG,security_model=none`. */
+export interface Share {
+  /** Host directory (must not contain ','). */
+  readonly host: string;
+  /** The name the guest mounts it by (`mount -t 9p -o trans=virtio TAG DIR`): 1-31 of A-Z a-z 0-9 _ . - */
+  readonly tag: string;
+  /** The guest cannot write to it (readonly=on). Default false. */
+  readonly readOnly?: boolean;
 }
 
 /** A disk image attached to the guest as a virtio-blk (PCI) disk. */
@@ -214,6 +238,22 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
     for (const f of fwd) if (!/^(tcp|udp):[0-9.]*:\d+-[0-9.]*:\d+$/.test(f)) throw new Error(`hostfwd must look like tcp:127.0.0.1:2222-:22, got ${f}`);
     args.push('-netdev', ['user', 'id=net0', 'restrict=on', ...fwd.map((f) => `hostfwd=${f}`)].join(','), '-device', 'virtio-net-pci,netdev=net0,romfile=');
   }
+  if (opts.agentSocket !== undefined) {
+    if (opts.agentSocket.includes(',')) throw new Error(`agent socket path must not contain ',': ${opts.agentSocket}`);
+    args.push(
+      '-device', 'virtio-serial-pci,id=vser0',
+      '-chardev', `socket,id=agent0,path=${opts.agentSocket},server=on,wait=off`,
+      '-device', `virtserialport,bus=vser0.0,chardev=agent0,name=${AGENT_PORT_NAME}`,
+    );
+  }
+  const tags = new Set<string>();
+  for (const sh of opts.shares ?? []) {
+    if (sh.host.includes(',')) throw new Error(`share path must not contain ',': ${sh.host}`);
+    if (!/^[A-Za-z0-9_.-]{1,31}$/.test(sh.tag)) throw new Error(`share tag must be 1-31 of A-Z a-z 0-9 _ . -, got ${JSON.stringify(sh.tag)}`);
+    if (tags.has(sh.tag)) throw new Error(`share tag ${sh.tag} given twice`);
+    tags.add(sh.tag);
+    args.push('-virtfs', `local,path=${sh.host},mount_tag=${sh.tag},security_model=none${sh.readOnly === true ? ',readonly=on' : ''}`);
+  }
   if (opts.kernel !== undefined) {
     args.push('-kernel', opts.kernel);
     if (opts.initrd !== undefined) args.push('-initrd', opts.initrd);
@@ -222,6 +262,7 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
     throw new Error('nothing to boot: give a kernel, or firmware and drives');
   }
   if (opts.paused === true) args.push('-S');
+  if (opts.incoming !== undefined) args.push('-incoming', opts.incoming);
   if (opts.extraArgs !== undefined) args.push(...opts.extraArgs);
   return { bin: opts.qemu ?? info.qemu, args, arch, accel };
 }

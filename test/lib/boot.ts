@@ -3,8 +3,8 @@
 import { appendFileSync, copyFileSync, existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Entry } from '../../image/entry.ts';
-import { cpioBuffer, writeCpio } from '../../image/packers/cpio.ts';
+import type { Entry } from '../../src/lib/entry.ts';
+import { cpioBuffer, writeCpio } from '../../src/lib/cpio.ts';
 import { bootFiles } from '../../image/packers/initramfs.ts';
 import { inlineService, rootfs, type ImageSpec, type ServiceDef } from '../../image/rootfs.ts';
 import { boot, type Machine } from '../../src/harness/index.ts';

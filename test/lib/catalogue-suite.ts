@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Entry } from '../../image/entry.ts';
+import type { Entry } from '../../src/lib/entry.ts';
 import type { Arch } from '../../image/inputs.ts';
 import type { ImageSpec, LoginSpec } from '../../image/rootfs.ts';
 import type { Machine } from '../../src/harness/index.ts';

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { sortEntries, type Entry } from '../../image/entry.ts';
-import { cpioBuffer } from '../../image/packers/cpio.ts';
+import { sortEntries, type Entry } from '../../src/lib/entry.ts';
+import { cpioBuffer } from '../../src/lib/cpio.ts';
 import { loadOrder, moduleName, parseModulesDep } from '../../stages/stage1.ts';
 import { join } from 'node:path';
 import { execa } from 'execa';

@@ -87,8 +87,8 @@ const RANK: Record<string, number> = {
   'src/runsv': 2,
   'src/runsvdir': 3,
   'src/container': 4, 'src/analyze': 4, 'src/control': 4,
-  'src/servicebuilder': 5,
-  stages: 5,
+  'src/servicebuilder': 5, 'src/agent': 5,
+  stages: 5, 'src/vm': 5,
   src: 6,
 };
 

@@ -4,7 +4,7 @@
 // with device nodes and fixed metadata.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { entryData, sortEntries, type Entry, type EntryType } from '../entry.ts';
+import { entryData, sortEntries, type Entry, type EntryType } from './entry.ts';
 
 const TYPE_BITS: Record<EntryType, number> = {
   file: 0o100000, dir: 0o040000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000,

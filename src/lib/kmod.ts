@@ -1,9 +1,9 @@
-// Kernel modules for the image: find them in the kernel package, follow their
+// Kernel modules for an image: find them in a kernel's lib/modules/VERSION tree, follow their
 // "depends=" (read from each .ko's .modinfo ELF section) and write a modules.dep for
 // just those, so stage 1 can load them without depmod.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { canonicalModuleName, MODULE_FILE, moduleName } from '../src/lib/platform.ts';
+import { canonicalModuleName, MODULE_FILE, moduleName } from './platform.ts';
 
 /** The NUL-separated key=value strings of an ELF64 little-endian .ko's .modinfo section. */
 export function modinfo(ko: Buffer): Map<string, string> {

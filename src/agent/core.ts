@@ -1,0 +1,355 @@
+// The guest agent: serves the host's requests (src/lib/agent-protocol.ts) on a virtio-serial
+// port. It runs commands with separate, streamed stdout and stderr and their exit code or
+// signal, copies files both ways, mounts 9p shares, and forwards the supervisor's events.
+// Nothing like it is in runit: it stands in for qemu-guest-agent in the harness image.
+//
+// The port (a character device) is used non-blocking: a read gives 0 while no host is
+// connected (QEMU's socket has no client, e.g. after a snapshot was restored and before
+// the host reconnected), EAGAIN while one is connected and has sent nothing; a write
+// gives EAGAIN while no host is connected or the queue to QEMU is full. So the agent
+// watches the port while a host is there and polls it while none is, and it never blocks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants as C, createReadStream, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { SupervisedServices } from '../control/client.ts';
+import { MS_RDONLY, native, type FdWatch } from '../lib/native.ts';
+import { AgentProtocolError, CHUNK_BYTES, encodeFrame, FrameSplitter, parseRequest, type AgentReply, type AgentRequest } from '../lib/agent-protocol.ts';
+
+/** Where the kernel lists virtio-serial ports (vportNpM/name holds the port's name). */
+export const VIRTIO_PORTS_DIR = '/sys/class/virtio-ports';
+/** How often (ms) the port is tried while no host is connected. */
+export const RECONNECT_POLL_MS = 20;
+/** How long (ms) a write waits before trying again when the queue to QEMU is full. */
+export const WRITE_RETRY_MS = 2;
+/** How long (ms) the events subscription waits before connecting again to a supervisor that is not there. */
+export const EVENTS_RETRY_MS = 500;
+/** 9p's message size (bytes): larger than the kernel's 8 KiB default, for faster copies. */
+export const NINEP_MSIZE = 262144;
+/** The commands' PATH when the agent's environment has none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The device of the virtio-serial port called name (/dev/vportNpM), or undefined when there is none (yet). */
+export function findPort(name: string, sysDir = VIRTIO_PORTS_DIR, devDir = '/dev'): string | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(sysDir);
+  } catch {
+    return undefined;
+  }
+  for (const e of entries.sort()) {
+    try {
+      if (readFileSync(join(sysDir, e, 'name'), 'utf8').trim() === name) return join(devDir, e);
+    } catch {
+      // a port being set up: its name is not there yet
+    }
+  }
+  return undefined;
+}
+
+/** What the agent core needs of its connection to the host. */
+export interface AgentTransport {
+  /** Queue bytes for the host (dropped when the host goes away before they are written). */
+  write(data: Buffer): void;
+}
+
+/** A port the agent serves: a virtio-serial device, read non-blocking, reopened as hosts come and go. */
+export class PortTransport implements AgentTransport {
+  readonly path: string;
+  readonly #fd: number;
+  #watch: FdWatch | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #out: Buffer[] = [];
+  #retry: NodeJS.Timeout | undefined;
+  #connected = false;
+  readonly #onData: (data: Buffer) => void;
+  readonly #onConnect: () => void;
+  readonly #onDisconnect: () => void;
+
+  /** Opens path; the callbacks get the host's bytes, and each host's arrival and departure. */
+  constructor(path: string, cb: { onData: (data: Buffer) => void; onConnect: () => void; onDisconnect: () => void }) {
+    this.path = path;
+    this.#onData = cb.onData;
+    this.#onConnect = cb.onConnect;
+    this.#onDisconnect = cb.onDisconnect;
+    this.#fd = openSync(path, C.O_RDWR | C.O_NONBLOCK);
+    this.#probe();
+  }
+
+  /** Tries a read: data or EAGAIN mean a host is there (watch it), 0 means none is (try again soon). */
+  #probe(): void {
+    this.#poll = undefined;
+    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    let n: number;
+    try {
+      n = readSync(this.#fd, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') throw e;
+      n = -1;
+    }
+    if (n === 0) {
+      this.#poll = setTimeout(() => this.#probe(), RECONNECT_POLL_MS);
+      return;
+    }
+    this.#setConnected(true);
+    if (n > 0) this.#onData(buf.subarray(0, n));
+    this.#watch = native().watchFd(this.#fd, (data, err) => {
+      if (data !== null) return this.#onData(data);
+      // end of file: the host closed its end; a read error would repeat, so it is told and polled alike
+      if (err) process.stderr.write(`agent: reading ${this.path}: ${err.message}\n`);
+      this.#watch = undefined;
+      this.#setConnected(false);
+      this.#poll = setTimeout(() => this.#probe(), RECONNECT_POLL_MS);
+    });
+  }
+
+  /** Tells the core when a host comes or goes; what was queued for a host that went is dropped. */
+  #setConnected(on: boolean): void {
+    if (on === this.#connected) return;
+    this.#connected = on;
+    if (!on) {
+      this.#out = [];
+      clearTimeout(this.#retry);
+      this.#retry = undefined;
+      this.#onDisconnect();
+    } else {
+      this.#onConnect();
+    }
+  }
+
+  /** Queues bytes for the host and writes what the port takes now; nothing while no host is connected. */
+  write(data: Buffer): void {
+    if (!this.#connected) return;
+    this.#out.push(data);
+    if (this.#retry === undefined && this.#out.length === 1) this.#flush();
+  }
+
+  /** Writes what is queued until the port would block; then tries again a little later. */
+  #flush(): void {
+    this.#retry = undefined;
+    while (this.#out.length > 0) {
+      const head = this.#out[0]!;
+      let n: number;
+      try {
+        n = writeSync(this.#fd, head);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') {
+          process.stderr.write(`agent: writing ${this.path}: ${(e as Error).message}\n`);
+          this.#out = [];
+          return;
+        }
+        this.#retry = setTimeout(() => this.#flush(), WRITE_RETRY_MS);
+        return;
+      }
+      if (n >= head.length) this.#out.shift();
+      else this.#out[0] = head.subarray(n);
+    }
+  }
+
+  /** Stops reading and closes the port. */
+  close(): void {
+    clearTimeout(this.#poll);
+    clearTimeout(this.#retry);
+    this.#watch?.close();
+    closeSync(this.#fd);
+  }
+}
+
+/** What an Agent is given. */
+export interface AgentOptions {
+  /** the supervisor's scan directory, whose events are forwarded (default /etc/service) */
+  readonly scanDir?: string;
+}
+
+/** One running command: its process and whether its timeout killed it. */
+interface Running {
+  readonly child: ChildProcess;
+  timedOut: boolean;
+}
+
+/** The agent's requests and replies over one transport, session by session (a session is one host connection). */
+export class Agent {
+  readonly #transport: AgentTransport;
+  readonly #splitter = new FrameSplitter();
+  readonly #scanDir: string;
+  readonly #running = new Map<number, Running>();
+  #events: AbortController | undefined;
+
+  constructor(transport: AgentTransport, opts: AgentOptions = {}) {
+    this.#transport = transport;
+    this.#scanDir = opts.scanDir ?? '/etc/service';
+  }
+
+  /** Bytes from the host: each complete frame is served. */
+  receive(data: Buffer): void {
+    for (const item of this.#splitter.push(data)) {
+      if (item instanceof AgentProtocolError) this.#send({ v: 1, id: 0, type: 'error', message: item.message, code: 'EPROTO' });
+      else if (item.trim() !== '') this.#serve(item);
+    }
+  }
+
+  /** The host went away: its commands are killed, its subscription ended, its partial frame forgotten. */
+  endSession(): void {
+    this.#splitter.reset();
+    this.#events?.abort();
+    this.#events = undefined;
+    for (const r of this.#running.values()) killGroup(r.child);
+    this.#running.clear();
+  }
+
+  /** One reply to the host, framed. */
+  #send(reply: AgentReply): void {
+    this.#transport.write(encodeFrame(reply));
+  }
+
+  /** A failed request's error reply: the message, and the errno name when there is one. */
+  #fail(id: number, e: unknown): void {
+    const err = e as NodeJS.ErrnoException;
+    this.#send({ v: 1, id, type: 'error', message: err.message ?? String(e), ...(typeof err.code === 'string' ? { code: err.code } : {}) });
+  }
+
+  /** One frame: checked, then dispatched; a bad one is answered with an error naming what was wrong. */
+  #serve(line: string): void {
+    let req: AgentRequest;
+    try {
+      req = parseRequest(line);
+    } catch (e) {
+      const id = e instanceof AgentProtocolError ? e.id : 0;
+      this.#send({ v: 1, id, type: 'error', message: (e as Error).message, code: 'EPROTO' });
+      return;
+    }
+    const done = (p: Promise<void>) => p.catch((e: unknown) => this.#fail(req.id, e));
+    switch (req.op) {
+      case 'hello':
+        // a newline first: whatever an earlier connection left half-written ends there
+        this.#transport.write(Buffer.from('\n'));
+        this.#send({ v: 1, id: req.id, type: 'hello', nonce: req.nonce, pid: process.pid });
+        return;
+      case 'exec':
+        return this.#exec(req);
+      case 'write':
+        return void done(this.#write(req));
+      case 'read':
+        return void done(this.#read(req));
+      case 'mount':
+        return void done(Promise.resolve().then(() => this.#mount(req)));
+      case 'umount':
+        return void done(Promise.resolve().then(() => {
+          native().umount(req.path, 0);
+          this.#send({ v: 1, id: req.id, type: 'done' });
+        }));
+      case 'subscribe':
+        this.#subscribe();
+        this.#send({ v: 1, id: req.id, type: 'done' });
+        return;
+    }
+  }
+
+  /** Runs argv (no shell) in its own process group, streaming its output, then its exit. */
+  #exec(req: Extract<AgentRequest, { op: 'exec' }>): void {
+    const { id } = req;
+    const [file, ...args] = req.argv;
+    const env = { ...process.env, PATH: process.env['PATH'] ?? DEFAULT_PATH, ...(req.env ?? {}) };
+    let child: ChildProcess;
+    try {
+      child = spawn(file!, args, { cwd: req.cwd ?? '/', env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    } catch (e) {
+      return this.#fail(id, e);
+    }
+    const run: Running = { child, timedOut: false };
+    this.#running.set(id, run);
+    let finished = false;
+    const timer = req.timeoutMs !== undefined
+      ? setTimeout(() => {
+          run.timedOut = true;
+          killGroup(child);
+        }, req.timeoutMs)
+      : undefined;
+    const finish = (reply: AgentReply) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      // a command of a session that has ended is not answered
+      if (this.#running.get(id) !== run) return;
+      this.#running.delete(id);
+      this.#send(reply);
+    };
+    child.on('error', (e) => finish({ v: 1, id, type: 'error', message: `${JSON.stringify(file)}: ${e.message}`, ...((e as NodeJS.ErrnoException).code ? { code: (e as NodeJS.ErrnoException).code! } : {}) }));
+    for (const stream of ['stdout', 'stderr'] as const) {
+      child[stream]!.on('data', (d: Buffer) => {
+        if (this.#running.get(id) !== run) return;
+        for (let o = 0; o < d.length; o += CHUNK_BYTES) this.#send({ v: 1, id, type: 'output', stream, data: d.subarray(o, o + CHUNK_BYTES).toString('base64') });
+      });
+    }
+    child.stdin!.on('error', () => {
+      // EPIPE: the command did not read all of its input
+    });
+    child.stdin!.end(req.stdin !== undefined ? Buffer.from(req.stdin, 'base64') : undefined);
+    child.on('close', (code, signal) => finish({ v: 1, id, type: 'exit', code, signal, timedOut: run.timedOut }));
+  }
+
+  /** Writes (or appends to) a file, making its directory. */
+  async #write(req: Extract<AgentRequest, { op: 'write' }>): Promise<void> {
+    await mkdir(dirname(req.path), { recursive: true });
+    const data = Buffer.from(req.data, 'base64');
+    await writeFile(req.path, data, { flag: req.append === true ? 'a' : 'w', ...(req.mode !== undefined ? { mode: req.mode } : {}) });
+    if (req.mode !== undefined) await chmod(req.path, req.mode);
+    this.#send({ v: 1, id: req.id, type: 'done', size: data.length });
+  }
+
+  /** Streams a file to the host in CHUNK_BYTES pieces. */
+  async #read(req: Extract<AgentRequest, { op: 'read' }>): Promise<void> {
+    let size = 0;
+    for await (const chunk of createReadStream(req.path, { highWaterMark: CHUNK_BYTES })) {
+      size += (chunk as Buffer).length;
+      this.#send({ v: 1, id: req.id, type: 'data', data: (chunk as Buffer).toString('base64') });
+    }
+    this.#send({ v: 1, id: req.id, type: 'done', size });
+  }
+
+  /** Mounts the 9p share tag at path (virtio transport, 9P2000.L), read-only on request. */
+  #mount(req: Extract<AgentRequest, { op: 'mount' }>): void {
+    mkdirSync(req.path, { recursive: true });
+    try {
+      native().mount(req.tag, req.path, '9p', req.readOnly === true ? MS_RDONLY : 0, `trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE}`);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      // ENOENT from mount(2) here: QEMU exports no share of that tag
+      throw Object.assign(new Error(`mount of 9p share ${JSON.stringify(req.tag)} on ${req.path}: ${err.message}${err.code === 'ENOENT' ? ' (no share with that tag?)' : ''}`), { code: err.code });
+    }
+    this.#send({ v: 1, id: req.id, type: 'done' });
+  }
+
+  /** Forwards the supervisor's events for the rest of the session, reconnecting while it is not there. */
+  #subscribe(): void {
+    if (this.#events !== undefined) return;
+    const ctl = new AbortController();
+    this.#events = ctl;
+    const services = new SupervisedServices({ scanDir: this.#scanDir });
+    void (async () => {
+      while (!ctl.signal.aborted) {
+        try {
+          for await (const event of services.events({ signal: ctl.signal })) this.#send({ v: 1, id: 0, type: 'event', event });
+        } catch (e) {
+          if (!ctl.signal.aborted) process.stderr.write(`agent: events of ${this.#scanDir}: ${(e as Error).message}\n`);
+        }
+        if (!ctl.signal.aborted) await new Promise((r) => setTimeout(r, EVENTS_RETRY_MS));
+      }
+    })();
+  }
+}
+
+/**
+ * SIGKILL a command's process group (it was started as a group leader), so what it
+ * started dies too (and lets go of its output pipes); the command alone if that fails.
+ */
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,3 @@
+import { agentSuite } from '../lib/agent-suite.ts';
+
+agentSuite('aarch64');

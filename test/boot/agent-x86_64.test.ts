@@ -1,0 +1,3 @@
+import { agentSuite } from '../lib/agent-suite.ts';
+
+agentSuite('x86_64');
