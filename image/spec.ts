@@ -8,8 +8,8 @@
 //     -> every output's packer (packers/), driven by outputs.ts
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { Ajv } from 'ajv';
+import { readChecked } from '../src/lib/schema.ts';
 import { ARCHES, type Arch } from '../src/lib/platform.ts';
 import { BUILTIN_GROUPS, BUILTIN_USERS, resolveOwner } from './accounts.ts';
 import { DEFAULT_SERVICES, type ImageSpec } from './rootfs.ts';
@@ -178,42 +178,9 @@ export class SpecError extends Error {}
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
 const validate = ajv.compile(SCHEMA);
 
-function describe(e: ErrorObject): { field: string; expected: string } {
-  const field = e.instancePath || '/';
-  switch (e.keyword) {
-    case 'additionalProperties': {
-      const extra = String((e.params as { additionalProperty: string }).additionalProperty);
-      const schema = e.parentSchema as { properties?: Record<string, unknown> } | undefined;
-      const known = Object.keys(schema?.properties ?? {});
-      return { field: `${field === '/' ? '' : field}/${extra}`, expected: `unknown field${known.length ? ` (expected one of: ${known.join(', ')})` : ''}` };
-    }
-    case 'enum':
-      return { field, expected: `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` };
-    case 'required':
-      return { field, expected: `missing required field "${(e.params as { missingProperty: string }).missingProperty}"` };
-    case 'pattern':
-      return { field, expected: `must match ${(e.params as { pattern: string }).pattern}` };
-    case 'type':
-      return { field, expected: `must be of type ${(e.params as { type: string }).type}` };
-    default:
-      return { field, expected: e.message ?? e.keyword };
-  }
-}
-
 /** Parse and schema-check a spec text; `file` is only used in messages. */
 export function parseSpec(text: string, file: string): Spec {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    throw new SpecError(`${file}: ${e.linePos ? `line ${e.linePos[0].line}: ` : ''}not valid YAML/JSON: ${e.message.split('\n')[0]}`);
-  }
-  const data: unknown = doc.toJS();
-  if (data === null || data === undefined) throw new SpecError(`${file}: the spec is empty (expected a mapping of fields)`);
-  if (!validate(data)) {
-    const { field, expected } = describe(validate.errors![0]!);
-    throw new SpecError(`${file}: field ${field}: ${expected}`);
-  }
-  return data as Spec;
+  return readChecked<Spec>(text, validate, { file, syntax: 'YAML/JSON', empty: 'the spec is empty (expected a mapping of fields)', quoteValue: false, fail: (l) => new SpecError(l) });
 }
 
 /** Check a parsed spec against the disk and fill in the defaults (after the command line's overrides). */

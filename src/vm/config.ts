@@ -4,8 +4,8 @@
 // file's folder, which is also each target's default share and working directory.
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { Ajv } from 'ajv';
+import { readChecked } from '../lib/schema.ts';
 import { bootSource, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_S, parseShare, type RunRequest, withCwdShare } from './args.ts';
 import { usageError, VmError } from './errors.ts';
 
@@ -65,41 +65,9 @@ const SCHEMA = {
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
 const validate = ajv.compile(SCHEMA);
 
-/** One line for ajv's first error: the field (a JSON pointer) and what it must be. */
-function describe(e: ErrorObject): string {
-  const field = e.instancePath || '/';
-  switch (e.keyword) {
-    case 'additionalProperties': {
-      const extra = String((e.params as { additionalProperty: string }).additionalProperty);
-      const known = Object.keys((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
-      return `field ${field === '/' ? '' : field}/${extra}: unknown field (expected one of: ${known.join(', ')})`;
-    }
-    case 'enum':
-      return `field ${field}: ${JSON.stringify(e.data)} must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
-    case 'required':
-      return `field ${field}: missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
-    case 'pattern':
-      return `field ${field}: ${JSON.stringify(e.data)} must match ${(e.params as { pattern: string }).pattern}`;
-    case 'type': {
-      const type = (e.params as { type: string | string[] }).type;
-      return `field ${field}: ${JSON.stringify(e.data)} must be of type ${Array.isArray(type) ? type.join(' or ') : type}`;
-    }
-    default:
-      return `field ${field}: ${JSON.stringify(e.data)} ${e.message ?? e.keyword}`;
-  }
-}
-
 /** Parses and checks a config text; `file` names it in errors (usage errors, one line). */
 export function parseConfig(text: string, file: string): ConfigSpec {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    throw usageError(`${file}: ${e.linePos ? `line ${e.linePos[0].line}: ` : ''}not valid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const data: unknown = doc.toJS();
-  if (data === null || data === undefined) throw usageError(`${file}: the config is empty (expected "targets:")`);
-  if (!validate(data)) throw usageError(`${file}: ${describe(validate.errors![0]!)}`);
-  const spec = data as ConfigSpec;
+  const spec = readChecked<ConfigSpec>(text, validate, { file, syntax: 'YAML', empty: 'the config is empty (expected "targets:")', quoteValue: true, fail: usageError });
   const seen = new Set<string>();
   for (const [i, t] of spec.targets.entries()) {
     if (seen.has(t.name)) throw usageError(`${file}: field /targets/${i}/name: ${JSON.stringify(t.name)} is the name of an earlier target`);

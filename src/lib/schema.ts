@@ -1,0 +1,68 @@
+// A YAML (or JSON) document read and checked against a JSON Schema, with one line for the
+// first problem: the image spec (image/spec.ts) and runit-ts-vm's config (src/vm/config.ts)
+// both read their files through this. The parser is the `yaml` package and the checker
+// ajv (compiled by the caller); only the wording of the line is ours.
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { parseDocument } from 'yaml';
+
+/** ajv's first error as the parts of one line: the field (a JSON pointer), the bad value, what was expected. */
+export interface SchemaProblem {
+  field: string;
+  /** the value found, as JSON (none for a missing or unknown field) */
+  value?: string;
+  expected: string;
+}
+
+/** Name the field and what it must be, for ajv's error e (compiled with verbose: true). */
+export function schemaProblem(e: ErrorObject): SchemaProblem {
+  const field = e.instancePath || '/';
+  const value = JSON.stringify(e.data);
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+      const known = Object.keys((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+      return { field: `${field === '/' ? '' : field}/${extra}`, expected: `unknown field${known.length ? ` (expected one of: ${known.join(', ')})` : ''}` };
+    }
+    case 'required':
+      return { field, expected: `missing required field "${(e.params as { missingProperty: string }).missingProperty}"` };
+    case 'enum':
+      return { field, value, expected: `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` };
+    case 'pattern':
+      return { field, value, expected: `must match ${(e.params as { pattern: string }).pattern}` };
+    case 'type': {
+      const type = (e.params as { type: string | string[] }).type;
+      return { field, value, expected: `must be of type ${Array.isArray(type) ? type.join(' or ') : type}` };
+    }
+    default:
+      return { field, value, expected: e.message ?? e.keyword };
+  }
+}
+
+export interface ReadChecked {
+  /** the file's name in messages */
+  file: string;
+  /** what the syntax must be, in the message for a parse error ("YAML", "YAML/JSON") */
+  syntax: string;
+  /** the message for an empty document */
+  empty: string;
+  /** quote the bad value in the line (`field F: "x" must ...`) */
+  quoteValue: boolean;
+  /** makes the error thrown for a problem (the caller's error class) */
+  fail: (line: string) => Error;
+}
+
+/** Parse text as YAML (unique keys), check it with validate, and return it; a problem throws fail(one line). */
+export function readChecked<T>(text: string, validate: ValidateFunction, o: ReadChecked): T {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    throw o.fail(`${o.file}: ${e.linePos ? `line ${e.linePos[0].line}: ` : ''}not valid ${o.syntax}: ${e.message.split('\n')[0]}`);
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) throw o.fail(`${o.file}: ${o.empty}`);
+  if (!validate(data)) {
+    const p = schemaProblem(validate.errors![0]!);
+    throw o.fail(`${o.file}: field ${p.field}: ${o.quoteValue && p.value !== undefined ? `${p.value} ` : ''}${p.expected}`);
+  }
+  return data as T;
+}
