@@ -1,6 +1,6 @@
 // boot(): run a guest under QEMU with its serial console on a pipe and QMP on a unix socket.
 
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -72,7 +72,13 @@ export interface SnapshotInfo {
   readonly file: string;
   /** The disks' overlays saved beside it (FILE.diskN.qcow2), for restorable drives. */
   readonly disks: readonly string[];
-  /** Bytes of the state file. */
+  /**
+   * The guest RAM saved beside it (savedRamFile(file): sparse, its pages left out of the
+   * stream), or undefined when the RAM is in the stream (a machine itself restored from a
+   * snapshot maps its RAM privately, so it has no file to save).
+   */
+  readonly ram: string | undefined;
+  /** Bytes of the state file plus the blocks the RAM file takes. */
   readonly bytes: number;
   /** ms from the request to the saved state. */
   readonly ms: number;
@@ -80,6 +86,8 @@ export interface SnapshotInfo {
 
 /** Default wait (ms) for a snapshot's migration to complete, and for a restore's state to load. */
 const MIGRATE_TIMEOUT_MS = 120_000;
+/** Where a booted machine's RAM file goes when it exists (tmpfs: the RAM is never written back to a disk). */
+const RAM_DIR = '/dev/shm';
 /** Default wait (ms) of reconnectAgent for the agent's answer. */
 const RECONNECT_TIMEOUT_MS = 30_000;
 /** What a console exec waits (ms) beyond the command's own timeout: the typing, the base64 output coming back. */
@@ -242,15 +250,18 @@ export class Machine implements AsyncDisposable {
   #agentSocket: string | undefined;
   // restorable drives: index -> the overlay boot() made; volatile: drives whose writes QEMU keeps in its own overlay
   readonly #overlays: ReadonlyMap<number, string>;
+  // the guest RAM's file when QEMU maps it shared (a booted machine), in a directory of its own
+  readonly #ramFile: string | undefined;
   readonly #volatileDrives: boolean;
 
   /** @internal use boot() */
   constructor(
     command: QemuCommand,
     dir: string,
-    opts: { name: string; consoleLog?: string; onConsole?: (chunk: string) => void; overlays?: ReadonlyMap<number, string>; volatileDrives?: boolean },
+    opts: { name: string; consoleLog?: string; onConsole?: (chunk: string) => void; overlays?: ReadonlyMap<number, string>; volatileDrives?: boolean; ramFile?: string },
   ) {
     this.#overlays = opts.overlays ?? new Map();
+    this.#ramFile = opts.ramFile;
     this.#volatileDrives = opts.volatileDrives ?? false;
     this.arch = command.arch;
     this.accel = command.accel;
@@ -624,7 +635,9 @@ export class Machine implements AsyncDisposable {
 
   /**
    * Saves the running machine to file (QMP migrate to `exec:cat > FILE`, the CPUs stopped
-   * meanwhile), and restorable drives' overlays beside it (FILE.diskN.qcow2); then the
+   * meanwhile), its RAM beside it (FILE.ram, a sparse copy of the file QEMU maps as the
+   * guest's RAM, left out of the stream by x-ignore-shared: a restore maps it instead of
+   * reading it), and restorable drives' overlays (FILE.diskN.qcow2); then the
    * guest runs on (default) or QEMU quits. boot({ ..., restore: file }) starts from it.
    * Refused by QEMU while a 9p share is mounted in the guest (the guest then runs on), and
    * refused here when a writable drive was not booted restorable (its saved state could
@@ -636,15 +649,24 @@ export class Machine implements AsyncDisposable {
     const path = resolvePath(file);
     mkdirSync(dirname(path), { recursive: true });
     const { running } = await this.qmp<{ running: boolean }>('query-status');
+    const ram = savedRamFile(path);
+    const ramTmp = `${ram}.tmp-${process.pid}`;
     await this.qmp('stop');
     try {
+      await this.qmp('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: this.#ramFile !== undefined }] });
       await this.qmp('migrate-set-parameters', { 'max-bandwidth': MIGRATE_BANDWIDTH });
       await this.qmp('migrate', { uri: `exec:cat > ${shq(path)}` });
       await this.#waitMigration('snapshot', opts.timeout ?? MIGRATE_TIMEOUT_MS);
+      // a new file renamed over the old one: a machine restored from the old one still maps it
+      if (this.#ramFile !== undefined) {
+        await execa('cp', ['--sparse=always', '--reflink=auto', this.#ramFile, ramTmp]);
+        renameSync(ramTmp, ram);
+      } else rmSync(ram, { force: true });
     } catch (e) {
       // refused (a 9p share mounted) or failed: the guest runs on as it did
       if (running && this.running) await this.qmp('cont').catch(() => undefined);
       rmSync(path, { force: true });
+      rmSync(ramTmp, { force: true });
       throw new BootError(`${this.name}: snapshot to ${path}: ${(e as Error).message}`, { cause: e });
     }
     const disks: string[] = [];
@@ -653,7 +675,9 @@ export class Machine implements AsyncDisposable {
       copyFileSync(overlay, saved);
       disks.push(saved);
     }
-    const info: SnapshotInfo = { file: path, disks, bytes: statSync(path).size, ms: performance.now() - t0 };
+    const ramSaved = this.#ramFile !== undefined ? ram : undefined;
+    const bytes = statSync(path).size + (ramSaved !== undefined ? statSync(ramSaved).blocks * 512 : 0);
+    const info: SnapshotInfo = { file: path, disks, ram: ramSaved, bytes, ms: performance.now() - t0 };
     if ((opts.then ?? 'continue') === 'quit') await this.quit();
     else await this.qmp('cont');
     return info;
@@ -819,6 +843,7 @@ export class Machine implements AsyncDisposable {
     this.#qmp?.close();
     this.#closeLog();
     rmSync(this.#dir, { recursive: true, force: true });
+    if (this.#ramFile !== undefined) rmSync(dirname(this.#ramFile), { recursive: true, force: true });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -848,6 +873,12 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   const dir = mkdtempSync(join(base, 'runit-ts-qemu-'));
   const qmpSocket = join(dir, 'qmp.sock');
   const agentSocket = opts.agent === true ? join(dir, 'agent.sock') : undefined;
+  // RAM: a booted machine's in a shared file (tmpfs when there is one), so that a snapshot
+  // can leave it out of the stream; a restored one maps the saved RAM file privately
+  const savedRam = opts.restore !== undefined ? savedRamFile(resolvePath(opts.restore)) : undefined;
+  const ramFile = opts.restore === undefined ? join(mkdtempSync(join(existsSync(RAM_DIR) ? RAM_DIR : base, 'runit-ts-ram-')), 'ram') : undefined;
+  const ram: QemuOptions['ram'] =
+    ramFile !== undefined ? { file: ramFile, shared: true } : savedRam !== undefined && existsSync(savedRam) ? { file: savedRam, shared: false } : 'anonymous';
   let machine: Machine;
   try {
     const { drives, overlays, volatileDrives } = await prepareDrives(opts, dir);
@@ -863,7 +894,8 @@ export async function boot(opts: BootOptions): Promise<Machine> {
       ...(firmware !== undefined ? { firmware } : {}),
       ...(drives !== undefined ? { drives } : {}),
       ...(agentSocket !== undefined ? { agentSocket } : {}),
-      ...(opts.restore !== undefined ? { incoming: `exec:cat ${shq(resolvePath(opts.restore))}` } : {}),
+      ...(opts.restore !== undefined ? { incoming: 'defer' } : {}),
+      ram,
       qemu: bin,
       accel,
       console: 'pipe',
@@ -874,16 +906,23 @@ export async function boot(opts: BootOptions): Promise<Machine> {
       name: opts.name ?? arch,
       overlays,
       volatileDrives,
+      ...(ramFile !== undefined ? { ramFile } : {}),
       ...(opts.consoleLog !== undefined ? { consoleLog: opts.consoleLog } : {}),
       ...(opts.onConsole !== undefined ? { onConsole: opts.onConsole } : {}),
     });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
+    if (ramFile !== undefined) rmSync(dirname(ramFile), { recursive: true, force: true });
     throw e;
   }
   try {
     await machine.connectQmp(qmpSocket, opts.qmpTimeout ?? 15000);
-    if (opts.restore !== undefined) await machine.waitIncoming(MIGRATE_TIMEOUT_MS);
+    if (opts.restore !== undefined) {
+      // the stream leaves the RAM out when the snapshot saved it as a file (the format differs)
+      await machine.qmp('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: typeof ram === 'object' }] });
+      await machine.qmp('migrate-incoming', { uri: `exec:cat ${shq(resolvePath(opts.restore))}` });
+      await machine.waitIncoming(MIGRATE_TIMEOUT_MS);
+    }
     await machine.qmp('cont');
     machine.resumedAt = performance.now();
     if (agentSocket !== undefined) machine.connectAgent(agentSocket, opts.agentTimeout ?? DEFAULT_AGENT_TIMEOUT_MS);
@@ -892,6 +931,11 @@ export async function boot(opts: BootOptions): Promise<Machine> {
     throw e;
   }
   return machine;
+}
+
+/** Where a snapshot in file keeps the guest's RAM (Machine.snapshot writes it, boot({ restore }) maps it). */
+export function savedRamFile(file: string): string {
+  return `${file}.ram`;
 }
 
 /** A word for sh: single-quoted. */

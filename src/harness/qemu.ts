@@ -92,6 +92,15 @@ export interface QemuOptions {
    * (e.g. "exec:cat 'FILE'"); the other options must be those of the machine saved.
    */
   readonly incoming?: string;
+  /**
+   * Guest RAM as a named memory backend (id RAM_BACKEND_ID, the name a migration stream
+   * knows it by) instead of QEMU's own: 'anonymous' (memory-backend-ram), or a file
+   * (memory-backend-file): `shared` maps it MAP_SHARED, so the file is the guest's RAM and a
+   * migration with x-ignore-shared leaves it out of the stream; not shared maps it
+   * MAP_PRIVATE: the guest starts from the file's contents (read as pages are touched)
+   * and its writes never reach the file.
+   */
+  readonly ram?: 'anonymous' | { readonly file: string; readonly shared: boolean };
   /** Appended last, e.g. ['-device', 'virtio-rng-pci']. */
   readonly extraArgs?: readonly string[];
 }
@@ -151,6 +160,9 @@ export const defaultCmdline = kernelCmdline;
  */
 export const TCG_X86_CPU = 'qemu64,+rdrand';
 
+/** The id of the guest RAM's memory backend (QemuOptions.ram): a saved machine's RAM is named by it. */
+export const RAM_BACKEND_ID = 'ram0';
+
 function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
   return v;
@@ -174,11 +186,13 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
   const smp = positiveInt('smp', opts.smp ?? 1);
   const args: string[] = [];
 
-  if (arch === 'x86_64') {
-    args.push('-machine', opts.machine ?? 'pc');
-  } else {
-    // GICv2 is fine under TCG; under KVM the GIC must match the host's.
-    args.push('-machine', opts.machine ?? (accel === 'kvm' ? 'virt,gic-version=host' : 'virt'));
+  // GICv2 is fine under TCG on aarch64; under KVM the GIC must match the host's.
+  const machine = opts.machine ?? (arch === 'x86_64' ? 'pc' : accel === 'kvm' ? 'virt,gic-version=host' : 'virt');
+  args.push('-machine', opts.ram !== undefined ? `${machine},memory-backend=${RAM_BACKEND_ID}` : machine);
+  if (opts.ram === 'anonymous') args.push('-object', `memory-backend-ram,id=${RAM_BACKEND_ID},size=${memory}M`);
+  else if (opts.ram !== undefined) {
+    if (opts.ram.file.includes(',')) throw new Error(`RAM file path must not contain ',': ${opts.ram.file}`);
+    args.push('-object', `memory-backend-file,id=${RAM_BACKEND_ID},size=${memory}M,mem-path=${opts.ram.file},share=${opts.ram.shared ? 'on' : 'off'}`);
   }
   args.push('-accel', accel);
   const cpu = opts.cpu ?? (accel === 'kvm' ? 'host' : arch === 'aarch64' ? 'cortex-a57' : TCG_X86_CPU);
