@@ -55,6 +55,7 @@ export {
   type ExitInfo,
   type ExitWaitOptions,
   type ShutdownReason,
+  savedRamFile,
   type SnapshotOptions,
   type SnapshotInfo,
 } from './machine.ts';

@@ -86,6 +86,8 @@ export interface SnapshotInfo {
 
 /** Default wait (ms) for a snapshot's migration to complete, and for a restore's state to load. */
 const MIGRATE_TIMEOUT_MS = 120_000;
+/** The fd QEMU reads a restore's stream from (the first after stdio). */
+const INCOMING_FD = 3;
 /** Where a booted machine's RAM file goes when it exists (tmpfs: the RAM is never written back to a disk). */
 const RAM_DIR = '/dev/shm';
 /** Default wait (ms) of reconnectAgent for the agent's answer. */
@@ -231,7 +233,7 @@ export class Machine implements AsyncDisposable {
   readonly startedAt: number;
   /** performance.now() when the guest CPUs were let run (after QMP was connected; boot() starts QEMU paused). */
   resumedAt: number | undefined;
-  readonly #proc: ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }>;
+  readonly #proc: ResultPromise<{ stdio: readonly ['pipe', 'pipe', 'pipe']; buffer: false; reject: false }>;
   readonly #dir: string;
   readonly #decoder = new TextDecoder('utf-8');
   #console = '';
@@ -258,7 +260,7 @@ export class Machine implements AsyncDisposable {
   constructor(
     command: QemuCommand,
     dir: string,
-    opts: { name: string; consoleLog?: string; onConsole?: (chunk: string) => void; overlays?: ReadonlyMap<number, string>; volatileDrives?: boolean; ramFile?: string },
+    opts: { name: string; consoleLog?: string; onConsole?: (chunk: string) => void; overlays?: ReadonlyMap<number, string>; volatileDrives?: boolean; ramFile?: string; incomingFd?: number },
   ) {
     this.#overlays = opts.overlays ?? new Map();
     this.#ramFile = opts.ramFile;
@@ -275,10 +277,11 @@ export class Machine implements AsyncDisposable {
     }
     installExitHook();
     this.startedAt = performance.now();
+    // a restore's stream: QEMU's fd 3 (INCOMING_FD), which it reads itself (no `cat` to start)
+    // (execa's types take no fd number beyond stdio; child_process.spawn, which it calls, does)
+    const stdio = ['pipe', 'pipe', 'pipe', ...(opts.incomingFd !== undefined ? [opts.incomingFd] : [])] as unknown as readonly ['pipe', 'pipe', 'pipe'];
     this.#proc = execa(command.bin, command.args, {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
+      stdio,
       buffer: false,
       reject: false,
       cleanup: true,
@@ -789,8 +792,14 @@ export class Machine implements AsyncDisposable {
         // already gone
       }
     }
-    rmSync(this.#dir, { recursive: true, force: true });
+    this.#removeFiles();
     this.#closeLog();
+  }
+
+  /** Removes the temp dir and the RAM file's directory (which lives apart, on tmpfs). */
+  #removeFiles(): void {
+    rmSync(this.#dir, { recursive: true, force: true });
+    if (this.#ramFile !== undefined) rmSync(dirname(this.#ramFile), { recursive: true, force: true });
   }
 
   #closeLog(): void {
@@ -842,8 +851,7 @@ export class Machine implements AsyncDisposable {
     await this.kill();
     this.#qmp?.close();
     this.#closeLog();
-    rmSync(this.#dir, { recursive: true, force: true });
-    if (this.#ramFile !== undefined) rmSync(dirname(this.#ramFile), { recursive: true, force: true });
+    this.#removeFiles();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -877,6 +885,7 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   // can leave it out of the stream; a restored one maps the saved RAM file privately
   const savedRam = opts.restore !== undefined ? savedRamFile(resolvePath(opts.restore)) : undefined;
   const ramFile = opts.restore === undefined ? join(mkdtempSync(join(existsSync(RAM_DIR) ? RAM_DIR : base, 'runit-ts-ram-')), 'ram') : undefined;
+  const incomingFd = opts.restore !== undefined ? openSync(resolvePath(opts.restore), 'r') : undefined;
   const ram: QemuOptions['ram'] =
     ramFile !== undefined ? { file: ramFile, shared: true } : savedRam !== undefined && existsSync(savedRam) ? { file: savedRam, shared: false } : 'anonymous';
   let machine: Machine;
@@ -907,6 +916,7 @@ export async function boot(opts: BootOptions): Promise<Machine> {
       overlays,
       volatileDrives,
       ...(ramFile !== undefined ? { ramFile } : {}),
+      ...(incomingFd !== undefined ? { incomingFd } : {}),
       ...(opts.consoleLog !== undefined ? { consoleLog: opts.consoleLog } : {}),
       ...(opts.onConsole !== undefined ? { onConsole: opts.onConsole } : {}),
     });
@@ -914,13 +924,16 @@ export async function boot(opts: BootOptions): Promise<Machine> {
     rmSync(dir, { recursive: true, force: true });
     if (ramFile !== undefined) rmSync(dirname(ramFile), { recursive: true, force: true });
     throw e;
+  } finally {
+    // QEMU has its own copy
+    if (incomingFd !== undefined) closeSync(incomingFd);
   }
   try {
     await machine.connectQmp(qmpSocket, opts.qmpTimeout ?? 15000);
     if (opts.restore !== undefined) {
       // the stream leaves the RAM out when the snapshot saved it as a file (the format differs)
       await machine.qmp('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: typeof ram === 'object' }] });
-      await machine.qmp('migrate-incoming', { uri: `exec:cat ${shq(resolvePath(opts.restore))}` });
+      await machine.qmp('migrate-incoming', { uri: `fd:${INCOMING_FD}` });
       await machine.waitIncoming(MIGRATE_TIMEOUT_MS);
     }
     await machine.qmp('cont');

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { boot, BootError, type BootOptions, type Machine } from '../harness/machine.ts';
+import { boot, BootError, type BootOptions, type Machine, savedRamFile } from '../harness/machine.ts';
 import { accelFromEnv, type ResolvedAccel, resolveAccel } from '../harness/kvm.ts';
 import type { Arch } from '../lib/platform.ts';
 import type { RunRequest } from './args.ts';
@@ -76,11 +76,17 @@ function classify(m: Machine, e: unknown, during: string): VmError {
   return new VmError('boot', `the guest failed ${during}: ${first}`);
 }
 
+/**
+ * What the saved files hold, in the snapshot key: 2 is the device state in FILE and the RAM
+ * beside it (FILE.ram, savedRamFile), named by its memory backend; 1 (unnamed) had both in FILE.
+ */
+const SNAPSHOT_FORMAT = 2;
+
 /** The snapshot file for a machine: keyed by everything that must match when it is restored. */
 export function snapshotFile(opts: BootOptions): string {
   const files = [opts.kernel, opts.initrd].map((f) => (f === undefined ? null : [f, statSync(f).size, statSync(f).mtimeMs]));
   const key = createHash('sha256')
-    .update(JSON.stringify([opts.arch, opts.accel, files, opts.append, opts.memory, opts.shares, (opts.drives ?? []).map((d) => d.file), opts.agent]))
+    .update(JSON.stringify([SNAPSHOT_FORMAT, opts.arch, opts.accel, files, opts.append, opts.memory, opts.shares, (opts.drives ?? []).map((d) => d.file), opts.agent]))
     .digest('hex')
     .slice(0, 20);
   return join(stateDir('snapshots'), `${opts.arch}-${key}.state`);
@@ -132,10 +138,13 @@ async function start(req: RunRequest, inputs: BootInputs, consoleLog: string): P
   // save the booted machine (before any share is mounted: QEMU refuses to save 9p mounted)
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await m.snapshot(tmp);
+    const snap = await m.snapshot(tmp);
+    // the RAM first: a state file present means its RAM is there too
+    if (snap.ram !== undefined) renameSync(snap.ram, savedRamFile(file));
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
+    rmSync(savedRamFile(tmp), { force: true });
     await m.dispose();
     throw classify(m, e, 'while saving the snapshot');
   }
