@@ -89,7 +89,8 @@ export interface QemuOptions {
   readonly shares?: readonly Share[];
   /**
    * Start from a migration stream instead of booting: `-incoming VALUE`
-   * (e.g. "exec:cat 'FILE'"); the other options must be those of the machine saved.
+   * (e.g. "exec:cat 'FILE'", or "defer": QMP migrate-incoming names it later, after
+   * migrate-set-capabilities); the other options must be those of the machine saved.
    */
   readonly incoming?: string;
   /**

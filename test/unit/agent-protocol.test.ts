@@ -17,7 +17,7 @@ import {
   type AgentRequest,
 } from '../../src/lib/agent-protocol.ts';
 import { Agent } from '../../src/agent/core.ts';
-import { qemuCommand } from '../../src/harness/qemu.ts';
+import { qemuCommand, RAM_BACKEND_ID } from '../../src/harness/qemu.ts';
 
 t.test('every request survives encoding and parsing', async (t) => {
   const reqs: AgentRequest[] = [
@@ -208,4 +208,17 @@ t.test('qemuCommand: the agent port, 9p shares and an incoming snapshot', async 
   t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', shares: [{ host: '/a,b', tag: 't' }] }), /share path must not contain ','/);
   t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', shares: [{ host: '/a', tag: 'bad tag' }] }), /share tag must be .*"bad tag"/);
   t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', shares: [{ host: '/a', tag: 't' }, { host: '/b', tag: 't' }] }), /tag t given twice/);
+});
+
+t.test('qemuCommand: the guest RAM as a named backend (shared file, private file, anonymous)', async (t) => {
+  const after = (args: readonly string[], flag: string) => args[args.indexOf(flag) + 1];
+  const shared = qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', memory: 512, ram: { file: '/dev/shm/r/ram', shared: true } });
+  t.equal(after(shared.args, '-machine'), `pc,memory-backend=${RAM_BACKEND_ID}`);
+  t.equal(after(shared.args, '-object'), `memory-backend-file,id=${RAM_BACKEND_ID},size=512M,mem-path=/dev/shm/r/ram,share=on`);
+  const priv = qemuCommand({ arch: 'aarch64', kernel: '/k', accel: 'tcg', ram: { file: '/s.state.ram', shared: false } });
+  t.equal(after(priv.args, '-machine'), `virt,memory-backend=${RAM_BACKEND_ID}`);
+  t.equal(after(priv.args, '-object'), `memory-backend-file,id=${RAM_BACKEND_ID},size=1024M,mem-path=/s.state.ram,share=off`, 'mapped private: the file is never written');
+  t.equal(after(qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', memory: 256, ram: 'anonymous' }).args, '-object'), `memory-backend-ram,id=${RAM_BACKEND_ID},size=256M`);
+  t.notMatch(qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg' }).args.join(' '), /memory-backend/, 'QEMU\'s own RAM without the option');
+  t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', ram: { file: '/a,b', shared: true } }), /RAM file path must not contain ',': \/a,b/);
 });
