@@ -30,7 +30,9 @@
 //    event came first) shows in the data the run writes (two runs that compiled the same
 //    functions in another order: 11 bytes apart). So that data is loaded by a fresh
 //    process of the same Node and options, which runs nothing and writes it again: the
-//    same functions, and bytes that depend on nothing else.
+//    same functions, and bytes that depend on nothing else. (V8 numbers the functions it
+//    loads on from what the process compiled before: the fresh process runs with an empty
+//    environment, so that no NODE_OPTIONS has it load anything first.)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
