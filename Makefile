@@ -63,8 +63,8 @@ out/bundle/runit-ts.cjs: $(TS_SOURCES) scripts/build.ts $(SETUP_STAMP)
 	$(NODE) scripts/build.ts bundle
 
 # each arch's code cache is made by a training run of that arch's Node (the other arch's
-# under qemu-user) with its addon; the blob holds the loader, the bundle and the cache:
-# named targets, so make keeps them
+# under qemu-user) with its addon, the same bytes at every build (scripts/code-cache.ts);
+# the blob holds the loader, the bundle and the cache: named targets, so make keeps them
 $(foreach a,$(ARCHES),out/bundle/runit-ts-$(a).cache): out/bundle/runit-ts-%.cache: out/bundle/runit-ts.cjs out/%/runit-ts.node scripts/build.ts scripts/code-cache.ts scripts/sea-train.cjs scripts/sea-loader.cjs
 	$(NODE) scripts/build.ts cache $*
 

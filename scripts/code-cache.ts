@@ -11,28 +11,29 @@
 // use, as without a cache.
 //
 // The cache is the same bytes at every build (the executable, the images and their SBOMs
-// with it). Three things made each run's cache differ, each measured:
+// with it). Four things made each run's cache differ, each measured:
 //  - V8's hash seed, random per process: every string in the cache carries its hash, and
 //    the names of a large scope are kept in a hash table, in hash order. Both processes
 //    below run with a fixed --random-seed, which seeds the hash seed and which V8 leaves
 //    out of the flag hash it stamps the cache with: the executable accepts the cache, and
 //    rehashes it on load as it does any code cache (made with another seed or not).
-//  - What the supervisor does on a timer: 5 s after its start it trims its memory and
-//    scans again, and runsv holds a service back a second when it ran less than one (in
-//    whole seconds). The run waits past each of these, so that every run takes the same
-//    paths: a lower bound on time is what a slower machine or qemu cannot break.
+//  - What the supervisor does on a timer: 5 s after its start it trims its memory (four
+//    functions more in the cache when a run lasted that long), and runsv holds a service
+//    back a second when it ran less than one (in whole seconds). The run waits past both,
+//    so that every run takes the same paths: a lower bound on time is what a slower
+//    machine or qemu cannot break (checked: the same cache with the kill at 4 s and SIGHUP
+//    at 13 s; the later scans run the code of the first ones).
 //  - V8's compilers racing the run: a function queued for Sparkplug on V8's worker thread
 //    when the supervisor turned the compilers off (src/lib/trim.ts) keeps a flag that says
 //    so, and the cache holds the flag (3 bytes apart between two aarch64 runs). The run
 //    turns them off before it compiles anything (scripts/sea-train.cjs), as the supervisor
 //    has them after its start; the bytecode, all the cache holds of code, is the same.
-//  - The run's history: the order in which the functions were compiled (which process's
-//    event came first) shows in the data the run writes (two runs that compiled the same
-//    functions in another order: 11 bytes apart). So that data is loaded by a fresh
-//    process of the same Node and options, which runs nothing and writes it again: the
-//    same functions, and bytes that depend on nothing else. (V8 numbers the functions it
-//    loads on from what the process compiled before: the fresh process runs with an empty
-//    environment, so that no NODE_OPTIONS has it load anything first.)
+//  - The run's history: two runs that compiled the same functions in another order
+//    (which process's event came first) wrote data 11 bytes apart. So that data is loaded
+//    by a fresh process of the same Node and options, which runs nothing and writes it
+//    again: the same functions, and bytes that depend on nothing else. (V8 numbers the
+//    functions it loads on from what the process compiled before: the fresh process runs
+//    with an empty environment, so that no NODE_OPTIONS has it load anything first.)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,17 +43,17 @@ import { repoRoot } from '../image/inputs.ts';
 const SERVICES = ['a', 'b', 'c'];
 const TIMEOUT_MS = 180_000;
 /** V8's random seed (and with it the hash seed) of both processes: not in V8's flag hash */
-export const FIXED_SEED = '--random-seed=1';
+const FIXED_SEED = '--random-seed=1';
 /**
  * How long the services have been up before one is killed (ms): more than runsv's
  * one-second hold of a service that ran less than a second, so the restart is at once.
  */
-export const KILL_AFTER_MS = 1_500;
+const KILL_AFTER_MS = 1_500;
 /**
- * How long the supervisor runs after its services are up before SIGHUP (ms): past the 5 s
- * timers it sets at its start (src/runsvdir: the trim of its memory, the next scan).
+ * How long the supervisor runs after its services are up before SIGHUP (ms): past the
+ * trim of its memory, a 5 s timer it sets before its first pass (src/runsvdir/main.ts).
  */
-export const HUP_AFTER_MS = 5_500;
+const HUP_AFTER_MS = 5_500;
 /**
  * RUNSVDIR_STOP_TIMEOUT of the run (s): SIGHUP stops the services with TERM, and however
  * slow the machine, never with the KILL that follows a stop taking longer than this.
