@@ -99,6 +99,7 @@ async function sleepUntil(at: number): Promise<void> {
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }
 
+/** Write `o.out`: the cache of a training run of the bundle, written again by a fresh process. */
 export async function trainCodeCache(o: TrainOptions): Promise<void> {
   const t0 = performance.now();
   const tmp = mkdtempSync(join(tmpdir(), 'runit-ts-train-'));
