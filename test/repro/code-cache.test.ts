@@ -26,6 +26,11 @@ function firstDifference(a: Buffer, b: Buffer): number {
   return a.length === b.length ? -1 : n;
 }
 
+t.test('the training run turns off the same compilers as the supervisor, before it compiles', async (t) => {
+  const { INTERPRETER_ONLY } = await import('../../src/lib/trim.ts');
+  t.ok(readFileSync(join(repo, 'scripts', 'sea-train.cjs'), 'utf8').includes(`setFlagsFromString('${INTERPRETER_ONLY}')`), 'sea-train.cjs sets INTERPRETER_ONLY');
+});
+
 const scratch = mkdtempSync(join(tmpdir(), 'runit-ts-cache-repro-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 
