@@ -24,7 +24,7 @@ TS_SOURCES := $(shell find src stages -name '*.ts' 2>/dev/null)
 IMAGE_SOURCES := $(shell find image services -type f 2>/dev/null)
 SETUP_STAMP := out/.setup-stamp
 
-.PHONY: all setup build image vm-image boot test typecheck unit test-host test-location test-boot test-container reliability bench repin clean help lib pack install deb
+.PHONY: all setup build image vm-image boot test typecheck unit test-host test-location test-boot test-container test-repro reliability bench repin clean help lib pack install deb
 all: build
 
 help:
@@ -39,6 +39,7 @@ help:
 	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
 	@echo "make boot EXEDISK=blk|pmem   boot out/ARCH/exedisk.img, the executable on a read-only erofs disk (pmem: x86_64)"
 	@echo "make test-container  podman/skopeo/umoci tests of the container images"
+	@echo "make test-repro  reproducibility: the code cache made again, and two clones built from nothing (both arches, executables and images), byte-identical"
 	@echo "make bench       benchmarks against Debian's runit"
 	@echo "make lib         dist/: the npm package's JavaScript and type declarations"
 	@echo "make pack        out/runit-ts-VERSION.tgz, the npm package"
@@ -64,8 +65,8 @@ out/bundle/runit-ts.cjs: $(TS_SOURCES) scripts/build.ts $(SETUP_STAMP)
 	$(NODE) scripts/build.ts bundle
 
 # each arch's code cache is made by a training run of that arch's Node (the other arch's
-# under qemu-user) with its addon; the blob holds the loader, the bundle and the cache:
-# named targets, so make keeps them
+# under qemu-user) with its addon, the same bytes at every build (scripts/code-cache.ts);
+# the blob holds the loader, the bundle and the cache: named targets, so make keeps them
 $(foreach a,$(ARCHES),out/bundle/runit-ts-$(a).cache): out/bundle/runit-ts-%.cache: out/bundle/runit-ts.cjs out/%/runit-ts.node scripts/build.ts scripts/code-cache.ts scripts/sea-train.cjs scripts/sea-loader.cjs
 	$(NODE) scripts/build.ts cache $*
 
@@ -161,12 +162,19 @@ $(TEST_IMAGE): $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node ou
 test-container: $(TEST_IMAGE) out/x86_64/early
 	$(TAP) --jobs=1 test/container/*.test.ts
 
+# reproducibility: each arch's code cache made again equals the one in this checkout's
+# executable; then two clones of the commit, built from nothing elsewhere with another
+# umask and time zone, give the same bytes (about 5 minutes on 2 cores)
+test-repro: $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node)
+	$(TAP) --jobs=1 --timeout=3600 test/repro/code-cache.test.ts test/repro/clones.test.ts
+
 # the one command CI runs
 test: typecheck
 	$(MAKE) unit
 	$(MAKE) test-host ARCH=$(HOSTARCH)
 	$(MAKE) test-location ARCH=$(HOSTARCH)
 	$(MAKE) test-container
+	$(MAKE) test-repro
 	$(MAKE) test-boot
 
 LIB_SOURCES := $(shell find src/control src/servicebuilder src/harness src/agent src/lib -name '*.ts' 2>/dev/null) src/index.ts

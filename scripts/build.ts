@@ -2,13 +2,13 @@
 // single executable (SEA) per arch, offline, from the pinned Node binaries in the cache.
 //
 //   node scripts/build.ts bundle            -> out/bundle/runit-ts.cjs
-//   node scripts/build.ts cache ARCH        -> out/bundle/runit-ts-ARCH.cache (V8's code cache after a training run)
+//   node scripts/build.ts cache ARCH [FILE] -> out/bundle/runit-ts-ARCH.cache (V8's code cache after a training run), or FILE
 //   node scripts/build.ts blob ARCH         -> out/bundle/sea-ARCH.blob (loader, bundle, ARCH's code cache)
 //   node scripts/build.ts sea ARCH          -> out/ARCH/runit-ts (makes the blob first if missing or stale)
 //   node scripts/build.ts lib               -> dist/ (the npm package: JavaScript + .d.ts)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { execa } from 'execa';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
@@ -87,10 +87,9 @@ function nodeCommand(arch: Arch): string[] {
 /**
  * out/bundle/runit-ts-ARCH.cache: V8's code cache of the bundle after a training run of
  * the supervisor (scripts/code-cache.ts) by ARCH's own Node: the cache is specific to the
- * arch and the exact Node.
+ * arch and the exact Node. `file` elsewhere: the same made again, to compare (test/repro).
  */
-async function cache(arch: Arch): Promise<string> {
-  const file = join(out, 'bundle', `runit-ts-${arch}.cache`);
+async function cache(arch: Arch, file = join(out, 'bundle', `runit-ts-${arch}.cache`)): Promise<string> {
   const addon = join(out, arch, 'runit-ts.node');
   if (!existsSync(addon)) throw new Error(`no ${addon}: the training run needs the arch's addon (make out/${arch}/runit-ts.node)`);
   try {
@@ -188,13 +187,13 @@ async function lib(): Promise<void> {
   say(`lib ${dist}: ${files} declaration files in ${Date.now() - t0} ms`);
 }
 
-const [cmd, arch] = process.argv.slice(2);
+const [cmd, arch, file] = process.argv.slice(2);
 if (cmd === 'bundle') await bundle();
 else if (cmd === 'lib') await lib();
-else if (cmd === 'cache' && (arch === 'x86_64' || arch === 'aarch64')) await cache(arch);
+else if (cmd === 'cache' && (arch === 'x86_64' || arch === 'aarch64')) await cache(arch, file === undefined ? undefined : resolve(file));
 else if (cmd === 'blob' && (arch === 'x86_64' || arch === 'aarch64')) await blob(arch);
 else if (cmd === 'sea' && (arch === 'x86_64' || arch === 'aarch64')) await sea(arch);
 else {
-  process.stderr.write('usage: node scripts/build.ts bundle | cache x86_64|aarch64 | blob x86_64|aarch64 | sea x86_64|aarch64 | lib\n');
+  process.stderr.write('usage: node scripts/build.ts bundle | cache x86_64|aarch64 [FILE] | blob x86_64|aarch64 | sea x86_64|aarch64 | lib\n');
   process.exit(2);
 }

@@ -9,6 +9,31 @@
 // cache of every function compiled by then (scripts/sea-train.cjs). V8 accepts the cache
 // only from the same V8 build, arch and flags; code it does not cover is compiled on first
 // use, as without a cache.
+//
+// The cache is the same bytes at every build (the executable, the images and their SBOMs
+// with it). Four things made each run's cache differ, each measured:
+//  - V8's hash seed, random per process: every string in the cache carries its hash, and
+//    the names of a large scope are kept in a hash table, in hash order. Both processes
+//    below run with a fixed --random-seed, which seeds the hash seed and which V8 leaves
+//    out of the flag hash it stamps the cache with: the executable accepts the cache, and
+//    rehashes it on load as it does any code cache (made with another seed or not).
+//  - What the supervisor does on a timer: 5 s after its start it trims its memory (four
+//    functions more in the cache when a run lasted that long), and runsv holds a service
+//    back a second when it ran less than one (in whole seconds). The run waits past both,
+//    so that every run takes the same paths: a lower bound on time is what a slower
+//    machine or qemu cannot break (checked: the same cache with the kill at 4 s and SIGHUP
+//    at 13 s; the later scans run the code of the first ones).
+//  - V8's compilers racing the run: a function queued for Sparkplug on V8's worker thread
+//    when the supervisor turned the compilers off (src/lib/trim.ts) keeps a flag that says
+//    so, and the cache holds the flag (3 bytes apart between two aarch64 runs). The run
+//    turns them off before it compiles anything (scripts/sea-train.cjs), as the supervisor
+//    has them after its start; the bytecode, all the cache holds of code, is the same.
+//  - The run's history: two runs that compiled the same functions in another order
+//    (which process's event came first) wrote data 11 bytes apart. So that data is loaded
+//    by a fresh process of the same Node and options, which runs nothing and writes it
+//    again: the same functions, and bytes that depend on nothing else. (V8 numbers the
+//    functions it loads on from what the process compiled before: the fresh process runs
+//    with an empty environment, so that no NODE_OPTIONS has it load anything first.)
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +42,25 @@ import { repoRoot } from '../image/inputs.ts';
 
 const SERVICES = ['a', 'b', 'c'];
 const TIMEOUT_MS = 180_000;
+/** V8's random seed (and with it the hash seed) of both processes: not in V8's flag hash */
+const FIXED_SEED = '--random-seed=1';
+/**
+ * How long the services have been up before one is killed (ms): more than runsv's
+ * one-second hold of a service that ran less than a second, so the restart is at once.
+ */
+const KILL_AFTER_MS = 1_500;
+/**
+ * How long the supervisor runs after its services are up before SIGHUP (ms): past the
+ * trim of its memory, a 5 s timer it sets before its first pass (src/runsvdir/main.ts).
+ */
+const HUP_AFTER_MS = 5_500;
+/**
+ * RUNSVDIR_STOP_TIMEOUT of the run (s): SIGHUP stops the services with TERM, and however
+ * slow the machine, never with the KILL that follows a stop taking longer than this.
+ */
+const STOP_TIMEOUT_SEC = TIMEOUT_MS / 1000;
+/** the poll interval of the waits (ms) */
+const POLL_MS = 50;
 
 export interface TrainOptions {
   /** the command that runs the target arch's Node (with qemu-user in front for the other arch) */
@@ -32,6 +76,7 @@ export interface TrainOptions {
   say: (m: string) => void;
 }
 
+/** A status file's content, '' while it does not exist yet. */
 function read(p: string): string {
   try {
     return readFileSync(p, 'utf8').trim();
@@ -40,15 +85,23 @@ function read(p: string): string {
   }
 }
 
+/** Wait until `ok()` holds, polling; fails the build at `deadline`. */
 async function until(what: string, ok: () => boolean, deadline: number): Promise<void> {
   while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`code cache training: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    if (performance.now() > deadline) throw new Error(`code cache training: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 
+/** Wait until the monotonic clock reads `at` (ms). */
+async function sleepUntil(at: number): Promise<void> {
+  const ms = at - performance.now();
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Write `o.out`: the cache of a training run of the bundle, written again by a fresh process. */
 export async function trainCodeCache(o: TrainOptions): Promise<void> {
-  const t0 = Date.now();
+  const t0 = performance.now();
   const tmp = mkdtempSync(join(tmpdir(), 'runit-ts-train-'));
   const svdir = join(tmp, 'service');
   let proc: ReturnType<typeof execa> | undefined;
@@ -61,34 +114,44 @@ export async function trainCodeCache(o: TrainOptions): Promise<void> {
       writeFileSync(join(svdir, s, 'run'), '#!/bin/sh\necho started\nexec sleep 1000\n', { mode: 0o755 });
       writeFileSync(join(svdir, s, 'log', 'run'), '#!/bin/sh\nexec svlogd -tt ./main\n', { mode: 0o755 });
     }
-    const cache = join(tmp, 'cache');
+    const trained = join(tmp, 'trained.cache');
     const [cmd, ...pre] = o.node;
     const train = join(repoRoot, 'scripts', 'sea-train.cjs');
-    proc = execa(cmd!, [...pre, ...o.execArgv, train, o.bundle, '-', cache, 'runsvdir', '-P', svdir, `log: ${'.'.repeat(40)}`], {
-      env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, RUNIT_TS_ADDON: o.addon },
+    const node = [...pre, ...o.execArgv, FIXED_SEED];
+    proc = execa(cmd!, [...node, train, o.bundle, '-', trained, 'runsvdir', '-P', svdir, `log: ${'.'.repeat(40)}`], {
+      env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, RUNIT_TS_ADDON: o.addon, RUNSVDIR_STOP_TIMEOUT: String(STOP_TIMEOUT_SEC) },
       extendEnv: false,
       reject: false,
       all: true,
     });
-    const deadline = Date.now() + TIMEOUT_MS;
+    const deadline = performance.now() + TIMEOUT_MS;
     const supervise = (s: string) => join(svdir, s, 'supervise');
     const allUp = () => SERVICES.every((s) => read(join(supervise(s), 'stat')) === 'run' && read(join(svdir, s, 'log', 'supervise', 'stat')) === 'run');
     const p = proc;
     await until('the services to be up', () => allUp() || p.exitCode !== null, deadline);
     if (proc.exitCode !== null) throw new Error(`code cache training: the supervisor ended early:\n${(await proc).all}`);
+    // the supervisor set its timers before its first pass started the services
+    const upAt = performance.now();
     // the restart path: a service killed and started again
+    await sleepUntil(upAt + KILL_AFTER_MS);
     const pid = Number(read(join(supervise('a'), 'pid')));
     process.kill(pid, 'SIGKILL');
     await until('the killed service to be restarted', () => {
       const now = Number(read(join(supervise('a'), 'pid')));
       return now > 0 && now !== pid && allUp();
     }, deadline);
+    await sleepUntil(upAt + HUP_AFTER_MS);
     proc.kill('SIGHUP');
     const r = await proc;
     // runsvdir ends with 111 on SIGHUP, once its services are down
-    if (r.exitCode !== 111 || !existsSync(cache)) throw new Error(`code cache training: the supervisor ended with ${r.exitCode ?? r.signal}:\n${r.all}`);
-    renameSync(cache, o.out);
-    o.say(`code cache ${o.out} ${(statSync(o.out).size / 1024).toFixed(0)} KiB (training run ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    if (r.exitCode !== 111 || !existsSync(trained)) throw new Error(`code cache training: the supervisor ended with ${r.exitCode ?? r.signal}:\n${r.all}`);
+    const t1 = performance.now();
+    // written again by a process that loads it and runs nothing; whole or not at all
+    const written = `${o.out}.new`;
+    const again = await execa(cmd!, [...node, train, o.bundle, trained, written, '-'], { env: {}, extendEnv: false, reject: false, all: true });
+    if (again.exitCode !== 0 || !existsSync(written)) throw new Error(`code cache: writing the trained cache again failed (${again.exitCode ?? again.signal}):\n${again.all}`);
+    renameSync(written, o.out);
+    o.say(`code cache ${o.out} ${(statSync(o.out).size / 1024).toFixed(0)} KiB (training run ${((t1 - t0) / 1000).toFixed(1)} s, written again in ${((performance.now() - t1) / 1000).toFixed(1)} s)`);
   } finally {
     // after a failure: nothing of the run left behind
     if (proc && proc.exitCode === null) proc.kill('SIGKILL');
@@ -97,5 +160,6 @@ export async function trainCodeCache(o: TrainOptions): Promise<void> {
       if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
     rmSync(tmp, { recursive: true, force: true });
+    rmSync(`${o.out}.new`, { force: true });
   }
 }

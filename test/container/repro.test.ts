@@ -1,6 +1,7 @@
 // Reproducibility: the spec of the shared test image built again, with another TZ,
 // umask, working directory and wall clock (faketime), gives byte-identical outputs for
 // both arches: rootfs tarball, OCI blobs and index, docker archive, SBOMs, initramfs.
+// From the executables already built; that they too come out the same: test/repro.
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
