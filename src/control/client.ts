@@ -156,7 +156,7 @@ export class SupervisedServices implements ServiceControl {
    * wait for up sees it).
    */
   private async ready(service: string, dir: string, rec: StatusRecord, report: Reporter): Promise<boolean> {
-    const spec: WaitSpec = { acts: 'u', t0: this.now(), oldPid: 0, request: false, untilSupervised: false };
+    const spec: WaitSpec = { acts: 'u', t0: this.now(), request: false, untilSupervised: false };
     const read: StatusResult = { kind: 'ok', ...rec };
     const d = decide(spec, read, dir);
     return (d === 'check' ? decide(spec, read, dir, await this.checkNow(service, dir, report)) : d) === 'done';
@@ -269,7 +269,7 @@ export class SupervisedServices implements ServiceControl {
 
   /** A wait for `acts` beginning now (before the request it follows, if any). */
   private spec(acts: string, request: boolean): WaitSpec {
-    return { acts, t0: this.now(), oldPid: 0, request, untilSupervised: true };
+    return { acts, t0: this.now(), request, untilSupervised: true };
   }
 
   async start(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
@@ -284,7 +284,7 @@ export class SupervisedServices implements ServiceControl {
   }
   async restart(service: string, opts?: WaitOptions): Promise<ServiceStatus> {
     const spec = this.spec('tcu', true);
-    spec.oldPid = (await this.control(service, 'tcu')).status.pid;
+    await this.control(service, 'tcu');
     return (await this.waitFor(service, spec, opts))!;
   }
   async exit(service: string, opts?: WaitOptions): Promise<void> {

@@ -23,6 +23,11 @@ export function tainFromMs(ms: number): Tain {
   return { sec: BigInt(sec), nano: usec * 1000 + 500 };
 }
 
+/** Is a earlier than b (to the nanosecond)? */
+export function tainBefore(a: Tain, b: Tain): boolean {
+  return a.sec < b.sec || (a.sec === b.sec && a.nano < b.nano);
+}
+
 /** Seconds as a float, for comparisons. */
 export function tainSeconds(t: Tain): number {
   return Number(t.sec) + t.nano / 1e9;

@@ -16,9 +16,10 @@
 //   x   the runsv is gone                           C   (sv check) u, or d when wanted down
 //   h a i q 1 2: at once. A runsv not running fails every wait but x's.
 // Where it differs from runit:
-//   - t and k also need a pid other than the one before the request (oldPid): the status
-//     has whole seconds, and a request in the second the old process started would pass
-//     on that process before runsv had read it;
+//   - t and k compare the status's start with the wait's to the nanosecond (runit: whole
+//     seconds), so a request in the second the old process started does not pass on that
+//     process before runsv has read it; a restart that keeps the pid (the in-process
+//     logger has the supervisor's) is still seen;
 //   - readiness is ./check's (runit's) or, beyond runit, our supervisor's record in
 //     supervise/stats.json for notification-fd, NOTIFY_SOCKET and one-shots
 //     (src/lib/servicemodel.ts); a one-shot is up once it has run to success, and after a
@@ -29,7 +30,7 @@
 import { S_DOWN, S_RUN } from './status.ts';
 import { readReady, readServiceModel, readyFromFile, type ReadyRecord } from './servicemodel.ts';
 import { neverSupervised, type StatusResult } from './supervise.ts';
-import { tainSeconds, type Tain } from './tai.ts';
+import { tainBefore, tainSeconds, type Tain } from './tai.ts';
 
 /** How long a wait sleeps between looks, in milliseconds (runit's sv: 420 ms). */
 export const POLL_MS = 420;
@@ -43,10 +44,8 @@ export type Decision = Verdict | 'check';
 export interface WaitSpec {
   /** sv's letters (u d o p c t k x C h a i q 1 2, and r beyond runit), all to be met */
   acts: string;
-  /** when the wait began (sv's start time): t, k and o compare the status's whole seconds with it */
+  /** when the wait began (sv's start time): o compares the status's whole seconds with it, t and k its nanoseconds */
   t0: Tain;
-  /** the pid before the request (0: none): t and k wait for another one */
-  oldPid: number;
   /**
    * the wait follows a request the caller sent (sv's commands, the client's start and
    * restart): a one-shot is up only once a run since t0 has succeeded. False for a pure
@@ -124,7 +123,7 @@ export function decide(w: WaitSpec, read: StatusResult, dir: string, check?: boo
       case 't':
       case 'k': {
         if (!st.pid && st.want === 'down') break;
-        if (w.t0.sec > st.start.sec || !st.pid || st.pid === w.oldPid || st.term) return 'wait';
+        if (tainBefore(st.start, w.t0) || !st.pid || st.term) return 'wait';
         const ok = ready();
         if (ok !== true) return ok || 'wait';
         break;

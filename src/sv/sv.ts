@@ -56,8 +56,6 @@ class Sv {
   private service = '';
   /** index of the current service in plan.services */
   private cur = 0;
-  /** per service: the pid before sv's request (0: none), which a restart must replace */
-  private readonly oldPids: number[] = [];
   /** directory of the current service */
   private cwd = '';
   private tstart = taiNow();
@@ -280,7 +278,7 @@ class Sv {
   /** Is the wait for this service over? 1 done ("ok: " and its status printed), 0 not yet, -1 failed. */
   private check(a: string): number {
     if (this.svstatusGet() === -1) return -1;
-    const spec: WaitSpec = { acts: a, t0: this.tstart, oldPid: this.oldPids[this.cur] ?? 0, request: this.plan.op === 'control', untilSupervised: false };
+    const spec: WaitSpec = { acts: a, t0: this.tstart, request: this.plan.op === 'control', untilSupervised: false };
     const dir = this.supervised();
     let d = decide(spec, this.read, dir);
     if (d === 'check') d = decide(spec, this.read, dir, this.checkscript());
@@ -298,7 +296,6 @@ class Sv {
   private control(a: string): number {
     if (this.svstatusGet() <= 0 || this.read.kind !== 'ok') return -1;
     if (alreadyRequested(this.read, a)) return 0;
-    this.oldPids[this.cur] = this.read.status.pid;
     const r = sendControl(this.cwd, a);
     if (r.kind === 'not-running') {
       if (a[0] === 'x') this.ok('runsv not running');
