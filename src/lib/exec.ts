@@ -29,9 +29,17 @@ export function execFormatError(path: string): 'ENOEXEC' | undefined {
   }
 }
 
-/** An fd on /dev/null opened read-only: writing to it fails with EBADF, as writing to a closed fd does. */
+/**
+ * An fd opened read-only, for a child's stdout: writing to it fails with EBADF, as writing
+ * to a closed fd does. /dev/null, or the root directory where there is no /dev/null (a
+ * container's bare root file system).
+ */
 export function closedStdout(): number {
-  return openSync('/dev/null', C.O_RDONLY);
+  try {
+    return openSync('/dev/null', C.O_RDONLY);
+  } catch {
+    return openSync('/', C.O_RDONLY | C.O_DIRECTORY);
+  }
 }
 
 /**
