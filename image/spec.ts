@@ -17,6 +17,8 @@ import { DEFAULT_SERVICES, type ImageSpec } from './rootfs.ts';
 /** Every output a spec can ask for (runit-ts-image build --outputs, make image OUTPUTS=). */
 export const OUTPUTS = ['initramfs', 'disk', 'exedisk', 'tar', 'oci', 'docker'] as const;
 export type Output = (typeof OUTPUTS)[number];
+/** The services (both runlevels) of a container-only image whose spec names none: none (why: resolveSpec). */
+export const CONTAINER_SERVICES: readonly string[] = [];
 /** The outputs that boot (a kernel beside them): the image gets the default services and modules. */
 export const BOOT_OUTPUTS: readonly Output[] = ['initramfs', 'disk', 'exedisk'];
 /** The container outputs: the image gets container-init's directories (ImageSpec.containerInit) and SBOMs. */
@@ -266,12 +268,17 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   }
   const inline = spec.inline ?? [];
   dup(inline.map((s) => s.name), (i) => `/inline/${i}/name`, 'service name');
-  const services = spec.services ?? (boots ? DEFAULT_SERVICES : []);
+  // A container-only image gets no catalogue service unless the spec names some: the VM
+  // set (a console shell, syslogd, klogd, a DHCP client, crond) has nothing to do in a
+  // container (no console or kernel log: klogd crash-loops; the runtime gives the
+  // network), and the container's log is container-init's stdout (podman logs).
+  const services = spec.services ?? (boots ? DEFAULT_SERVICES : [...CONTAINER_SERVICES]);
+  const single = spec.single ?? (boots ? undefined : [...CONTAINER_SERVICES]);
   if (opts.repoServices)
     for (const [field, list] of [['services', services], ['single', spec.single ?? []]] as const)
       for (const [i, s] of list.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/${field}/${i}`, `no service "${s}" in ${opts.repoServices}`);
-  if ([...services, ...(spec.single ?? [])].includes('sshd') && !spec.ssh) fail('/services', 'the sshd service needs ssh: {authorizedKeys: [...]} (public-key logins only)');
-  if ([...services, ...(spec.single ?? [])].includes('getty') && !spec.login) fail('/services', 'the getty service needs login: {autologin: USER} or {password: ...}');
+  if ([...services, ...(single ?? [])].includes('sshd') && !spec.ssh) fail('/services', 'the sshd service needs ssh: {authorizedKeys: [...]} (public-key logins only)');
+  if ([...services, ...(single ?? [])].includes('getty') && !spec.login) fail('/services', 'the getty service needs login: {autologin: USER} or {password: ...}');
   if (spec.login?.autologin && !userNames.has(spec.login.autologin)) fail('/login/autologin', `unknown user "${spec.login.autologin}" (define it under users)`);
   const c = spec.container ?? {};
   if (c.user !== undefined) resolveOwner(c.user, users, groups, (m) => fail('/container/user', m));
@@ -286,7 +293,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       // a container has no kernel: no modules unless a boot output is built too
       modules: spec.modules ?? (boots ? undefined : []),
       services,
-      ...(spec.single ? { single: spec.single } : {}),
+      ...(single ? { single } : {}),
       ...(spec.login ? { login: spec.login } : {}),
       ...(spec.cron ? { cron: spec.cron } : {}),
       ...(spec.ssh ? { ssh: spec.ssh } : {}),
