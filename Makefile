@@ -87,12 +87,18 @@ out/%/runit: image/runit.c $(SETUP_STAMP)
 	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
 	$(STRIP_$*) $@
 
+# the overlay output's entry point (static: it needs no libc of the image it is added to)
+out/%/launch: image/launch.c $(SETUP_STAMP)
+	@mkdir -p $(@D)
+	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
+	$(STRIP_$*) $@
+
 out/%/early: image/early.c $(SETUP_STAMP)
 	@mkdir -p $(@D)
 	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
 	$(STRIP_$*) $@
 
-build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
+build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit out/$(ARCH)/launch
 
 # a static pattern rule: the executables are named prerequisites, so make keeps them
 # (a plain pattern rule would delete them as intermediate files once the image is built)
@@ -107,7 +113,7 @@ $(foreach a,$(ARCHES),out/$(a)/exedisk.img): out/%/exedisk.img: out/%/runit-ts o
 
 OUTPUT_LIST := $(subst $(comma), ,$(OUTPUTS))
 # what each arch needs built for OUTPUTS (exedisk: the early stage too)
-IMAGE_BINARIES = $(foreach a,$(1),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit $(if $(filter exedisk,$(OUTPUT_LIST)),out/$(a)/early))
+IMAGE_BINARIES = $(foreach a,$(1),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit $(if $(filter exedisk,$(OUTPUT_LIST)),out/$(a)/early) $(if $(filter overlay,$(OUTPUT_LIST)),out/$(a)/launch))
 ifeq ($(ARCH),all)
 image: $(call IMAGE_BINARIES,$(ARCHES))
 	$(IMAGE_BUILD) --arch all --outputs $(OUTPUTS) --compress $(COMPRESS)
@@ -145,7 +151,7 @@ test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/$(a)/runit-ts out/$(
 
 # the container tests share one image pair, built from test/fixtures/container/spec.yaml
 TEST_IMAGE := out/test-image/.built
-$(TEST_IMAGE): $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit) $(IMAGE_SOURCES) $(wildcard test/fixtures/container/*)
+$(TEST_IMAGE): $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit out/$(a)/launch) $(IMAGE_SOURCES) $(wildcard test/fixtures/container/*)
 	scripts/runit-ts-image build test/fixtures/container/spec.yaml --out out/test-image
 	touch $@
 

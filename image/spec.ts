@@ -15,7 +15,7 @@ import { BUILTIN_GROUPS, BUILTIN_USERS, resolveOwner } from './accounts.ts';
 import { DEFAULT_SERVICES, type ImageSpec } from './rootfs.ts';
 
 /** Every output a spec can ask for (runit-ts-image build --outputs, make image OUTPUTS=). */
-export const OUTPUTS = ['initramfs', 'disk', 'exedisk', 'tar', 'oci', 'docker'] as const;
+export const OUTPUTS = ['initramfs', 'disk', 'exedisk', 'tar', 'oci', 'docker', 'overlay'] as const;
 export type Output = (typeof OUTPUTS)[number];
 /** The services (both runlevels) of a container-only image whose spec names none: none (why: resolveSpec). */
 export const CONTAINER_SERVICES: readonly string[] = [];
@@ -336,6 +336,6 @@ export function defaultSpec(outputs: Output[] = ['initramfs'], arches?: Arch[]):
 
 /** Binaries an arch needs, in binDir/<arch>; the first one missing, if any (exedisk needs the early stage too). */
 export function missingBinary(binDir: string, outputs: readonly Output[] = []): string | undefined {
-  const need = ['runit-ts', 'runit-ts.node', 'runit', ...(outputs.includes('exedisk') ? ['early'] : [])];
+  const need = ['runit-ts', 'runit-ts.node', 'runit', ...(outputs.includes('exedisk') ? ['early'] : []), ...(outputs.includes('overlay') ? ['launch'] : [])];
   return need.map((f) => join(binDir, f)).find((p) => !existsSync(p));
 }

@@ -24,6 +24,8 @@ export const MT = {
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+/** The image's PATH when the spec's env sets none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface Descriptor {
   mediaType: string;
@@ -53,7 +55,7 @@ export function imageConfig(spec: ResolvedSpec, arch: Arch, diffId: string, epoc
   const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
   const c = spec.container;
   // SVDIR: where container-init supervises (its default state directory), for sv in podman exec
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', SVDIR: '/run/runit-ts/service', ...spec.env };
+  const env = { PATH: DEFAULT_PATH, SVDIR: '/run/runit-ts/service', ...spec.env };
   const config: Record<string, unknown> = {
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Entrypoint: c.entrypoint,
