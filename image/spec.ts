@@ -24,6 +24,10 @@ export const BOOT_OUTPUTS: readonly Output[] = ['initramfs', 'disk', 'exedisk'];
 /** The container outputs: the image gets container-init's directories (ImageSpec.containerInit) and SBOMs. */
 export const CONTAINER_OUTPUTS: readonly Output[] = ['tar', 'oci', 'docker'];
 
+/** Layer compressions of the OCI outputs a spec can ask for (`compression:`; packers/oci.ts). */
+export const LAYER_COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
+export type LayerCompression = (typeof LAYER_COMPRESSIONS)[number];
+
 export interface ContainerDef {
   entrypoint?: string[];
   cmd?: string[];
@@ -43,7 +47,7 @@ export interface Spec extends Omit<ImageSpec, 'arch' | 'containerInit'> {
   env?: Record<string, string>;
   container?: ContainerDef;
   /** layer compression of the OCI outputs (default gzip) */
-  compression?: 'gzip' | 'none';
+  compression?: LayerCompression;
 }
 
 /** A spec checked and with its defaults filled in. */
@@ -57,7 +61,7 @@ export interface ResolvedSpec {
   image: Omit<ImageSpec, 'arch'>;
   env: Record<string, string>;
   container: Required<Pick<ContainerDef, 'entrypoint' | 'cmd' | 'workdir' | 'stopSignal'>> & ContainerDef;
-  compression: 'gzip' | 'none';
+  compression: LayerCompression;
 }
 
 /** What the command line puts in place of the spec's own fields (--arch, --outputs). */
@@ -171,7 +175,7 @@ export const SCHEMA = {
         stopSignal: { type: 'string', pattern: '^(SIG[A-Z0-9]+|[0-9]+)$' },
       },
     },
-    compression: { enum: ['gzip', 'none'] },
+    compression: { enum: [...LAYER_COMPRESSIONS] },
   },
 } as const;
 
