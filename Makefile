@@ -98,7 +98,7 @@ out/%/early: image/early.c $(SETUP_STAMP)
 	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
 	$(STRIP_$*) $@
 
-build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit out/$(ARCH)/launch
+build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
 
 # a static pattern rule: the executables are named prerequisites, so make keeps them
 # (a plain pattern rule would delete them as intermediate files once the image is built)
