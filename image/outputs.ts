@@ -12,6 +12,8 @@
 //   OUT/<arch>/image.tar          docker     docker-archive (podman load, docker load)
 //   OUT/<arch>/overlay.tar        overlay    runit-ts for an existing image: one layer (packers/overlay.ts)
 //   OUT/<arch>/overlay-oci/       overlay    ...as a one-layer OCI image layout (tag = spec tag)
+//   OUT/<arch>/overlay.spdx.json  overlay    its SBOMs (SPDX 2.3, CycloneDX 1.5)
+//   OUT/<arch>/overlay.cdx.json
 //   OUT/<arch>/sbom.spdx.json     any of tar/oci/docker: SPDX 2.3
 //   OUT/<arch>/sbom.cdx.json      ...and CycloneDX 1.5
 //   OUT/oci/                      oci with several arches: the multi-arch layout
@@ -84,7 +86,11 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
         const { tar, image } = await buildOverlay(spec, img, epoch);
         writeFileSync(join(dir, 'overlay.tar'), tar);
         writeOciLayout(join(dir, 'overlay-oci'), [image], spec.tag);
-        names.add('overlay.tar').add('overlay-oci');
+        const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: image.diffId.slice('sha256:'.length), epoch, withKernel: false, overlay: true };
+        const comps = components(info, img.binDir);
+        writeFileSync(join(dir, 'overlay.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
+        writeFileSync(join(dir, 'overlay.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');
+        names.add('overlay.tar').add('overlay-oci').add('overlay.spdx.json').add('overlay.cdx.json');
         say(`${arch}: overlay.tar ${mib(tar.length)}, layer ${mib(image.layer.size)} (${spec.compression})`);
       }
       if (spec.outputs.some((o) => CONTAINER_OUTPUTS.includes(o))) {

@@ -88,6 +88,13 @@ else {
       t.equal(layer.get(`${OVERLAY_PREFIX}/lib/runit-ts`), 'file');
     });
 
+    t.test(`${arch}: the overlay's SBOM lists what the layer holds`, async (t) => {
+      const cdx = JSON.parse(readFileSync(join(IMAGE_DIR, arch, 'overlay.cdx.json'), 'utf8')) as { components: Array<{ name: string }> };
+      const names = cdx.components.map((c) => c.name);
+      for (const n of ['runit-ts', 'runit-ts-addon', 'runit-ts-launch', 'libc6', 'libstdc++6', 'libgcc-s1']) t.ok(names.includes(n), n);
+      for (const n of ['busybox-static', 'runit-ts-pid1']) t.notOk(names.includes(n), `no ${n}`);
+    });
+
     for (const kind of ['glibc', 'nolibc'] as const) {
       t.test(`${arch}: overlay on a ${kind === 'glibc' ? 'busybox + glibc' : 'no-libc (static busybox)'} image`, async (t) => {
         const base = baseEntries(kind, arch);
