@@ -29,7 +29,8 @@ export const DEFAULTS = {
 } as const;
 
 /** The signals container-init acts on: those of RUNIT_TS_STOP_SIGNALS stop the container, the others are passed on to the main command. */
-export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR2', 'SIGWINCH'];
+// not SIGUSR1: Node keeps it for its inspector (a listener here is never called)
 
 /** "TERM INT" (or "SIGTERM,SIGINT") as signal names among HANDLED_SIGNALS; undefined when one is not, or none is given. */
 export function parseSignals(text: string): NodeJS.Signals[] | undefined {
@@ -87,8 +88,8 @@ Or when, as a service goes down, RUNIT_TS_STATE/exit-container holds an exit cod
 (a ./finish writes it): the container stops with it.
 
 Signals: those RUNIT_TS_STOP_SIGNALS names (default TERM INT QUIT) stop the
-container; the others of TERM INT QUIT HUP USR1 USR2 WINCH are passed on to the
-main command (without one they are ignored).
+container; the others of TERM INT QUIT HUP USR2 WINCH are passed on to the main
+command (without one they are ignored). USR1 is Node's (its inspector).
 
 A stop signal, or a stop asked as above: the main command gets
 the signal (TERM for a stop asked), then the executable files of
@@ -223,11 +224,11 @@ export function prepareServices(servicesDir: string, state: string): { svdir: st
     const lp = log ? superviseProblem(join(dir, 'log')) : null;
     if (lp) problems.push(lp);
   }
-  if (problems.length === 0) {
+  if (problems.length === 0 && existsSync(servicesDir)) {
     symlinkSync(resolve(servicesDir), out);
     return { svdir: out, inPlace: true };
   }
-  note(PROG, `supervising a copy of ${servicesDir} (${problems[0]}): sv works through SVDIR=${out} only, services added to ${servicesDir} later are not picked up`);
+  if (problems.length) note(PROG, `supervising a copy of ${servicesDir} (${problems[0]}): sv works through SVDIR=${out} only, services added to ${servicesDir} later are not picked up`);
   mkdirSync(out, { recursive: true });
   for (const name of names) mirrorService(join(servicesDir, name), join(out, name));
   return { svdir: out, inPlace: false };

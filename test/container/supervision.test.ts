@@ -135,18 +135,18 @@ if (skip) {
     t.ok(l.indexOf('hello-log: EOF') > l.indexOf('hello: finish'), 'the logger saw everything, then EOF');
   });
 
-  t.test('signals: HUP and USR1 are passed on to the main command, RUNIT_TS_STOP_SIGNALS says which stop', async (t) => {
+  t.test('signals: HUP and USR2 are passed on to the main command, RUNIT_TS_STOP_SIGNALS says which stop', async (t) => {
     const name = 'rtt-signals';
     names.push(name);
     await podman(['rm', '-f', '-t', '0', name], { reject: false });
-    const loop = 'trap "echo main: got HUP" HUP; trap "echo main: got USR1" USR1; echo main: up; while :; do sleep 0.2; done';
+    const loop = 'trap "echo main: got HUP" HUP; trap "echo main: got USR2" USR2; echo main: up; while :; do sleep 0.2; done';
     await podman(['run', '-d', '--name', name, '--network', 'none', IMAGE, 'sh', '-c', loop]);
     await until('main up', async () => (await logs(name)).includes('main: up'));
-    for (const sig of ['HUP', 'USR1']) {
+    for (const sig of ['HUP', 'USR2']) {
       await podman(['kill', '--signal', sig, name]);
       await until(`main: got ${sig}`, async () => (await logs(name)).includes(`main: got ${sig}`), 10_000);
     }
-    t.pass('HUP and USR1 reached the main command');
+    t.pass('HUP and USR2 reached the main command');
     t.equal((await podman(['inspect', name, '--format', '{{.State.Running}}'])).stdout.trim(), 'true', 'the container still runs');
     await podman(['stop', '-t', '10', name]);
     t.equal((await podman(['inspect', name, '--format', '{{.State.ExitCode}}'])).stdout.trim(), '143', 'TERM stops it: the main command killed by TERM, 128+15');
