@@ -89,6 +89,12 @@ out/%/runit: image/runit.c $(SETUP_STAMP)
 	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
 	$(STRIP_$*) $@
 
+# the overlay output's entry point (static: it needs no libc of the image it is added to)
+out/%/launch: image/launch.c $(SETUP_STAMP)
+	@mkdir -p $(@D)
+	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
+	$(STRIP_$*) $@
+
 out/%/early: image/early.c $(SETUP_STAMP)
 	@mkdir -p $(@D)
 	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
@@ -116,7 +122,7 @@ vm-image: out/harness/$(ARCH)/initramfs.img
 
 OUTPUT_LIST := $(subst $(comma), ,$(OUTPUTS))
 # what each arch needs built for OUTPUTS (exedisk: the early stage too)
-IMAGE_BINARIES = $(foreach a,$(1),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit $(if $(filter exedisk,$(OUTPUT_LIST)),out/$(a)/early))
+IMAGE_BINARIES = $(foreach a,$(1),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit $(if $(filter exedisk,$(OUTPUT_LIST)),out/$(a)/early) $(if $(filter overlay,$(OUTPUT_LIST)),out/$(a)/launch))
 ifeq ($(ARCH),all)
 image: $(call IMAGE_BINARIES,$(ARCHES))
 	$(IMAGE_BUILD) --arch all --outputs $(OUTPUTS) --compress $(COMPRESS)
@@ -154,7 +160,7 @@ test-boot: $(foreach a,$(ARCHES),out/$(a)/initramfs.img out/harness/$(a)/initram
 
 # the container tests share one image pair, built from test/fixtures/container/spec.yaml
 TEST_IMAGE := out/test-image/.built
-$(TEST_IMAGE): $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit) $(IMAGE_SOURCES) $(wildcard test/fixtures/container/*)
+$(TEST_IMAGE): $(foreach a,$(ARCHES),out/$(a)/runit-ts out/$(a)/runit-ts.node out/$(a)/runit out/$(a)/launch) $(IMAGE_SOURCES) $(wildcard test/fixtures/container/*)
 	scripts/runit-ts-image build test/fixtures/container/spec.yaml --out out/test-image
 	touch $@
 

@@ -19,6 +19,7 @@ const benches: Array<[string, string[]]> = [
   ['sv: a short-lived applet', ['bench/sv.ts', '--runs', runs]],
   ['supervisor memory and restart latency', ['bench/supervisor.ts', '--runs', runs]],
   ['svlogd throughput', ['bench/svlogd.ts']],
+  ['container start and stop under podman', ['bench/container.ts', '--runs', runs]],
   // both arches, each under emulation (TCG) unless the host has KVM for its own
   ...ARCHES.map((a): [string, string[]] => [`boot, halt and stack memory (${a})`, ['bench/boot.ts', '--arch', a, '--runs', runs]]),
 ];

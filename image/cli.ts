@@ -35,6 +35,9 @@ every one of them from the same entries:
   DIR/<arch>/rootfs.tar       rootfs tarball (tar)
   DIR/<arch>/oci/             OCI image layout, tag = the spec's tag (oci)
   DIR/<arch>/image.tar        docker-archive for podman load / docker load (docker)
+  DIR/<arch>/overlay.tar      runit-ts for an existing image: one layer of /opt/runit-ts
+                              (and /run/runit-ts), entry point /opt/runit-ts/bin/container-init;
+                              overlay-oci/ holds it as an OCI layout (overlay)
   DIR/<arch>/sbom.spdx.json   SPDX 2.3 and CycloneDX 1.5 SBOMs (with tar, oci, docker)
   DIR/<arch>/sbom.cdx.json
   DIR/oci/                    multi-arch OCI layout when several arches are built

@@ -10,6 +10,10 @@
 //   OUT/<arch>/rootfs.tar         tar        rootfs tarball
 //   OUT/<arch>/oci/               oci        OCI image layout (one image, tag = spec tag)
 //   OUT/<arch>/image.tar          docker     docker-archive (podman load, docker load)
+//   OUT/<arch>/overlay.tar        overlay    runit-ts for an existing image: one layer (packers/overlay.ts)
+//   OUT/<arch>/overlay-oci/       overlay    ...as a one-layer OCI image layout (tag = spec tag)
+//   OUT/<arch>/overlay.spdx.json  overlay    its SBOMs (SPDX 2.3, CycloneDX 1.5)
+//   OUT/<arch>/overlay.cdx.json
 //   OUT/<arch>/sbom.spdx.json     any of tar/oci/docker: SPDX 2.3
 //   OUT/<arch>/sbom.cdx.json      ...and CycloneDX 1.5
 //   OUT/oci/                      oci with several arches: the multi-arch layout
@@ -23,6 +27,7 @@ import { dockerArchive } from './packers/docker.ts';
 import { buildExeDisk } from './packers/exedisk.ts';
 import { buildInitramfs, type Compression } from './packers/initramfs.ts';
 import { ociImage, writeOciLayout, type OciImage } from './packers/oci.ts';
+import { buildOverlay } from './packers/overlay.ts';
 import { blobOf, tarBuffer } from './packers/tar.ts';
 import { resolveImage } from './resolve.ts';
 import { components, cyclonedx, spdx } from './sbom.ts';
@@ -54,7 +59,7 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
   // everything checked before anything is written
   for (const arch of spec.arches) {
     const missing = missingBinary(opts.binDir(arch), spec.outputs);
-    if (missing) throw new SpecError(`${spec.file}: arch ${arch} is not built (${missing} is missing; run: make build ARCH=${arch}${missing.endsWith('/early') ? ` and make out/${arch}/early` : ''})`);
+    if (missing) throw new SpecError(`${spec.file}: arch ${arch} is not built (${missing} is missing; run: make build ARCH=${arch}${/\/(early|launch)$/.test(missing) ? ` and make ${missing.slice(missing.lastIndexOf('out/'))}` : ''})`);
   }
   const epoch = sourceDateEpoch();
   const stage = join(opts.out, `.staging-${process.pid}`);
@@ -77,6 +82,17 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
         obsolete.push(obsoleteRoot(img));
       }
       if (wants('exedisk')) for (const n of await buildExeDisk(img, dir)) names.add(n);
+      if (wants('overlay')) {
+        const { tar, image } = await buildOverlay(spec, img, epoch);
+        writeFileSync(join(dir, 'overlay.tar'), tar);
+        writeOciLayout(join(dir, 'overlay-oci'), [image], spec.tag);
+        const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: image.diffId.slice('sha256:'.length), epoch, withKernel: false, overlay: true };
+        const comps = components(info, img.binDir);
+        writeFileSync(join(dir, 'overlay.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
+        writeFileSync(join(dir, 'overlay.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');
+        names.add('overlay.tar').add('overlay-oci').add('overlay.spdx.json').add('overlay.cdx.json');
+        say(`${arch}: overlay.tar ${mib(tar.length)}, layer ${mib(image.layer.size)} (${spec.compression})`);
+      }
       if (spec.outputs.some((o) => CONTAINER_OUTPUTS.includes(o))) {
         say(`${arch}: packing ${img.entries.length} entries into a tarball`);
         const tar = await tarBuffer(img.entries, epoch);

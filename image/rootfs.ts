@@ -8,6 +8,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSyn
 import { join, relative } from 'node:path';
 import { inputDir, repoRoot, requireInput } from './inputs.ts';
 import { TRIPLET, type Arch } from '../src/lib/platform.ts';
+import { DEFAULT_STATE, SUPERVISE_SUBDIR, superviseLinkTarget } from '../src/container/paths.ts';
 import { resolveModules } from '../src/lib/kmod.ts';
 import type { Entry } from '../src/lib/entry.ts';
 import { groupText, homeOf, passwdText, resolveOwner, type GroupDef, type UserDef } from './accounts.ts';
@@ -355,7 +356,27 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
   }
   e.push(...serviceEntries(spec));
   e.push(...userEntries(spec));
+  if (spec.containerInit) e.push(...superviseLinks(e));
   return e;
+}
+
+/**
+ * A container image's root may be read-only: every /etc/sv/NAME/supervise (and
+ * log/supervise) is a symlink into container-init's state directory, as Debian does for
+ * runit (src/container/paths.ts), so `sv status /etc/service/NAME` works in the container.
+ */
+function superviseLinks(entries: Entry[]): Entry[] {
+  const out: Entry[] = [];
+  const seen = new Set<string>();
+  for (const { path } of entries) {
+    const m = /^etc\/sv\/([^/]+)\/(log\/)?run$/.exec(path);
+    if (!m || seen.has(path)) continue;
+    seen.add(path);
+    const name = m[1]!;
+    const log = m[2] !== undefined;
+    out.push({ path: `etc/sv/${name}/${log ? 'log/' : ''}supervise`, type: 'symlink', mode: 0o777, target: superviseLinkTarget(name, log) });
+  }
+  return out;
 }
 
 /** A file's mode as a spec gives it ("0644", "755" or a number), `dflt` when it gives none. */
@@ -382,10 +403,13 @@ export function userEntries(spec: Omit<ImageSpec, 'arch'>): Entry[] {
     if (home && home !== 'nonexistent') e.push({ path: home, type: 'dir', mode: 0o755, uid: u.uid, gid: u.gid ?? u.uid });
   }
   if (spec.containerInit) {
-    e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o1777 });
-    if (spec.containerInit.user !== undefined) {
-      const [uid, gid] = owner(spec.containerInit.user);
-      e.push({ path: 'run/runit-ts', type: 'dir', mode: 0o755, uid, gid });
+    // the state directory and the supervise links' parent (a booted image has no container-init to make it)
+    for (const d of [DEFAULT_STATE, `${DEFAULT_STATE}/${SUPERVISE_SUBDIR}`].map((p) => p.slice(1))) {
+      e.push({ path: d, type: 'dir', mode: 0o1777 });
+      if (spec.containerInit.user !== undefined) {
+        const [uid, gid] = owner(spec.containerInit.user);
+        e.push({ path: d, type: 'dir', mode: 0o755, uid, gid });
+      }
     }
   }
   for (const f of spec.files ?? []) {

@@ -35,6 +35,8 @@ export interface ImageInfo {
   withKernel: boolean;
   /** services of the catalogue in the image (sshd brings tinysshd) */
   services?: string[];
+  /** the overlay output (packers/overlay.ts): the executable, its libraries and the launcher, no busybox, no PID 1 shim */
+  overlay?: boolean;
 }
 
 const enc = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/');
@@ -48,9 +50,9 @@ function npmPurl(name: string, version: string): string {
   return `pkg:npm/${name.startsWith('@') ? '%40' + name.slice(1) : name}@${encodeURIComponent(version)}`;
 }
 
-/** The inputs of image/inputs.json that end up in an image of `arch`. */
-export function imageInputs(arch: Arch, withKernel: boolean, services: string[] = []): Input[] {
-  const used = ['node', 'busybox', 'libc6', 'libstdcxx', 'libgcc', ...(withKernel ? ['kernel'] : []), ...(services.includes('sshd') ? ['tinysshd'] : [])];
+/** The inputs of image/inputs.json that end up in an image of `arch` (or in its overlay layer). */
+export function imageInputs(arch: Arch, withKernel: boolean, services: string[] = [], overlay = false): Input[] {
+  const used = ['node', ...(overlay ? [] : ['busybox']), 'libc6', 'libstdcxx', 'libgcc', ...(withKernel ? ['kernel'] : []), ...(services.includes('sshd') ? ['tinysshd'] : [])];
   return loadManifest().inputs.filter((i) => used.some((u) => i.id === `${u}-${arch}`));
 }
 
@@ -78,7 +80,7 @@ function sha256File(p: string): string {
 
 export function components(info: ImageInfo, binDir: string): Component[] {
   const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-  const out: Component[] = imageInputs(info.arch, info.withKernel, info.services).map((i) => ({
+  const out: Component[] = imageInputs(info.arch, info.withKernel, info.services, info.overlay).map((i) => ({
     ref: `input-${i.id}`,
     name: i.package,
     version: i.version,
@@ -90,7 +92,7 @@ export function components(info: ImageInfo, binDir: string): Component[] {
   const built: Array<[string, string, string]> = [
     ['runit-ts', 'runit-ts', 'the runit-ts single executable (Node runtime + bundled TypeScript)'],
     ['runit-ts.node', 'runit-ts-addon', 'the runit-ts Node-API addon'],
-    ['runit', 'runit-ts-pid1', 'the PID 1 shim of bootable images'],
+    info.overlay ? ['launch', 'runit-ts-launch', "the overlay's launcher (runs the executable through its own loader)"] : ['runit', 'runit-ts-pid1', 'the PID 1 shim of bootable images'],
   ];
   for (const [file, name, description] of built)
     out.push({ ref: `built-${name}`, name, version, type: 'file', sha256: sha256File(join(binDir, file)), description: `${description} (${DEB_ARCH[info.arch]})` });

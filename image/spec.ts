@@ -15,12 +15,18 @@ import { BUILTIN_GROUPS, BUILTIN_USERS, resolveOwner } from './accounts.ts';
 import { DEFAULT_SERVICES, type ImageSpec } from './rootfs.ts';
 
 /** Every output a spec can ask for (runit-ts-image build --outputs, make image OUTPUTS=). */
-export const OUTPUTS = ['initramfs', 'disk', 'exedisk', 'tar', 'oci', 'docker'] as const;
+export const OUTPUTS = ['initramfs', 'disk', 'exedisk', 'tar', 'oci', 'docker', 'overlay'] as const;
 export type Output = (typeof OUTPUTS)[number];
+/** The services (both runlevels) of a container-only image whose spec names none: none (why: resolveSpec). */
+export const CONTAINER_SERVICES: readonly string[] = [];
 /** The outputs that boot (a kernel beside them): the image gets the default services and modules. */
 export const BOOT_OUTPUTS: readonly Output[] = ['initramfs', 'disk', 'exedisk'];
 /** The container outputs: the image gets container-init's directories (ImageSpec.containerInit) and SBOMs. */
 export const CONTAINER_OUTPUTS: readonly Output[] = ['tar', 'oci', 'docker'];
+
+/** Layer compressions of the OCI outputs a spec can ask for (`compression:`; packers/oci.ts). */
+export const LAYER_COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
+export type LayerCompression = (typeof LAYER_COMPRESSIONS)[number];
 
 export interface ContainerDef {
   entrypoint?: string[];
@@ -41,7 +47,7 @@ export interface Spec extends Omit<ImageSpec, 'arch' | 'containerInit'> {
   env?: Record<string, string>;
   container?: ContainerDef;
   /** layer compression of the OCI outputs (default gzip) */
-  compression?: 'gzip' | 'none';
+  compression?: LayerCompression;
 }
 
 /** A spec checked and with its defaults filled in. */
@@ -55,7 +61,7 @@ export interface ResolvedSpec {
   image: Omit<ImageSpec, 'arch'>;
   env: Record<string, string>;
   container: Required<Pick<ContainerDef, 'entrypoint' | 'cmd' | 'workdir' | 'stopSignal'>> & ContainerDef;
-  compression: 'gzip' | 'none';
+  compression: LayerCompression;
 }
 
 /** What the command line puts in place of the spec's own fields (--arch, --outputs). */
@@ -169,7 +175,7 @@ export const SCHEMA = {
         stopSignal: { type: 'string', pattern: '^(SIG[A-Z0-9]+|[0-9]+)$' },
       },
     },
-    compression: { enum: ['gzip', 'none'] },
+    compression: { enum: [...LAYER_COMPRESSIONS] },
   },
 } as const;
 
@@ -233,12 +239,17 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   }
   const inline = spec.inline ?? [];
   dup(inline.map((s) => s.name), (i) => `/inline/${i}/name`, 'service name');
-  const services = spec.services ?? (boots ? DEFAULT_SERVICES : []);
+  // A container-only image gets no catalogue service unless the spec names some: the VM
+  // set (a console shell, syslogd, klogd, a DHCP client, crond) has nothing to do in a
+  // container (no console or kernel log: klogd crash-loops; the runtime gives the
+  // network), and the container's log is container-init's stdout (podman logs).
+  const services = spec.services ?? (boots ? DEFAULT_SERVICES : [...CONTAINER_SERVICES]);
+  const single = spec.single ?? (boots ? undefined : [...CONTAINER_SERVICES]);
   if (opts.repoServices)
     for (const [field, list] of [['services', services], ['single', spec.single ?? []]] as const)
       for (const [i, s] of list.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/${field}/${i}`, `no service "${s}" in ${opts.repoServices}`);
-  if ([...services, ...(spec.single ?? [])].includes('sshd') && !spec.ssh) fail('/services', 'the sshd service needs ssh: {authorizedKeys: [...]} (public-key logins only)');
-  if ([...services, ...(spec.single ?? [])].includes('getty') && !spec.login) fail('/services', 'the getty service needs login: {autologin: USER} or {password: ...}');
+  if ([...services, ...(single ?? [])].includes('sshd') && !spec.ssh) fail('/services', 'the sshd service needs ssh: {authorizedKeys: [...]} (public-key logins only)');
+  if ([...services, ...(single ?? [])].includes('getty') && !spec.login) fail('/services', 'the getty service needs login: {autologin: USER} or {password: ...}');
   if (spec.login?.autologin && !userNames.has(spec.login.autologin)) fail('/login/autologin', `unknown user "${spec.login.autologin}" (define it under users)`);
   const c = spec.container ?? {};
   if (c.user !== undefined) resolveOwner(c.user, users, groups, (m) => fail('/container/user', m));
@@ -253,7 +264,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       // a container has no kernel: no modules unless a boot output is built too
       modules: spec.modules ?? (boots ? undefined : []),
       services,
-      ...(spec.single ? { single: spec.single } : {}),
+      ...(single ? { single } : {}),
       ...(spec.login ? { login: spec.login } : {}),
       ...(spec.cron ? { cron: spec.cron } : {}),
       ...(spec.ssh ? { ssh: spec.ssh } : {}),
@@ -296,6 +307,6 @@ export function defaultSpec(outputs: Output[] = ['initramfs'], arches?: Arch[]):
 
 /** Binaries an arch needs, in binDir/<arch>; the first one missing, if any (exedisk needs the early stage too). */
 export function missingBinary(binDir: string, outputs: readonly Output[] = []): string | undefined {
-  const need = ['runit-ts', 'runit-ts.node', 'runit', ...(outputs.includes('exedisk') ? ['early'] : [])];
+  const need = ['runit-ts', 'runit-ts.node', 'runit', ...(outputs.includes('exedisk') ? ['early'] : []), ...(outputs.includes('overlay') ? ['launch'] : [])];
   return need.map((f) => join(binDir, f)).find((p) => !existsSync(p));
 }

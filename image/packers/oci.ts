@@ -1,13 +1,16 @@
 // OCI image layout (image-spec 1.0): oci-layout, index.json, blobs/sha256/<hex> for the
 // layer, the config and the manifest of each arch; with several arches an image index
 // too. One layer per image: the rootfs tarball, gzip-compressed with fflate (pure
-// JavaScript, so the bytes do not depend on the machine's zlib; header mtime 0) or
-// left uncompressed.
+// JavaScript, so the bytes do not depend on the machine's zlib; header mtime 0),
+// zstd-compressed by the pinned Node's zlib (its bundled libzstd: the bytes depend on
+// the Node version only; one thread, fixed level, content size and checksum in the
+// frame), or left uncompressed.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants as zlib, zstdCompressSync } from 'node:zlib';
 import { gzipSync } from 'fflate';
 import type { Arch } from '../inputs.ts';
-import type { ResolvedSpec } from '../spec.ts';
+import type { LayerCompression, ResolvedSpec } from '../spec.ts';
 import { blobOf, type Blob } from './tar.ts';
 
 export const OCI_ARCH: Record<Arch, { architecture: string; variant?: string }> = {
@@ -20,10 +23,20 @@ export const MT = {
   config: 'application/vnd.oci.image.config.v1+json',
   layer: 'application/vnd.oci.image.layer.v1.tar',
   layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
 } as const;
+/** Each compression's layer media type. */
+const LAYER_MT: Record<LayerCompression, string> = { gzip: MT.layerGzip, zstd: MT.layerZstd, none: MT.layer };
+/**
+ * zstd level (1-19): 10 makes a ~100 MiB rootfs about 17% smaller than gzip -9 in a few
+ * seconds; 19 saves 4 MiB more but takes ~25x as long (figures: docs/performance.md).
+ */
+export const ZSTD_LEVEL = 10;
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+/** The image's PATH when the spec's env sets none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface Descriptor {
   mediaType: string;
@@ -44,8 +57,11 @@ export interface OciImage {
   descriptor: Descriptor;
 }
 
-export function compressLayer(tar: Buffer, how: 'gzip' | 'none'): Blob {
+/** The layer blob of a tarball, compressed as the spec says. */
+export function compressLayer(tar: Buffer, how: LayerCompression): Blob {
   if (how === 'none') return blobOf(tar);
+  if (how === 'zstd')
+    return blobOf(zstdCompressSync(tar, { params: { [zlib.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [zlib.ZSTD_c_checksumFlag]: 1, [zlib.ZSTD_c_contentSizeFlag]: 1, [zlib.ZSTD_c_nbWorkers]: 0 } }));
   return blobOf(Buffer.from(gzipSync(tar, { level: 9, mtime: 0 })));
 }
 
@@ -53,7 +69,7 @@ export function imageConfig(spec: ResolvedSpec, arch: Arch, diffId: string, epoc
   const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
   const c = spec.container;
   // SVDIR: where container-init supervises (its default state directory), for sv in podman exec
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', SVDIR: '/run/runit-ts/service', ...spec.env };
+  const env = { PATH: DEFAULT_PATH, SVDIR: '/run/runit-ts/service', ...spec.env };
   const config: Record<string, unknown> = {
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Entrypoint: c.entrypoint,
@@ -84,7 +100,7 @@ export function ociImage(spec: ResolvedSpec, arch: Arch, tar: Buffer, epoch: num
       schemaVersion: 2,
       mediaType: MT.manifest,
       config: { mediaType: MT.config, digest: config.digest, size: config.size },
-      layers: [{ mediaType: spec.compression === 'gzip' ? MT.layerGzip : MT.layer, digest: layer.digest, size: layer.size }],
+      layers: [{ mediaType: LAYER_MT[spec.compression], digest: layer.digest, size: layer.size }],
     }),
   );
   const { architecture, variant } = OCI_ARCH[arch];

@@ -33,10 +33,25 @@ export class EventHub {
   private readonly backlog: Kept[] = [];
   private server: Server | undefined;
   private path: string | undefined;
+  /** in-process listeners (container-init), told of each event as it is recorded */
+  private readonly listeners = new Set<(e: Omit<ServiceEvent, 'time' | 'monotonic'>) => void>();
+
+  /** Tell `f` of every event from now on (in the supervisor's process); returns the undo. */
+  subscribe(f: (e: Omit<ServiceEvent, 'time' | 'monotonic'>) => void): () => void {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
+  }
 
   /** Record an event and send it to every client. */
   readonly emit: EventSink = (e) => {
     const { at, monotonic, ...rest } = e;
+    for (const f of this.listeners) {
+      try {
+        f(rest);
+      } catch {
+        /* a listener's failure is its own, never the supervisor's */
+      }
+    }
     const k: Kept = { e: rest, at: at ?? Date.now(), monotonic: monotonic ?? monotonicNow() };
     this.backlog.push(k);
     if (this.backlog.length > EVENT_BACKLOG) this.backlog.shift();

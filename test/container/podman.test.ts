@@ -139,16 +139,21 @@ if (skip) {
     const doc = readFileSync(join(repo, 'image', 'examples', 'pod.yaml'), 'utf8');
     t.match(doc, /image: localhost\/runit-ts:latest/);
     const file = join(dir, 'pod.yaml');
-    writeFileSync(file, doc.replace('localhost/runit-ts:latest', IMAGE));
+    // the pod and its emptyDir volume under names of this run (podman 4.3's volume names are global)
+    const pod = `rtt-${process.pid}-demo`;
+    writeFileSync(file, doc.replace('localhost/runit-ts:latest', IMAGE).replace(/^(  name: )runit-ts-demo$/m, `$1${pod}`).replace(/^(\s+- name: )run$/gm, `$1${pod}-run`));
     await podman(['kube', 'down', file], { reject: false });
-    t.teardown(async () => void (await podman(['kube', 'down', file], { reject: false })));
+    t.teardown(async () => {
+      await podman(['kube', 'down', file], { reject: false });
+      await podman(['volume', 'rm', '-f', `${pod}-run`], { reject: false });
+    });
     await podman(['kube', 'play', '--network', 'none', file]);
-    const name = 'runit-ts-demo-app';
+    const name = `${pod}-app`;
     await until('pod services', async () => (await logs(name)).includes('ticker: up'));
     t.equal((await probe(name)).exitCode, 0, 'the probe command of the manifest passes');
     const hc = (await podman(['inspect', name, '--format', '{{json .Config.Healthcheck}}'])).stdout;
     t.match(hc, /container-probe/, 'the manifest probe became the healthcheck');
-    await podman(['pod', 'stop', '-t', '10', 'runit-ts-demo']);
+    await podman(['pod', 'stop', '-t', '10', pod]);
     const code = Number((await podman(['inspect', name, '--format', '{{.State.ExitCode}}'])).stdout.trim());
     t.equal(code, 0, 'orderly stop: exit 0');
     t.match(await logs(name), /hello-log: hello: finish/);

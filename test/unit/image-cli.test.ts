@@ -51,5 +51,5 @@ t.test('check: exedisk is an output like the others, from the spec or --outputs'
   t.equal(r.stdout, `${spec}: ok (runit-ts:latest, x86_64, aarch64: exedisk, tar)`);
   const bad = await execa(cli, ['check', spec, '--outputs', 'iso'], { reject: false });
   t.equal(bad.exitCode, 1);
-  t.match(bad.stderr, /--outputs: unknown output iso \(expected a comma list of: initramfs, disk, exedisk, tar, oci, docker\)/);
+  t.match(bad.stderr, /--outputs: unknown output iso \(expected a comma list of: initramfs, disk, exedisk, tar, oci, docker, overlay\)/);
 });

@@ -1,0 +1,117 @@
+// bench/container.ts: a container's start and stop under podman, runit-ts's container-init
+// against Debian's runit 2.1.2 (its runsvdir as PID 1, its runsv for each service) on the
+// same image, measured in the same run, with podman's --init (catatonit, the role tini
+// plays: PID 1 running one process) as the floor.
+//   start: `podman run -d` -> all N services ran (each `./run` touches a file in a
+//          directory bind-mounted from the host, polled every POLL_MS)
+//   stop:  `podman stop` -> it returned (the container exited, code checked)
+// One image for all three (runit-ts-image from a generated spec: N inline services, and
+// Debian's runit binaries under /opt/runit-c), started with a different entry point each.
+// Runs interleave the three; printed: medians with their spread (min-max), the ratios to
+// Debian's runit, the machine, and our executable's start time (`sv -V` on the host).
+//   node bench/container.ts [--services N (10)] [--runs N (5)]
+import { cpus, release, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { repoRoot } from '../image/inputs.ts';
+import { cacheDir, requireHostArch } from '../src/lib/platform.ts';
+import { fmt, ratio, runsOption, summary } from './stats.ts';
+
+const { values } = parseArgs({ options: { services: { type: 'string' }, runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+if (values.help) {
+  process.stdout.write('usage: node bench/container.ts [--services N (10)] [--runs N (5)]\n');
+  process.exit(0);
+}
+const N = runsOption(values.services, 10);
+const RUNS = runsOption(values.runs);
+/** How often the ready directory is looked at (ms). */
+const POLL_MS = 2;
+/** Give up on a start after this long (ms). */
+const START_TIMEOUT_MS = 60_000;
+/** podman stop's timeout (s): well above every side's stop. */
+const STOP_TIMEOUT_S = 10;
+/** Runs of `sv -V` for our executable's start time. */
+const SELF_START_RUNS = 10;
+
+const arch = requireHostArch();
+const IMAGE = 'localhost/runit-ts-bench:container';
+const DEBIAN = join(cacheDir(), `runit-${arch}`, 'usr', 'bin');
+const work = mkdtempSync(join(tmpdir(), 'bench-container-'));
+const podman = (args: string[], reject = true) => execa('podman', args, { reject, timeout: 120_000 });
+
+type Kind = 'runit-ts' | 'runit (C)' | 'catatonit, 1 process';
+/** How each side is started: its entry point and command, and how many ready files it makes. */
+const SIDES: Record<Kind, { flags: string[]; cmd: string[]; ready: number }> = {
+  'runit-ts': { flags: [], cmd: [], ready: N },
+  'runit (C)': { flags: ['--entrypoint', '/opt/runit-c/runsvdir', '-e', 'PATH=/opt/runit-c:/usr/sbin:/usr/bin:/sbin:/bin'], cmd: ['-P', '/etc/service'], ready: N },
+  'catatonit, 1 process': { flags: ['--init', '--entrypoint', '/bin/sh'], cmd: ['-c', 'touch /ready/one; exec sleep 100000'], ready: 1 },
+};
+
+/** The spec of the bench image: N services that each mark themselves ready, and Debian's runit. */
+function specText(): string {
+  const svc = (i: number) => `  - name: s${i}\n    files:\n      run: |\n        #!/bin/sh\n        touch /ready/s${i}\n        exec sleep 100000\n`;
+  const bins = ['runsvdir', 'runsv', 'sv'].map((b) => `  - { path: /opt/runit-c/${b}, source: ${join(DEBIAN, b)}, mode: "0755" }\n`).join('');
+  return `name: runit-ts-bench\ntag: container\narches: [${arch}]\noutputs: [docker]\ncompression: none\nfiles:\n${bins}inline:\n${Array.from({ length: N }, (_, i) => svc(i)).join('')}`;
+}
+
+/** One start and stop of a side: (ms to all ready, ms podman stop took). */
+async function once(kind: Kind, run: number): Promise<{ start: number; stop: number }> {
+  const side = SIDES[kind];
+  const name = `bench-container-${run}-${kind.replace(/[^a-z]/g, '')}`;
+  const ready = join(work, name);
+  mkdirSync(ready);
+  await podman(['rm', '-f', '-t', '0', name], false);
+  const t0 = performance.now();
+  await podman(['run', '-d', '--name', name, '--network', 'none', '-v', `${ready}:/ready`, ...side.flags, IMAGE, ...side.cmd]);
+  for (;;) {
+    if (readdirSync(ready).length >= side.ready) break;
+    if (performance.now() - t0 > START_TIMEOUT_MS) throw new Error(`${kind}: ${readdirSync(ready).length} of ${side.ready} ready after ${START_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  const start = performance.now() - t0;
+  // every side settled (runsv's 1 s crash throttle, supervise/ written) before it is stopped
+  await new Promise((r) => setTimeout(r, 1000));
+  const s0 = performance.now();
+  await podman(['stop', '-t', String(STOP_TIMEOUT_S), name]);
+  const stop = performance.now() - s0;
+  const code = (await podman(['inspect', name, '--format', '{{.State.ExitCode}}'])).stdout.trim();
+  await podman(['rm', '-f', '-t', '0', name], false);
+  rmSync(ready, { recursive: true, force: true });
+  if (kind === 'runit-ts' && code !== '0') throw new Error(`${kind}: exit code ${code} after podman stop`);
+  return { start, stop };
+}
+
+try {
+  process.stdout.write(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, Linux ${release()}, ${(await podman(['--version'])).stdout.trim()}; Node ${process.version}\n`);
+  const self: number[] = [];
+  for (let i = 0; i < SELF_START_RUNS; i++) {
+    const t0 = performance.now();
+    await execa(join(repoRoot, 'out', arch, 'runit-ts'), ['-V'], { argv0: 'sv', reject: false });
+    self.push(performance.now() - t0);
+  }
+  process.stdout.write(`our executable's start (sv -V on the host, ${SELF_START_RUNS} runs): ${fmt(summary(self), 0)} ms\n`);
+  writeFileSync(join(work, 'spec.yaml'), specText());
+  await execa(process.execPath, [join(repoRoot, 'image', 'cli.ts'), 'build', join(work, 'spec.yaml'), '--out', join(work, 'out')], { cwd: repoRoot });
+  await podman(['load', '-q', '-i', join(work, 'out', arch, 'image.tar')]);
+  const kinds = Object.keys(SIDES) as Kind[];
+  const figures = new Map(kinds.map((k) => [k, { start: [] as number[], stop: [] as number[] }]));
+  for (let r = 0; r < RUNS; r++)
+    for (const k of r % 2 ? [...kinds].reverse() : kinds) {
+      const f = await once(k, r);
+      figures.get(k)!.start.push(f.start);
+      figures.get(k)!.stop.push(f.stop);
+    }
+  const ref = figures.get('runit (C)')!;
+  process.stdout.write(`\n${N} services (catatonit: 1 process), ${RUNS} runs, ms: median (min-max)\n`);
+  process.stdout.write(`${'side'.padEnd(22)} ${'podman run -> ready'.padEnd(26)} ${'ratio'.padEnd(7)} ${'podman stop'.padEnd(26)} ratio\n`);
+  for (const k of kinds) {
+    const f = figures.get(k)!;
+    const [s, p] = [summary(f.start), summary(f.stop)];
+    process.stdout.write(`${k.padEnd(22)} ${fmt(s, 0).padEnd(26)} ${ratio(s.median, summary(ref.start).median).padEnd(7)} ${fmt(p, 0).padEnd(26)} ${ratio(p.median, summary(ref.stop).median)}\n`);
+  }
+} finally {
+  await podman(['rmi', '-f', IMAGE], false);
+  rmSync(work, { recursive: true, force: true });
+}
