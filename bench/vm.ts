@@ -77,7 +77,7 @@ async function restoreParts(arch: Arch): Promise<Record<'boot' | 'agent' | 'firs
   {
     await using m = await boot({ ...opts, consoleLog: join(logs, `${arch}-parts-boot.log`) });
     await m.waitForAgent();
-    if (process.env.BENCH_NO_SETTLE === undefined) await settleForSnapshot(m);
+    await settleForSnapshot(m);
     await m.snapshot(file, { then: 'quit' });
   }
   const ms = { boot: [] as number[], agent: [] as number[], first: [] as number[], second: [] as number[] };

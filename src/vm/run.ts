@@ -77,10 +77,12 @@ function classify(m: Machine, e: unknown, during: string): VmError {
 }
 
 /**
- * What the saved files hold, in the snapshot key: 2 is the device state in FILE and the RAM
- * beside it (FILE.ram, savedRamFile), named by its memory backend; 1 (unnamed) had both in FILE.
+ * What the saved files hold, in the snapshot key: 3 is the device state in FILE and the RAM
+ * beside it (FILE.ram, savedRamFile), named by its memory backend, saved once the guest has
+ * settled (settleForSnapshot); 2 was saved right after the agent answered; 1 (unnamed) had
+ * the RAM in FILE.
  */
-const SNAPSHOT_FORMAT = 2;
+const SNAPSHOT_FORMAT = 3;
 
 /** The snapshot file for a machine: keyed by everything that must match when it is restored. */
 export function snapshotFile(opts: BootOptions): string {
