@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { repoRoot as repo } from '../image/inputs.ts';
-import { cacheDir, requireHostArch, TRIPLET } from '../src/lib/platform.ts';
+import { cacheDir, requireHostArch, stripTool } from '../src/lib/platform.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
 
 const arch = requireHostArch();
@@ -38,7 +38,6 @@ for (const [what, p] of [['our executable (make build)', OURS], ["Debian's runit
   }
 }
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-const STRIP = `${TRIPLET[arch]}-strip`;
 
 /** out/bench/hello: the reference single executable; rebuilt when the Node binary is newer */
 async function reference(): Promise<string> {
@@ -63,7 +62,7 @@ async function reference(): Promise<string> {
   const tmp = `${target}.tmp`;
   copyFileSync(NODE, tmp);
   chmodSync(tmp, 0o755);
-  await execa(STRIP, ['--strip-all', tmp]);
+  await execa(stripTool(arch), ['--strip-all', tmp]);
   await execa(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', join(dir, 'hello.blob'), '--sentinel-fuse', FUSE], { stdout: 'ignore' });
   renameSync(tmp, target);
   writeFileSync(stamp, NODE);

@@ -13,14 +13,13 @@ import { build } from 'esbuild';
 import { execa } from 'execa';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
 import { libEntries } from '../image/rootfs.ts';
-import { hostArch, requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { hostArch, isArch, qemuUser, requireHostArch, stripTool, type Arch } from '../src/lib/platform.ts';
 import { trainCodeCache } from './code-cache.ts';
 
 const out = join(repoRoot, 'out');
 const bundleFile = join(out, 'bundle', 'runit-ts.cjs');
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-export const STRIP: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu-strip', aarch64: 'aarch64-linux-gnu-strip' };
 
 function say(m: string): void {
   process.stderr.write(`[build] ${m}\n`);
@@ -59,9 +58,6 @@ async function bundle(): Promise<void> {
  */
 export const EXEC_ARGV = ['--disable-sigusr1', '--v8-pool-size=1', '--min-semi-space-size=3', '--max-semi-space-size=3'];
 
-/** qemu-user, to run the other arch's Node on this machine (package qemu-user-static) */
-const QEMU_USER: Record<Arch, string> = { x86_64: 'qemu-x86_64-static', aarch64: 'qemu-aarch64-static' };
-
 /**
  * out/bundle/sysroot-ARCH: the dynamic loader and the libraries the image gives Node
  * (image/rootfs.ts's libEntries, from the pinned Debian packages in the cache), where
@@ -81,7 +77,7 @@ function sysroot(arch: Arch): string {
 
 /** The command that runs ARCH's pinned Node here: the other arch's under qemu-user. */
 function nodeCommand(arch: Arch): string[] {
-  return arch === hostArch() ? [nodeBinary(arch)] : [QEMU_USER[arch], '-L', sysroot(arch), nodeBinary(arch)];
+  return arch === hostArch() ? [nodeBinary(arch)] : [qemuUser(arch), '-L', sysroot(arch), nodeBinary(arch)];
 }
 
 /**
@@ -96,7 +92,7 @@ async function cache(arch: Arch, file = join(out, 'bundle', `runit-ts-${arch}.ca
     await trainCodeCache({ node: nodeCommand(arch), nodeBinary: nodeBinary(arch), execArgv: EXEC_ARGV, bundle: bundleFile, addon, out: file, say });
   } catch (e) {
     if ((e as { code?: string }).code === 'ENOENT' && arch !== hostArch())
-      throw new Error(`${QEMU_USER[arch]} not found: the ${arch} code cache is made by the ${arch} Node under it (scripts/setup installs qemu-user-static)`);
+      throw new Error(`${qemuUser(arch)} not found: the ${arch} code cache is made by the ${arch} Node under it (scripts/setup installs qemu-user-static)`);
     throw e;
   }
   return file;
@@ -152,7 +148,7 @@ async function sea(arch: Arch): Promise<void> {
   const tmp = `${target}.tmp`;
   copyFileSync(nodeBinary(arch), tmp);
   chmodSync(tmp, 0o755);
-  await execa(STRIP[arch], ['--strip-all', tmp]);
+  await execa(stripTool(arch), ['--strip-all', tmp]);
   await execa(process.execPath, [join(repoRoot, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', blobFile, '--sentinel-fuse', FUSE], {
     stdout: 'ignore',
   });
@@ -190,9 +186,9 @@ async function lib(): Promise<void> {
 const [cmd, arch, file] = process.argv.slice(2);
 if (cmd === 'bundle') await bundle();
 else if (cmd === 'lib') await lib();
-else if (cmd === 'cache' && (arch === 'x86_64' || arch === 'aarch64')) await cache(arch, file === undefined ? undefined : resolve(file));
-else if (cmd === 'blob' && (arch === 'x86_64' || arch === 'aarch64')) await blob(arch);
-else if (cmd === 'sea' && (arch === 'x86_64' || arch === 'aarch64')) await sea(arch);
+else if (cmd === 'cache' && isArch(arch)) await cache(arch, file === undefined ? undefined : resolve(file));
+else if (cmd === 'blob' && isArch(arch)) await blob(arch);
+else if (cmd === 'sea' && isArch(arch)) await sea(arch);
 else {
   process.stderr.write('usage: node scripts/build.ts bundle | cache x86_64|aarch64 [FILE] | blob x86_64|aarch64 | sea x86_64|aarch64 | lib\n');
   process.exit(2);

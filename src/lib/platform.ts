@@ -16,6 +16,21 @@ export const DEB_ARCH: Readonly<Record<Arch, string>> = { x86_64: 'amd64', aarch
 /** GNU triplets: where Debian puts each arch's libraries (/lib/TRIPLET). */
 export const TRIPLET: Readonly<Record<Arch, string>> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
 
+/** binutils' strip for an arch's binaries (Debian's binutils-TRIPLET). */
+export function stripTool(arch: Arch): string {
+  return `${TRIPLET[arch]}-strip`;
+}
+
+/** qemu-user for running an arch's binaries on another host (Debian's qemu-user-static). */
+export function qemuUser(arch: Arch): string {
+  return `qemu-${arch}-static`;
+}
+
+/** Is name one of ARCHES? */
+export function isArch(name: string | undefined): name is Arch {
+  return (ARCHES as readonly (string | undefined)[]).includes(name);
+}
+
 /** The guest's first serial port, its console, on QEMU's machines (pc / virt). */
 export const CONSOLE: Readonly<Record<Arch, string>> = { x86_64: 'ttyS0', aarch64: 'ttyAMA0' };
 

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { APPLETS } from '../../src/main.ts';
 import { libEntries } from '../../image/rootfs.ts';
+import { qemuUser, requireHostArch } from '../../src/lib/platform.ts';
 import { BIN, haveBin, repo } from '../lib/host.ts';
 
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
@@ -42,7 +43,7 @@ for (const applet of names) {
   });
 }
 
-const other = process.arch === 'arm64' ? 'x86_64' : 'aarch64';
+const other = requireHostArch() === 'aarch64' ? 'x86_64' : 'aarch64';
 t.test(`${other}: every applet's --help under qemu-${other}-static, nothing on stderr`, async (t) => {
   const bin = join(repo, 'out', other, 'runit-ts');
   if (!existsSync(bin)) return t.fail(`${bin} is missing: run make out/${other}/runit-ts`);
@@ -58,7 +59,7 @@ t.test(`${other}: every applet's --help under qemu-${other}-static, nothing on s
   mkdirSync(links);
   for (const applet of names) {
     symlinkSync(bin, join(links, applet));
-    const r = await execa(`qemu-${other}-static`, ['-L', root, join(links, applet), '--help'], { reject: false, stdin: 'ignore', timeout: 60_000 });
+    const r = await execa(qemuUser(other), ['-L', root, join(links, applet), '--help'], { reject: false, stdin: 'ignore', timeout: 60_000 });
     t.equal(r.exitCode, 0, `${applet}: exit 0`);
     t.equal(r.stderr, '', `${applet}: nothing on stderr`);
     t.match(r.stdout.split('\n')[0], new RegExp(`^usage: ${escape(usageName(applet))}( |$)`), `${applet}: ${r.stdout.split('\n')[0]}`);
