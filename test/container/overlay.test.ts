@@ -18,7 +18,7 @@ import { resolveImage } from '../../image/resolve.ts';
 import { APPLET_LINKS, BINARY, busyboxEntries } from '../../image/rootfs.ts';
 import { defaultSpec } from '../../image/spec.ts';
 import type { Arch } from '../../src/lib/platform.ts';
-import { have, haveImage, IMAGE_DIR, logs, podman, repo, until } from '../lib/container.ts';
+import { IMAGE_DIR, logs, podman, podmanSkip, repo, until } from '../lib/container.ts';
 
 const CONTAINERFILE = join(repo, 'image', 'examples', 'overlay.Containerfile');
 const BINFMT = '/proc/sys/fs/binfmt_misc/qemu-aarch64';
@@ -62,7 +62,7 @@ async function listTar(buf: Buffer): Promise<Map<string, string>> {
 }
 
 const binfmt = existsSync(BINFMT) && readFileSync(BINFMT, 'utf8').startsWith('enabled');
-const skip = haveImage() || (!(await have('podman')) && 'podman is not installed (scripts/setup installs it)') || (!existsSync(join(IMAGE_DIR, 'x86_64', 'overlay.tar')) && `no overlay.tar in ${IMAGE_DIR} (make test-container rebuilds it)`);
+const skip = (await podmanSkip()) || (!existsSync(join(IMAGE_DIR, 'x86_64', 'overlay.tar')) && `no overlay.tar in ${IMAGE_DIR} (make test-container rebuilds it)`);
 if (skip) t.plan(0, skip);
 else {
   const work = mkdtempSync(join(IMAGE_DIR, 'overlay-test-'));

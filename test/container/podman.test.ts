@@ -6,17 +6,14 @@ import t from 'tap';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { have, haveImage, IMAGE, loadImage, logs, podman, repo, until } from '../lib/container.ts';
+import { containerNames, IMAGE, loadImage, logs, podman, podmanSkip, repo, until } from '../lib/container.ts';
 
-const skip = haveImage() || (!(await have('podman')) && 'podman is not installed (scripts/setup installs it)');
+const skip = await podmanSkip();
 if (skip) {
   t.plan(0, skip);
 } else {
   await loadImage();
-  const names: string[] = [];
-  t.teardown(async () => {
-    if (names.length) await podman(['rm', '-f', '-t', '0', ...names], { reject: false });
-  });
+  const names = containerNames(t);
 
   /** podman run -d; resolves once the services are up (their lines are in podman logs). */
   async function start(name: string, flags: string[] = [], cmd: string[] = []): Promise<void> {

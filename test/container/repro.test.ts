@@ -4,24 +4,13 @@
 // From the executables already built; that they too come out the same: test/repro.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { have, haveImage, IMAGE_DIR, repo } from '../lib/container.ts';
+import { treeFiles } from '../lib/host.ts';
 
-function files(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 const digest = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 const skip = haveImage() || (!(await have('faketime')) && 'faketime is not installed (scripts/setup installs it)');
@@ -38,8 +27,8 @@ else {
     );
     if (r.exitCode !== 0) t.comment(r.all);
     t.equal(r.exitCode, 0, 'the second build succeeded');
-    const want = files(IMAGE_DIR).filter((f) => !f.startsWith('.'));
-    const got = files(out);
+    const want = treeFiles(IMAGE_DIR).filter((f) => !f.startsWith('.'));
+    const got = treeFiles(out);
     t.same(got, want, 'the same files');
     for (const kind of ['rootfs.tar', 'image.tar', 'initramfs.img', 'sbom.spdx.json', 'sbom.cdx.json', 'oci/index.json'])
       for (const arch of ['x86_64', 'aarch64']) t.ok(got.includes(`${arch}/${kind}`), `${arch}/${kind} built`);

@@ -7,17 +7,14 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { have, haveImage, IMAGE, loadImage, logs, podman, until } from '../lib/container.ts';
+import { containerNames, IMAGE, loadImage, logs, podman, podmanSkip, until } from '../lib/container.ts';
 
-const skip = haveImage() || (!(await have('podman')) && 'podman is not installed (scripts/setup installs it)');
+const skip = await podmanSkip();
 if (skip) {
   t.plan(0, skip);
 } else {
   await loadImage();
-  const names: string[] = [];
-  t.teardown(async () => {
-    if (names.length) await podman(['rm', '-f', '-t', '0', ...names], { reject: false });
-  });
+  const names = containerNames(t);
 
   /** podman run -d; resolves once the services are up. */
   async function start(name: string, flags: string[] = []): Promise<void> {

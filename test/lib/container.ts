@@ -19,6 +19,20 @@ export async function have(cmd: string): Promise<boolean> {
   return (await execa('sh', ['-c', `command -v ${cmd}`], { reject: false })).exitCode === 0;
 }
 
+/** Why the podman tests cannot run here (no test image, no podman), or false. */
+export async function podmanSkip(): Promise<string | false> {
+  return haveImage() || (!(await have('podman')) && 'podman is not installed (scripts/setup installs it)');
+}
+
+/** The names of the containers a test file starts: removed (rm -f) when the file's tests end. */
+export function containerNames(t: { teardown: (fn: () => Promise<unknown>) => void }): string[] {
+  const names: string[] = [];
+  t.teardown(async () => {
+    if (names.length) await podman(['rm', '-f', '-t', '0', ...names], { reject: false });
+  });
+  return names;
+}
+
 /** podman, quiet about the missing systemd (no healthcheck timers on this kind of host). */
 export async function podman(args: string[], opts: { reject?: boolean; timeout?: number } = {}) {
   return execa('podman', args, { reject: opts.reject ?? true, timeout: opts.timeout ?? 120_000, all: true });

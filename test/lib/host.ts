@@ -1,8 +1,8 @@
 // Helpers for host tests: temporary service trees, our binary under applet names,
 // Debian's runit binaries (the reference peer), polling.
-import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { requireHostArch } from '../../src/lib/platform.ts';
@@ -178,4 +178,21 @@ export function spawnBg(cmd: string, args: string[], opts: { cwd?: string; env?:
 /** Replace seconds and pids so our output and runit's can be compared line for line. */
 export function normalise(s: string): string {
   return s.replace(/\(pid \d+\)/g, '(pid N)').replace(/\b\d+s\b/g, 'Ns');
+}
+
+/**
+ * Every file under dir (paths relative to it, sorted), for comparing two builds' outputs;
+ * dot files at its top (make's stamps) left out. A missing dir has none.
+ */
+export function treeFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (!(d === dir && n.startsWith('.'))) out.push(relative(dir, p));
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
 }

@@ -11,11 +11,11 @@
 // It builds the commit (HEAD), not edits not yet committed; about five minutes on two
 // cores (make test-repro, part of make test).
 import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { repo } from '../lib/host.ts';
+import { repo, treeFiles } from '../lib/host.ts';
 
 const ARCHES = ['x86_64', 'aarch64'] as const;
 /** what each clone builds: make's names for the executables, the default image and the container spec's outputs */
@@ -36,19 +36,6 @@ const CLONES = [
   { name: 'second', depth: ['a', 'deeper', 'directory'], umask: '077', env: { TZ: 'Pacific/Kiritimati', LC_ALL: 'C.UTF-8' } },
 ];
 
-/** Every file under `dir` (relative paths, sorted), dot files of the top (make's stamps) left out. */
-function files(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (!(d === dir && n.startsWith('.'))) out.push(relative(dir, p));
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return out;
-}
 
 /** The two files have the same bytes. */
 const same = (a: string, b: string) => readFileSync(a).equals(readFileSync(b));
@@ -115,8 +102,8 @@ t.test('the two clones built the same bytes', async (t) => {
   if (built.length !== 2) return t.fail('a clone did not build');
   const [a, b] = built as [string, string];
   for (const d of COMPARED_DIRS) {
-    const got = files(join(b, d));
-    const want = files(join(a, d));
+    const got = treeFiles(join(b, d));
+    const want = treeFiles(join(a, d));
     t.same(got, want, `${d}: the same files`);
     const differ = want.filter((f) => got.includes(f) && !same(join(a, d, f), join(b, d, f)));
     t.same(differ, [], `${d}: all ${want.length} files byte-identical`);
