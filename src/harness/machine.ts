@@ -56,6 +56,14 @@ export interface BootOptions extends Omit<QemuOptions, 'console' | 'qmpSocket' |
    * so that Machine.snapshot() can save the disks with the machine. Needs qemu-img.
    */
   readonly restorable?: boolean;
+  /**
+   * Keep the guest's RAM in a shared file (on /dev/shm, else the temporary directory) so that
+   * Machine.snapshot() leaves it out of the migration stream and saves it beside the state
+   * as a sparse file (FILE.ram), which a restore maps instead of reading: for machines that
+   * will be saved. Without it a snapshot carries the RAM in the stream (slower to save and
+   * to restore), and the guest's RAM is ordinary memory, which a small /dev/shm cannot fail.
+   */
+  readonly snapshotRam?: boolean;
 }
 
 /** Options of Machine.snapshot. */
@@ -884,7 +892,7 @@ export async function boot(opts: BootOptions): Promise<Machine> {
   // RAM: a booted machine's in a shared file (tmpfs when there is one), so that a snapshot
   // can leave it out of the stream; a restored one maps the saved RAM file privately
   const savedRam = opts.restore !== undefined ? savedRamFile(resolvePath(opts.restore)) : undefined;
-  const ramFile = opts.restore === undefined ? join(mkdtempSync(join(existsSync(RAM_DIR) ? RAM_DIR : base, 'runit-ts-ram-')), 'ram') : undefined;
+  const ramFile = opts.restore === undefined && opts.snapshotRam ? join(mkdtempSync(join(existsSync(RAM_DIR) ? RAM_DIR : base, 'runit-ts-ram-')), 'ram') : undefined;
   const incomingFd = opts.restore !== undefined ? openSync(resolvePath(opts.restore), 'r') : undefined;
   const ram: QemuOptions['ram'] =
     ramFile !== undefined ? { file: ramFile, shared: true } : savedRam !== undefined && existsSync(savedRam) ? { file: savedRam, shared: false } : 'anonymous';

@@ -130,6 +130,7 @@ async function start(req: RunRequest, inputs: BootInputs, consoleLog: string): P
     arch: req.arch, kernel: inputs.kernel, initrd: inputs.initrd, drives: inputs.drives, accel: await cachedAccel(req.arch),
     append: req.snapshot ? `${inputs.append} ${SNAPSHOT_CMDLINE}` : inputs.append,
     memory: req.memory, shares: inputs.shares, agent: inputs.agent, agentTimeout: BOOT_TIMEOUT_MS, consoleLog, name: req.name,
+    snapshotRam: req.snapshot,
   };
   const file = req.snapshot ? snapshotFile(opts) : undefined;
   const restore = file !== undefined && existsSync(file);

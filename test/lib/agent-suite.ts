@@ -47,6 +47,7 @@ export function agentSuite(arch: Arch): void {
     ...bootFiles(dir, arch),
     memory: 512,
     agent: true,
+    snapshotRam: true,
     shares: [
       { host: ro, tag: 'ro', readOnly: true },
       { host: rw, tag: 'rw' },
