@@ -16,7 +16,7 @@
 // (an OCI layout of one image holding just this layer, with container-init as its
 // Entrypoint: `COPY --from=` it, or append its layer with an OCI tool).
 import { basename, join } from 'node:path';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Entry } from '../../src/lib/entry.ts';
 import { APPLET_LINKS, libEntries } from '../rootfs.ts';
 import type { ResolvedImage } from '../resolve.ts';
@@ -40,9 +40,9 @@ export function overlayApplets(): string[] {
   return [...new Set(Object.values(APPLET_LINKS))].filter((a) => !BOOT_APPLETS.has(a)).sort();
 }
 
-/** A file of the host as an entry of the overlay (read when packed). */
-function hostFile(path: string, src: string): Entry {
-  return { path, type: 'file', mode: statSync(src).mode & 0o7777, data: () => readFileSync(src) };
+/** A file of the host as an entry of the overlay (read when packed), with a fixed mode: the build's umask must not reach the layer. */
+function hostFile(path: string, src: string, mode: number): Entry {
+  return { path, type: 'file', mode, data: () => readFileSync(src) };
 }
 
 /** Every entry of the overlay of an arch: the tree in this file's header, all owned by root. */
@@ -53,10 +53,10 @@ export function overlayEntries(img: ResolvedImage): Entry[] {
     { path: p, type: 'dir', mode: 0o755 },
     { path: `${p}/bin`, type: 'dir', mode: 0o755 },
     { path: `${p}/lib`, type: 'dir', mode: 0o755 },
-    hostFile(`${p}/bin/${LAUNCHER}`, join(img.binDir, LAUNCHER)),
+    hostFile(`${p}/bin/${LAUNCHER}`, join(img.binDir, LAUNCHER), 0o755),
     ...overlayApplets().map((a): Entry => ({ path: `${p}/bin/${a}`, type: 'symlink', mode: 0o777, target: LAUNCHER })),
-    hostFile(`${p}/lib/runit-ts`, join(img.binDir, 'runit-ts')),
-    hostFile(`${p}/lib/runit-ts.node`, join(img.binDir, 'runit-ts.node')),
+    hostFile(`${p}/lib/runit-ts`, join(img.binDir, 'runit-ts'), 0o755),
+    hostFile(`${p}/lib/runit-ts.node`, join(img.binDir, 'runit-ts.node'), 0o755),
     { path: 'run', type: 'dir', mode: 0o755 },
     { path: OVERLAY_STATE, type: 'dir', mode: 0o1777 },
   ];
