@@ -9,16 +9,22 @@ import { BOOT_MARKS_FILE, kernelDone, writeBootMarks } from '../src/analyze/time
 import { monotonicNow } from '../src/lib/servicemodel.ts';
 import { selfExe } from '../src/lib/sys.ts';
 import { interpreterOnly, systemMemorySettings } from '../src/lib/trim.ts';
+import { debianStage1, isDebian } from './debian.ts';
+import { mountFstab } from './fstab.ts';
 import { main as stage2 } from './stage2.ts';
 
 export const HELP = `usage: /etc/runit/1
 
 runit stage 1: mounts /proc, /sys, /dev (devtmpfs), /dev/pts and /run (tmpfs),
 sets the hostname from /etc/hostname, loads the kernel modules listed in
-/etc/modules (with their dependencies from modules.dep), brings up lo and
-seeds the random pool, sets the kernel's memory settings (fault-around of one
-page, transparent huge pages on request only), and records its start and end for runit-ts analyze in
-/run/runit-ts/boot.json. Exit 100 makes runit skip stage 2.
+/etc/modules (with their dependencies from modules.dep), carries out
+/etc/fstab if there is one (remounts / as it says, mount -a, swapon -a),
+brings up lo and seeds the random pool, sets the kernel's memory settings
+(fault-around of one page, transparent huge pages on request only), and
+records its start and end for runit-ts analyze in /run/runit-ts/boot.json.
+On a Debian system (/etc/debian_version) it also makes /run/runit.stopit and
+/run/runit.reboot (mode 0), /run/lock and /dev/shm, as Debian's stage 1 does.
+Exit 100 makes runit skip stage 2.
 
 Started by runit-ts's PID 1 (RUNIT_TS_HANDOFF=1 in the environment) and with
 /etc/runit/2 being this same executable, it then goes on as stage 2 in this
@@ -193,9 +199,11 @@ export function main(argv: string[]): Promise<number> | number {
   const offered = process.env[HANDOFF_ENV] === '1';
   delete process.env[HANDOFF_ENV];
   mountAll();
+  if (isDebian()) debianStage1();
   for (const f of systemMemorySettings()) errLine(`stage 1: unable to set ${f}`);
   hostname();
   modules();
+  mountFstab();
   try {
     native().ifUp('lo');
   } catch (e) {
