@@ -2,19 +2,22 @@
 // do `make image` and the Makefile's out/ARCH/{initramfs,disk,exedisk}.img targets).
 //   runit-ts-image build [SPEC] --out DIR [--bin DIR] [--arch LIST|all] [--outputs LIST] [--compress C]
 //   runit-ts-image check SPEC [--arch LIST|all] [--outputs LIST]
+//   runit-ts-image lock SPEC [--arch LIST|all] [--bin DIR]
 //   runit-ts-image boot DIR [--arch A] [--disk direct|uefi|uboot | --exedisk blk|pmem] [--write]
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from './inputs.ts';
 import { ARCHES, parseArch, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { buildOutputs } from './outputs.ts';
+import { DebianError } from './debian/mmdebstrap.ts';
 import { COMPRESSIONS, parseCompression } from './packers/initramfs.ts';
-import { defaultSpec, loadSpec, OUTPUTS, SpecError, type Output, type SpecOverrides } from './spec.ts';
+import { defaultSpec, loadSpec, missingBinary, OUTPUTS, SpecError, type Output, type SpecOverrides } from './spec.ts';
 
 export const HELP = `usage: runit-ts-image build SPEC --out DIR [--bin DIR] [--arch LIST|all] [--outputs LIST]
                             [--compress ${COMPRESSIONS.join('|')}]
        runit-ts-image build --out DIR [same options]      (the default image)
        runit-ts-image check SPEC [--arch LIST|all] [--outputs LIST]
+       runit-ts-image lock SPEC [--arch LIST|all] [--bin DIR]
        runit-ts-image boot DIR [--arch ARCH] [--disk direct|uefi|uboot | --exedisk blk|pmem]
                            [--write] [--memory MiB]
 
@@ -38,7 +41,8 @@ every one of them from the same entries:
   DIR/<arch>/overlay.tar      runit-ts for an existing image: one layer of /opt/runit-ts
                               (and /run/runit-ts), entry point /opt/runit-ts/bin/container-init;
                               overlay-oci/ holds it as an OCI layout (overlay)
-  DIR/<arch>/sbom.spdx.json   SPDX 2.3 and CycloneDX 1.5 SBOMs (with tar, oci, docker)
+  DIR/<arch>/sbom.spdx.json   SPDX 2.3 and CycloneDX 1.5 SBOMs of the root file system (with
+                              every output but overlay; a Debian base: every locked package)
   DIR/<arch>/sbom.cdx.json
   DIR/oci/                    multi-arch OCI layout when several arches are built
 Outputs are byte-for-byte reproducible; times come from SOURCE_DATE_EPOCH (default 0).
@@ -46,7 +50,11 @@ The initramfs is compressed with --compress (default $COMPRESS, else none: under
 an uncompressed initramfs boots fastest). The runit-ts binaries of each arch are
 taken from --bin DIR/<arch> (default: the checkout's out/<arch>, made by
 'make build ARCH=<arch>'; exedisk also needs out/<arch>/early).
-'check' validates a spec and exits. 'boot' boots what build wrote for one arch
+'check' validates a spec and exits. 'lock' resolves a Debian-based spec's packages
+(base: debian) against Debian's archives with apt, through mmdebstrap, and writes
+SPEC.lock.json beside the spec: every package, version and sha256 per arch (the
+arches of the spec, or --arch; other arches already locked are kept); the .debs go
+to the cache, and every build installs exactly the locked ones (offline once cached). 'boot' boots what build wrote for one arch
 (DIR/<arch>, or DIR itself if it holds the files) in QEMU with the console on this
 terminal: the initramfs; with --disk the disk image by QEMU's kernel loader
 (direct), UEFI firmware (uefi) or U-Boot (uboot, aarch64); with --exedisk the
@@ -99,7 +107,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [cmd, file, ...rest] = positionals;
   if (cmd === 'boot' && file && !rest.length) return boot(file, values);
-  if (!((cmd === 'build' && !rest.length) || (cmd === 'check' && file && !rest.length))) {
+  if (!((cmd === 'build' && !rest.length) || ((cmd === 'check' || cmd === 'lock') && file && !rest.length))) {
     process.stderr.write(HELP);
     return 2;
   }
@@ -114,13 +122,23 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${file}: ok (${spec.name}:${spec.tag}, ${spec.arches.join(', ')}: ${spec.outputs.join(', ')})\n`);
     return 0;
   }
+  const bin = values.bin ? resolve(values.bin) : join(repoRoot, 'out');
+  if (cmd === 'lock') {
+    if (!spec.debian) throw new SpecError(`${file}: only a Debian-based spec (base: debian) has a lock`);
+    const missing = spec.arches.map((a) => missingBinary(join(bin, a))).find(Boolean);
+    if (missing) throw new SpecError(`${file}: ${missing} is missing (runit-ts-init is built from it; run: make build)`);
+    const { lockSpec } = await import('./debian/image.ts');
+    const { lockPath } = await import('./debian/lock.ts');
+    await lockSpec(spec.file, spec.debian, spec.arches, (a) => join(bin, a), say);
+    say(`wrote ${lockPath(spec.file)}`);
+    return 0;
+  }
   if (!values.out) {
     process.stderr.write('runit-ts-image: --out DIR is required\n');
     return 2;
   }
   const compress = parseCompression(values.compress ?? (process.env.COMPRESS || 'none'));
   const t0 = Date.now();
-  const bin = values.bin ? resolve(values.bin) : join(repoRoot, 'out');
   await buildOutputs(spec, { out: resolve(values.out), binDir: (a) => join(bin, a), compress, say });
   say(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${resolve(values.out)}`);
   return 0;
@@ -130,7 +148,8 @@ if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {
-      process.stderr.write(`runit-ts-image: ${e instanceof SpecError ? '' : 'error: '}${e instanceof Error ? e.message : String(e)}\n`);
+      const oneLine = e instanceof SpecError || e instanceof DebianError;
+      process.stderr.write(`runit-ts-image: ${oneLine ? '' : 'error: '}${e instanceof Error ? e.message : String(e)}\n`);
       process.exit(1);
     },
   );

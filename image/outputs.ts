@@ -14,12 +14,13 @@
 //   OUT/<arch>/overlay-oci/       overlay    ...as a one-layer OCI image layout (tag = spec tag)
 //   OUT/<arch>/overlay.spdx.json  overlay    its SBOMs (SPDX 2.3, CycloneDX 1.5)
 //   OUT/<arch>/overlay.cdx.json
-//   OUT/<arch>/sbom.spdx.json     any of tar/oci/docker: SPDX 2.3
-//   OUT/<arch>/sbom.cdx.json      ...and CycloneDX 1.5
+//   OUT/<arch>/sbom.spdx.json     every output but overlay: SPDX 2.3 of the root file system
+//   OUT/<arch>/sbom.cdx.json      ...and CycloneDX 1.5 (Debian base: every locked package)
 //   OUT/oci/                      oci with several arches: the multi-arch layout
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../src/lib/platform.ts';
+import type { Entry } from '../src/lib/entry.ts';
 import { sourceDateEpoch } from './epoch.ts';
 import { mib, say as sayImage } from './log.ts';
 import { buildDisk, obsoleteRoot } from './packers/disk.ts';
@@ -31,6 +32,8 @@ import { buildOverlay } from './packers/overlay.ts';
 import { blobOf, tarBuffer } from './packers/tar.ts';
 import { resolveImage } from './resolve.ts';
 import { components, cyclonedx, spdx } from './sbom.ts';
+import { debianEntries, readLock } from './debian/image.ts';
+import type { LockedPackage } from './debian/lock.ts';
 import { BOOT_OUTPUTS, CONTAINER_OUTPUTS, missingBinary, SpecError, type ResolvedSpec } from './spec.ts';
 
 export interface BuildOptions {
@@ -61,6 +64,8 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
     const missing = missingBinary(opts.binDir(arch), spec.outputs);
     if (missing) throw new SpecError(`${spec.file}: arch ${arch} is not built (${missing} is missing; run: make build ARCH=${arch}${/\/(early|launch)$/.test(missing) ? ` and make ${missing.slice(missing.lastIndexOf('out/'))}` : ''})`);
   }
+  // a Debian base's lock is checked for every arch before anything is built
+  const lock = spec.debian ? readLock(spec.file, spec.debian, spec.arches) : undefined;
   const epoch = sourceDateEpoch();
   const stage = join(opts.out, `.staging-${process.pid}`);
   rmSync(stage, { recursive: true, force: true });
@@ -72,8 +77,10 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
       const t0 = Date.now();
       const dir = join(stage, arch);
       mkdirSync(dir, { recursive: true });
+      let debian: { entries: Entry[]; packages: LockedPackage[] } | undefined;
+      if (spec.debian && lock) debian = await debianEntries(spec.file, spec.debian, lock, arch, opts.binDir(arch), say);
       // the one view of the tree every output below takes
-      const img = resolveImage({ ...spec.image, arch }, opts.binDir(arch));
+      const img = resolveImage({ ...spec.image, arch }, opts.binDir(arch), debian?.entries);
       const names = new Set<string>();
       const obsolete: string[] = [];
       if (wants('initramfs')) for (const n of await buildInitramfs(img, dir, opts.compress ?? 'none')) names.add(n);
@@ -93,7 +100,10 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
         names.add('overlay.tar').add('overlay-oci').add('overlay.spdx.json').add('overlay.cdx.json');
         say(`${arch}: overlay.tar ${mib(tar.length)}, layer ${mib(image.layer.size)} (${spec.compression})`);
       }
-      if (spec.outputs.some((o) => CONTAINER_OUTPUTS.includes(o))) {
+      // every output but the overlay is this root file system: the tarball is the container
+      // layer and what the SBOM's checksum names (boot outputs get the SBOM too)
+      const rootOutputs = spec.outputs.filter((o) => o !== 'overlay');
+      if (rootOutputs.length) {
         say(`${arch}: packing ${img.entries.length} entries into a tarball`);
         const tar = await tarBuffer(img.entries, epoch);
         const rootfsSha = blobOf(tar).digest.slice('sha256:'.length);
@@ -101,23 +111,36 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
           writeFileSync(join(dir, 'rootfs.tar'), tar);
           names.add('rootfs.tar');
         }
-        say(`${arch}: rootfs.tar ${mib(tar.length)} sha256:${rootfsSha.slice(0, 12)}; compressing the layer (${spec.compression})`);
-        const im = ociImage(spec, arch, tar, epoch);
-        images.push(im);
-        if (wants('oci')) {
-          writeOciLayout(join(dir, 'oci'), [im], spec.tag);
-          names.add('oci');
+        if (spec.outputs.some((o) => CONTAINER_OUTPUTS.includes(o))) {
+          say(`${arch}: rootfs.tar ${mib(tar.length)} sha256:${rootfsSha.slice(0, 12)}; compressing the layer (${spec.compression})`);
+          const im = ociImage(spec, arch, tar, epoch);
+          images.push(im);
+          if (wants('oci')) {
+            writeOciLayout(join(dir, 'oci'), [im], spec.tag);
+            names.add('oci');
+          }
+          if (wants('docker')) {
+            writeFileSync(join(dir, 'image.tar'), await dockerArchive(im, `${spec.name}:${spec.tag}`, epoch));
+            names.add('image.tar');
+          }
+          say(`${arch}: layer ${mib(im.layer.size)} (${im.layer.digest.slice(0, 19)}), manifest ${im.manifest.digest.slice(0, 19)}`);
         }
-        if (wants('docker')) {
-          writeFileSync(join(dir, 'image.tar'), await dockerArchive(im, `${spec.name}:${spec.tag}`, epoch));
-          names.add('image.tar');
-        }
-        const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: rootfsSha, epoch, withKernel: spec.outputs.some((o) => BOOT_OUTPUTS.includes(o)), services: img.services };
+        const info = {
+          name: spec.name,
+          tag: spec.tag,
+          arch,
+          rootfsSha256: rootfsSha,
+          epoch,
+          withKernel: spec.outputs.some((o) => BOOT_OUTPUTS.includes(o)),
+          services: img.services,
+          outputs: rootOutputs,
+          ...(debian ? { debian: debian.packages } : {}),
+        };
         const comps = components(info, img.binDir);
         writeFileSync(join(dir, 'sbom.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
         writeFileSync(join(dir, 'sbom.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');
         names.add('sbom.spdx.json').add('sbom.cdx.json');
-        say(`${arch}: layer ${mib(im.layer.size)} (${im.layer.digest.slice(0, 19)}), manifest ${im.manifest.digest.slice(0, 19)}, ${comps.length} SBOM components, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        say(`${arch}: ${comps.length} SBOM components, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       }
       installs.push([dir, join(opts.out, arch), [...names], obsolete]);
     }

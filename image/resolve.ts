@@ -41,12 +41,12 @@ export interface ResolvedImage {
   binDir: string;
 }
 
-/** Resolve an image spec of one arch with the binaries of `binDir`: what every packer takes. */
-export function resolveImage(spec: ImageSpec, binDir: string): ResolvedImage {
+/** Resolve an image spec of one arch with the binaries of `binDir` (and a Debian base's entries): what every packer takes. */
+export function resolveImage(spec: ImageSpec, binDir: string, base?: Entry[]): ResolvedImage {
   const { arch } = spec;
   return {
     arch,
-    entries: rootfs(spec, binDir),
+    entries: rootfs(spec, binDir, base),
     ...(spec.hostname !== undefined ? { hostname: spec.hostname } : {}),
     ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}),
     ...(spec.disk !== undefined ? { disk: spec.disk } : {}),

@@ -10,9 +10,9 @@ import { inputDir, repoRoot, requireInput } from './inputs.ts';
 import { TRIPLET, type Arch } from '../src/lib/platform.ts';
 import { DEFAULT_STATE, SUPERVISE_SUBDIR, superviseLinkTarget } from '../src/container/paths.ts';
 import { resolveModules } from '../src/lib/kmod.ts';
-import type { Entry } from '../src/lib/entry.ts';
+import { entryData, type Entry } from '../src/lib/entry.ts';
 import { groupText, homeOf, passwdText, resolveOwner, type GroupDef, type UserDef } from './accounts.ts';
-import { reproducibleBuild } from './epoch.ts';
+import { reproducibleBuild, sourceDateEpoch } from './epoch.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { execaSync } from 'execa';
 
@@ -101,6 +101,10 @@ export interface ImageSpec {
   groups?: GroupDef[];
   /** files, directories and symlinks added last (they replace what the image has at their path) */
   files?: FileDef[];
+  /** the system under everything else: busybox and our executable (default), or a Debian base (image/debian/) */
+  base?: 'busybox' | 'debian';
+  /** directory trees of the host copied in (after the services, before `files`), as mkosi's extra trees */
+  trees?: TreeDef[];
   /**
    * The image is a container image too: container-init's start-up directory and its state
    * directory /run/runit-ts (owned by `user`, else sticky and world-writable, so it works
@@ -120,6 +124,15 @@ export interface FileDef {
   target?: string;
   mode?: string | number;
   /** "uid:gid", "user:group" or "user" (names from users/groups) */
+  owner?: string;
+}
+
+export interface TreeDef {
+  /** a directory of the host (absolute once the spec is resolved) */
+  source: string;
+  /** where its contents go in the image (default the root) */
+  path?: string;
+  /** every copied entry's owner ("user[:group]" or numbers); default root: the host's owners are the build's, not the image's */
   owner?: string;
 }
 
@@ -241,8 +254,8 @@ export function hashPassword(password: string): string {
   return r.stdout.trim();
 }
 
-/** The service directories, the runlevels and what the catalogue's services read from the spec. */
-export function serviceEntries(spec: ImageSpec): Entry[] {
+/** The service directories, the runlevels and what the catalogue's services read from the spec (`debian`: root's password is set by debianSystem). */
+export function serviceEntries(spec: ImageSpec, debian = false): Entry[] {
   const out: Entry[] = [];
   const seen = new Set<string>();
   const services = spec.services ?? DEFAULT_SERVICES;
@@ -264,8 +277,10 @@ export function serviceEntries(spec: ImageSpec): Entry[] {
     if (login.autologin) out.push({ path: 'etc/sv/getty/autologin', type: 'file', mode: 0o644, data: Buffer.from(login.autologin + '\n') });
   }
   // root's password: locked unless the spec gives one (login -f and su from root need none)
-  const hash = spec.login?.passwordHash ?? (spec.login?.password !== undefined ? hashPassword(spec.login.password) : '*');
-  out.push({ path: 'etc/shadow', type: 'file', mode: 0o600, data: Buffer.from(`root:${hash}:0:0:99999:7:::\n`) });
+  if (!debian) {
+    const hash = spec.login?.passwordHash ?? (spec.login?.password !== undefined ? hashPassword(spec.login.password) : '*');
+    out.push({ path: 'etc/shadow', type: 'file', mode: 0o600, data: Buffer.from(`root:${hash}:0:0:99999:7:::\n`) });
+  }
   if (all.includes('crond')) {
     out.push({ path: 'var/spool/cron/crontabs', type: 'dir', mode: 0o755 });
     out.push({ path: 'var/spool/cron/crontabs/root', type: 'file', mode: 0o600, data: Buffer.from((spec.cron ?? DEFAULT_CRONTAB).map((l) => l + '\n').join('')) });
@@ -319,8 +334,29 @@ poweroff() { /sbin/runit-init 0; }
 reboot() { /sbin/runit-init 6; }
 `;
 
-/** Everything in the image for this spec. `outDir` holds the built binaries (out/<arch>). */
-export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
+/** Everything in the image for this spec. `outDir` holds the built binaries (out/<arch>); `base` a Debian base's entries (image/debian/base.ts). */
+export function rootfs(spec: ImageSpec, outDir: string, base?: Entry[]): Entry[] {
+  const e: Entry[] = base ? debianSystem(spec, base) : busyboxSystem(spec, outDir);
+  const text = (path: string, s: string, mode = 0o644) => e.push({ path, type: 'file', mode, data: Buffer.from(s) });
+  text('etc/hostname', `${spec.hostname ?? 'runit-ts'}\n`);
+  const modules = imageModules(spec);
+  const rel = kernelRelease(spec.arch);
+  if (modules.length || !base) text('etc/modules', modules.map((m) => m + '\n').join(''));
+  if (modules.length) {
+    const modDir = kernelModulesDir(spec.arch);
+    const set = resolveModules(modDir, modules);
+    for (const f of set.files) e.push(fileEntry(`lib/modules/${rel}/${f}`, join(modDir, f), 0o644));
+    text(`lib/modules/${rel}/modules.dep`, set.dep);
+  }
+  e.push(...serviceEntries(spec, base !== undefined));
+  const accounts = base ? baseAccounts(base, spec) : { users: spec.users ?? [], groups: spec.groups ?? [] };
+  e.push(...userEntries(spec, accounts));
+  if (spec.containerInit) e.push(...superviseLinks(e));
+  return e;
+}
+
+/** The busybox system: libraries, busybox, our executable and its links, PID 1, the accounts. */
+function busyboxSystem(spec: ImageSpec, outDir: string): Entry[] {
   const { arch } = spec;
   const e: Entry[] = [];
   const dir = (path: string, mode = 0o755) => e.push({ path, type: 'dir', mode });
@@ -340,24 +376,72 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
   for (const [link] of Object.entries(APPLET_LINKS)) e.push({ path: link, type: 'symlink', mode: 0o777, target: `/${BINARY}` });
   e.push(fileEntry('sbin/runit', join(outDir, 'runit'), 0o755));
   e.push({ path: 'init', type: 'symlink', mode: 0o777, target: '/sbin/runit' });
-  text('etc/hostname', `${spec.hostname ?? 'runit-ts'}\n`);
   text('etc/passwd', passwdText(spec.users ?? []));
   text('etc/group', groupText(spec.users ?? [], spec.groups ?? []));
   text('etc/profile', PROFILE);
   text('etc/os-release', 'NAME="runit-ts"\nID=runit-ts\nPRETTY_NAME="runit-ts"\n');
-  const modules = imageModules(spec);
-  const rel = kernelRelease(arch);
-  text('etc/modules', modules.map((m) => m + '\n').join(''));
-  if (modules.length) {
-    const modDir = kernelModulesDir(arch);
-    const set = resolveModules(modDir, modules);
-    for (const f of set.files) e.push(fileEntry(`lib/modules/${rel}/${f}`, join(modDir, f), 0o644));
-    text(`lib/modules/${rel}/modules.dep`, set.dep);
-  }
-  e.push(...serviceEntries(spec));
-  e.push(...userEntries(spec));
-  if (spec.containerInit) e.push(...superviseLinks(e));
   return e;
+}
+
+/** runit-ts's names a Debian base gets beside runit-ts-init's Debian paths: the initramfs's /init, container-init. */
+const DEBIAN_LINKS: Record<string, string> = {
+  init: '/sbin/runit',
+  'sbin/container-init': `/${BINARY}`,
+  'usr/bin/container-probe': `/${BINARY}`,
+};
+
+/**
+ * A Debian base (its packages and runit-ts-init, image/debian/base.ts) with the spec's
+ * users and groups added to Debian's accounts (a name or id Debian has is an error) and
+ * root's password when the spec gives one.
+ */
+function debianSystem(spec: ImageSpec, base: Entry[]): Entry[] {
+  const e: Entry[] = [...base];
+  for (const [path, target] of Object.entries(DEBIAN_LINKS)) e.push({ path, type: 'symlink', mode: 0o777, target });
+  const read = (path: string) => {
+    const f = base.find((x) => x.path === path && x.type === 'file');
+    if (!f) throw new Error(`the Debian base has no /${path}`);
+    return { entry: f, text: entryData(f).toString('utf8') };
+  };
+  const users = spec.users ?? [];
+  const groups = spec.groups ?? [];
+  const passwd = read('etc/passwd');
+  const group = read('etc/group');
+  const shadow = read('etc/shadow');
+  const names = (t: string) => new Map(t.split('\n').filter(Boolean).map((l) => { const f = l.split(':'); return [f[0]!, Number(f[2])] as const; }));
+  const haveUsers = names(passwd.text);
+  const haveGroups = names(group.text);
+  for (const u of users) {
+    if (haveUsers.has(u.name)) throw new Error(`user ${u.name}: the Debian base has this user already`);
+    if ([...haveUsers.values()].includes(u.uid)) throw new Error(`user ${u.name}: uid ${u.uid} is taken in the Debian base`);
+  }
+  for (const g of groups) {
+    if (haveGroups.has(g.name)) throw new Error(`group ${g.name}: the Debian base has this group already`);
+    if ([...haveGroups.values()].includes(g.gid)) throw new Error(`group ${g.name}: gid ${g.gid} is taken in the Debian base`);
+  }
+  const days = Math.floor(sourceDateEpoch() / 86400);
+  const add = (f: { entry: Entry; text: string }, lines: string[]) => e.push({ ...f.entry, data: Buffer.from(f.text + lines.map((l) => l + '\n').join('')) });
+  add(passwd, users.map((u) => `${u.name}:x:${u.uid}:${u.gid ?? u.uid}:${u.name}:${u.home ?? `/home/${u.name}`}:${u.shell ?? '/bin/sh'}`));
+  const own = new Set([...haveGroups.values(), ...groups.map((g) => g.gid)]);
+  const userGroups = users.filter((u) => !own.has(u.gid ?? u.uid)).map((u) => `${u.name}:x:${u.gid ?? u.uid}:`);
+  add(group, [...groups.map((g) => `${g.name}:x:${g.gid}:${(g.members ?? []).join(',')}`), ...userGroups]);
+  const hash = spec.login?.passwordHash ?? (spec.login?.password !== undefined ? hashPassword(spec.login.password) : undefined);
+  const shadowText = hash ? shadow.text.replace(/^root:[^:]*:/m, `root:${hash}:`) : shadow.text;
+  e.push({ ...shadow.entry, data: Buffer.from(shadowText + users.map((u) => `${u.name}:!:${days}:0:99999:7:::\n`).join('')) });
+  return e;
+}
+
+/** The accounts an owner may name on a Debian base: Debian's (from the base) and the spec's. */
+function baseAccounts(base: Entry[], spec: ImageSpec): { users: UserDef[]; groups: GroupDef[] } {
+  const parse = (path: string) =>
+    entryData(base.find((x) => x.path === path) ?? { path, type: 'file', mode: 0 })
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':'));
+  const users: UserDef[] = parse('etc/passwd').map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]) }));
+  const groups: GroupDef[] = parse('etc/group').map((f) => ({ name: f[0]!, gid: Number(f[2]) }));
+  return { users: [...users.filter((u) => u.uid !== 0), ...(spec.users ?? [])], groups: [...groups.filter((g) => g.gid !== 0), ...(spec.groups ?? [])] };
 }
 
 /**
@@ -367,7 +451,9 @@ export function rootfs(spec: ImageSpec, outDir: string): Entry[] {
  */
 function superviseLinks(entries: Entry[]): Entry[] {
   const out: Entry[] = [];
-  const seen = new Set<string>();
+  // a Debian service directory has its link already (into /run/runit/supervise, made by
+  // stage 2 and container-init alike): kept as Debian made it
+  const seen = new Set(entries.filter((e) => e.type === 'symlink' && /^etc\/sv\/[^/]+\/(log\/)?supervise$/.test(e.path)).map((e) => e.path.replace(/supervise$/, 'run')));
   for (const { path } of entries) {
     const m = /^etc\/sv\/([^/]+)\/(log\/)?run$/.exec(path);
     if (!m || seen.has(path)) continue;
@@ -390,15 +476,14 @@ function parseMode(m: string | number | undefined, dflt: number): number {
  * directories (containerInit) and its files, each with its owner. /etc/passwd and
  * /etc/group are in the system part already (rootfs), from the same users and groups.
  */
-export function userEntries(spec: Omit<ImageSpec, 'arch'>): Entry[] {
-  const users = spec.users ?? [];
-  const groups = spec.groups ?? [];
+export function userEntries(spec: Omit<ImageSpec, 'arch'>, accounts: { users: UserDef[]; groups: GroupDef[] } = { users: spec.users ?? [], groups: spec.groups ?? [] }): Entry[] {
+  const { users, groups } = accounts;
   const owner = (o: string) => resolveOwner(o, users, groups, (m) => {
     throw new Error(`owner ${o}: ${m}`);
   });
   const e: Entry[] = [];
   if (spec.containerInit) e.push({ path: 'etc/runit-ts/startup.d', type: 'dir', mode: 0o755 });
-  for (const u of users) {
+  for (const u of spec.users ?? []) {
     const home = homeOf(u);
     if (home && home !== 'nonexistent') e.push({ path: home, type: 'dir', mode: 0o755, uid: u.uid, gid: u.gid ?? u.uid });
   }
@@ -411,6 +496,11 @@ export function userEntries(spec: Omit<ImageSpec, 'arch'>): Entry[] {
         e.push({ path: d, type: 'dir', mode: 0o755, uid, gid });
       }
     }
+  }
+  for (const t of spec.trees ?? []) {
+    const [uid, gid] = t.owner ? owner(t.owner) : [0, 0];
+    const dest = (t.path ?? '').replace(/^\/+|\/+$/g, '');
+    for (const x of treeEntries(t.source, dest || '.')) e.push({ ...x, path: x.path.replace(/^\.\//, ''), uid, gid });
   }
   for (const f of spec.files ?? []) {
     const path = f.path.replace(/^\/+|\/+$/g, '');

@@ -1,6 +1,7 @@
 // Software bill of materials of an image, as SPDX 2.3 JSON and CycloneDX 1.5 JSON: the
 // pinned inputs that went into it (image/inputs.json: Debian packages and the Node
-// runtime, with their sha256), the npm packages esbuild bundled into the executable
+// runtime, with their sha256), on a Debian base every package of its lock (version,
+// purl, licenses and the .deb's sha256), the npm packages esbuild bundled into the executable
 // (out/bundle/meta.json, versions from their package.json, hashes from package-lock's
 // integrity), and the files we build (executable, addon, PID 1 shim) with their sha256.
 // Both documents are deterministic: times from SOURCE_DATE_EPOCH, ids from digests.
@@ -11,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadManifest, repoRoot, type Input } from './inputs.ts';
 import { DEB_ARCH, type Arch } from '../src/lib/platform.ts';
+import type { LockedPackage } from './debian/lock.ts';
 
 export interface Component {
   /** stable id, also used for SPDXRef-/bom-ref */
@@ -22,6 +24,8 @@ export interface Component {
   sha256?: string;
   sha512?: string;
   description: string;
+  /** Debian's license names of the package (copyright file), when known */
+  licenses?: string[];
 }
 
 export interface ImageInfo {
@@ -37,6 +41,10 @@ export interface ImageInfo {
   services?: string[];
   /** the overlay output (packers/overlay.ts): the executable, its libraries and the launcher, no busybox, no PID 1 shim */
   overlay?: boolean;
+  /** a Debian base: its locked packages (they replace busybox and the pinned libraries) */
+  debian?: LockedPackage[];
+  /** the outputs the document describes (each made from the same root file system) */
+  outputs?: string[];
 }
 
 const enc = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/');
@@ -51,8 +59,9 @@ function npmPurl(name: string, version: string): string {
 }
 
 /** The inputs of image/inputs.json that end up in an image of `arch` (or in its overlay layer). */
-export function imageInputs(arch: Arch, withKernel: boolean, services: string[] = [], overlay = false): Input[] {
-  const used = ['node', ...(overlay ? [] : ['busybox']), 'libc6', 'libstdcxx', 'libgcc', ...(withKernel ? ['kernel'] : []), ...(services.includes('sshd') ? ['tinysshd'] : [])];
+export function imageInputs(arch: Arch, withKernel: boolean, services: string[] = [], overlay = false, debian = false): Input[] {
+  const system = debian ? [] : [...(overlay ? [] : ['busybox']), 'libc6', 'libstdcxx', 'libgcc'];
+  const used = ['node', ...system, ...(withKernel ? ['kernel'] : []), ...(services.includes('sshd') ? ['tinysshd'] : [])];
   return loadManifest().inputs.filter((i) => used.some((u) => i.id === `${u}-${arch}`));
 }
 
@@ -78,9 +87,48 @@ function sha256File(p: string): string {
   return createHash('sha256').update(readFileSync(p)).digest('hex');
 }
 
+/** The package URL of a Debian package of a lock (Debian 12). */
+export function debianPurl(p: Pick<LockedPackage, 'name' | 'version' | 'arch'>): string {
+  return `pkg:deb/debian/${enc(p.name)}@${encodeURIComponent(p.version)}?arch=${p.arch}&distro=debian-12`;
+}
+
+/** Debian's short license names (copyright-format 1.0) as SPDX license ids, where there is one. */
+const SPDX_OF_DEBIAN: Record<string, string> = {
+  'GPL-1': 'GPL-1.0-only', 'GPL-1+': 'GPL-1.0-or-later', 'GPL-2': 'GPL-2.0-only', 'GPL-2+': 'GPL-2.0-or-later', 'GPL-3': 'GPL-3.0-only', 'GPL-3+': 'GPL-3.0-or-later',
+  'LGPL-2': 'LGPL-2.0-only', 'LGPL-2+': 'LGPL-2.0-or-later', 'LGPL-2.1': 'LGPL-2.1-only', 'LGPL-2.1+': 'LGPL-2.1-or-later', 'LGPL-3': 'LGPL-3.0-only', 'LGPL-3+': 'LGPL-3.0-or-later',
+  'AGPL-3': 'AGPL-3.0-only', 'AGPL-3+': 'AGPL-3.0-or-later', 'GFDL-1.2': 'GFDL-1.2-only', 'GFDL-1.2+': 'GFDL-1.2-or-later', 'GFDL-1.3': 'GFDL-1.3-only', 'GFDL-1.3+': 'GFDL-1.3-or-later',
+  'BSD-2-clause': 'BSD-2-Clause', 'BSD-3-clause': 'BSD-3-Clause', 'BSD-4-clause': 'BSD-4-Clause', Expat: 'MIT', MIT: 'MIT', ISC: 'ISC', Zlib: 'Zlib', zlib: 'Zlib',
+  'Apache-2.0': 'Apache-2.0', 'MPL-1.1': 'MPL-1.1', 'MPL-2.0': 'MPL-2.0', 'CC0-1.0': 'CC0-1.0', 'CC0': 'CC0-1.0', Artistic: 'Artistic-1.0-Perl', 'Artistic-2.0': 'Artistic-2.0',
+  'PSF-2': 'PSF-2.0', OpenSSL: 'OpenSSL', curl: 'curl', 'X11': 'X11', BSL: 'BSL-1.0', 'BSL-1.0': 'BSL-1.0', 'Unicode-DFS-2016': 'Unicode-DFS-2016', 'WTFPL': 'WTFPL',
+};
+
+/** A Debian license line ("GPL-2+ or Artistic") as an SPDX expression, or undefined if a part has no SPDX id. */
+export function spdxExpression(debian: string): string | undefined {
+  const parts = debian.trim().split(/\s+(or|and)\s+/i);
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    if (i % 2) out.push(parts[i]!.toUpperCase());
+    else {
+      const id = SPDX_OF_DEBIAN[parts[i]!.replace(/,$/, '')];
+      if (!id) return undefined;
+      out.push(id);
+    }
+  }
+  return out.length > 1 ? `(${out.join(' ')})` : out[0];
+}
+
+/** A package's licenses as one SPDX expression (every one, AND), or NOASSERTION when one has no SPDX id. */
+export function declaredLicense(licenses: string[] | undefined): string {
+  if (!licenses?.length) return 'NOASSERTION';
+  const exprs = licenses.map(spdxExpression);
+  if (exprs.some((e) => e === undefined)) return 'NOASSERTION';
+  const uniq = [...new Set(exprs as string[])];
+  return uniq.length === 1 ? uniq[0]!.replace(/^\((.*)\)$/, '$1') : uniq.join(' AND ');
+}
+
 export function components(info: ImageInfo, binDir: string): Component[] {
   const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-  const out: Component[] = imageInputs(info.arch, info.withKernel, info.services, info.overlay).map((i) => ({
+  const out: Component[] = imageInputs(info.arch, info.withKernel, info.services, info.overlay, info.debian !== undefined).map((i) => ({
     ref: `input-${i.id}`,
     name: i.package,
     version: i.version,
@@ -96,6 +144,8 @@ export function components(info: ImageInfo, binDir: string): Component[] {
   ];
   for (const [file, name, description] of built)
     out.push({ ref: `built-${name}`, name, version, type: 'file', sha256: sha256File(join(binDir, file)), description: `${description} (${DEB_ARCH[info.arch]})` });
+  for (const p of info.debian ?? [])
+    out.push({ ref: `deb-${p.name}-${p.arch}`, name: p.name, version: p.version, type: 'library', purl: debianPurl(p), sha256: p.sha256, licenses: p.licenses, description: `Debian package (${p.arch}, source ${p.source}) of the lock, ${p.url}` });
   out.push(...bundledPackages());
   return out;
 }
@@ -124,7 +174,8 @@ export function spdx(info: ImageInfo, comps: Component[]): Record<string, unknow
       ? { checksums: [...(c.sha256 ? [{ algorithm: 'SHA256', checksumValue: c.sha256 }] : []), ...(c.sha512 ? [{ algorithm: 'SHA512', checksumValue: c.sha512 }] : [])] }
       : {}),
     licenseConcluded: 'NOASSERTION',
-    licenseDeclared: 'NOASSERTION',
+    licenseDeclared: declaredLicense(c.licenses),
+    ...(c.licenses?.length ? { licenseComments: `Debian copyright file: ${c.licenses.join('; ')}` } : {}),
     copyrightText: 'NOASSERTION',
     description: c.description,
     ...(c.purl ? { externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: c.purl }] } : {}),
@@ -140,8 +191,8 @@ export function spdx(info: ImageInfo, comps: Component[]): Record<string, unknow
     licenseConcluded: 'NOASSERTION',
     licenseDeclared: 'NOASSERTION',
     copyrightText: 'NOASSERTION',
-    description: `runit-ts container base image for ${DEB_ARCH[info.arch]} (checksum: its rootfs tarball)`,
-    primaryPackagePurpose: 'CONTAINER',
+    description: `runit-ts image for ${DEB_ARCH[info.arch]}${info.outputs ? ` (${info.outputs.join(', ')})` : ''} (checksum: its root file system as a tarball, rootfs.tar)`,
+    primaryPackagePurpose: info.outputs && !info.outputs.some((o) => ['tar', 'oci', 'docker', 'overlay'].includes(o)) ? 'OPERATING_SYSTEM' : 'CONTAINER',
   };
   return {
     spdxVersion: 'SPDX-2.3',
@@ -188,6 +239,8 @@ export function cyclonedx(info: ImageInfo, comps: Component[]): Record<string, u
         ? { hashes: [...(c.sha256 ? [{ alg: 'SHA-256', content: c.sha256 }] : []), ...(c.sha512 ? [{ alg: 'SHA-512', content: c.sha512 }] : [])] }
         : {}),
       ...(c.purl ? { purl: c.purl } : {}),
+      // license objects only (1.5 takes either those or one expression): an id where Debian's name is one, else the name
+      ...(c.licenses?.length ? { licenses: c.licenses.map((l) => { const id = spdxExpression(l); return id && !id.includes(' ') ? { license: { id } } : { license: { name: l } }; }) } : {}),
     })),
     dependencies: [{ ref: imageRef, dependsOn: comps.map((c) => c.ref) }, ...comps.map((c) => ({ ref: c.ref }))],
   };

@@ -13,6 +13,8 @@ import { readChecked } from '../src/lib/schema.ts';
 import { ARCHES, type Arch } from '../src/lib/platform.ts';
 import { BUILTIN_GROUPS, BUILTIN_USERS, resolveOwner } from './accounts.ts';
 import { DEFAULT_SERVICES, type ImageSpec } from './rootfs.ts';
+import { COMPONENTS, SUITE, VARIANTS, type Component, type Variant } from './debian/mmdebstrap.ts';
+import type { DebianRequest } from './debian/lock.ts';
 
 /** Every output a spec can ask for (runit-ts-image build --outputs, make image OUTPUTS=). */
 export const OUTPUTS = ['initramfs', 'disk', 'exedisk', 'tar', 'oci', 'docker', 'overlay'] as const;
@@ -48,6 +50,10 @@ export interface Spec extends Omit<ImageSpec, 'arch' | 'containerInit'> {
   container?: ContainerDef;
   /** layer compression of the OCI outputs (default gzip) */
   compression?: LayerCompression;
+  /** base debian: Debian packages to install (with their dependencies) */
+  packages?: string[];
+  /** base debian: mmdebstrap's variant (default minbase) and the archive areas (default main) */
+  debian?: { variant?: Variant; components?: Component[]; init?: 'runit-ts' | 'debian' };
 }
 
 /** A spec checked and with its defaults filled in. */
@@ -62,6 +68,8 @@ export interface ResolvedSpec {
   env: Record<string, string>;
   container: Required<Pick<ContainerDef, 'entrypoint' | 'cmd' | 'workdir' | 'stopSignal'>> & ContainerDef;
   compression: LayerCompression;
+  /** base debian: what the lock (SPEC.lock.json) must have been made for */
+  debian?: DebianRequest;
 }
 
 /** What the command line puts in place of the spec's own fields (--arch, --outputs). */
@@ -82,6 +90,26 @@ export const SCHEMA = {
     name: { type: 'string', pattern: '^[a-z0-9]+([._/-][a-z0-9]+)*$' },
     tag: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$' },
     arch: { enum: [...ARCHES] },
+    base: { enum: ['busybox', 'debian'] },
+    packages: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9][a-z0-9+.-]+$' }, uniqueItems: true },
+    debian: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        variant: { enum: [...VARIANTS] },
+        components: { type: 'array', items: { enum: [...COMPONENTS] }, minItems: 1, uniqueItems: true },
+        init: { enum: ['runit-ts', 'debian'] },
+      },
+    },
+    trees: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['source'],
+        properties: { source: str, path: { type: 'string', pattern: '^/' }, owner: { type: 'string', pattern: '^[^:]+(:[^:]+)?$' } },
+      },
+    },
     arches: { type: 'array', items: { enum: [...ARCHES] }, minItems: 1, uniqueItems: true },
     outputs: { type: 'array', items: { enum: [...OUTPUTS] }, minItems: 1, uniqueItems: true },
     hostname: str,
@@ -196,6 +224,13 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
     throw new SpecError(`${file}: field ${field}: ${msg}`);
   };
   if (spec.arch && spec.arches) fail('/arch', 'give either arch or arches, not both');
+  const debianBase = spec.base === 'debian';
+  if (!debianBase && spec.packages) fail('/packages', 'packages come from Debian: give base: debian');
+  if (!debianBase && spec.debian) fail('/debian', 'settings of a Debian base: give base: debian');
+  // on a Debian base an owner may name Debian's accounts (www-data...): checked when the base is built
+  const checkOwner = (o: string, field: string) => {
+    if (!debianBase) resolveOwner(o, users, groups, (m) => fail(field, m));
+  };
   const arches: Arch[] = opts.arches ?? spec.arches ?? (spec.arch ? [spec.arch] : [...ARCHES]);
   const outputs: Output[] = opts.outputs ?? spec.outputs ?? [...CONTAINER_OUTPUTS];
   const boots = outputs.some((o) => BOOT_OUTPUTS.includes(o));
@@ -235,16 +270,26 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       if (!statSync(src).isFile()) fail(`/files/${i}/source`, `not a regular file: ${src}`);
       f.source = src;
     }
-    if (f.owner !== undefined) resolveOwner(f.owner, users, groups, (m) => fail(`/files/${i}/owner`, m));
+    if (f.owner !== undefined) checkOwner(f.owner, `/files/${i}/owner`);
   }
+  const trees = (spec.trees ?? []).map((t, i) => {
+    const src = isAbsolute(t.source) ? t.source : join(base, t.source);
+    if (!existsSync(src) || !statSync(src).isDirectory()) fail(`/trees/${i}/source`, `no such directory: ${src}`);
+    const path = (t.path ?? '/').replace(/^\/+|\/+$/g, '');
+    if (path.split('/').some((p) => p === '..' || p === '.')) fail(`/trees/${i}/path`, 'no "." or ".." components');
+    if (t.owner !== undefined) checkOwner(t.owner, `/trees/${i}/owner`);
+    return { source: src, path, ...(t.owner !== undefined ? { owner: t.owner } : {}) };
+  });
   const inline = spec.inline ?? [];
   dup(inline.map((s) => s.name), (i) => `/inline/${i}/name`, 'service name');
   // A container-only image gets no catalogue service unless the spec names some: the VM
   // set (a console shell, syslogd, klogd, a DHCP client, crond) has nothing to do in a
   // container (no console or kernel log: klogd crash-loops; the runtime gives the
   // network), and the container's log is container-init's stdout (podman logs).
-  const services = spec.services ?? (boots ? DEFAULT_SERVICES : [...CONTAINER_SERVICES]);
-  const single = spec.single ?? (boots ? undefined : [...CONTAINER_SERVICES]);
+  // A Debian base's services are its packages' (runit-services and others enable theirs):
+  // the catalogue's run busybox applets, so none of them unless the spec names them.
+  const services = spec.services ?? (boots && !debianBase ? DEFAULT_SERVICES : [...CONTAINER_SERVICES]);
+  const single = spec.single ?? (boots && !debianBase ? undefined : [...CONTAINER_SERVICES]);
   if (opts.repoServices)
     for (const [field, list] of [['services', services], ['single', spec.single ?? []]] as const)
       for (const [i, s] of list.entries()) if (!existsSync(join(opts.repoServices, s))) fail(`/${field}/${i}`, `no service "${s}" in ${opts.repoServices}`);
@@ -252,7 +297,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
   if ([...services, ...(single ?? [])].includes('getty') && !spec.login) fail('/services', 'the getty service needs login: {autologin: USER} or {password: ...}');
   if (spec.login?.autologin && !userNames.has(spec.login.autologin)) fail('/login/autologin', `unknown user "${spec.login.autologin}" (define it under users)`);
   const c = spec.container ?? {};
-  if (c.user !== undefined) resolveOwner(c.user, users, groups, (m) => fail('/container/user', m));
+  if (c.user !== undefined) checkOwner(c.user, '/container/user');
   return {
     file,
     name: spec.name ?? 'runit-ts',
@@ -275,6 +320,8 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       users,
       groups,
       files,
+      trees,
+      ...(debianBase ? { base: 'debian' as const } : {}),
       ...(container ? { containerInit: c.user !== undefined ? { user: c.user } : {} } : {}),
     },
     env: Object.fromEntries(Object.entries(spec.env ?? {}).map(([k, v]) => [k, String(v)])),
@@ -286,6 +333,9 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
       stopSignal: c.stopSignal ?? 'SIGTERM',
     },
     compression: spec.compression ?? 'gzip',
+    ...(debianBase
+      ? { debian: { suite: SUITE, variant: spec.debian?.variant ?? 'minbase', components: spec.debian?.components ?? ['main'], packages: spec.packages ?? [], init: spec.debian?.init ?? 'runit-ts' } }
+      : {}),
   };
 }
 

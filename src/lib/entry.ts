@@ -28,12 +28,44 @@ export function entryData(e: Entry): Buffer {
   return typeof e.data === 'function' ? e.data() : e.data;
 }
 
+/** How many symlinks a path may pass through before it is taken as a loop. */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * A path with every leading component that is a symlink in `links` (path -> target)
+ * followed, as the kernel would when the file is written into the tree: a Debian base's
+ * /sbin -> usr/sbin makes an entry "sbin/x" land at "usr/sbin/x". The last component is
+ * kept (a symlink entry replaces a symlink). Targets leaving the tree stay as they are.
+ */
+export function resolveParents(path: string, links: ReadonlyMap<string, string>): string {
+  let parts = path.split('/');
+  for (let i = 0, hops = 0; i < parts.length - 1; i++) {
+    const prefix = parts.slice(0, i + 1).join('/');
+    const target = links.get(prefix);
+    if (target === undefined) continue;
+    if (++hops > MAX_LINK_HOPS) return path;
+    const base = target.startsWith('/') ? [] : parts.slice(0, i);
+    const joined: string[] = [];
+    for (const c of [...base, ...target.split('/')]) {
+      if (c === '' || c === '.') continue;
+      if (c === '..') joined.pop();
+      else joined.push(c);
+    }
+    parts = [...joined, ...parts.slice(i + 1)];
+    i = -1; // walk the new path again from the top
+  }
+  return parts.join('/');
+}
+
 /** Sort so that every directory comes before what it contains, then by name (bytewise). */
 export function sortEntries(entries: Entry[]): Entry[] {
   const byPath = new Map<string, Entry>();
+  const links = new Map<string, string>();
   for (const e of entries) {
-    const p = e.path.replace(/^\/+|\/+$/g, '');
+    const p = resolveParents(e.path.replace(/^\/+|\/+$/g, ''), links);
     byPath.set(p, { ...e, path: p }); // later entries replace earlier ones (overlay)
+    if (e.type === 'symlink') links.set(p, e.target!);
+    else links.delete(p);
   }
   // create missing parent directories
   for (const p of [...byPath.keys()]) {
