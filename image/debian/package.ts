@@ -146,7 +146,10 @@ export function installedSizeKiB(entries: Entry[]): number {
   return kb;
 }
 
-/** The control file. */
+/**
+ * The control file. Depends: what the executable (Node: glibc 2.28, GLIBCXX_3.4.21), its
+ * addon (glibc 2.34) and the maintainer scripts (runit-helper; useradd of passwd) need.
+ */
 export function controlText(arch: Arch, installedSize: number, version = packageVersion()): string {
   const provided = RUNIT_PACKAGES.map((p) => `${p} (= ${DEBIAN_RUNIT_VERSION})`).join(', ');
   const others = [...RUNIT_PACKAGES, ...OTHER_INITS].join(', ');
@@ -155,7 +158,7 @@ Version: ${version}
 Architecture: ${DEB_ARCH[arch]}
 Maintainer: runit-ts <runit-ts@localhost>
 Installed-Size: ${installedSize}
-Depends: libc6 (>= 2.28), libstdc++6, libgcc-s1, runit-helper (>= 2.14.0~), passwd
+Depends: libc6 (>= 2.34), libstdc++6 (>= 5.2), libgcc-s1, runit-helper (>= 2.14.0~), passwd
 Provides: ${provided}
 Conflicts: ${others}
 Replaces: ${others}
