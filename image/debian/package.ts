@@ -83,6 +83,7 @@ const MAINTAINER_SCRIPTS = new Set(['preinst', 'postinst', 'prerm', 'postrm']);
 
 const KIB = 1024;
 
+/** A line of progress on stderr, as the image builder's. */
 function say(m: string): void {
   process.stderr.write(`[${INIT_PACKAGE}] ${m}\n`);
 }
