@@ -26,6 +26,7 @@ export function isDebian(versionFile = DEBIAN_VERSION): boolean {
   return existsSync(versionFile);
 }
 
+/** Stage 1's failure line: said, and the boot goes on. */
 function err(what: string, e: unknown): void {
   errLine(`stage 1: ${withCause(what, e)}`);
 }
