@@ -34,7 +34,7 @@ import { resolveImage } from './resolve.ts';
 import { components, cyclonedx, spdx } from './sbom.ts';
 import { debianEntries, readLock } from './debian/image.ts';
 import type { LockedPackage } from './debian/lock.ts';
-import { BOOT_OUTPUTS, CONTAINER_OUTPUTS, missingBinary, SpecError, type ResolvedSpec } from './spec.ts';
+import { BOOT_OUTPUTS, missingBinary, SpecError, type ResolvedSpec } from './spec.ts';
 
 export interface BuildOptions {
   /** where OUT/<arch>/ goes */
@@ -111,7 +111,7 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
           writeFileSync(join(dir, 'rootfs.tar'), tar);
           names.add('rootfs.tar');
         }
-        if (spec.outputs.some((o) => CONTAINER_OUTPUTS.includes(o))) {
+        if (wants('oci') || wants('docker')) {
           say(`${arch}: rootfs.tar ${mib(tar.length)} sha256:${rootfsSha.slice(0, 12)}; compressing the layer (${spec.compression})`);
           const im = ociImage(spec, arch, tar, epoch);
           images.push(im);
