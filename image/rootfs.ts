@@ -23,6 +23,16 @@ import { execaSync } from 'execa';
  */
 export const DEFAULT_MODULES: Record<Arch, string[]> = { x86_64: [], aarch64: ['virtio_mmio', 'virtio_input'] };
 
+/** runit's init and stages, at the same paths in every image (the busybox base's and runit-ts-init's). */
+export const STAGE_LINKS: Readonly<Record<string, string>> = {
+  'sbin/runit-init': 'runit-init',
+  'sbin/init': 'init',
+  'etc/runit/1': '1',
+  'etc/runit/2': '2',
+  'etc/runit/3': '3',
+  'etc/runit/ctrlaltdel': 'ctrlaltdel',
+};
+
 /** Applets of our multi-call binary and where their links go. */
 export const APPLET_LINKS: Record<string, string> = {
   'usr/bin/sv': 'sv',
@@ -40,12 +50,7 @@ export const APPLET_LINKS: Record<string, string> = {
   'usr/bin/utmpset': 'utmpset',
   'usr/bin/servicebuilder': 'servicebuilder',
   'usr/bin/runit-ts': 'runit-ts',
-  'sbin/runit-init': 'runit-init',
-  'sbin/init': 'init',
-  'etc/runit/1': '1',
-  'etc/runit/2': '2',
-  'etc/runit/3': '3',
-  'etc/runit/ctrlaltdel': 'ctrlaltdel',
+  ...STAGE_LINKS,
   'sbin/container-init': 'container-init',
   'usr/bin/container-probe': 'container-probe',
 };
@@ -408,7 +413,7 @@ function debianSystem(spec: ImageSpec, base: Entry[]): Entry[] {
   const passwd = read('etc/passwd');
   const group = read('etc/group');
   const shadow = read('etc/shadow');
-  const names = (t: string) => new Map(t.split('\n').filter(Boolean).map((l) => { const f = l.split(':'); return [f[0]!, Number(f[2])] as const; }));
+  const names = (t: string) => new Map(accountFields(t).map((f) => [f[0]!, Number(f[2])] as const));
   const haveUsers = names(passwd.text);
   const haveGroups = names(group.text);
   for (const u of users) {
@@ -431,14 +436,14 @@ function debianSystem(spec: ImageSpec, base: Entry[]): Entry[] {
   return e;
 }
 
+/** The colon-separated fields of each line of /etc/passwd or /etc/group. */
+function accountFields(text: string): string[][] {
+  return text.split('\n').filter(Boolean).map((l) => l.split(':'));
+}
+
 /** The accounts an owner may name on a Debian base: Debian's (from the base) and the spec's. */
 function baseAccounts(base: Entry[], spec: ImageSpec): { users: UserDef[]; groups: GroupDef[] } {
-  const parse = (path: string) =>
-    entryData(base.find((x) => x.path === path) ?? { path, type: 'file', mode: 0 })
-      .toString('utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(':'));
+  const parse = (path: string) => accountFields(entryData(base.find((x) => x.path === path) ?? { path, type: 'file', mode: 0 }).toString('utf8'));
   const users: UserDef[] = parse('etc/passwd').map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]) }));
   const groups: GroupDef[] = parse('etc/group').map((f) => ({ name: f[0]!, gid: Number(f[2]) }));
   return { users: [...users.filter((u) => u.uid !== 0), ...(spec.users ?? [])], groups: [...groups.filter((g) => g.gid !== 0), ...(spec.groups ?? [])] };

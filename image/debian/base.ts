@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, linkSync, copyFileSync, readFileSync, renameSync, rmSync, mkdtempSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { extract } from 'tar-stream';
-import type { Arch } from '../../src/lib/platform.ts';
+import { hostArch, type Arch } from '../../src/lib/platform.ts';
 import type { Entry } from '../../src/lib/entry.ts';
 import { mib } from '../log.ts';
 import { archiveSources, ensureDir, flatRepo, mmdebstrap } from './mmdebstrap.ts';
@@ -80,10 +80,6 @@ export async function debianBaseTar(o: DebianBaseOptions): Promise<string> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-function hostArch(): Arch {
-  return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 }
 
 /** Files in a Debian tree that hold the install's wall clock: each gets SOURCE_DATE_EPOCH. */

@@ -11,7 +11,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { DEB_ARCH, type Arch } from '../../src/lib/platform.ts';
+import { DEB_ARCH, hostArch, type Arch } from '../../src/lib/platform.ts';
 
 /** The Debian release every Debian-based image is made from. */
 export const SUITE = 'bookworm';
@@ -68,11 +68,7 @@ export interface MmdebstrapRun {
 
 /** Is there an interpreter for a foreign arch's maintainer scripts (qemu-user through binfmt_misc)? */
 export function foreignArchReady(arch: Arch): boolean {
-  return DEB_ARCH[arch] === hostDebArch() || existsSync(`/proc/sys/fs/binfmt_misc/qemu-${arch}`);
-}
-
-function hostDebArch(): string {
-  return process.arch === 'arm64' ? 'arm64' : 'amd64';
+  return arch === hostArch() || existsSync(`/proc/sys/fs/binfmt_misc/qemu-${arch}`);
 }
 
 /** mmdebstrap's phases worth a progress line (the rest goes to the log only). */

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { sourceDateEpoch } from '../epoch.ts';
 import { repoRoot } from '../inputs.ts';
-import { ADDON, BINARY, treeEntries } from '../rootfs.ts';
+import { ADDON, BINARY, STAGE_LINKS, treeEntries } from '../rootfs.ts';
 import { entryData, sortEntries, type Entry } from '../../src/lib/entry.ts';
 import { DEB_ARCH, parseArch, type Arch } from '../../src/lib/platform.ts';
 
@@ -60,12 +60,7 @@ export const DEB_APPLET_LINKS: Readonly<Record<string, string>> = {
   'usr/bin/chpst': 'chpst',
   'usr/sbin/runsvchdir': 'runsvchdir',
   'usr/sbin/utmpset': 'utmpset',
-  'sbin/runit-init': 'runit-init',
-  'sbin/init': 'init',
-  'etc/runit/1': '1',
-  'etc/runit/2': '2',
-  'etc/runit/3': '3',
-  'etc/runit/ctrlaltdel': 'ctrlaltdel',
+  ...STAGE_LINKS,
 };
 
 /** The shutdown commands, links to one script (as Debian's runit-init ships them). */
