@@ -51,14 +51,44 @@ export interface ReadChecked {
   fail: (line: string) => Error;
 }
 
-/** Parse text as YAML (unique keys), check it with validate, and return it; a problem throws fail(one line). */
-export function readChecked<T>(text: string, validate: ValidateFunction, o: ReadChecked): T {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+/** The first problem of a YAML text: its line (when known) and the parser's message (its first line). */
+export interface YamlProblem {
+  line?: number;
+  message: string;
+}
+
+/** Aliases a document may expand at most (yaml's default): more is a "billion laughs" document. */
+export const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Parse YAML text (unique keys) into plain data: mappings, lists, strings, numbers,
+ * booleans and null. YAML 1.1's explicit tags (!!binary, !!set, !!omap, !!timestamp) are
+ * not turned into a Buffer, Set, Map or Date (a Buffer would be checked as a mapping of
+ * its bytes and methods): their value stays as written. Never throws: a syntax error, an
+ * alias with no anchor, or aliases expanding past MAX_ALIAS_COUNT are the problem.
+ */
+export function parseYaml(text: string): { data: unknown } | { problem: YamlProblem } {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, resolveKnownTags: false });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
-    throw o.fail(`${o.file}: ${e.linePos ? `line ${e.linePos[0].line}: ` : ''}not valid ${o.syntax}: ${e.message.split('\n')[0]}`);
+    return { problem: { ...(e.linePos ? { line: e.linePos[0].line } : {}), message: e.message.split('\n')[0]! } };
   }
-  const data: unknown = doc.toJS();
+  try {
+    return { data: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) };
+  } catch (e) {
+    // yaml throws a ReferenceError for an alias it cannot (or must not) expand
+    return { problem: { message: e instanceof Error ? e.message : String(e) } };
+  }
+}
+
+/** Parse text as YAML (unique keys), check it with validate, and return it; a problem throws fail(one line). */
+export function readChecked<T>(text: string, validate: ValidateFunction, o: ReadChecked): T {
+  const parsed = parseYaml(text);
+  if ('problem' in parsed) {
+    const p = parsed.problem;
+    throw o.fail(`${o.file}: ${p.line !== undefined ? `line ${p.line}: ` : ''}not valid ${o.syntax}: ${p.message}`);
+  }
+  const data = parsed.data;
   if (data === null || data === undefined) throw o.fail(`${o.file}: ${o.empty}`);
   if (!validate(data)) {
     const p = schemaProblem(validate.errors![0]!);

@@ -21,7 +21,7 @@
 // log directory ./log/main, whatever its logger (as servicebuilder makes it); who owns it
 // and who the default logger runs as is the builder's to decide (builder.ts).
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { parseYaml } from '../lib/schema.ts';
 
 /** always: runit restarts the service when it exits; never: a down file, started only by hand. */
 export type RestartPolicy = 'always' | 'never';
@@ -155,14 +155,12 @@ function describe(e: ErrorObject): string {
  * field and what was expected (every problem of the file, one per line).
  */
 export function parseTemplates(text: string, file: string): Templates {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new TemplateError(file, `${line ? `line ${line}: ` : ''}${what}`);
+  const parsed = parseYaml(text);
+  if ('problem' in parsed) {
+    const { line, message } = parsed.problem;
+    throw new TemplateError(file, `${line ? `line ${line}: ` : ''}${message.replace(/ at line \d+, column \d+:?$/, '')}`);
   }
-  const value: unknown = doc.toJS() ?? {};
+  const value: unknown = parsed.data ?? {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new TemplateError(file, 'must be a mapping of service names to templates');
   const errors = validate(value);
   // a bad name also fails the name's own sub-schema: report it once, as a name

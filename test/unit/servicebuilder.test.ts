@@ -23,6 +23,24 @@ t.test('servicebuilder format, with our optional fields', async (t) => {
   t.same(parseTemplates('', 'empty.yaml'), {}, 'an empty file describes no service');
 });
 
+t.test("YAML 1.1 tags and aliases: plain values, or one clear line", async (t) => {
+  // !!binary would be a Buffer, checked as a mapping of its bytes and methods
+  const bad = (text: string) => {
+    try {
+      parseTemplates(text, 'x.yaml');
+    } catch (e) {
+      t.type(e, TemplateError);
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+  t.equal(bad('web: !!binary abc\n'), 'x.yaml: web: must be a mapping');
+  t.same(parseTemplates('web:\n  run: [!!binary abc]\n', 'x.yaml').web!.run, ['abc'], 'a tagged value stays as written');
+  t.equal(bad('web:\n  run: [*nope]\n'), 'x.yaml: Unresolved alias (the anchor must be set before the alias): nope');
+  const bomb = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
+  t.equal(bad(bomb), 'x.yaml: Excessive alias count indicates a resource exhaustion attack');
+});
+
 t.test('bad input: one clear line naming file, field and expectation', async (t) => {
   const bad = (text: string) => {
     try {
