@@ -68,7 +68,10 @@ export const MAX_ALIAS_COUNT = 100;
  * alias with no anchor, or aliases expanding past MAX_ALIAS_COUNT are the problem.
  */
 export function parseYaml(text: string): { data: unknown } | { problem: YamlProblem } {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, resolveKnownTags: false });
+  // (logLevel error: yaml's warnings, such as a mapping used as a key, would go to
+  // stderr as Node process warnings; a key that is a mapping is written as text, and the
+  // schema then refuses it in one line)
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, resolveKnownTags: false, logLevel: 'error' });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     return { problem: { ...(e.linePos ? { line: e.linePos[0].line } : {}), message: e.message.split('\n')[0]! } };
@@ -81,18 +84,30 @@ export function parseYaml(text: string): { data: unknown } | { problem: YamlProb
   }
 }
 
+/**
+ * A problem's text on one line: line breaks, tabs and the other control characters (a
+ * field name or a path from the document may hold any) written as JSON writes them
+ * (\n, \t, \u001b), so that a problem is always one line.
+ */
+export function oneLine(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f\u0085\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** oneLine()'s short escapes */
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
 /** Parse text as YAML (unique keys), check it with validate, and return it; a problem throws fail(one line). */
 export function readChecked<T>(text: string, validate: ValidateFunction, o: ReadChecked): T {
   const parsed = parseYaml(text);
   if ('problem' in parsed) {
     const p = parsed.problem;
-    throw o.fail(`${o.file}: ${p.line !== undefined ? `line ${p.line}: ` : ''}not valid ${o.syntax}: ${p.message}`);
+    throw o.fail(`${o.file}: ${p.line !== undefined ? `line ${p.line}: ` : ''}not valid ${o.syntax}: ${oneLine(p.message)}`);
   }
   const data = parsed.data;
   if (data === null || data === undefined) throw o.fail(`${o.file}: ${o.empty}`);
   if (!validate(data)) {
     const p = schemaProblem(validate.errors![0]!);
-    throw o.fail(`${o.file}: field ${p.field}: ${o.quoteValue && p.value !== undefined ? `${p.value} ` : ''}${p.expected}`);
+    throw o.fail(`${o.file}: field ${oneLine(p.field)}: ${o.quoteValue && p.value !== undefined ? `${p.value} ` : ''}${oneLine(p.expected)}`);
   }
   return data as T;
 }

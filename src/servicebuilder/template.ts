@@ -21,7 +21,7 @@
 // log directory ./log/main, whatever its logger (as servicebuilder makes it); who owns it
 // and who the default logger runs as is the builder's to decide (builder.ts).
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseYaml } from '../lib/schema.ts';
+import { oneLine, parseYaml } from '../lib/schema.ts';
 
 /** always: runit restarts the service when it exits; never: a down file, started only by hand. */
 export type RestartPolicy = 'always' | 'never';
@@ -106,11 +106,12 @@ function validate(v: unknown): ErrorObject[] {
   return validator(v) ? [] : (validator.errors ?? []);
 }
 
-/** A problem with a template file: `file: where: what`. */
+/** Problems with a template file, one line each: `file: where: what`. */
 export class TemplateError extends Error {
   readonly file: string;
-  constructor(file: string, message: string) {
-    super(`${file}: ${message}`);
+  /** problems: one, or several (a line each); a line break or control character in one is escaped (oneLine) */
+  constructor(file: string, problems: string | string[]) {
+    super((Array.isArray(problems) ? problems : [problems]).map((p) => `${file}: ${oneLine(p)}`).join('\n'));
     this.name = 'TemplateError';
     this.file = file;
   }
@@ -165,7 +166,7 @@ export function parseTemplates(text: string, file: string): Templates {
   const errors = validate(value);
   // a bad name also fails the name's own sub-schema: report it once, as a name
   const own = errors.filter((e) => (e as { propertyName?: string }).propertyName === undefined);
-  if (own.length) throw new TemplateError(file, [...new Set(own.map(describe))].join(`\n${file}: `));
+  if (own.length) throw new TemplateError(file, [...new Set(own.map(describe))]);
   return value as Templates;
 }
 

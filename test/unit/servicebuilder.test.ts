@@ -23,7 +23,7 @@ t.test('servicebuilder format, with our optional fields', async (t) => {
   t.same(parseTemplates('', 'empty.yaml'), {}, 'an empty file describes no service');
 });
 
-t.test("YAML 1.1 tags and aliases: plain values, or one clear line", async (t) => {
+t.test("YAML 1.1 tags, aliases and line breaks in names: plain values, or clear lines", async (t) => {
   // !!binary would be a Buffer, checked as a mapping of its bytes and methods
   const bad = (text: string) => {
     try {
@@ -39,6 +39,9 @@ t.test("YAML 1.1 tags and aliases: plain values, or one clear line", async (t) =
   t.equal(bad('web:\n  run: [*nope]\n'), 'x.yaml: Unresolved alias (the anchor must be set before the alias): nope');
   const bomb = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
   t.equal(bad(bomb), 'x.yaml: Excessive alias count indicates a resource exhaustion attack');
+  // a line break in a name is escaped: every problem stays one line naming the file
+  t.equal(bad('"a\\nb":\n  run: [x]\n  bad: 1\n'), "x.yaml: a\\nb: unknown key 'bad'");
+  t.equal(bad('"a\\nb": [x]\n'), 'x.yaml: a\\nb: must be a mapping');
 });
 
 t.test('bad input: one clear line naming file, field and expectation', async (t) => {
