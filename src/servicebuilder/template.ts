@@ -152,8 +152,15 @@ function describe(e: ErrorObject): string {
 }
 
 /**
+ * Problems named for one file at most, then one line says how many more: a list of
+ * thousands of wrong items would otherwise be thousands of lines.
+ */
+export const MAX_PROBLEMS = 10;
+
+/**
  * Parse and validate one file's text. Throws TemplateError naming the file, the
- * field and what was expected (every problem of the file, one per line).
+ * field and what was expected (every problem of the file, one per line, up to
+ * MAX_PROBLEMS and a line for the rest).
  */
 export function parseTemplates(text: string, file: string): Templates {
   const parsed = parseYaml(text);
@@ -166,7 +173,9 @@ export function parseTemplates(text: string, file: string): Templates {
   const errors = validate(value);
   // a bad name also fails the name's own sub-schema: report it once, as a name
   const own = errors.filter((e) => (e as { propertyName?: string }).propertyName === undefined);
-  if (own.length) throw new TemplateError(file, [...new Set(own.map(describe))]);
+  const problems = [...new Set(own.map(describe))];
+  if (problems.length > MAX_PROBLEMS) problems.splice(MAX_PROBLEMS, Infinity, `and ${problems.length - MAX_PROBLEMS} more problems`);
+  if (problems.length) throw new TemplateError(file, problems);
   return value as Templates;
 }
 

@@ -42,6 +42,11 @@ t.test("YAML 1.1 tags, aliases and line breaks in names: plain values, or clear 
   // a line break in a name is escaped: every problem stays one line naming the file
   t.equal(bad('"a\\nb":\n  run: [x]\n  bad: 1\n'), "x.yaml: a\\nb: unknown key 'bad'");
   t.equal(bad('"a\\nb": [x]\n'), 'x.yaml: a\\nb: must be a mapping');
+  // a list of 50 wrong items: 10 lines, then one for the rest
+  const many = bad(`web:\n  run: [${Array.from({ length: 50 }, (_, i) => i).join(', ')}]\n`).split('\n');
+  t.equal(many.length, 11, 'ten problems and a line for the rest');
+  t.equal(many[0], 'x.yaml: web.run[0]: must be a string');
+  t.equal(many[10], 'x.yaml: and 40 more problems');
 });
 
 t.test('bad input: one clear line naming file, field and expectation', async (t) => {
