@@ -45,7 +45,7 @@ help:
 	@echo "make pack        out/runit-ts-VERSION.tgz, the npm package"
 	@echo "make install     beside another init: DESTDIR=, PREFIX=/usr/local (systemd unit, inittab line)"
 	@echo "make deb         out/ARCH/runit-ts_VERSION_DEBARCH.deb (installs beside Debian's runit)"
-	@echo "make reliability the reliability suite alone (part of make test), its figures; and two clones built from nothing, compared byte for byte (about 5 minutes more)"
+	@echo "make reliability the reliability suite alone (part of make test), its figures; its long cases in full (test/reliability, about 15 minutes); and two clones built from nothing, compared byte for byte (about 5 minutes more)"
 	@echo "make repin INPUT=id   move a pinned input (e.g. a replaced kernel) to what Debian serves now"
 
 # scripts/setup is idempotent; the stamp only saves the half second it takes when nothing changed
@@ -198,13 +198,19 @@ install: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node
 deb: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node
 	$(NODE) scripts/install.ts deb --arch $(ARCH)
 
-# the reliability suite alone (make test runs it too): each case's figure and result
+# the reliability suite alone (make test runs it too, the long cases with short counts):
+# each case's figure and result
 reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	# two clones of the commit built from nothing (another directory, umask, time zone,
 	# locale): byte-identical executables and images for both arches (about 5 minutes)
 	$(TAP) --jobs=1 --timeout=3600 test/repro/clones.test.ts
 	set -o pipefail; RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
 	  $(TAP) test/host/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
+	# the long host cases, in full (make test runs a short count of each, in test/host):
+	# 100,000 restarts and a day of rotations, 10,000 generated specs and templates (about
+	# 15 minutes, one at a time)
+	set -o pipefail; RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
+	  $(TAP) --jobs=1 --timeout=3600 test/reliability/*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	# what is too long for every run (about 25 minutes): the Debian image's firmware boot
 	# paths and initramfs on both arches, its arm64 nginx container, two builds of its lock

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
-import { readChecked } from '../src/lib/schema.ts';
+import { oneLine, readChecked } from '../src/lib/schema.ts';
 import { ARCHES, type Arch } from '../src/lib/platform.ts';
 import { BUILTIN_GROUPS, BUILTIN_USERS, resolveOwner } from './accounts.ts';
 import { DEFAULT_SERVICES, type ImageSpec } from './rootfs.ts';
@@ -221,7 +221,8 @@ export function parseSpec(text: string, file: string): Spec {
 export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: string } & SpecOverrides = {}): ResolvedSpec {
   const base = dirname(resolve(file));
   const fail = (field: string, msg: string): never => {
-    throw new SpecError(`${file}: field ${field}: ${msg}`);
+    // (a path or a name from the spec may hold a line break: the problem stays one line)
+    throw new SpecError(`${file}: field ${oneLine(field)}: ${oneLine(msg)}`);
   };
   if (spec.arch && spec.arches) fail('/arch', 'give either arch or arches, not both');
   const debianBase = spec.base === 'debian';

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { constants as OS } from 'node:os';
 import { errLine, fatal, note, runToolAsync, warn } from '../lib/diag.ts';
 import { native } from '../lib/native.ts';
+import { monotonicMs } from '../lib/sys.ts';
 import { Runsvdir } from '../runsvdir/runsvdir.ts';
 import { DEFAULT_STATE, SUPERVISE_SUBDIR } from './paths.ts';
 import { readStatusFile, sendControl } from '../lib/supervise.ts';
@@ -470,10 +471,11 @@ async function init(argv: string[]): Promise<number> {
       clearTimeout(killer);
       if (code !== 0) warn(PROG, `shutdown script ${path} failed with exit code ${code}, going on`);
     }
-    const deadline = Date.now() + grace;
+    // (on the monotonic clock: a step of the wall clock must not cut the grace short)
+    const deadline = monotonicMs() + grace;
     await stopInOrder(rdir, svdir, grace);
     // the loggers last: each sees EOF once its service is down
-    await rdir.stopAll(Math.max(0, deadline - Date.now()));
+    await rdir.stopAll(Math.max(0, deadline - monotonicMs()));
   };
 
   return new Promise<number>((res) => {

@@ -12,7 +12,7 @@ import { alreadyRequested, describe, neverSupervised, readStats, readStatus, sen
 import { EVENT_SOCKET } from '../lib/events.ts';
 
 export { EVENT_SOCKET };
-import { signalName } from '../lib/sys.ts';
+import { monotonicMs, signalName } from '../lib/sys.ts';
 import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
 import { decide, expired, POLL_MS, pollInterval, type WaitSpec } from '../lib/wait.ts';
 import { ServiceError, type ServiceEvent, type ProcessStatus, type ServiceControl, type ServiceSignal, type ServiceStatus, type WaitCondition, type WaitOptions } from './types.ts';
@@ -233,15 +233,16 @@ export class SupervisedServices implements ServiceControl {
       said.add(r.message);
       this.warnLine(r.warning);
     };
+    const began = monotonicMs();
     for (;;) {
-      const now = this.now();
+      const now = monotonicMs();
       const read = readStatus(dir);
       let d = decide(spec, read, dir);
       if (d === 'check') d = decide(spec, read, dir, await this.checkNow(service, dir, report));
       if (d === 'done') return spec.acts === 'x' ? undefined : this.statusWith(service, report);
       // (decide() fails only a read that is not ok: no runsv, or an unreadable status)
       if (d === 'fail' && read.kind !== 'ok') throw readError(service, read);
-      if (expired(spec.t0, now, waitMs)) {
+      if (expired(began, now, waitMs)) {
         let st: ServiceStatus | undefined;
         try {
           st = await this.statusWith(service, report);

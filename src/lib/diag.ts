@@ -19,8 +19,9 @@ export class Exit extends Error {
   readonly code: number;
   /** printed by runTool() (or whoever catches it) before the tool exits; no newline */
   readonly line: string | undefined;
-  constructor(code: number, line?: string) {
-    super(line ?? `exit ${code}`);
+  /** code: the exit code; line: see above; cause: the system error behind it, if any (its .code: EMFILE, ...) */
+  constructor(code: number, line?: string, cause?: unknown) {
+    super(line ?? `exit ${code}`, cause === undefined ? undefined : { cause });
     this.name = 'Exit';
     this.code = code;
     this.line = line;

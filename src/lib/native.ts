@@ -65,7 +65,7 @@ export interface Native {
   setChildSubreaper(): void;
   /** waitpid(pid, WNOHANG): the raw wait status, -1 if nothing was reaped */
   reap(pid: number): number;
-  /** an AF_UNIX datagram socket bound at path (mode 0666), non-blocking: its fd */
+  /** an AF_UNIX datagram socket at path, mode 0600 and ours from the first moment, non-blocking: its fd */
   notifySocket(path: string): number;
   /** the next datagram waiting on fd, or null when none is */
   recvDatagram(fd: number): string | null;
@@ -74,7 +74,8 @@ export interface Native {
    * (clone with CLONE_VM|CLONE_VFORK): argv; envp, or null for our environment; cwd, or
    * '' for ours; fds[i] becomes the child's fd i (-1: /dev/null for 0-2, nothing above);
    * a session of its own if setsid. Every signal at its default, none blocked. Returns
-   * the pid; throws (.code) when the exec failed. Node does not reap it: reap() does.
+   * the pid; throws (.code) when the exec failed, or with .syscall 'fork' when no child
+   * could be made (EAGAIN at a process limit). Node does not reap it: reap() does.
    */
   spawn(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean): number;
   /**

@@ -51,18 +51,63 @@ export interface ReadChecked {
   fail: (line: string) => Error;
 }
 
-/** Parse text as YAML (unique keys), check it with validate, and return it; a problem throws fail(one line). */
-export function readChecked<T>(text: string, validate: ValidateFunction, o: ReadChecked): T {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+/** The first problem of a YAML text: its line (when known) and the parser's message (its first line). */
+export interface YamlProblem {
+  line?: number;
+  message: string;
+}
+
+/** Aliases a document may expand at most (yaml's default): more is a "billion laughs" document. */
+export const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Parse YAML text (unique keys) into plain data: mappings, lists, strings, numbers,
+ * booleans and null. YAML 1.1's explicit tags (!!binary, !!set, !!omap, !!timestamp) are
+ * not turned into a Buffer, Set, Map or Date (a Buffer would be checked as a mapping of
+ * its bytes and methods): their value stays as written. Never throws: a syntax error, an
+ * alias with no anchor, or aliases expanding past MAX_ALIAS_COUNT are the problem.
+ */
+export function parseYaml(text: string): { data: unknown } | { problem: YamlProblem } {
+  // (logLevel error: yaml's warnings, such as a mapping used as a key, would go to
+  // stderr as Node process warnings; a key that is a mapping is written as text, and the
+  // schema then refuses it in one line)
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, resolveKnownTags: false, logLevel: 'error' });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
-    throw o.fail(`${o.file}: ${e.linePos ? `line ${e.linePos[0].line}: ` : ''}not valid ${o.syntax}: ${e.message.split('\n')[0]}`);
+    return { problem: { ...(e.linePos ? { line: e.linePos[0].line } : {}), message: e.message.split('\n')[0]! } };
   }
-  const data: unknown = doc.toJS();
+  try {
+    return { data: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) };
+  } catch (e) {
+    // yaml throws a ReferenceError for an alias it cannot (or must not) expand
+    return { problem: { message: e instanceof Error ? e.message : String(e) } };
+  }
+}
+
+/**
+ * A problem's text on one line: line breaks, tabs and the other control characters (a
+ * field name or a path from the document may hold any) written as JSON writes them
+ * (\n, \t, \u001b), so that a problem is always one line.
+ */
+export function oneLine(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f\u0085\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** oneLine()'s short escapes */
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Parse text as YAML (unique keys), check it with validate, and return it; a problem throws fail(one line). */
+export function readChecked<T>(text: string, validate: ValidateFunction, o: ReadChecked): T {
+  const parsed = parseYaml(text);
+  if ('problem' in parsed) {
+    const p = parsed.problem;
+    throw o.fail(`${o.file}: ${p.line !== undefined ? `line ${p.line}: ` : ''}not valid ${o.syntax}: ${oneLine(p.message)}`);
+  }
+  const data = parsed.data;
   if (data === null || data === undefined) throw o.fail(`${o.file}: ${o.empty}`);
   if (!validate(data)) {
     const p = schemaProblem(validate.errors![0]!);
-    throw o.fail(`${o.file}: field ${p.field}: ${o.quoteValue && p.value !== undefined ? `${p.value} ` : ''}${p.expected}`);
+    throw o.fail(`${o.file}: field ${oneLine(p.field)}: ${o.quoteValue && p.value !== undefined ? `${p.value} ` : ''}${oneLine(p.expected)}`);
   }
   return data as T;
 }

@@ -19,7 +19,7 @@ import { errorStr } from './errstr.ts';
 import { native, type Native } from './native.ts';
 import { isServiceProcess, processStartTicks } from './proc.ts';
 import { decodeStatus, encodeStatus, pidFile, statLine, STATUS_SIZE, type Status } from './status.ts';
-import { sleep, signal } from './sys.ts';
+import { monotonicMs, sleep, signal } from './sys.ts';
 
 /** The status record of a service, as read from supervise/status. */
 export interface StatusRecord {
@@ -278,12 +278,14 @@ export interface SupervisorStats {
 /** File name of SupervisorStats in supervise/. */
 export const STATS_FILE = 'stats.json';
 
-/** Write supervise/stats.json as status is written: .new, then renamed over it. */
-export function writeStats(dir: string, stats: SupervisorStats, warn: (message: string, cause: unknown) => void, label = 'supervise/'): void {
+/** Write supervise/stats.json as status is written: .new, then renamed over it. False (warned) when that failed. */
+export function writeStats(dir: string, stats: SupervisorStats, warn: (message: string, cause: unknown) => void, label = 'supervise/'): boolean {
   try {
     replaceFile(dir, STATS_FILE, Buffer.from(JSON.stringify(stats) + '\n'));
+    return true;
   } catch (e) {
     warn(`unable to write ${label}${STATS_FILE}`, e);
+    return false;
   }
 }
 
@@ -364,9 +366,10 @@ export async function stopLeftovers(leftovers: Leftover[], opts: StopOptions): P
     signal(v.pid, 'SIGTERM');
     signal(v.pid, 'SIGCONT');
   }
-  const t0 = Date.now();
+  // the grace is measured on the monotonic clock: a step of the wall clock neither cuts it short nor stretches it
+  const t0 = monotonicMs();
   let alive = victims;
-  while (alive.length && Date.now() - t0 < opts.graceMs) {
+  while (alive.length && monotonicMs() - t0 < opts.graceMs) {
     await sleep(opts.pollMs ?? 50);
     alive = alive.filter(leftoverAlive);
   }

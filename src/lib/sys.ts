@@ -73,6 +73,16 @@ export function errnoOf(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | null)?.code;
 }
 
+/**
+ * Did this error come from running out of descriptors (EMFILE: the process's ulimit -n,
+ * ENFILE: the system's)? An error, an errno name, or an error whose cause is one.
+ */
+export function outOfFds(e: unknown): boolean {
+  const cause = (e as { cause?: unknown } | null)?.cause ?? e;
+  const c = typeof cause === 'string' ? cause : errnoOf(cause);
+  return c === 'EMFILE' || c === 'ENFILE';
+}
+
 /** Resolve after ms milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

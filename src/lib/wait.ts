@@ -25,6 +25,7 @@
 //     (src/lib/servicemodel.ts); a one-shot is up once it has run to success, and after a
 //     request (sv start), once a run since the wait began has;
 //   - r (the client's wait for 'run'): a process in state run, readiness aside;
+//   - the wait's length is measured on the monotonic clock (runit: the wall clock);
 //   - untilSupervised (the client): a runsv not running yet, or a supervise/ not made
 //     yet, is a state not reached yet rather than a failure.
 import { S_DOWN, S_RUN } from './status.ts';
@@ -142,9 +143,14 @@ export function decide(w: WaitSpec, read: StatusResult, dir: string, check?: boo
   return 'done';
 }
 
-/** Has a wait begun at t0 run out of its waitMs at `now` (the time of the look)? runit's sv: more than the wait has passed. */
-export function expired(t0: Tain, now: Tain, waitMs: number): boolean {
-  return (tainSeconds(now) - tainSeconds(t0)) * 1000 > waitMs;
+/**
+ * Has a wait begun at startMs run out of its waitMs at nowMs (the time of the look)? Both
+ * on the monotonic clock (monotonicMs()): a step of the wall clock neither ends a wait
+ * early nor makes it last an hour (runit's sv measures the wait on the wall clock). As
+ * runit's sv: more than the wait has passed.
+ */
+export function expired(startMs: number, nowMs: number, waitMs: number): boolean {
+  return nowMs - startMs > waitMs;
 }
 
 /** The interval between looks: POLL_MS unless the caller asks for another (a positive number of ms). */

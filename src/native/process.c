@@ -12,6 +12,8 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -163,7 +165,8 @@ fail:
  * setsid, fds[i] as its fd i (-1: /dev/null for 0-2), the working directory cwd ("": ours),
  * and envp (null: our environment). path is taken as execve takes it (relative to cwd).
  * A failure before or at execve is thrown (.code ENOENT, EACCES, ENOEXEC...) with the child
- * reaped. The caller reaps the child (reap()); Node does not know of it.
+ * reaped; no child at all (clone failed: EAGAIN at a process limit, ENOMEM) is thrown with
+ * .syscall "fork". The caller reaps the child (reap()); Node does not know of it.
  */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_value res = NULL;
@@ -179,7 +182,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   r.setsid = setsid_flag;
   char *stack = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) {
-    throw_errno(env, "spawn");
+    throw_errno(env, "fork");
     goto out;
   }
   /* no handler of ours may run in the child before it has reset them all */
@@ -190,8 +193,9 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   int e = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid == -1) {
+    /* no process (EAGAIN: a process limit; ENOMEM): what a failed fork() is to runsv */
     errno = e;
-    throw_errno(env, "spawn");
+    throw_errno(env, "fork");
     goto out;
   }
   if (r.err) {
@@ -229,24 +233,46 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
 }
 
 /*
- * notifySocket(path) -> fd: a non-blocking, close-on-exec AF_UNIX datagram socket bound
- * at path (a stale one is removed first), mode 0666 so a service that changed user can
- * still send; what systemd's sd_notify() sends to $NOTIFY_SOCKET. Node has no unix
- * datagram sockets, hence this.
+ * notifySocket(path) -> fd: a non-blocking, close-on-exec AF_UNIX datagram socket at path
+ * (a stale one is removed first), mode 0600 and ours: what systemd's sd_notify() sends to
+ * $NOTIFY_SOCKET, and only the supervisor's user may send (a service run by a user's own
+ * supervisor is that user's). bind() gives a socket 0777 & ~umask, and the umask is the
+ * whole process's: so it is bound in a fresh directory only we can enter (mkdtemp, 0700)
+ * beside path, given its mode there and renamed into place: at path it has its final
+ * mode from the first moment. Node has no unix datagram sockets, hence this.
  */
 static napi_value js_notify_socket(napi_env env, napi_callback_info info) {
   struct sockaddr_un sa;
+  char path[sizeof sa.sun_path], dir[sizeof sa.sun_path];
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  if (args(env, info, "s", sa.sun_path, sizeof sa.sun_path)) return NULL;
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd == -1) return throw_errno(env, "socket");
-  unlink(sa.sun_path);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1 || chmod(sa.sun_path, 0666) == -1) {
-    int e = errno;
-    close(fd);
-    errno = e;
+  if (args(env, info, "s", path, sizeof path)) return NULL;
+  const char *slash = strrchr(path, '/');
+  size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+  /* DIR/.notifyXXXXXX and DIR/.notifyXXXXXX/s must fit where path fits */
+  if (dlen + sizeof ".notifyXXXXXX/s" > sizeof sa.sun_path) {
+    errno = ENAMETOOLONG;
     return throw_errno(env, "bind");
+  }
+  memcpy(dir, path, dlen);
+  memcpy(dir + dlen, ".notifyXXXXXX", sizeof ".notifyXXXXXX");
+  if (!mkdtemp(dir)) return throw_errno(env, "mkdtemp");
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s", dir);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const char *failed = "socket";
+  if (fd != -1) {
+    unlink(path);
+    failed = bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1 ? "bind"
+           : chmod(sa.sun_path, 0600) == -1 ? "chmod"
+           : rename(sa.sun_path, path) == -1 ? "rename" : NULL;
+  }
+  int e = errno;
+  unlink(sa.sun_path);
+  rmdir(dir);
+  if (fd == -1 || failed) {
+    if (fd != -1) close(fd);
+    errno = e;
+    return throw_errno(env, failed);
   }
   return js_int(env, fd);
 }

@@ -3,7 +3,8 @@
 // serves them on the unix socket DIR/.events (mode 0600) as JSON lines: to a client that
 // connects, first the events kept from before (marked "replay": true, up to
 // EVENT_BACKLOG), then each event as it happens.
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Server, Socket } from 'node:net';
 import type { EventSink, ServiceEvent } from '../lib/events.ts';
 import { monotonicNow } from '../lib/servicemodel.ts';
@@ -71,9 +72,19 @@ export class EventHub {
     c.write(line);
   }
 
-  /** Serve the events on a unix socket at path (a stale one is replaced). */
+  /**
+   * Serve the events on a unix socket at path (a stale one is replaced), mode 0600 from
+   * its first moment there: bind() gives a socket 0777 & ~umask and the umask is the
+   * whole process's (changing it would change every file made meanwhile), so it is bound
+   * in a fresh directory only we can enter (mkdtemp, 0700) beside path, given its mode
+   * there and renamed into place. No other user can connect at any moment.
+   */
   listen(path: string): Promise<void> {
     rmSync(path, { force: true });
+    // (a short name: a unix socket's path has 108 bytes at most)
+    const tmp = mkdtempSync(join(dirname(path), '.ev'));
+    const bound = join(tmp, 's');
+    const done = () => rmSync(tmp, { recursive: true, force: true });
     // node:net loaded here, once the supervisor's first pass is done (not at its start)
     const server = process.getBuiltinModule('node:net').createServer((c) => {
       c.on('error', () => this.clients.delete(c));
@@ -86,11 +97,25 @@ export class EventHub {
     this.path = path;
     server.unref(); // the supervisor's life is its services', not its clients'
     return new Promise((res, rej) => {
-      server.once('error', rej);
-      server.listen(path, () => {
-        server.off('error', rej);
-        chmodSync(path, 0o600);
-        res();
+      server.once('error', (e) => {
+        done();
+        rej(e);
+      });
+      server.listen(bound, () => {
+        server.removeAllListeners('error');
+        // an accept that fails (EMFILE: out of descriptors) drops that client, never the supervisor
+        server.on('error', () => {});
+        try {
+          chmodSync(bound, 0o600);
+          renameSync(bound, path);
+          res();
+        } catch (e) {
+          server.close();
+          this.server = undefined;
+          rej(e);
+        } finally {
+          done();
+        }
       });
     });
   }

@@ -13,6 +13,7 @@ import type { EventSink, ServiceEvent, ServiceEventKind } from '../lib/events.ts
 import { fileExists, inDir } from '../lib/files.ts';
 import { monotonicNow } from '../lib/servicemodel.ts';
 import { writeStats, type SupervisorStats } from '../lib/supervise.ts';
+import { Rewrite } from './rewrite.ts';
 
 /**
  * Beyond runit: holds back the first stats.json of fresh services until release(). At boot
@@ -81,7 +82,6 @@ export class Report {
   private readonly sink: EventSink | undefined;
   private readonly statsHold: StatsHold | undefined;
   private readonly service: () => ServiceStats;
-  private readonly warn: (m: string, e?: unknown) => void;
   /** runsv's svd[]: the service, then its log once there is one */
   private readonly svd: readonly Reported[];
   /** stats.json and events are held (set at each pass of the loop, ended by release()) */
@@ -89,6 +89,8 @@ export class Report {
   /** events held, with when they happened */
   private held: Held[] = [];
   private closed = false;
+  /** stats.json written again after a failed write, each failure said once (rewrite.ts) */
+  private readonly rewrite: Rewrite;
 
   /**
    * name: the service's (NAME/log for its log); svd: runsv's svd array (the log is added
@@ -100,7 +102,15 @@ export class Report {
     this.sink = sink;
     this.statsHold = hold;
     this.service = service;
-    this.warn = warn;
+    this.rewrite = new Rewrite(() => {
+      this.flush();
+      return !this.failing();
+    }, warn);
+  }
+
+  /** Is a stats.json marked to be written that could not be (flush() marks a failed one again)? */
+  private failing(): boolean {
+    return !this.holding && this.svd.some((s) => s.stats.dirty);
   }
 
   /** A pass of runsv's loop starts: hold what is written until release(). */
@@ -159,19 +169,22 @@ export class Report {
   /** runsv exits: a stats.json still waiting for the StatsHold is not written. */
   close(): void {
     this.closed = true;
+    this.rewrite.close();
   }
 
-  /** Write every stats.json marked. */
+  /** Write every stats.json marked; one that fails stays marked and is tried again (rewrite.ts). */
   private flush(): void {
+    let failed = false;
     for (const s of this.svd) {
       if (!s.stats.dirty) continue;
       s.stats.dirty = false;
-      this.write(s);
+      if (!this.write(s)) failed = s.stats.dirty = true;
     }
+    this.rewrite.done(!failed);
   }
 
-  /** Write one svd's stats.json now, unless the StatsHold keeps it back. */
-  private write(s: Reported): void {
+  /** Write one svd's stats.json now, unless the StatsHold keeps it back; false when the write failed. */
+  private write(s: Reported): boolean {
     const st = s.stats;
     const extra: ServiceStats = s.islog ? {} : this.service();
     const hold = this.statsHold;
@@ -183,12 +196,15 @@ export class Report {
       if (!st.deferred) {
         st.deferred = true;
         hold.later(() => {
-          if (st.deferred && !this.closed) this.write(s);
+          if (st.deferred && !this.closed && !this.write(s)) {
+            st.dirty = true;
+            this.rewrite.done(false);
+          }
         });
       }
-      return;
+      return true;
     }
     st.deferred = false;
-    writeStats(s.cwd, { restarts: Math.max(0, st.starts - 1), lastExit: st.lastExit, ...extra }, this.warn, `${s.rel}supervise/`);
+    return writeStats(s.cwd, { restarts: Math.max(0, st.starts - 1), lastExit: st.lastExit, ...extra }, (m, e) => this.rewrite.failed(m, e), `${s.rel}supervise/`);
   }
 }

@@ -30,8 +30,8 @@ import { fileAccess, fileExists, fileOpen, fileStat, inDir, isDirectory, isFifo,
 import { LOCK_EX, LOCK_NB, native, type FdWatch } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStatus, type Leftover } from '../lib/supervise.ts';
-import { closeQuiet, errnoOf as code, readable, signal as kill, signalName, sleep as delay } from '../lib/sys.ts';
-import { taiNow, tainSeconds, type Tain } from '../lib/tai.ts';
+import { closeQuiet, errnoOf as code, monotonicMs, outOfFds, readable, signal as kill, signalName, sleep as delay } from '../lib/sys.ts';
+import { taiNow, type Tain } from '../lib/tai.ts';
 import type { Svlogd } from '../svlogd/svlogd.ts';
 import { spawnWatched, type ChildEnd } from './children.ts';
 import type { Coordinator } from './deps.ts';
@@ -39,9 +39,12 @@ import { Gate } from './gate.ts';
 import { inProcessLogger, runLogger } from './logger.ts';
 import { Readiness, type Stdio } from './readiness.ts';
 import { Report, SvdStats, type StatsHold } from './report.ts';
+import { Rewrite } from './rewrite.ts';
 
 /** runsv's crash throttle: a process that ran less than this is started again only this long after it ended. */
 export const THROTTLE_MS = 1000;
+/** runsv's sleep after a failed fork before it tries again (ms). */
+export const FORK_RETRY_MS = 5000;
 /** How often to try log/supervise/lock while another supervisor holds it (runsv blocks in flock()). */
 export const LOG_LOCK_POLL_MS = 100;
 /** A dead supervisor's leftover gets TERM, then KILL after this long. */
@@ -83,6 +86,8 @@ class Svd {
   term = false;
   pid = 0;
   start: Tain = taiNow();
+  /** start, on the monotonic clock (ms): how long the process ran, whatever the wall clock did */
+  startMs = monotonicMs();
   exitCode = 0;
   /** wstat & 0xff of the last exit: ./finish's second argument */
   exitLow = 0;
@@ -100,6 +105,8 @@ class Svd {
   readonly bytes: string[] = [];
   /** beyond runit: what its supervise/stats.json says (report.ts) */
   readonly stats = new SvdStats();
+  /** beyond runit: its status files written again after a failed write (rewrite.ts); set by Runsv */
+  rewrite: Rewrite | undefined;
   readonly islog: boolean;
   /** the directory ./run runs in */
   readonly cwd: string;
@@ -146,7 +153,7 @@ export class Runsv {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
-    const main = new Svd(false, this.dir);
+    const main = this.newSvd(false, this.dir);
     this.svd = [main];
     this.done = new Promise((r) => (this.resolveDone = r));
     const warn = (m: string, e?: unknown) => this.warn(m, e);
@@ -167,14 +174,38 @@ export class Runsv {
 
   /** runsv's fatal(): thrown as an Exit (111) whose line the caller prints. */
   private fatal(m: string, e?: unknown): never {
-    throw new Exit(111, fatalLine(`runsv ${this.name}`, m, e));
+    throw new Exit(111, fatalLine(`runsv ${this.name}`, m, e), e);
+  }
+
+  /** An svd whose status files are written again after a failed write (rewrite.ts). */
+  private newSvd(islog: boolean, cwd: string): Svd {
+    const s = new Svd(islog, cwd);
+    s.rewrite = new Rewrite(() => this.writeStatusFiles(s), (m, e) => this.warn(m, e));
+    return s;
   }
 
   /** runsv's update_status: pid (only when changed), stat, status; each written .new then renamed. */
   private updateStatus(s: Svd): void {
+    s.rewrite!.done(this.writeStatusFiles(s));
+  }
+
+  /**
+   * Write s's status files as they are now; true when every step worked (each failure said
+   * once: rewrite.ts). setup: runsv is still setting up, and a step that fails for want of
+   * descriptors ends it (fatal, with that cause: the supervisor tries it again later and
+   * names it with the others in one line) rather than leave a half-made runsv.
+   */
+  private writeStatusFiles(s: Svd, setup = false): boolean {
     const st = { start: s.start, pid: s.pid, paused: s.paused, want: s.want, term: s.term, state: s.state };
-    const pidWritten = writeStatus(s.cwd, st, { pid: this.pidChanged, label: `${s.rel}supervise/`, warn: (m, e) => this.warn(m, e) });
+    let ok = true;
+    const warn = (m: string, e: unknown) => {
+      if (setup && outOfFds(e)) this.fatal(m, e);
+      ok = false;
+      s.rewrite!.failed(m, e);
+    };
+    const pidWritten = writeStatus(s.cwd, st, { pid: this.pidChanged, label: `${s.rel}supervise/`, warn });
     if (this.pidChanged && pidWritten) this.pidChanged = false;
+    return ok;
   }
 
   /**
@@ -266,16 +297,28 @@ export class Runsv {
     }
     // beyond runit: what tells that ./run is ready is set up before the spawn (readiness.ts)
     const watch = !s.islog && prog === './run';
-    const envp = watch ? this.readiness.prepare(this.gate.files(), stdio) : null;
     let pid = 0;
     let err: unknown;
-    try {
-      // as runsv's fork + execve(./run) in the directory: the exec's own error (ENOENT,
-      // EACCES, ENOEXEC for a script without #!) is thrown here
-      const fds = stdio.map((f, i) => (f === 'inherit' ? i : f === 'ignore' ? -1 : f));
-      pid = spawnWatched(prog, argv, envp, s.cwd, fds, !!this.opts.setsid, (end: ChildEnd) => this.ended(s, token, end.code, end.sig, end.low));
-    } catch (e) {
-      err = e;
+    for (;;) {
+      const envp = watch ? this.readiness.prepare(this.gate.files(), stdio) : null;
+      try {
+        // as runsv's fork + execve(./run) in the directory: the exec's own error (ENOENT,
+        // EACCES, ENOEXEC for a script without #!) is thrown here
+        const fds = stdio.map((f, i) => (f === 'inherit' ? i : f === 'ignore' ? -1 : f));
+        pid = spawnWatched(prog, argv, envp, s.cwd, fds, !!this.opts.setsid, (end: ChildEnd) => this.ended(s, token, end.code, end.sig, end.low));
+      } catch (e) {
+        err = e;
+      }
+      if (pid || (err as { syscall?: string } | null)?.syscall !== 'fork') break;
+      // runsv: no process could be made (a process limit): "unable to fork, sleeping", 5 s,
+      // and again; nothing ran, so nothing ended (no ./finish, no exit told). Only this
+      // service waits; control bytes meanwhile are acted on afterwards, as runsv's are.
+      if (watch) this.readiness.notSpawned();
+      this.warn('unable to fork, sleeping', err);
+      this.release();
+      await delay(FORK_RETRY_MS);
+      if (this.closed || s.token !== token) return;
+      err = undefined;
     }
     this.forked(s);
     if (!pid) {
@@ -302,6 +345,7 @@ export class Runsv {
   private forked(s: Svd): void {
     if (s.state !== S_FINISH) {
       s.start = taiNow();
+      s.startMs = monotonicMs();
       s.state = S_RUN;
     }
     s.paused = false;
@@ -421,7 +465,7 @@ export class Runsv {
       if (!isDirectory(ls)) this.warn('./log: not a directory.');
       else {
         this.haslog = true;
-        const log = new Svd(true, logDir);
+        const log = this.newSvd(true, logDir);
         if (fileExists(inDir(logDir, 'down'))) log.want = 'down';
         this.svd[1] = log;
         try {
@@ -471,7 +515,7 @@ export class Runsv {
       } catch (e) {
         this.fatal(`unable to open ${rel}`, e);
       }
-      this.updateStatus(s);
+      s.rewrite!.done(this.writeStatusFiles(s, true));
     }
     for (const s of this.svd) {
       const path = s.path('ok');
@@ -644,13 +688,14 @@ export class Runsv {
       }
     }
     s.state = S_DOWN;
-    const deadline = tainSeconds(s.start) + THROTTLE_MS / 1000;
+    const ranMs = monotonicMs() - s.startMs;
     s.start = taiNow();
     this.updateStatus(s);
     this.report.event(s, 'down');
     // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
-    // this holds back this service only, as each runsv is a process of its own
-    if (tainSeconds(s.start) < deadline) {
+    // this holds back this service only, as each runsv is a process of its own. How long
+    // it ran is measured on the monotonic clock (runsv: the wall clock, which may step)
+    if (ranMs < THROTTLE_MS) {
       this.release();
       await delay(THROTTLE_MS);
     }
@@ -697,6 +742,7 @@ export class Runsv {
     this.readiness.end();
     this.gate.leave();
     for (const s of this.svd) {
+      s.rewrite?.close();
       s.control?.close();
       s.control = undefined;
       closeQuiet(s.controlFd);

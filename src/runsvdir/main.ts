@@ -2,6 +2,7 @@
 import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
 import { interpreterOnly, trimExecutable } from '../lib/trim.ts';
+import { watchResources } from '../lib/resources.ts';
 import { Runsvdir, type RunsvdirOptions } from './runsvdir.ts';
 
 export const HELP = `usage: runsvdir [-P] dir [log]
@@ -47,6 +48,8 @@ export async function main(argv: string[], argv0 = 'runsvdir', more: Pick<Runsvd
     return 0;
   }
   interpreterOnly();
+  // RUNIT_TS_RESOURCES=FILE: live timers and handles, on SIGUSR2 (a debugging aid for leaks)
+  watchResources();
   const usage = () => runTool(() => diagUsage(argv0, ' [-P] dir', 1));
   let i = 0;
   let setsid = false;

@@ -9,12 +9,14 @@
 // runsvdir notices at its next 5 s wake-up), so `sv -w N exit` sees "runsv not running".
 // The directory is looked at every 5 s (every second while something needs another
 // look); SIGALRM forces a scan and records it in DIR/.forced-rescan (Debian's runit).
-// Beyond runit: fs.watch picks up new and removed directories at once.
+// Beyond runit: fs.watch picks up new and removed directories at once. Descriptors are
+// the one process's (fdreserve.ts): services that cannot be set up for want of them are
+// named in one line and tried again every RESTART_DELAY_MS, once a reserve can be taken.
 import { accessSync, closeSync, constants as C, openSync, readdirSync, realpathSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
-import { monotonicMs } from '../lib/sys.ts';
+import { monotonicMs, outOfFds } from '../lib/sys.ts';
 import { fileStat, inDir, isDirectory, type FileStat } from '../lib/files.ts';
 import { taiNow, tai64nLabel } from '../lib/tai.ts';
 import { EVENT_SOCKET } from '../lib/events.ts';
@@ -22,6 +24,7 @@ import { EventHub } from '../runsv/events.ts';
 import { Coordinator } from '../runsv/deps.ts';
 import { StatsHold } from '../runsv/report.ts';
 import { Runsv } from '../runsv/service.ts';
+import { fdLimit, FdReserve } from './fdreserve.ts';
 
 export const MAX_SERVICES = 1000;
 /** runsvdir's periodic wake-up. */
@@ -90,6 +93,12 @@ export class Runsvdir {
   readonly coordinator: Coordinator;
   /** the first stats.json of fresh services, held until serve() when it is delayed */
   private readonly statsHold: StatsHold | undefined;
+  /** descriptors kept back for the supervisor's own work (fdreserve.ts) */
+  private readonly fds = new FdReserve();
+  /** services not set up for want of descriptors, tried again later */
+  private readonly fdShort = new Set<string>();
+  /** the line about them was said (once until every one of them is supervised) */
+  private fdSaid = false;
 
   constructor(dir: string, opts: RunsvdirOptions = {}) {
     this.dir = resolve(dir);
@@ -108,6 +117,7 @@ export class Runsvdir {
   }
 
   start(): void {
+    this.fds.hold();
     this.schedule(0);
   }
 
@@ -271,11 +281,35 @@ export class Runsvdir {
       // directory gone: runsvdir sends its runsv a TERM (= sv exit) and forgets it
       e.runsv?.terminate();
       this.services.delete(id);
+      if (this.fdShort.delete(e.name) && !this.fdShort.size) this.fdSaid = false;
       this.check = true;
     }
   }
 
+  /**
+   * A service could not be set up for want of descriptors: give the reserve back (the
+   * running services keep room for their status files) and say so in one line for all
+   * of them; it is tried again by a later pass.
+   */
+  private outOfFds(name: string, e: unknown): void {
+    this.fds.release();
+    this.fdShort.add(name);
+    if (this.fdSaid) return;
+    this.fdSaid = true;
+    // said once the pass's other failures are in (each open fails after the pass)
+    setImmediate(() => {
+      const limit = fdLimit();
+      this.warn(`out of file descriptors${limit === undefined ? '' : ` (ulimit -n ${limit})`}: ${this.fdShort.size} services not supervised (${[...this.fdShort].slice(0, 3).join(', ')}${this.fdShort.size > 3 ? ', ...' : ''}), trying again every ${RESTART_DELAY_MS / 1000} s`, (e as { cause?: unknown }).cause ?? e);
+    });
+  }
+
   private startOne(entry: Entry, name: string): void {
+    // short of descriptors: nothing new until the reserve can be taken back
+    if (!this.fds.held && !this.fds.hold()) {
+      entry.endedAt = now();
+      this.check = true;
+      return;
+    }
     // runit's runsv chdir()s into its directory: it keeps working on that directory when
     // the name goes away (runsvchdir switching /etc/service to another runlevel)
     let dir = inDir(this.dir, name);
@@ -295,9 +329,13 @@ export class Runsvdir {
       this.check = true;
     };
     runsv.open().then(
-      () => runsv.done.then(exited),
+      () => {
+        if (this.fdShort.delete(name) && !this.fdShort.size) this.fdSaid = false;
+        return runsv.done.then(exited);
+      },
       (e: unknown) => {
-        this.say(e instanceof Exit && e.line !== undefined ? e.line : fatalLine(`runsv ${name}`, errorStr(e)));
+        if (outOfFds(e)) this.outOfFds(name, e);
+        else this.say(e instanceof Exit && e.line !== undefined ? e.line : fatalLine(`runsv ${name}`, errorStr(e)));
         exited();
       },
     );
@@ -341,6 +379,7 @@ export class Runsvdir {
       await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
     }
     for (const r of all) r.close();
+    this.fds.release();
     this.coordinator.flush();
     this.services.clear();
     this.events.close();

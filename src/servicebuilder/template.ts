@@ -21,7 +21,7 @@
 // log directory ./log/main, whatever its logger (as servicebuilder makes it); who owns it
 // and who the default logger runs as is the builder's to decide (builder.ts).
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { oneLine, parseYaml } from '../lib/schema.ts';
 
 /** always: runit restarts the service when it exits; never: a down file, started only by hand. */
 export type RestartPolicy = 'always' | 'never';
@@ -106,11 +106,12 @@ function validate(v: unknown): ErrorObject[] {
   return validator(v) ? [] : (validator.errors ?? []);
 }
 
-/** A problem with a template file: `file: where: what`. */
+/** Problems with a template file, one line each: `file: where: what`. */
 export class TemplateError extends Error {
   readonly file: string;
-  constructor(file: string, message: string) {
-    super(`${file}: ${message}`);
+  /** problems: one, or several (a line each); a line break or control character in one is escaped (oneLine) */
+  constructor(file: string, problems: string | string[]) {
+    super((Array.isArray(problems) ? problems : [problems]).map((p) => `${file}: ${oneLine(p)}`).join('\n'));
     this.name = 'TemplateError';
     this.file = file;
   }
@@ -151,23 +152,30 @@ function describe(e: ErrorObject): string {
 }
 
 /**
+ * Problems named for one file at most, then one line says how many more: a list of
+ * thousands of wrong items would otherwise be thousands of lines.
+ */
+export const MAX_PROBLEMS = 10;
+
+/**
  * Parse and validate one file's text. Throws TemplateError naming the file, the
- * field and what was expected (every problem of the file, one per line).
+ * field and what was expected (every problem of the file, one per line, up to
+ * MAX_PROBLEMS and a line for the rest).
  */
 export function parseTemplates(text: string, file: string): Templates {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new TemplateError(file, `${line ? `line ${line}: ` : ''}${what}`);
+  const parsed = parseYaml(text);
+  if ('problem' in parsed) {
+    const { line, message } = parsed.problem;
+    throw new TemplateError(file, `${line ? `line ${line}: ` : ''}${message.replace(/ at line \d+, column \d+:?$/, '')}`);
   }
-  const value: unknown = doc.toJS() ?? {};
+  const value: unknown = parsed.data ?? {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new TemplateError(file, 'must be a mapping of service names to templates');
   const errors = validate(value);
   // a bad name also fails the name's own sub-schema: report it once, as a name
   const own = errors.filter((e) => (e as { propertyName?: string }).propertyName === undefined);
-  if (own.length) throw new TemplateError(file, [...new Set(own.map(describe))].join(`\n${file}: `));
+  const problems = [...new Set(own.map(describe))];
+  if (problems.length > MAX_PROBLEMS) problems.splice(MAX_PROBLEMS, Infinity, `and ${problems.length - MAX_PROBLEMS} more problems`);
+  if (problems.length) throw new TemplateError(file, problems);
   return value as Templates;
 }
 

@@ -10,6 +10,7 @@ import { errWrite, exit, outWrite } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
 import { S_DOWN, stateName } from '../lib/status.ts';
 import { alreadyRequested, describe, readStatus, sendControl, type StatusRecord, type StatusResult } from '../lib/supervise.ts';
+import { monotonicMs } from '../lib/sys.ts';
 import { taiNow } from '../lib/tai.ts';
 import { decide, expired, POLL_MS, type WaitSpec } from '../lib/wait.ts';
 
@@ -60,6 +61,9 @@ class Sv {
   private cwd = '';
   private tstart = taiNow();
   private tnow = this.tstart;
+  /** when sv started and the last look, on the monotonic clock: how long -w has waited */
+  private readonly mstart = monotonicMs();
+  private mnow = this.mstart;
   private acts = '';
 
   constructor(plan: SvPlan) {
@@ -122,7 +126,7 @@ class Sv {
     }
     if (cbk) {
       for (;;) {
-        const over = expired(this.tstart, this.tnow, this.wait * 1000);
+        const over = expired(this.mstart, this.mnow, this.wait * 1000);
         let done = true;
         for (let i = 0; i < live.length; i++) {
           const name = live[i];
@@ -150,6 +154,7 @@ class Sv {
         if (done) break;
         sleepMs(POLL_MS);
         this.tnow = taiNow();
+        this.mnow = monotonicMs();
       }
     }
     this.flush();

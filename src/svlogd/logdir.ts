@@ -8,6 +8,7 @@ import {
   statSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
+import { monotonicMs } from '../lib/sys.ts';
 import { fileChmod, fileOpen, fileRead, fileStat, inDir, isDirectory, type FileStat } from '../lib/files.ts';
 import { defaultConfig, parseConfig, type LogdirConfig } from './config.ts';
 import { pmatch } from './pattern.ts';
@@ -38,6 +39,30 @@ const OUT_KEEP = 1 << 18;
 const APPEND = C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT;
 const TRUNC = C.O_WRONLY | C.O_NONBLOCK | C.O_TRUNC | C.O_CREAT;
 
+/** runit's pause after a failed step before it is tried again (ms) */
+const PAUSE_MS = 3000;
+
+/**
+ * The "pausing" lines of one step retried until it works: the first failure is said, and
+ * again only when the error changes. runit's svlogd says it at every retry, a line every
+ * 3 s for as long as a disk stays full; one is enough to tell.
+ */
+class Pausing {
+  private said = '';
+  private readonly host: LogdirHost;
+  /** host: where the line goes */
+  constructor(host: LogdirHost) {
+    this.host = host;
+  }
+  /** The step failed with e: "svlogd: pausing: MSG: ERROR", unless just said. */
+  say(msg: string, e: unknown): void {
+    const key = `${msg}\0${(e as NodeJS.ErrnoException | null)?.code ?? String(e)}`;
+    if (key === this.said) return;
+    this.said = key;
+    this.host.pausing(msg, e);
+  }
+}
+
 function isOld(name: string): boolean {
   return name.length === 27 && name.charCodeAt(0) === 0x40; // '@' + 24 hex + '.' + s|u|t
 }
@@ -59,7 +84,11 @@ export class Logdir {
   private outLen = 0;
   /** rotations at out offsets, recorded by put()/lineDone()/rotateSoon() */
   private marks: Array<{ at: number; rename: boolean }> = [];
-  /** when current is due to be rotated by age (ms; 0 = no t config) */
+  /**
+   * when current is due to be rotated by age (ms on the monotonic clock, monotonicMs(); 0 =
+   * no t config): runit's svlogd keeps it on the wall clock, so a clock stepped back an hour
+   * held the rotation back an hour, and one stepped forward rotated at once
+   */
   trotate = 0;
   /** the last rotated file's name (protected from removal) */
   private fnsave = '';
@@ -129,7 +158,7 @@ export class Logdir {
       if (h.verbose) h.info(`read: ${this.name}/config`);
       this.cfg = parseConfig(text, (what, t) => h.warn(`${what}: ${t}`));
     } else this.cfg = defaultConfig();
-    this.trotate = this.cfg.tmax ? h.clock.now() + this.cfg.tmax * 1000 : 0;
+    this.trotate = this.cfg.tmax ? monotonicMs() + this.cfg.tmax * 1000 : 0;
 
     // a current that was not closed cleanly (no u+x) becomes an unprocessed .u
     let appended = false;
@@ -286,7 +315,7 @@ export class Logdir {
     this.marks.push({ at: this.outLen, rename: this.size > 0 });
     this.size = 0;
     if (this.cfg.tmax) {
-      const now = this.host.clock.now();
+      const now = monotonicMs();
       if (this.trotate < now) {
         this.trotate = now + this.cfg.tmax * 1000;
         this.host.timersChanged();
@@ -315,8 +344,13 @@ export class Logdir {
     if (this.out.length > OUT_KEEP) this.out = Buffer.allocUnsafe(OUT_MIN);
   }
 
+  /**
+   * Write out[from..to) to current; on an error pause PAUSE_MS and retry (nothing read is
+   * dropped), saying so once per error (runit's svlogd says it again at every retry).
+   */
   private async writeOut(from: number, to: number): Promise<void> {
     let off = from;
+    const pause = new Pausing(this.host);
     while (off < to) {
       if (!this.host.alive()) return;
       try {
@@ -328,9 +362,9 @@ export class Logdir {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN' || code === 'EINTR') continue;
         if (code === 'ENOSPC' && this.cfg.nmin < this.cfg.nmax && this.deleteForSpace()) continue;
-        this.host.pausing(`unable to write to current: ${this.name}`, e);
+        pause.say(`unable to write to current: ${this.name}`, e);
       }
-      await this.host.sleep(3000);
+      await this.host.sleep(PAUSE_MS);
     }
   }
 
@@ -439,17 +473,18 @@ export class Logdir {
     }
   }
 
-  /** Run fn until it works, pausing 3 s after each failure as runit does. */
+  /** Run fn until it works, pausing PAUSE_MS after each failure as runit does (said once per error). */
   private async retry(msg: string, fn: () => void): Promise<void> {
+    const pause = new Pausing(this.host);
     for (;;) {
       try {
         fn();
         return;
       } catch (e) {
         if (!this.host.alive()) throw e;
-        this.host.pausing(msg, e);
+        pause.say(msg, e);
       }
-      await this.host.sleep(3000);
+      await this.host.sleep(PAUSE_MS);
       // killed while pausing: abandon() has let go of everything; take nothing new
       if (!this.host.alive()) throw new Error(`${msg}: the logger was killed`);
     }
@@ -527,7 +562,7 @@ export class Logdir {
   private failLater(): void {
     const marker = {} as ChildProcess;
     this.proc = marker;
-    void this.host.sleep(3000).then(() => {
+    void this.host.sleep(PAUSE_MS).then(() => {
       if (this.proc === marker) return this.processorDone(marker, 111, null);
     }).catch((e: unknown) => {
       this.host.warn(`processor: ${this.name}`, e);

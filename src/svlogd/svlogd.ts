@@ -11,8 +11,13 @@
 //  - a processor killed by a signal has failed (runit's wait_exitcode calls it success);
 //    one that cannot even be started is retried after 3 s, not at once in a loop;
 //  - a processor running at HUP still gets its .t/.s/state handled (runit forgets it);
-//  - -b is only checked: reads and writes are as big as the input allows;
-//  - -T: -tt/-ttt stamps in local time.
+//  - -b is only checked: reads and writes are as big as the input allows (a pipe is read
+//    64 KiB at a time, and not at all while a write pauses);
+//  - a step that fails (a full disk: "pausing: unable to write to current") is said once
+//    per error, not again at each 3 s retry (logdir.ts Pausing);
+//  - -T: -tt/-ttt stamps in local time;
+//  - rotation by age (t) is timed on the monotonic clock: a step of the wall clock neither
+//    rotates at once nor holds a rotation back (runit's is on the wall clock).
 //
 // Used two ways:
 //  - the svlogd applet (main.ts): one process, stdin, signals from the outside;
@@ -32,7 +37,7 @@ import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errorStr } from '../lib/errstr.ts';
 import { native, readPipe, type FdWatch } from '../lib/native.ts';
-import { signalName } from '../lib/sys.ts';
+import { monotonicMs, signalName } from '../lib/sys.ts';
 import { Logdir, type LogdirHost } from './logdir.ts';
 import { defaultSettings, type SvlogdSettings } from './options.ts';
 import { STAMP_LEN, Stamper, wallClock } from './stamp.ts';
@@ -307,7 +312,7 @@ export class Svlogd extends EventEmitter implements LogdirHost {
       }
       if (!ok) return this.fatal('no functional log directories.');
     }
-    const now = this.clock.now();
+    const now = monotonicMs();
     let due = false;
     for (const d of this.dirs) {
       if (d.isOpen && d.cfg.tmax && d.trotate < now) {
@@ -325,7 +330,7 @@ export class Svlogd extends EventEmitter implements LogdirHost {
     let next = Infinity;
     for (const d of this.dirs) if (d.isOpen && d.cfg.tmax && d.trotate < next) next = d.trotate;
     if (next === Infinity) return;
-    const wait = Math.min(Math.max(0, next - this.clock.now()) + 1, 2 ** 31 - 1);
+    const wait = Math.min(Math.max(0, next - monotonicMs()) + 1, 2 ** 31 - 1);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.poke();

@@ -1,10 +1,10 @@
 // Helpers for the reliability suite (test/host/reliability-*.test.ts): many services at
 // once, processes counted through /proc, a supervisor started and stopped for a test.
 import type { Test } from 'tap';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { spawnBg, tree, type Bg, type Tree } from './host.ts';
+import { readIf, spawnBg, tree, type Bg, type Tree } from './host.ts';
 
 export const sh = (body: string) => `#!/bin/sh\n${body}\n`;
 
@@ -50,11 +50,24 @@ export interface Supervisor {
   stop: () => Promise<void>;
 }
 
-/** Our runsvdir on a fresh tree filled by `build`; stopped and removed at the end of `t`. */
-export function supervisor(t: Test, build: (tr: Tree) => void, prefix = 'runit-ts-rel-', env: Record<string, string> = {}): Supervisor {
+/**
+ * Our runsvdir on a fresh tree filled by `build`; stopped and removed at the end of `t`.
+ * `env`: more of its environment (or made from the tree); `wrap`: a command line the
+ * supervisor is started through (it ends by exec'ing "$@", the supervisor and its scan
+ * directory), e.g. unshare and a mount first.
+ */
+export function supervisor(
+  t: Test,
+  build: (tr: Tree) => void,
+  prefix = 'runit-ts-rel-',
+  env: Record<string, string> | ((tr: Tree) => Record<string, string>) = {},
+  wrap: string[] = [],
+): Supervisor {
   const tr = tree(prefix);
   build(tr);
-  const bg = spawnBg(tr.our('runsvdir'), [tr.sv], { env: { PATH: `${tr.bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, ...env } });
+  const argv = [...wrap, tr.our('runsvdir'), tr.sv];
+  const more = typeof env === 'function' ? env(tr) : env;
+  const bg = spawnBg(argv[0]!, argv.slice(1), { env: { PATH: `${tr.bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, ...more } });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -77,3 +90,59 @@ export function ourSv(tr: Tree, args: string[]) {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Where a pids cgroup can be made: cgroup v1's pids hierarchy, or v2's root with the pids controller; undefined if neither (or not root). */
+export function pidsCgroupBase(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const v1 = '/sys/fs/cgroup/pids';
+  const v2 = '/sys/fs/cgroup';
+  if (existsSync(join(v1, 'cgroup.procs'))) return v1;
+  if ((readIf(join(v2, 'cgroup.subtree_control')) ?? '').split(/\s+/).includes('pids')) return v2;
+  return undefined;
+}
+
+export interface PidsCgroup {
+  /** its directory */
+  path: string;
+  /** the command line that moves the process it starts into the group, then exec's "$@" */
+  wrap: string[];
+  /** pids.max: a number of tasks (threads count), or 'max' */
+  setMax: (n: number | 'max') => void;
+  /** pids.current: the tasks in it now */
+  current: () => number;
+}
+
+/**
+ * A fresh cgroup of the pids controller (cgroup v1's pids hierarchy, or v2 where the pids
+ * controller is enabled), removed at the end of `t`; undefined where neither is there
+ * (or it cannot be written: not root).
+ */
+export function pidsCgroup(t: Test, name: string): PidsCgroup | undefined {
+  const base = pidsCgroupBase();
+  if (!base) return undefined;
+  const path = join(base, `${name}-${process.pid}`);
+  try {
+    mkdirSync(path);
+  } catch {
+    return undefined;
+  }
+  const setMax = (n: number | 'max') => writeFileSync(join(path, 'pids.max'), String(n));
+  t.teardown(async () => {
+    setMax('max');
+    // empty once the supervisor and its services are gone
+    for (let i = 0; i < 100; i++) {
+      try {
+        rmdirSync(path);
+        return;
+      } catch {
+        await sleep(100);
+      }
+    }
+  });
+  return {
+    path,
+    wrap: ['sh', '-c', `echo $$ > ${join(path, 'cgroup.procs')} && exec "$@"`, 'sh'],
+    setMax,
+    current: () => Number(readFileSync(join(path, 'pids.current'), 'utf8')),
+  };
+}

@@ -23,6 +23,32 @@ t.test('servicebuilder format, with our optional fields', async (t) => {
   t.same(parseTemplates('', 'empty.yaml'), {}, 'an empty file describes no service');
 });
 
+t.test("YAML 1.1 tags, aliases and line breaks in names: plain values, or clear lines", async (t) => {
+  // !!binary would be a Buffer, checked as a mapping of its bytes and methods
+  const bad = (text: string) => {
+    try {
+      parseTemplates(text, 'x.yaml');
+    } catch (e) {
+      t.type(e, TemplateError);
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+  t.equal(bad('web: !!binary abc\n'), 'x.yaml: web: must be a mapping');
+  t.same(parseTemplates('web:\n  run: [!!binary abc]\n', 'x.yaml').web!.run, ['abc'], 'a tagged value stays as written');
+  t.equal(bad('web:\n  run: [*nope]\n'), 'x.yaml: Unresolved alias (the anchor must be set before the alias): nope');
+  const bomb = 'a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
+  t.equal(bad(bomb), 'x.yaml: Excessive alias count indicates a resource exhaustion attack');
+  // a line break in a name is escaped: every problem stays one line naming the file
+  t.equal(bad('"a\\nb":\n  run: [x]\n  bad: 1\n'), "x.yaml: a\\nb: unknown key 'bad'");
+  t.equal(bad('"a\\nb": [x]\n'), 'x.yaml: a\\nb: must be a mapping');
+  // a list of 50 wrong items: 10 lines, then one for the rest
+  const many = bad(`web:\n  run: [${Array.from({ length: 50 }, (_, i) => i).join(', ')}]\n`).split('\n');
+  t.equal(many.length, 11, 'ten problems and a line for the rest');
+  t.equal(many[0], 'x.yaml: web.run[0]: must be a string');
+  t.equal(many[10], 'x.yaml: and 40 more problems');
+});
+
 t.test('bad input: one clear line naming file, field and expectation', async (t) => {
   const bad = (text: string) => {
     try {

@@ -66,6 +66,10 @@ const bad: Array<[string, string, RegExp]> = [
   ['autologin of nobody known', 'login: { autologin: bob }\n', /field \/login\/autologin: unknown user "bob"/],
   ['a hash that is none', 'login: { passwordHash: secret }\n', /field \/login\/passwordHash: must match/],
   ['a crontab line without a schedule', 'cron: ["echo hi"]\n', /field \/cron\/0: must match/],
+  // one line whatever the spec holds: a line break in a name or path is escaped
+  ['a field name with a line break', '"a\\nb": 1\n', /^[^\n]*field \/a\\nb: unknown field[^\n]*$/],
+  ['a source path with a line break', 'files:\n  - { path: /etc/x, source: "no\\nsuch" }\n', /^[^\n]*field \/files\/0\/source: no such file: [^\n]*no\\nsuch$/],
+  ['an alias with no anchor', 'hostname: *nope\n', /^[^\n]*bad\.yaml: not valid YAML\/JSON: Unresolved alias[^\n]*$/],
 ];
 for (const [what, text, re] of bad) {
   t.test(`bad spec: ${what}`, async (t) => {
