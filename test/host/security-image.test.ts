@@ -4,14 +4,14 @@
 // the default container image's rootfs.tar. Each must be in the allow-list below, which
 // says why; anything else fails. The outputs are made in-process by the image builder's
 // own steps (image/spec.ts defaultSpec, image/resolve.ts, the packers) from this
-// checkout's executables. Another image (a Debian-based one, whose su and passwd are
-// setuid) is added as one more IMAGES row, with its allow-list.
+// checkout's executables. The Debian-based image (whose su and passwd are setuid) is read
+// back the same way by its boot test, from the disk it boots (test/lib/debian-suite.ts).
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BIN, haveBin } from '../lib/host.ts';
-import { cpioModes, ext4Modes, specialModes, tarModes, unexpected, type Allowed, type ModeEntry } from '../lib/image-modes.ts';
+import { COMMON, CONTAINER, cpioModes, ext4Modes, specialModes, tarModes, unexpected, type Allowed, type ModeEntry } from '../lib/image-modes.ts';
 import { defaultSpec, type Output } from '../../image/spec.ts';
 import { resolveImage, type ResolvedImage } from '../../image/resolve.ts';
 import { buildDisk } from '../../image/packers/disk.ts';
@@ -23,23 +23,6 @@ if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
 
 const ARCH = requireHostArch();
 const BIN_DIR = dirname(BIN);
-
-/** What every image of ours may hold. */
-const COMMON: Allowed[] = [
-  { path: 'tmp', type: 'dir', mode: 0o1777, reason: 'scratch space for every user; sticky: only a file\'s owner removes it' },
-  { path: 'dev/null', type: 'char', mode: 0o666, reason: 'the null device, which every process writes to' },
-];
-/** What the container outputs hold besides. */
-const CONTAINER: Allowed[] = [
-  ...COMMON,
-  {
-    path: 'run/runit-ts',
-    type: 'dir',
-    mode: 0o1777,
-    reason: 'container-init\'s state directory: the container may run as any user (podman --user), who must make its supervise/ copy there; sticky. With container.user in the spec it is that user\'s, 0755',
-  },
-  { path: 'run/runit-ts/supervise', type: 'dir', mode: 0o1777, reason: 'the parent of the services\' supervise/ links: as run/runit-ts' },
-];
 
 interface ImageRow {
   name: string;

@@ -17,6 +17,7 @@ import { bootFiles } from '../../image/packers/initramfs.ts';
 import { loadSpec, type Output, type ResolvedSpec } from '../../image/spec.ts';
 import { boot, type BootOptions, type Machine } from '../../src/harness/index.ts';
 import { fsckRoot } from './disk-suite.ts';
+import { DEBIAN, ext4Modes, specialModes, unexpected } from './image-modes.ts';
 import { repo } from './host.ts';
 
 /** The Debian example spec every Debian test builds (its lock is image/specs/debian.lock.json). */
@@ -99,6 +100,13 @@ export function debianSuite(arch: Arch, part: 'direct' | 'paths'): void {
     t.same(down, [], `${what}: every service of /etc/service runs`);
     return up;
   };
+
+  if (part === 'direct') t.test(`${arch}: the Debian disk's root holds nothing world-writable, setuid or setgid but what is allowed`, async (t) => {
+    const entries = await ext4Modes(join(dir, 'root.ext4'), join(work, 'debugfs.cmds'));
+    t.ok(entries.length > 1000, `${entries.length} entries read back from root.ext4`);
+    t.same(unexpected(entries, DEBIAN), [], 'nothing unexpected (test/lib/image-modes.ts DEBIAN: each allowed entry with its reason)');
+    figures.push(`root.ext4: ${entries.length} entries, ${specialModes(entries).length} world-writable/setuid/setgid, each allowed`);
+  });
 
   if (part === 'direct') t.test(`${arch} direct: Debian's services run under runit-ts; our sv and Debian's agree; init 6, init 0, a clean root`, async (t) => {
     const disk = join(work, 'persist.img');

@@ -2,8 +2,9 @@
 // rights: world-writable files, directories and device nodes, and setuid or setgid
 // files, read back from the packed outputs (not from the entry list they were made
 // from): a newc cpio (initramfs.img, early.img), a tar (rootfs.tar), an ext4 image
-// (root.ext4, through debugfs). test/host/security-image.test.ts holds them against an
-// allow-list; another image (a Debian-based one) is added there with its own list.
+// (root.ext4, through debugfs), and the allow-lists they are held against, each entry
+// with its reason: test/host/security-image.test.ts for our busybox-based images,
+// test/lib/debian-suite.ts for the Debian-based one.
 import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { extract } from 'tar-stream';
@@ -23,6 +24,52 @@ export interface Allowed {
   mode: number;
   reason: string;
 }
+
+/** What every image of ours may hold. */
+export const COMMON: Allowed[] = [
+  { path: 'tmp', type: 'dir', mode: 0o1777, reason: 'scratch space for every user; sticky: only a file\'s owner removes it' },
+  { path: 'dev/null', type: 'char', mode: 0o666, reason: 'the null device, which every process writes to' },
+];
+/** What the container outputs hold besides. */
+export const CONTAINER: Allowed[] = [
+  ...COMMON,
+  {
+    path: 'run/runit-ts',
+    type: 'dir',
+    mode: 0o1777,
+    reason: 'container-init\'s state directory: the container may run as any user (podman --user), who must make its supervise/ copy there; sticky. With container.user in the spec it is that user\'s, 0755',
+  },
+  { path: 'run/runit-ts/supervise', type: 'dir', mode: 0o1777, reason: 'the parent of the services\' supervise/ links: as run/runit-ts' },
+];
+
+/** The setuid and setgid programs of Debian 12's minbase with cron (their packages install them so): who may use them, and why. */
+const DEBIAN_PROGRAMS: Array<[string, number, string]> = [
+  ['usr/bin/su', 0o4755, 'util-linux: become another user with their password'],
+  ['usr/bin/mount', 0o4755, 'util-linux: mounts that /etc/fstab marks user'],
+  ['usr/bin/umount', 0o4755, 'util-linux: the same mounts undone'],
+  ['usr/bin/passwd', 0o4755, 'passwd: a user changes their own password in /etc/shadow'],
+  ['usr/bin/chfn', 0o4755, 'passwd: a user changes their own finger information'],
+  ['usr/bin/chsh', 0o4755, 'passwd: a user changes their own login shell'],
+  ['usr/bin/gpasswd', 0o4755, 'passwd: group administrators manage /etc/gshadow'],
+  ['usr/bin/newgrp', 0o4755, 'login: enter a group with its password'],
+  ['usr/bin/chage', 0o2755, 'passwd: group shadow, to show a user their own password ageing'],
+  ['usr/bin/expiry', 0o2755, 'passwd: group shadow, to check a password\'s expiry'],
+  ['usr/sbin/unix_chkpwd', 0o2755, 'libpam-modules: group shadow, PAM\'s check of the caller\'s own password'],
+  ['usr/bin/crontab', 0o2755, 'cron: group crontab, to write /var/spool/cron/crontabs (1730)'],
+];
+/** The device nodes Debian's base has in /dev before devtmpfs covers it, 0666 as the kernel makes them. */
+const DEBIAN_DEVICES = ['console', 'full', 'null', 'ptmx', 'random', 'tty', 'urandom', 'zero'];
+
+/** What the Debian-based image (image/specs/debian.yaml) may hold: ours, Debian's, and container-init's. */
+export const DEBIAN: Allowed[] = [
+  ...CONTAINER.filter((a) => a.path !== 'dev/null'),
+  { path: 'var/tmp', type: 'dir', mode: 0o1777, reason: 'scratch space kept across boots, as /tmp; sticky' },
+  { path: 'run/lock', type: 'dir', mode: 0o1777, reason: 'lock files of every user (/var/lock links here); sticky' },
+  { path: 'var/local', type: 'dir', mode: 0o2775, reason: 'base-files: group staff, setgid so that what staff adds stays staff\'s' },
+  { path: 'var/mail', type: 'dir', mode: 0o2775, reason: 'base-files: group mail, setgid so that mailboxes stay group mail' },
+  ...DEBIAN_DEVICES.map((d): Allowed => ({ path: `dev/${d}`, type: 'char', mode: 0o666, reason: 'a device every process may open' })),
+  ...DEBIAN_PROGRAMS.map(([path, mode, reason]): Allowed => ({ path, type: 'file', mode, reason })),
+];
 
 /** The type of a file from the S_IFMT bits of a mode. */
 function typeOf(mode: number): ModeEntry['type'] {
