@@ -10,6 +10,7 @@ import { inputDir, repoRoot, requireInput } from './inputs.ts';
 import { TRIPLET, type Arch } from '../src/lib/platform.ts';
 import { DEFAULT_STATE, SUPERVISE_SUBDIR, superviseLinkTarget } from '../src/container/paths.ts';
 import { resolveModules } from '../src/lib/kmod.ts';
+import { SUPERVISE_RUN } from '../stages/debian.ts';
 import { entryData, type Entry } from '../src/lib/entry.ts';
 import { groupText, homeOf, passwdText, resolveOwner, type GroupDef, type UserDef } from './accounts.ts';
 import { reproducibleBuild, sourceDateEpoch } from './epoch.ts';
@@ -356,7 +357,7 @@ export function rootfs(spec: ImageSpec, outDir: string, base?: Entry[]): Entry[]
   e.push(...serviceEntries(spec, base !== undefined));
   const accounts = base ? baseAccounts(base, spec) : { users: spec.users ?? [], groups: spec.groups ?? [] };
   e.push(...userEntries(spec, accounts));
-  if (spec.containerInit) e.push(...superviseLinks(e));
+  if (spec.containerInit) e.push(...superviseLinks(e, base !== undefined));
   return e;
 }
 
@@ -453,8 +454,11 @@ function baseAccounts(base: Entry[], spec: ImageSpec): { users: UserDef[]; group
  * A container image's root may be read-only: every /etc/sv/NAME/supervise (and
  * log/supervise) is a symlink into container-init's state directory, as Debian does for
  * runit (src/container/paths.ts), so `sv status /etc/service/NAME` works in the container.
+ * On a Debian base the links go where Debian's own go, /run/runit/supervise/NAME (and
+ * NAME.log), which stage 2 makes when the image boots and container-init when it runs
+ * as a container: the same image works both ways.
  */
-function superviseLinks(entries: Entry[]): Entry[] {
+export function superviseLinks(entries: Entry[], debian: boolean): Entry[] {
   const out: Entry[] = [];
   // a Debian service directory has its link already (into /run/runit/supervise, made by
   // stage 2 and container-init alike): kept as Debian made it
@@ -465,7 +469,8 @@ function superviseLinks(entries: Entry[]): Entry[] {
     seen.add(path);
     const name = m[1]!;
     const log = m[2] !== undefined;
-    out.push({ path: `etc/sv/${name}/${log ? 'log/' : ''}supervise`, type: 'symlink', mode: 0o777, target: superviseLinkTarget(name, log) });
+    const target = debian ? `${SUPERVISE_RUN}/${name}${log ? '.log' : ''}` : superviseLinkTarget(name, log);
+    out.push({ path: `etc/sv/${name}/${log ? 'log/' : ''}supervise`, type: 'symlink', mode: 0o777, target });
   }
   return out;
 }

@@ -122,3 +122,12 @@ t.test('password hashes: random salt, or reproducible with SOURCE_DATE_EPOCH', a
   t.equal(hashPassword('pw'), hashPassword('pw'), 'the same hash');
   t.not(hashPassword('pw'), hashPassword('pw2'));
 });
+
+t.test('supervise links of a container image: into container-init\'s state, or where Debian keeps its own on a Debian base', async (t) => {
+  const { superviseLinks } = await import('../../image/rootfs.ts');
+  const file = (path: string) => ({ path, type: 'file' as const, mode: 0o755, data: Buffer.alloc(0) });
+  const entries = [file('etc/sv/web/run'), file('etc/sv/web/log/run'), file('etc/sv/cron/run'), { path: 'etc/sv/cron/supervise', type: 'symlink' as const, mode: 0o777, target: '/run/runit/supervise/cron' }];
+  const links = (debian: boolean) => Object.fromEntries(superviseLinks(entries, debian).map((e) => [e.path, e.target]));
+  t.same(links(false), { 'etc/sv/web/supervise': '/run/runit-ts/supervise/web', 'etc/sv/web/log/supervise': '/run/runit-ts/supervise/web.log' }, 'busybox base: container-init\'s state directory; a link already there is kept');
+  t.same(links(true), { 'etc/sv/web/supervise': '/run/runit/supervise/web', 'etc/sv/web/log/supervise': '/run/runit/supervise/web.log' }, 'Debian base: /run/runit/supervise, which its stage 2 makes at boot');
+});
