@@ -1,6 +1,7 @@
 // The pinned binary inputs of the build (image/inputs.json) and where they live in the cache.
 // scripts/inputs.ts fetches and verifies them; the image builder only reads them.
-import { readFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, type Arch } from '../src/lib/platform.ts';
@@ -67,4 +68,11 @@ export function requireInput(id: string): string {
 
 export function nodeBinary(arch: Arch): string {
   return join(requireInput(`node-${arch}`), 'package', 'bin', 'node');
+}
+
+/** A file's sha256 (hex), read as a stream: the pinned inputs and the locked .debs are large. */
+export async function fileSha256(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }

@@ -6,13 +6,12 @@
 //   scripts/setup --repin ID|all  move a pin to what the registry serves now, record it
 //
 // An input whose sha256 is empty in the manifest is pinned on first fetch.
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { ARCHES, cacheDir } from '../src/lib/platform.ts';
-import { inputDir, loadManifest, manifestPath, type DebInput, type Input, type Manifest, type NpmInput } from '../image/inputs.ts';
+import { fileSha256, inputDir, loadManifest, manifestPath, type DebInput, type Input, type Manifest, type NpmInput } from '../image/inputs.ts';
 
 const HELP = `usage: scripts/setup [--list] [--repin ID|all] [--help]
 
@@ -29,12 +28,6 @@ class PinGone extends Error {}
 
 function log(msg: string): void {
   process.stderr.write(`[setup] ${msg}\n`);
-}
-
-async function sha256(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 function mib(file: string): string {
@@ -107,12 +100,12 @@ async function ensure(inp: Input, idx: string): Promise<string> {
     return inp.sha256;
   }
   let file = downloadPath(inp);
-  let sum = existsSync(file) ? await sha256(file) : '';
+  let sum = existsSync(file) ? await fileSha256(file) : '';
   if (!sum || (inp.sha256 && sum !== inp.sha256)) {
     log(`${label}: downloading`);
     const t0 = Date.now();
     file = await download(inp);
-    sum = await sha256(file);
+    sum = await fileSha256(file);
     log(`${label}: ${mib(file)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   if (inp.sha256 && sum !== inp.sha256) {

@@ -12,7 +12,8 @@ import { hostArch, type Arch } from '../../src/lib/platform.ts';
 import type { Entry } from '../../src/lib/entry.ts';
 import { mib } from '../log.ts';
 import { archiveSources, ensureDir, flatRepo, mmdebstrap } from './mmdebstrap.ts';
-import { debianCache, fetchLocked, fileSha256, type DebianRequest, type LockedPackage } from './lock.ts';
+import { debianCache, fetchLocked, type DebianRequest, type LockedPackage } from './lock.ts';
+import { fileSha256 } from '../inputs.ts';
 
 /**
  * What the base is made by, beyond its inputs: changed whenever this file changes what

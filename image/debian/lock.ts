@@ -6,11 +6,11 @@
 // builds of one lock are the same image.
 //
 //   SPEC.yaml -> SPEC.lock.json (beside it, committed with it)
-import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { cacheDir, type Arch } from '../../src/lib/platform.ts';
+import { fileSha256 } from '../inputs.ts';
 import { archiveSources, ARCHIVES, DebianError, ensureDir, mmdebstrap, SUITE, type Variant } from './mmdebstrap.ts';
 
 export const LOCK_VERSION = 1;
@@ -92,13 +92,6 @@ export function readLock(specFile: string, request: DebianRequest, arches: reado
   const missing = arches.filter((a) => !lock.arches[a]?.length);
   if (missing.length) throw new DebianError(`${file}: no packages locked for ${missing.join(', ')}; add them with: ${relockCommand(specFile, missing)}`);
   return lock;
-}
-
-/** sha256 of a file, streamed. */
-export async function fileSha256(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 interface IndexEntry {
