@@ -65,8 +65,8 @@ export interface Native {
   setChildSubreaper(): void;
   /** waitpid(pid, WNOHANG): the raw wait status, -1 if nothing was reaped */
   reap(pid: number): number;
-  /** an AF_UNIX datagram socket at path, mode 0600 and ours from the first moment, non-blocking: its fd */
-  notifySocket(path: string): number;
+  /** an AF_UNIX datagram socket at path, mode 0600 and uid:gid's (-1: ours) from the first moment, non-blocking: its fd */
+  notifySocket(path: string, uid: number, gid: number): number;
   /** the next datagram waiting on fd, or null when none is */
   recvDatagram(fd: number): string | null;
   /**

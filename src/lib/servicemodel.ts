@@ -7,7 +7,8 @@
 //   waits-for.d/NAME          start after NAME is ready or has failed
 //   restart-with-dependency   stop (and start again) with a dependencies.d service that goes down
 //   notification-fd           a number N: the service writes a newline on fd N when ready
-//   notify-socket             $NOTIFY_SOCKET is set; a datagram "READY=1" there means ready
+//   notify-socket             $NOTIFY_SOCKET is set; a datagram "READY=1" there means ready;
+//                             the file may name the user (or uid[:gid]) the socket is for
 //   type                      "oneshot": ./run is a task (ready when it exits 0), or "longrun"
 //   timeout-up                milliseconds to become ready, else the start failed (0: no bound)
 //
@@ -47,6 +48,8 @@ export interface ServiceModel {
   /** notification-fd's number, when the file is there and valid */
   notificationFd: number | undefined;
   notifySocket: boolean;
+  /** the user notify-socket names, to whom the socket belongs ('' when it names none: the supervisor's user) */
+  notifySocketUser: string;
   hasCheck: boolean;
   /** timeout-up in ms; 0 = no bound */
   timeoutUpMs: number;
@@ -118,6 +121,7 @@ export function readServiceModel(dir: string): ServiceModel {
     else problems.push(`${TIMEOUT_UP}: expected milliseconds, not '${v}'; no bound`);
   }
   const notifySocket = present(at(NOTIFY_SOCKET_FILE));
+  const notifySocketUser = notifySocket ? (text(at(NOTIFY_SOCKET_FILE)) ?? '').trim() : '';
   const hasCheck = present(at('check'));
   const readiness: ReadinessKind =
     type === 'oneshot' ? 'oneshot' : notificationFd !== undefined ? 'notification-fd' : notifySocket ? 'notify-socket' : hasCheck ? 'check' : 'started';
@@ -128,6 +132,7 @@ export function readServiceModel(dir: string): ServiceModel {
     type,
     notificationFd,
     notifySocket,
+    notifySocketUser,
     hasCheck,
     timeoutUpMs,
     readiness,

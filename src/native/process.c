@@ -233,20 +233,22 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
 }
 
 /*
- * notifySocket(path) -> fd: a non-blocking, close-on-exec AF_UNIX datagram socket at path
- * (a stale one is removed first), mode 0600 and ours: what systemd's sd_notify() sends to
- * $NOTIFY_SOCKET, and only the supervisor's user may send (a service run by a user's own
- * supervisor is that user's). bind() gives a socket 0777 & ~umask, and the umask is the
- * whole process's: so it is bound in a fresh directory only we can enter (mkdtemp, 0700)
- * beside path, given its mode there and renamed into place: at path it has its final
- * mode from the first moment. Node has no unix datagram sockets, hence this.
+ * notifySocket(path, uid, gid) -> fd: a non-blocking, close-on-exec AF_UNIX datagram
+ * socket at path (a stale one is removed first), mode 0600, owned by uid:gid (-1: ours):
+ * what systemd's sd_notify() sends to $NOTIFY_SOCKET, and only its owner may send (the
+ * service's user, when the service drops root). bind() gives a socket 0777 & ~umask, and
+ * the umask is the whole process's: so it is bound in a fresh directory only we can enter
+ * (mkdtemp, 0700) beside path, given its mode and owner there and renamed into place: at
+ * path it has its final mode and owner from the first moment. Node has no unix datagram
+ * sockets, hence this.
  */
 static napi_value js_notify_socket(napi_env env, napi_callback_info info) {
   struct sockaddr_un sa;
   char path[sizeof sa.sun_path], dir[sizeof sa.sun_path];
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  if (args(env, info, "s", path, sizeof path)) return NULL;
+  int64_t uid, gid;
+  if (args(env, info, "sii", path, sizeof path, &uid, &gid)) return NULL;
   const char *slash = strrchr(path, '/');
   size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
   /* DIR/.notifyXXXXXX and DIR/.notifyXXXXXX/s must fit where path fits */
@@ -264,6 +266,7 @@ static napi_value js_notify_socket(napi_env env, napi_callback_info info) {
     unlink(path);
     failed = bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1 ? "bind"
            : chmod(sa.sun_path, 0600) == -1 ? "chmod"
+           : chown(sa.sun_path, (uid_t)uid, (gid_t)gid) == -1 ? "chown"
            : rename(sa.sun_path, path) == -1 ? "rename" : NULL;
   }
   int e = errno;

@@ -22,6 +22,20 @@ export const CHECK_MAX_MS = 1000;
 /** How often the NOTIFY_SOCKET is read while the service is not ready (ms). */
 export const NOTIFY_POLL_MS = 25;
 
+/**
+ * Who the NOTIFY_SOCKET belongs to: the user notify-socket names (an account's uid and
+ * primary gid, or a numeric uid[:gid]), or the supervisor's own user ([-1, -1]) when it
+ * names none. Only the owner may send to it (mode 0600).
+ */
+export function socketOwner(user: string): [number, number] {
+  if (user === '') return [-1, -1];
+  const ids = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (ids) return [Number(ids[1]), Number(ids[2] ?? ids[1])];
+  const pw = native().getpwnam(user);
+  if (!pw) throw new Error(`notify-socket names an unknown user '${user}'`);
+  return pw;
+}
+
 /** The child's fds 0, 1, 2 and up, as children.ts's spawn takes them. */
 export type Stdio = Array<'inherit' | 'ignore' | number>;
 
@@ -99,7 +113,8 @@ export class Readiness {
     } else if (m.readiness === 'notify-socket') {
       const path = join(this.dir, 'supervise', NOTIFY_SOCKET_NAME);
       try {
-        const fd = native().notifySocket(path);
+        const [uid, gid] = socketOwner(m.notifySocketUser);
+        const fd = native().notifySocket(path, uid, gid);
         const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: path };
         const close = () => {
           closeQuiet(fd);

@@ -97,7 +97,7 @@ t.test('every string argument taken whole or refused, never cut short', async (t
   t.notOk(existsSync(join(work, 'ff')), 'and no FIFO made at the path before the NUL');
   // a socket path longer than sun_path would be bound cut short, elsewhere than $NOTIFY_SOCKET says
   const long = join(work, 's'.repeat(120));
-  t.throws(() => n.notifySocket(long), RangeError, 'a socket path longer than sun_path');
+  t.throws(() => n.notifySocket(long, -1, -1), RangeError, 'a socket path longer than sun_path');
   t.same(readdirSync(work).filter((f) => f.startsWith('sss')), [], 'nothing bound at the path cut short');
   t.throws(() => n.ifUp('x'.repeat(20)), RangeError, 'an interface name longer than IFNAMSIZ (another interface, cut short)');
   t.throws(() => n.spawn('/bin/true', ['true', 'a\0b'], null, '', [], false), TypeError, 'an argument with a NUL');

@@ -10,7 +10,7 @@
 // The loop is a small C program (gcc, as the addon is built with): a Node process, or our
 // executable, would try a thousand times more slowly.
 import t from 'tap';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, haveBin, processTempDir, until } from '../lib/host.ts';
@@ -132,4 +132,30 @@ t.test('a service\'s NOTIFY_SOCKET: 0600, the supervisor\'s user\'s; another use
   await sleep(100);
   t.same(readdirSync(join(tr.root, 'sup-n')).filter((f) => f.startsWith('.notify')), [], 'no temporary directory left');
   t.comment(`figure: NOTIFY_SOCKET in a supervise/ every user can enter, umask 000: nobody's ${r.ok! + r.refused! + r.absent! + r.other!} datagrams, ${r.ok} taken; the service's own READY=1 taken`);
+});
+
+t.test('notify-socket naming a user: the socket is that user\'s, 0600; the service run as that user is ready; an unknown user is one line', { skip: process.getuid?.() !== 0 ? 'needs root (runs the service as nobody)' : false }, async (t) => {
+  const bin = await probe();
+  const asNobody = `setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups`;
+  const sup = supervisor(t, (tr) => {
+    chmodSync(tr.root, 0o755);
+    chmodSync(tr.sv, 0o755);
+    // the service drops root before it says READY=1, as a daemon run through chpst -u does
+    serviceDir(join(tr.sv, 'u'), { run: sh(`exec ${asNobody} sh -c 'sleep 1; ${bin} send "$NOTIFY_SOCKET" READY=1 || echo SEND-REFUSED; exec sleep 100000'`), 'notify-socket': 'nobody\n' });
+    serviceDir(join(tr.sv, 'x'), { run: sh('exec sleep 100000'), 'notify-socket': 'no-such-user-runit-ts\n' });
+    // supervise/ is 0700 (as runit makes it): the user reaches the socket through a link to a directory it may search
+    mkdirSync(join(tr.root, 'sup-u'));
+    chmodSync(join(tr.root, 'sup-u'), 0o711);
+    symlinkSync(join(tr.root, 'sup-u'), join(tr.sv, 'u', 'supervise'));
+  }, 'runit-ts-sec-notify-user-', {}, UMASK0);
+  const { tr, bg } = sup;
+  const path = join(tr.root, 'sup-u', 'notify');
+  // the socket is there until the service is ready (it says so a second in)
+  await until(() => existsSync(path), 5000, 'supervise/notify').catch(() => undefined);
+  t.same(existsSync(path) ? sock(path) : null, { socket: true, mode: '600', uid: NOBODY }, 'supervise/notify is a socket, 0600, nobody\'s');
+  await until(() => readStats(join(tr.sv, 'u'))?.ready?.how === 'notify-socket', 8000, 'ready').catch(() => undefined);
+  t.equal(readStats(join(tr.sv, 'u'))?.ready?.how, 'notify-socket', 'ready on READY=1 sent as nobody');
+  t.notMatch(bg.output(), /SEND-REFUSED/, 'the service\'s datagram was taken');
+  t.match(bg.output(), /unable to create supervise\/notify: .*unknown user 'no-such-user-runit-ts'/, 'an unknown user: one line naming it');
+  t.equal(readStats(join(tr.sv, 'x'))?.ready ?? null, null, 'and that service is not taken for ready');
 });
