@@ -77,9 +77,11 @@ export class EventHub {
    * its first moment there: bind() gives a socket 0777 & ~umask and the umask is the
    * whole process's (changing it would change every file made meanwhile), so it is bound
    * in a fresh directory only we can enter (mkdtemp, 0700) beside path, given its mode
-   * there and renamed into place. No other user can connect at any moment.
+   * there and renamed into place. No other user can connect at any moment. Every
+   * failure (a scan directory this user may not write, for one) is the promise's: never
+   * an exception out of the supervisor.
    */
-  listen(path: string): Promise<void> {
+  async listen(path: string): Promise<void> {
     rmSync(path, { force: true });
     // (a short name: a unix socket's path has 108 bytes at most)
     const tmp = mkdtempSync(join(dirname(path), '.ev'));

@@ -2,10 +2,10 @@
 // stream (runit-ts events and the library's events()), runit-ts wait; against our
 // runsvdir, and what they say under Debian's.
 import t from 'tap';
-import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BIN, haveBin, spawnBg, tree, until } from '../lib/host.ts';
+import { BIN, haveBin, publicBin, spawnBg, tree, until } from '../lib/host.ts';
 import { debianPath, toolFor } from '../lib/runit.ts';
 import { SupervisedServices, type ServiceEvent } from '../../src/index.ts';
 
@@ -122,4 +122,25 @@ t.test("Debian's runsvdir: JSON status without our extras; no event stream", asy
   const ev = await rt(['events', '-c', '1'], env);
   t.equal(ev.exitCode, 1);
   t.match(ev.stderr, /unable to connect to .*\.events/);
+});
+
+t.test('a scan directory the supervisor\'s user may not write: no event stream, one warning, the services run', { skip: process.getuid?.() !== 0 ? 'needs root (runs the supervisor as nobody)' : false }, async (t) => {
+  // as container-init run with --user over an image's root-owned /etc/service
+  const tr = tree('runit-ts-ev-ro-', publicBin().bin);
+  t.teardown(() => tr.cleanup());
+  chmodSync(tr.root, 0o755);
+  const svc = tr.service('a', { run: '#!/bin/sh\nexec sleep 100000\n' });
+  chmodSync(join(tr.root, 'sv-src'), 0o755);
+  chownSync(svc, 65534, 65534); // its supervise/ is nobody's to make
+  symlinkSync(svc, join(tr.sv, 'a'));
+  const bg = spawnBg('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', tr.our('runsvdir'), tr.sv]);
+  t.teardown(() => {
+    bg.proc.kill('SIGKILL');
+  });
+  await until(() => existsSync(join(svc, 'supervise', 'pid')) && readFileSync(join(svc, 'supervise', 'pid'), 'utf8').trim() !== '', 15_000, 'a running').catch(() => undefined);
+  await until(() => /unable to serve \.events/.test(bg.output()), 5_000, 'the warning').catch(() => undefined);
+  t.match(bg.output(), /unable to serve \.events: access denied$/m, `one line says why: ${bg.output()}`);
+  t.equal(bg.proc.exitCode, null, 'the supervisor still runs');
+  t.ok(existsSync(join(svc, 'supervise', 'pid')), 'the service was started');
+  t.notOk(existsSync(join(tr.sv, '.events')), 'no event socket');
 });
