@@ -16,14 +16,20 @@ export const RESERVE_FDS = 16;
 export class FdReserve {
   private fds: number[] = [];
 
-  /** Hold the reserve (again); false, with nothing held, when the descriptors are not there. */
+  /**
+   * Hold the reserve (again); false, with nothing held, when the descriptors are not there
+   * (EMFILE, ENFILE). The root directory is what is opened: it is there in every root,
+   * where /dev/null may not be (an unpacked image run with unshare or chroot). Any other
+   * failure holds no reserve and does not stop supervision.
+   */
   hold(): boolean {
     try {
-      while (this.fds.length < RESERVE_FDS) this.fds.push(openSync('/dev/null', C.O_RDONLY));
+      while (this.fds.length < RESERVE_FDS) this.fds.push(openSync('/', C.O_RDONLY | C.O_DIRECTORY));
       return true;
-    } catch {
+    } catch (e) {
       this.release();
-      return false;
+      const code = (e as NodeJS.ErrnoException).code;
+      return code !== 'EMFILE' && code !== 'ENFILE';
     }
   }
 
