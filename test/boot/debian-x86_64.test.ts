@@ -2,4 +2,4 @@
 // power-off and a clean root (make test; the firmware paths: test/long/debian-x86_64.test.ts).
 import { debianSuite } from '../lib/debian-suite.ts';
 
-debianSuite('x86_64', 'direct');
+debianSuite('x86_64', ['direct']);

@@ -2,4 +2,4 @@
 // boot paths and the initramfs (make reliability; the direct boot is in test/boot).
 import { debianSuite } from '../lib/debian-suite.ts';
 
-debianSuite('x86_64', 'paths');
+debianSuite('x86_64', ['paths']);
