@@ -34,8 +34,8 @@ const OOM_RECOVERY_LIMIT_S = 40;
 const DEFAULT_CYCLES = 20;
 /** QEMU is killed at a moment drawn uniformly from this window after the writers resume (ms) */
 const KILL_WINDOW_MS = 8000;
-/** the virtio-serial port the writers record their last sequence number on */
-const PORT_NAME = 'org.runit-ts.faults';
+/** the virtio-serial port a writer records its last sequence number on (a port has one opener at a time): this, a dot, its name */
+const PORT_PREFIX = 'org.runit-ts.faults';
 /** every log line ends with this, so that a line cut short or run into another shows */
 const PAD = 'abcdefghijklmnopqrstuvwxyz-0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 /** each writer's log/main/config: rotated at 32 KiB, 12 old files kept (a few boots of lines) */
@@ -312,16 +312,18 @@ done
 echo "BOOT $(cat /proc/sys/kernel/random/boot_id)"
 `;
 
-/** A writer's opening: its boot id, and fd 3 on the faults port (or /dev/null without one). */
-const WRITER_HEAD = `#!/bin/sh
+/** A writer's opening: its boot id, and the device of its port (or /dev/null without one). */
+function writerHead(name: string): string {
+  return `#!/bin/sh
 exec 2>&1
 boot=$(cat /proc/sys/kernel/random/boot_id)
-port=$(faults-port ${PORT_NAME}) || port=/dev/null
+port=$(faults-port ${PORT_PREFIX}.${name}) || port=/dev/null
 `;
+}
 
 /** A line at a time from the shell, each numbered line then its number on the port; a pause every 10 lines. */
 function lineWriter(name: string): string {
-  return `${WRITER_HEAD}exec 3>>"$port"\ni=0\nwhile :; do\n  i=$((i+1))\n  echo "${name} $boot $$ $i ${PAD}"\n  echo "${name} $boot $$ $i" >&3\n  case $i in *0) usleep 100000 ;; esac\ndone\n`;
+  return `${writerHead(name)}exec 3>>"$port"\ni=0\nwhile :; do\n  i=$((i+1))\n  echo "${name} $boot $$ $i ${PAD}"\n  echo "${name} $boot $$ $i" >&3\n  case $i in *0) usleep 100000 ;; esac\ndone\n`;
 }
 
 /**
@@ -329,7 +331,7 @@ function lineWriter(name: string): string {
  * inside a line), the last number on the port after each flush, then a second's pause.
  */
 function burstWriter(name: string): string {
-  return `${WRITER_HEAD}exec awk -v name=${name} -v boot="$boot" -v pid=$$ -v port="$port" -v pad=${PAD} 'BEGIN { for (i = 1; ; i++) { print name, boot, pid, i, pad; if (i % 60 == 0) { fflush(); print name, boot, pid, i > port; fflush(port); system("usleep 1000000") } } }'\n`;
+  return `${writerHead(name)}exec awk -v name=${name} -v boot="$boot" -v pid=$$ -v port="$port" -v pad=${PAD} 'BEGIN { for (i = 1; ; i++) { print name, boot, pid, i, pad; if (i % 60 == 0) { fflush(); print name, boot, pid, i > port; fflush(port); system("usleep 1000000") } } }'\n`;
 }
 
 /** The writers: w1 and w2 logged by the supervisor itself (w2 with -tt stamps), w3 by an svlogd process. */
@@ -391,13 +393,10 @@ export function parseCheck(out: string): CheckResult {
   return res;
 }
 
-/** The last number each writer put on the port, per run ("bootid pid"): writer -> run -> number. */
-export function parsePort(text: string): Map<string, Map<string, number>> {
-  const out = new Map<string, Map<string, number>>();
-  for (const m of text.matchAll(/^(\S+) (\S+) (\d+) (\d+)$/gm)) {
-    if (!out.has(m[1]!)) out.set(m[1]!, new Map());
-    out.get(m[1]!)!.set(`${m[2]} ${m[3]}`, Number(m[4]));
-  }
+/** The last number a writer put on its port, per run: "bootid pid" -> number. */
+export function parsePort(text: string, writer: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^(\S+) (\S+) (\d+) (\d+)$/gm)) if (m[1] === writer) out.set(`${m[2]} ${m[3]}`, Number(m[4]));
   return out;
 }
 
@@ -437,8 +436,10 @@ export function powerLossSuite(arch: Arch): void {
     await execa('cp', ['--sparse=always', join(dir, 'disk.img'), disk]);
   });
 
-  /** One boot of the disk, its writes kept, the writers' port recorded into `port`. */
-  const startDisk = (n: number, port: string): Promise<Machine> => {
+  /** A writer's port in boot n, on the host. */
+  const portFile = (n: number, writer: string) => join(work, `port-${n}-${writer}.log`);
+  /** One boot (the n-th) of the disk, its writes kept, each writer's port recorded into its portFile. */
+  const startDisk = (n: number): Promise<Machine> => {
     const b = diskBoot(dir, arch, 'direct');
     return boot({
       arch,
@@ -450,8 +451,10 @@ export function powerLossSuite(arch: Arch): void {
       consoleLog: join(repo, 'out', 'test-logs', `${arch}-faults-powerloss-${n}.log`),
       extraArgs: [
         '-device', 'virtio-serial-pci,id=faults0',
-        '-chardev', `file,id=faultsport0,path=${port}`,
-        '-device', `virtserialport,bus=faults0.0,chardev=faultsport0,name=${PORT_NAME}`,
+        ...WRITER_NAMES.flatMap((w) => [
+          '-chardev', `file,id=faults-${w},path=${portFile(n, w)}`,
+          '-device', `virtserialport,bus=faults0.0,chardev=faults-${w},name=${PORT_PREFIX}.${w}`,
+        ]),
       ],
     });
   };
@@ -464,11 +467,12 @@ export function powerLossSuite(arch: Arch): void {
     let repairs = 0;
     const lost: Record<string, number[]> = Object.fromEntries(WRITER_NAMES.map((w) => [w, []]));
     const written: Record<string, number[]> = Object.fromEntries(WRITER_NAMES.map((w) => [w, []]));
-    let prev: { boot: string; port: string } | undefined;
+    let prev: { boot: string; n: number } | undefined;
+    /** the boot ids so far, in order */
+    const boots: string[] = [];
     // boot n checks what the kill that ended boot n-1 left; the last boot is shut down cleanly
     for (let n = 0; n <= cycles; n++) {
-      const port = join(work, `port-${n}.log`);
-      const m = await startDisk(n, port);
+      const m = await startDisk(n);
       try {
         const p = await m.waitFor(PROMPT, { timeout: 300_000 });
         const fsck = parseEarlyFsck(m.console.slice(0, p.index));
@@ -484,16 +488,24 @@ export function powerLossSuite(arch: Arch): void {
         const check = parseCheck(r.output);
         const torn = check.files.filter((f) => f.nul > 0 || (f.size > 0 && f.last !== '0a'));
         t.same(torn.map((f) => `${f.writer}/${f.name} size ${f.size} nul ${f.nul} last byte ${f.last}`), [], `boot ${n}: ${check.files.length} log files, each ends with a newline, no NUL bytes`);
+        boots.push(check.boot);
         for (const w of WRITER_NAMES) {
           const l = check.logs.get(w);
           t.ok(l && l.lines > 0 && l.bad === 0 && l.gaps === 0 && l.again === 0, `boot ${n}: ${w}: ${l?.lines} lines, all whole and well-formed (bad ${l?.bad}), each run's numbers consecutive (gaps ${l?.gaps}, runs met again ${l?.again})`);
+          // the runs in the files' order are the boots' order (the oldest may have been rotated away), this boot's last, from its first line
+          const runs = [...(check.runs.get(w) ?? new Map<string, { first: number }>()).entries()];
+          const order = runs.map(([k]) => boots.indexOf(k.split(' ')[0]!));
+          t.ok(order.every((b, i) => b >= 0 && (i === 0 || b > order[i - 1]!)) && order.at(-1) === n && runs.at(-1)?.[1].first === 1, `boot ${n}: ${w}: the runs of boots ${order.join(', ')} in that order, this boot's from its line 1`);
         }
         if (check.problems.length) t.comment(check.problems.join('\n'));
+        // a pid recorded in supervise/ by the boot before is no leftover of this one; a log directory left by a kill is taken as it is
+        const said = [...m.console.matchAll(/^.*(left by a previous supervisor|: fatal: |svlogd: (warning|pausing): ).*$/gm)].map((x) => x[0]);
+        t.same(said, [], `boot ${n}: no leftover stopped, no supervisor or svlogd complaint on the console`);
         if (prev) {
           // the kill's toll: the last number each writer recorded on the port vs the last in its log
-          const recorded = parsePort(existsSync(prev.port) ? readFileSync(prev.port, 'utf8') : '');
           for (const w of WRITER_NAMES) {
-            const runs = [...(recorded.get(w) ?? new Map<string, number>()).entries()].filter(([k]) => k.startsWith(prev!.boot + ' '));
+            const file = portFile(prev.n, w);
+            const runs = [...parsePort(existsSync(file) ? readFileSync(file, 'utf8') : '', w).entries()].filter(([k]) => k.startsWith(prev!.boot + ' '));
             t.equal(runs.length, 1, `boot ${n - 1}: ${w} ran once and recorded on the port (${runs.map(([k, v]) => `${k}: ${v}`).join(', ')})`);
             for (const [k, wrote] of runs) {
               const inLog = check.runs.get(w)?.get(k);
@@ -503,7 +515,7 @@ export function powerLossSuite(arch: Arch): void {
             }
           }
         }
-        prev = { boot: check.boot, port };
+        prev = { boot: check.boot, n };
         if (n === cycles) {
           await m.sendLine('init 0');
           t.equal((await m.waitForExit({ timeout: 120_000 })).reason, 'guest-shutdown', 'the last boot: init 0 powers off');
