@@ -233,6 +233,9 @@ export function oomSuite(arch: Arch): void {
       }
       if (p.start > lastUp) [lastUp, lastName] = [p.start, name];
     }
+    // beyond runit: the new supervisor serves the events socket the dead one left behind
+    r = await m.run('runit-ts events -c 1 -t 30 oom0', { timeout: 90_000 });
+    t.match(r.output, /^\{.*"service":"oom0".*\}$/m, `runit-ts events answers from the new supervisor: ${r.output.trim()}`);
     const orphans = alive.filter((p) => p.ppid === 1 && p.cwd.startsWith('/etc/sv/'));
     t.same(orphans.map((p) => `${p.pid} ${p.cmdline}`), [], 'no process of a service left to PID 1');
     const said = m.console.slice(mark);
