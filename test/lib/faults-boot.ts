@@ -240,7 +240,7 @@ export function oomSuite(arch: Arch): void {
     t.same(orphans.map((p) => `${p.pid} ${p.cmdline}`), [], 'no process of a service left to PID 1');
     const said = m.console.slice(mark);
     t.notMatch(said, /unable to lock|fatal/, 'no supervise/lock held by a dead supervisor, nothing fatal');
-    const leftovers = [...said.matchAll(/runsv (\S+): warning: stopping pid \d+ left by a previous supervisor/g)].map((x) => x[1]);
+    const leftovers = [...said.matchAll(/runsv (\S+): warning: (log\/)?stopping pid \d+ left by a previous supervisor/g)].map((x) => `${x[1]}${x[2] ? '/log' : ''}`);
     const recovery = lastUp - oomAt;
     t.comment(`figure: ${arch}: supervisor OOM-killed (memory.max ${charged >> 1} bytes, in its cgroup): all ${names.length} services up again ${recovery.toFixed(2)} s after the kill (the last: ${lastName}; limit ${OOM_RECOVERY_LIMIT_S} s), ${leftovers.length} leftovers stopped, none running twice`);
     t.ok(recovery > 0 && recovery <= OOM_RECOVERY_LIMIT_S, `all up ${recovery.toFixed(2)} s after the OOM kill (limit ${OOM_RECOVERY_LIMIT_S} s)`);
