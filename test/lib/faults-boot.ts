@@ -6,8 +6,9 @@
 //    stops what the old one left running and starts every service once;
 //  - power loss: QEMU SIGKILLed at a random moment (a seeded RNG, the seed printed) while
 //    services write numbered lines through svlogd (in-process and a process) on the ext4
-//    root of the disk output, at least 20 times on the same disk; after each boot every
-//    log file holds whole, well-formed lines in order, and sv works.
+//    root of the disk output, at least 20 times on the same disk, every other boot with the
+//    clock stepped an hour ahead first (the next starts an hour behind the newest file);
+//    after each boot every log file holds whole, well-formed lines in order, and sv works.
 import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,12 @@ const DEFAULT_CYCLES = 20;
 const KILL_WINDOW_MS = 8000;
 /** the virtio-serial port a writer records its last sequence number on (a port has one opener at a time): this, a dot, its name */
 const PORT_PREFIX = 'org.runit-ts.faults';
+/**
+ * Every other boot steps the guest's clock this far forward (s) and has each logger rotate,
+ * so that the next boot starts with its clock behind the newest file's name, as a board
+ * without a real-time clock does (and a TCG guest whose clock ran fast, as seen)
+ */
+const CLOCK_STEP_S = 3600;
 /** every log line ends with this, so that a line cut short or run into another shows */
 const PAD = 'abcdefghijklmnopqrstuvwxyz-0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 /** each writer's log/main/config: rotated at 32 KiB, 12 old files kept (a few boots of lines) */
@@ -470,6 +477,8 @@ export function powerLossSuite(arch: Arch): void {
     let repairs = 0;
     /** files found torn (NUL bytes, no final newline), logs with malformed lines, gaps or runs out of order: each once per boot */
     let defects = 0;
+    /** boots whose clock was stepped ahead before the kill */
+    let steps = 0;
     const lost: Record<string, number[]> = Object.fromEntries(WRITER_NAMES.map((w) => [w, []]));
     const written: Record<string, number[]> = Object.fromEntries(WRITER_NAMES.map((w) => [w, []]));
     let prev: { boot: string; n: number } | undefined;
@@ -531,6 +540,11 @@ export function powerLossSuite(arch: Arch): void {
           t.equal((await m.waitForExit({ timeout: 120_000 })).reason, 'guest-shutdown', 'the last boot: init 0 powers off');
           break;
         }
+        if (n % 2 === 1) {
+          r = await m.run(`date -s @$(( $(date +%s) + ${CLOCK_STEP_S} )) >/dev/null && sv alarm ${WRITER_NAMES.map((w) => `${w}/log`).join(' ')} >/dev/null`, { timeout: 60_000 });
+          t.equal(r.status, 0, `boot ${n}: the clock stepped ${CLOCK_STEP_S} s ahead, every log rotated: the next boot starts behind the newest file's name`);
+          steps++;
+        }
         const delay = Math.round(rng() * KILL_WINDOW_MS);
         await new Promise((res) => setTimeout(res, delay));
         await m.kill();
@@ -543,6 +557,6 @@ export function powerLossSuite(arch: Arch): void {
     t.ok(fsck.code === 0 && fsck.clean, `after the last, clean shutdown: e2fsck -fn exit ${fsck.code}, clean ${fsck.clean} (${fsck.summary})`);
     const minutes = (performance.now() - t0) / 60_000;
     const toll = WRITER_NAMES.map((w) => `${w} ${median(lost[w]!)} (max ${Math.max(...lost[w]!)}) of ${median(written[w]!)} written`).join('; ');
-    t.comment(`figure: ${arch}: ${cycles} power losses (seed ${seed}) in ${minutes.toFixed(1)} min: every boot came up, e2fsck replayed the journal ${replays} times and repaired ${repairs} times; ${defects ? `${defects} torn files or logs out of order (see above)` : 'no torn or malformed line, every run in order'}; sv status right after each boot; lines lost at the end per kill, median (max) of the median written in a boot: ${toll}`);
+    t.comment(`figure: ${arch}: ${cycles} power losses (seed ${seed}) in ${minutes.toFixed(1)} min: every boot came up (${steps} after a boot whose clock was stepped ${CLOCK_STEP_S} s ahead), e2fsck replayed the journal ${replays} times and repaired ${repairs} times; ${defects ? `${defects} torn files or logs out of order (see above)` : 'no torn or malformed line, every run in order'}; sv status right after each boot; lines lost at the end per kill, median (max) of the median written in a boot: ${toll}`);
   });
 }
