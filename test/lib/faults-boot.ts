@@ -169,6 +169,7 @@ function runningPids(status: string): Map<string, number> {
   return new Map([...status.matchAll(/^run: \/etc\/service\/([^:]+): \(pid (\d+)\)/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
 
+/** The OOM case on a booted image of `arch` (test/faults/oom-<arch>.test.ts). */
 export function oomSuite(arch: Arch): void {
   if (!haveImage(arch)) {
     t.fail(`out/${arch}/initramfs.img is missing: run make image ARCH=${arch}`);
@@ -388,6 +389,7 @@ export interface CheckResult {
   boot: string;
 }
 
+/** faults-check's output, line by line. */
 export function parseCheck(out: string): CheckResult {
   const res: CheckResult = { files: [], logs: new Map(), runs: new Map(), problems: [], boot: '' };
   for (const line of out.split(/\r?\n/)) {
@@ -425,6 +427,7 @@ function median(xs: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)]! : 0;
 }
 
+/** The power-loss case on a disk image of `arch` (test/faults/powerloss-<arch>.test.ts). */
 export function powerLossSuite(arch: Arch): void {
   const bin = join(repo, 'out', arch);
   if (!existsSync(join(bin, 'runit-ts'))) {
