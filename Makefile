@@ -212,6 +212,10 @@ reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	set -o pipefail; RUNIT_TS_BIN=$(CURDIR)/out/$(HOSTARCH)/runit-ts RUNIT_TS_PID1=$(CURDIR)/out/$(HOSTARCH)/runit \
 	  $(TAP) --jobs=1 --timeout=3600 test/reliability/*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
+	# the boot-level fault cases, both arches under TCG (one QEMU at a time): the supervisor
+	# OOM-killed in its cgroup, and 20 power losses of the disk image while services log
+	# through svlogd (RUNIT_TS_FAULT_CYCLES, RUNIT_TS_FAULT_SEED)
+	set -o pipefail; $(TAP) --jobs=1 --timeout=3600 test/faults/*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	# what is too long for every run (about 35 minutes): the Debian image's aarch64 direct
 	# boot, its firmware boot paths and initramfs on both arches, its arm64 nginx container,
 	# two builds of its lock per arch compared byte for byte

@@ -48,3 +48,14 @@ export function unpackTain(buf: Buffer, off = 0): Tain {
 export function tai64nLabel(t: Tain): string {
   return '@' + packTain(t).toString('hex');
 }
+
+/** The time a tai64nLabel() names, or undefined for anything that is not one. */
+export function labelTain(label: string): Tain | undefined {
+  if (!/^@[0-9a-f]{24}$/.test(label)) return undefined;
+  return unpackTain(Buffer.from(label.slice(1), 'hex'));
+}
+
+/** The nanosecond after t. */
+export function tainNext(t: Tain): Tain {
+  return t.nano >= 999_999_999 ? { sec: t.sec + 1n, nano: 0 } : { sec: t.sec, nano: t.nano + 1 };
+}

@@ -4,7 +4,7 @@
 // and records where rotations fall; drain() then writes and rotates for real.
 import type { ChildProcess } from 'node:child_process';
 import {
-  chmodSync, closeSync, constants as C, fchmodSync, fsyncSync, openSync, readdirSync, renameSync,
+  chmodSync, closeSync, constants as C, fchmodSync, fsyncSync, ftruncateSync, openSync, readdirSync, readSync, renameSync,
   statSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { LOCK_EX, LOCK_NB, native } from '../lib/native.ts';
@@ -12,6 +12,7 @@ import { monotonicMs } from '../lib/sys.ts';
 import { fileChmod, fileOpen, fileRead, fileStat, inDir, isDirectory, type FileStat } from '../lib/files.ts';
 import { defaultConfig, parseConfig, type LogdirConfig } from './config.ts';
 import { pmatch } from './pattern.ts';
+import { labelTain, tai64nLabel, tainNext } from '../lib/tai.ts';
 import { tai64nName, type WallClock } from './stamp.ts';
 
 /** What a log directory needs from the logger that owns it. */
@@ -39,6 +40,8 @@ const OUT_KEEP = 1 << 18;
 const APPEND = C.O_WRONLY | C.O_NONBLOCK | C.O_APPEND | C.O_CREAT;
 const TRUNC = C.O_WRONLY | C.O_NONBLOCK | C.O_TRUNC | C.O_CREAT;
 
+/** how much of an uncleanly closed current is read at a time, from its end, for its last newline (bytes) */
+const CUT_CHUNK = 65536;
 /** runit's pause after a failed step before it is tried again (ms) */
 const PAUSE_MS = 3000;
 
@@ -172,6 +175,7 @@ export class Logdir {
       h.warn(`unable to stat current: ${this.name}`, e);
       return false;
     }
+    if (st?.size && !(st.mode & 0o100)) st = { ...st, size: this.cutToWholeLines(st.size) };
     if (st) {
       if (st.size && !(st.mode & 0o100)) {
         this.fnsave = this.newName('u');
@@ -190,6 +194,38 @@ export class Logdir {
     this.isOpen = true;
     if (h.verbose) h.info(`${appended ? 'append' : 'new'}: ${this.name}/current`);
     return true;
+  }
+
+  /**
+   * A current that was not closed cleanly (a power loss, a killed logger) is cut after its
+   * last newline, and its new size returned. We write whole lines only, but after a power
+   * loss the file's end is not to be trusted: ext4 may commit a size grown into a block
+   * already on disk before the bytes written there, which then read as NULs (seen after
+   * power losses of the disk image: a 4 KiB file ending in 2,401 of them), or a size that
+   * ends inside a line. runit keeps the file as it is, and `cat @* current` then runs that
+   * tail into the next file's first line. When it cannot be cut, it is kept as it is.
+   */
+  private cutToWholeLines(size: number): number {
+    let fd = -1;
+    try {
+      fd = openSync(this.p('current'), C.O_RDWR | C.O_NONBLOCK);
+      const buf = Buffer.allocUnsafe(Math.min(size, CUT_CHUNK));
+      let keep = 0;
+      for (let end = size; end > 0 && keep === 0; ) {
+        const start = Math.max(0, end - buf.length);
+        const n = readSync(fd, buf, 0, end - start, start);
+        const nl = buf.lastIndexOf(10, n - 1);
+        if (nl >= 0) keep = start + nl + 1;
+        end = start;
+      }
+      if (keep < size) ftruncateSync(fd, keep);
+      return keep;
+    } catch (e) {
+      this.host.warn(`unable to cut current to whole lines: ${this.name}`, e);
+      return size;
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
   }
 
   /** runit's logdir_close: everything written, current marked complete (0744), lock released. */
@@ -398,21 +434,48 @@ export class Logdir {
     }
   }
 
-  /** The file just rotated is never the one removed: after the clock stepped back it sorts first. */
+  /** The file just rotated is never the one removed (newName() keeps names in the order written; an old file renamed by hand may still sort after it). */
   private isProtected(f: string): boolean {
     return f === this.fnsave;
   }
 
-  /** A fresh name for a rotated file: the TAI64N label of now, not used yet. */
+  /**
+   * A fresh name for a rotated file: the TAI64N label of now, not used yet, and never before
+   * the newest old file's. runit names it by the clock alone: after the clock stepped back
+   * (a board without a real-time clock booting, a clock set back by NTP, a clock that ran
+   * fast before a power loss) new files sorted before older ones, so `cat @* current` read
+   * the log out of order and n removed new files first. A clock behind the newest name
+   * gives the nanosecond after it.
+   */
   private newName(suffix: 's' | 'u'): string {
+    let newest = this.newestOld();
     for (let i = 0; ; i++) {
-      const name = `${tai64nName(this.host.clock.now())}.${suffix}`;
+      let label = tai64nName(this.host.clock.now());
+      if (newest !== undefined && label <= newest) label = tai64nLabel(tainNext(labelTain(newest)!));
+      const name = `${label}.${suffix}`;
       try {
         statSync(this.p(name));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT' || i > 1000) return name;
       }
+      // taken: the next try comes after it
+      newest = label;
     }
+  }
+
+  /** The label of the newest old file (.s, .u or a processor's .t) by name; undefined for none, or when the directory cannot be read. */
+  private newestOld(): string | undefined {
+    let newest: string | undefined;
+    try {
+      for (const f of readdirSync(this.path)) {
+        if (!isOld(f) || labelTain(f.slice(0, 25)) === undefined) continue;
+        const label = f.slice(0, 25);
+        if (newest === undefined || label > newest) newest = label;
+      }
+    } catch {
+      // named by the clock alone, as runit does; rmoldest() says why the directory cannot be read
+    }
+    return newest;
   }
 
   /** runit's rotate(), the part done on disk. */

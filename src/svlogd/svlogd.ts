@@ -17,7 +17,14 @@
 //    per error, not again at each 3 s retry (logdir.ts Pausing);
 //  - -T: -tt/-ttt stamps in local time;
 //  - rotation by age (t) is timed on the monotonic clock: a step of the wall clock neither
-//    rotates at once nor holds a rotation back (runit's is on the wall clock).
+//    rotates at once nor holds a rotation back (runit's is on the wall clock);
+//  - a current that was not closed cleanly is cut after its last newline before it becomes
+//    a .u: after a power loss its end may be NUL bytes (a size committed before the data)
+//    or a line cut short, which runit keeps, to run into the next file's first line;
+//  - a rotated file (.s, .u) is never named before the newest old file: with the clock
+//    behind that name (stepped back, or a boot after a power loss that ran fast), the
+//    nanosecond after it, so the files' names keep the order they were written in (runit's
+//    name is the clock's alone, and such files sorted before older ones).
 //
 // Used two ways:
 //  - the svlogd applet (main.ts): one process, stdin, signals from the outside;

@@ -185,6 +185,25 @@ t.test('existing current: appended if complete, kept as .u if not', async (t) =>
   t.match(o.dirs, /@X\.u 644 4\nold\n/);
 });
 
+t.test('a current not closed cleanly is cut after its last newline (what a power loss leaves past it)', async (t) => {
+  const nul = (n: number) => '\0'.repeat(n);
+  // ext4 after a power loss: a size committed before the data of a block already on disk (NULs), a size inside a line
+  for (const [what, old, kept] of [
+    ['NUL bytes', `line one\nline two\n${nul(2401)}`, 'line one\nline two\n'],
+    ['a line cut short', 'line one\nline tw', 'line one\n'],
+    ['a line cut short, then NULs', `line one\nline tw${nul(100)}`, 'line one\n'],
+  ] as const) {
+    const o = await runCase(OURS, { input: 'new\n', files: { 'log/current': [old, 0o644] } });
+    t.match(o.dirs, new RegExp(`@X\\.u 644 ${kept.length}\n${kept}\n--\n`), `${what}: the .u holds the whole lines`);
+    t.match(o.dirs, /current 744 4\nnew\n/, `${what}: current goes on with the new lines (closed at the end of the input: 0744)`);
+    const deb = await runCase(DEB, { input: 'new\n', files: { 'log/current': [old, 0o644] } });
+    t.match(deb.dirs, new RegExp(`@X\\.u 644 ${old.length}\n`), `${what}: runit keeps the file as it is (we differ on purpose)`);
+  }
+  const o = await runCase(OURS, { input: 'new\n', files: { 'log/current': [nul(4096), 0o644] } });
+  t.notMatch(o.dirs, /@X\.u/, 'nothing but NULs: no .u at all');
+  t.match(o.dirs, /current 744 4\nnew\n/, 'and current holds the new lines');
+});
+
 t.test('UDP: u copies to the network, U sends only (loopback)', async (t) => {
   const sock = dgram.createSocket('udp4');
   const got: string[] = [];
@@ -327,8 +346,19 @@ t.test('clock stepped back: the newest file and unprocessed .u files stay', asyn
   const o = await runCase(OURS, c);
   const kept = (o.dirs.match(/^@X\.s 744 \d+\n[^\n]*/gm) ?? []).map((k) => k.split('\n')[1]);
   t.equal(kept.length, 3, 'n3: three .s files');
-  t.ok(kept.includes('line three long'), 'the newest rotated file is not removed though its name sorts first');
+  t.ok(kept.includes('line three long'), 'the newest rotated file is not removed');
   t.match(o.dirs, /@X\.u 744 12\nunprocessed\n/, 'the .u file is neither counted nor removed');
+  // the files in name order are the log in the order written: a file rotated now is named
+  // after the future ones (runit names it by the clock: before them)
+  const r = root();
+  mkdirSync(join(r, 'log'));
+  writeFileSync(join(r, 'log', 'config'), 's20\n');
+  for (const [f, [text, mode]] of Object.entries(files)) writeFileSync(join(r, f), text, { mode });
+  await execa(OURS, ['-l', '10', 'log'], { cwd: r, input: c.input });
+  const names = readdirSync(join(r, 'log')).filter((f) => f.startsWith('@')).sort();
+  t.same(names.slice(-2).map((f) => f.slice(-2)), ['.s', '.s'], `the two files rotated now come last by name: ${names.join(' ')}`);
+  const text = [...names, 'current'].map((f) => read(join(r, 'log', f))).join('');
+  t.equal(text, 'future 1\nfuture 2\nfuture 3\nunprocessed\nline one is long\nline two is long\nline three long\n', 'read in name order, then current: the lines in the order written');
   const deb = await runCase(DEB, c);
   const debKept = (deb.dirs.match(/^@X\.s 744 \d+\n[^\n]*/gm) ?? []).map((k) => k.split('\n')[1]);
   t.notOk(debKept.includes('line three long'), "runit removes the file it just rotated (we differ on purpose)");

@@ -27,13 +27,16 @@ export function haveImage(arch: Arch): boolean {
   return existsSync(join(outDir(arch), 'initramfs.img'));
 }
 
-/** The built image of `arch` with these services added (a copy removed when the test process exits). */
-export function testImage(arch: Arch, services: ServiceDef[], name: string): TestImage {
+/**
+ * The built image of `arch` with these services added, and `extra` entries after them (a
+ * copy removed when the test process exits).
+ */
+export function testImage(arch: Arch, services: ServiceDef[], name: string, extra: Entry[] = []): TestImage {
   const out = outDir(arch);
   const dir = processTempDir(`runit-ts-${name}-`);
   const initrd = join(dir, 'initramfs.img');
   copyFileSync(join(out, 'initramfs.img'), initrd);
-  appendFileSync(initrd, cpioBuffer(services.flatMap(inlineService)));
+  appendFileSync(initrd, cpioBuffer([...services.flatMap(inlineService), ...extra]));
   return { ...bootFiles(out, arch), initrd };
 }
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { decodeStatus, encodeStatus, statLine, pidFile, S_DOWN, S_FINISH, S_RUN, type Status } from '../../src/lib/status.ts';
-import { packTain, tai64nLabel, tainFromMs, unpackTain, TAI_OFFSET } from '../../src/lib/tai.ts';
+import { labelTain, packTain, tai64nLabel, tainFromMs, tainNext, unpackTain, TAI_OFFSET } from '../../src/lib/tai.ts';
 import { errorStr } from '../../src/lib/errstr.ts';
 
 t.test('TAI64N packing', async (t) => {
@@ -12,6 +12,15 @@ t.test('TAI64N packing', async (t) => {
   t.same(unpackTain(b), tn);
   t.equal(tai64nLabel(tn), '@400000006553f10a075bcbf4');
   t.equal(tai64nLabel(tn).length, 25);
+});
+
+t.test('a TAI64N label read back, and the nanosecond after a time', async (t) => {
+  const tn = { sec: 1700000000n, nano: 123456500 };
+  t.same(labelTain(tai64nLabel(tn)), tn, 'the label names the time it was made from');
+  for (const bad of ['400000006553f10a075bcbf4', '@400000006553f10a075bcbf', '@400000006553F10A075BCBF4', '@400000006553f10a075bcbf4.s']) t.equal(labelTain(bad), undefined, `not a label: ${bad}`);
+  t.same(tainNext(tn), { sec: 1700000000n, nano: 123456501 });
+  t.same(tainNext({ sec: 1700000000n, nano: 999_999_999 }), { sec: 1700000001n, nano: 0 }, 'carries into the next second');
+  t.ok(tai64nLabel(tainNext({ sec: 1700000000n, nano: 999_999_999 })) > tai64nLabel({ sec: 1700000000n, nano: 999_999_999 }), 'and its label sorts after');
 });
 
 t.test('runit rounds to microseconds + 500 ns', async (t) => {
