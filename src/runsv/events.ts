@@ -80,9 +80,15 @@ export class EventHub {
    * there and renamed into place. No other user can connect at any moment.
    */
   listen(path: string): Promise<void> {
-    rmSync(path, { force: true });
-    // (a short name: a unix socket's path has 108 bytes at most)
-    const tmp = mkdtempSync(join(dirname(path), '.ev'));
+    let tmp: string;
+    try {
+      rmSync(path, { force: true });
+      // (a short name: a unix socket's path has 108 bytes at most)
+      tmp = mkdtempSync(join(dirname(path), '.ev'));
+    } catch (e) {
+      // a directory we may not write in (a read-only root, another user's): the caller says so
+      return Promise.reject(e);
+    }
     const bound = join(tmp, 's');
     const done = () => rmSync(tmp, { recursive: true, force: true });
     // node:net loaded here, once the supervisor's first pass is done (not at its start)
