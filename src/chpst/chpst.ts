@@ -6,6 +6,7 @@
 // close 0/1/2 (-0 -1 -2), resource limits, execve (argv0 from -b).
 import { closeSync, constants as C, opendirSync, openSync, readFileSync } from 'node:fs';
 import { Exit, fatalLine, warn, withCause } from '../lib/diag.ts';
+import { DEFAULT_PATH, pathSearch } from '../lib/exec.ts';
 import {
   LOCK_EX, LOCK_NB, native, RLIMIT_AS, RLIMIT_CORE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_MEMLOCK, RLIMIT_NOFILE, RLIMIT_NPROC,
   RLIMIT_RSS, RLIMIT_STACK,
@@ -219,31 +220,11 @@ function resolveUser(spec: string, extended: boolean): UidGids {
  */
 export function pathexec(file: string, argv: string[], envp: string[], limits?: number[]): unknown {
   const n = native();
-  const exec = (path: string) => n.execve(path, argv, envp, limits);
-  if (file.includes('/')) {
-    try {
-      exec(file);
-    } catch (e) {
-      return e;
-    }
+  try {
+    pathSearch(file, process.env.PATH ?? DEFAULT_PATH, (path) => n.execve(path, argv, envp, limits), isLimitError);
+  } catch (e) {
+    return e;
   }
-  const path = process.env.PATH ?? '/bin:/usr/bin';
-  let saved: unknown;
-  let last: unknown;
-  for (const dir of path.split(':')) {
-    try {
-      exec(`${dir || '.'}/${file}`);
-    } catch (e) {
-      if (isLimitError(e)) return e;
-      last = e;
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') {
-        saved = e;
-        if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EISDIR') return e;
-      }
-    }
-  }
-  return saved ?? last;
 }
 
 /** The native execve failed setting a limit, not executing. */

@@ -8,13 +8,13 @@ import { accessSync, constants as C, existsSync, lstatSync, mkdirSync, readdirSy
 import { dirname, join, resolve } from 'node:path';
 import { constants as OS } from 'node:os';
 import { errLine, fatal, note, runToolAsync, warn } from '../lib/diag.ts';
+import { DEFAULT_PATH, pathSearch } from '../lib/exec.ts';
 import { native } from '../lib/native.ts';
 import { monotonicMs } from '../lib/sys.ts';
 import { Runsvdir } from '../runsvdir/runsvdir.ts';
+import { spawnWatched, type ChildEnd } from '../runsv/children.ts';
 import { DEFAULT_STATE, SUPERVISE_SUBDIR } from './paths.ts';
-import { readStatusFile, sendControl } from '../lib/supervise.ts';
-import { readServiceModel } from '../lib/servicemodel.ts';
-import { S_DOWN } from '../lib/status.ts';
+import { readStatusFile } from '../lib/supervise.ts';
 
 export const DEFAULTS = {
   RUNIT_TS_SERVICES: '/etc/service',
@@ -90,7 +90,10 @@ Or when, as a service goes down, RUNIT_TS_STATE/exit-container holds an exit cod
 
 Signals: those RUNIT_TS_STOP_SIGNALS names (default TERM INT QUIT) stop the
 container; the others of TERM INT QUIT HUP USR2 WINCH are passed on to the main
-command (without one they are ignored). USR1 is Node's (its inspector).
+command (without one they are ignored). USR1 is Node's (its inspector). The main
+command runs in a process group of its own, and with a terminal (podman run -it) it
+is the terminal's foreground group: Ctrl-C (INT) and window-size changes (WINCH) go
+to it alone, as under tini; when it exits, the container stops with its code.
 
 A stop signal, or a stop asked as above: the main command gets
 the signal (TERM for a stop asked), then the executable files of
@@ -252,6 +255,7 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
   return code ?? 0;
 }
 
+/** A script container-init runs and waits for (start-up, shutdown): its exit code as a shell reports it. */
 function run(file: string, args: string[], env: NodeJS.ProcessEnv, track: Set<number>): { child: ChildProcess; done: Promise<number> } {
   const child = spawn(file, args, { stdio: 'inherit', env });
   if (child.pid) track.add(child.pid);
@@ -266,6 +270,66 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, track: Set<nu
     });
   });
   return { child, done };
+}
+
+/** The main command as it runs. */
+interface MainCommand {
+  /** it has not ended yet */
+  running(): boolean;
+  /** a signal to it, while it runs */
+  kill(sig: NodeJS.Signals): void;
+  /** its exit code once it has ended (128+signal when killed; 127 or 126 when it could not start) */
+  done: Promise<number>;
+}
+
+/**
+ * Start the main command as tini does: a job of its own (its own process group and, with
+ * a terminal on stdin, the terminal's foreground group: the tty's INT, QUIT and WINCH go
+ * to it, not to container-init, whose stop signals they are), found through PATH as
+ * execvp finds it (a file without "#!" or ELF header is run by /bin/sh), with our stdio.
+ * `track` holds its pid while it runs (the orphan reaper leaves it alone).
+ */
+function startMain(argv: string[], env: NodeJS.ProcessEnv, track: Set<number>): MainCommand {
+  const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  let ended = false;
+  let pid = 0;
+  let settle: (code: number) => void = () => {};
+  const done = new Promise<number>((res) => (settle = res));
+  const onEnd = (end: ChildEnd) => {
+    ended = true;
+    track.delete(pid);
+    settle(end.sig ? 128 + end.sig : end.code);
+  };
+  const start = (file: string, args: string[]) => {
+    // what execve would refuse, found first: where vfork is emulated by fork (qemu-user)
+    // a failed exec is no error of spawn's, only an exit 127 of the child
+    accessSync(file, C.X_OK);
+    if (!statSync(file).isFile()) throw Object.assign(new Error(`${file} is not a file`), { code: 'EACCES' });
+    return spawnWatched(file, args, envp, '', [0, 1, 2], false, onEnd, true);
+  };
+  try {
+    pid = pathSearch(argv[0]!, env.PATH ?? DEFAULT_PATH, (file) => {
+      try {
+        return start(file, argv);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOEXEC') throw e;
+        return start('/bin/sh', ['/bin/sh', file, ...argv.slice(1)]);
+      }
+    });
+    track.add(pid);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    note(PROG, `unable to start ${argv[0]}: ${code ?? (e as Error).message}`);
+    ended = true;
+    settle(code === 'ENOENT' ? 127 : 126);
+  }
+  return {
+    running: () => !ended,
+    kill: (sig) => {
+      if (!ended) process.kill(pid, sig);
+    },
+    done,
+  };
 }
 
 /** Children of this process that are zombies (from /proc/self/task/<tid>/children). */
@@ -355,8 +419,17 @@ async function init(argv: string[]): Promise<number> {
       warn(PROG, `reaping: ${(e as Error).message}`);
     }
   };
-  // on SIGCHLD (Node's own handler runs first for its children), and now and then
-  process.on('SIGCHLD', () => setImmediate(reap));
+  // on SIGCHLD (Node's own handler runs first for its children; one look for all the
+  // SIGCHLDs of a turn of the event loop: a stop ends many children at once), and now and then
+  let reapQueued = false;
+  process.on('SIGCHLD', () => {
+    if (reapQueued) return;
+    reapQueued = true;
+    setImmediate(() => {
+      reapQueued = false;
+      reap();
+    });
+  });
   setInterval(reap, 1000).unref();
 
   // signals: those of RUNIT_TS_STOP_SIGNALS stop (remembered if one comes while start-up
@@ -364,7 +437,7 @@ async function init(argv: string[]): Promise<number> {
   const stopSignals = parseSignals(knob(env, 'RUNIT_TS_STOP_SIGNALS', (v) => parseSignals(v) !== undefined))!;
   let stopSignal: NodeJS.Signals | undefined;
   let onStop: ((sig: NodeJS.Signals) => void) | undefined;
-  let mainChild: ChildProcess | undefined;
+  let main: MainCommand | undefined;
   for (const sig of HANDLED_SIGNALS) {
     if (stopSignals.includes(sig)) {
       process.on(sig, () => {
@@ -375,7 +448,7 @@ async function init(argv: string[]): Promise<number> {
       });
     } else {
       process.on(sig, () => {
-        if (mainChild && mainChild.exitCode === null && mainChild.signalCode === null) mainChild.kill(sig);
+        if (main?.running()) main.kill(sig);
         else if (sig !== 'SIGWINCH') note(PROG, `${sig} received: no main command to pass it to`);
       });
     }
@@ -450,17 +523,13 @@ async function init(argv: string[]): Promise<number> {
     }
   }
 
-  let main: { child: ChildProcess; done: Promise<number> } | undefined;
-  if (argv.length > 0 && !stopSignal && !asked) {
-    main = run(argv[0]!, argv.slice(1), childEnv, track);
-    mainChild = main.child;
-  }
+  if (argv.length > 0 && !stopSignal && !asked) main = startMain(argv, childEnv, track);
 
   // in order: the main command, the shutdown scripts, the services (dependents first), their loggers
   const stopAll = async (sig: NodeJS.Signals): Promise<void> => {
-    if (main && main.child.exitCode === null && main.child.signalCode === null) {
-      main.child.kill(sig);
-      const killer = setTimeout(() => main!.child.kill('SIGKILL'), grace);
+    if (main?.running()) {
+      main.kill(sig);
+      const killer = setTimeout(() => main!.kill('SIGKILL'), grace);
       await main.done;
       clearTimeout(killer);
     }
@@ -473,7 +542,9 @@ async function init(argv: string[]): Promise<number> {
     }
     // (on the monotonic clock: a step of the wall clock must not cut the grace short)
     const deadline = monotonicMs() + grace;
-    await stopInOrder(rdir, svdir, grace);
+    // from here the supervisor signals first and writes the services' state afterwards
+    rdir.leave();
+    await stopInOrder(rdir, grace);
     // the loggers last: each sees EOF once its service is down
     await rdir.stopAll(Math.max(0, deadline - monotonicMs()));
   };
@@ -682,19 +753,17 @@ function scriptsIn(dir: string): string[] {
 /**
  * Stop the services (not their loggers) dependents first: a service is asked down
  * (`sv down`: TERM, CONT, ./finish) once no running service names it in dependencies.d/
- * or waits-for.d/ (the supervisor's own reading of them, src/lib/servicemodel.ts); the
- * rest in parallel. A cycle is stopped all at once. Resolves when all are down, or
- * after `ms`.
+ * or waits-for.d/ (as its supervisor read them, src/lib/servicemodel.ts); the rest in
+ * parallel. A cycle is stopped all at once. Resolves when all are down, or after `ms`.
+ * The control byte goes to each supervisor in-process (Runsvdir.control), not through
+ * its supervise/control FIFO: no file to open, and no turn of the event loop to wait.
  */
-async function stopInOrder(rd: Runsvdir, svdir: string, ms: number): Promise<void> {
-  const names = rd.names();
+async function stopInOrder(rd: Runsvdir, ms: number): Promise<void> {
   const after = new Map<string, string[]>();
   const up = new Set<string>();
-  for (const n of names) {
-    const m = readServiceModel(join(svdir, n));
-    after.set(n, [...m.dependencies, ...m.waitsFor]);
-    const r = readStatusFile(join(svdir, n));
-    if (r.kind !== 'ok' || r.status.state !== S_DOWN) up.add(n);
+  for (const s of rd.running()) {
+    after.set(s.name, s.needs);
+    if (!s.down) up.add(s.name);
   }
   const asked = new Set<string>();
   let done: () => void = () => {};
@@ -707,8 +776,7 @@ async function stopInOrder(rd: Runsvdir, svdir: string, ms: number): Promise<voi
     const next = free.length === 0 && !stopping ? [...up] : free;
     for (const n of next) {
       asked.add(n);
-      const r = sendControl(join(svdir, n), 'd');
-      if (r.kind !== 'ok') up.delete(n);
+      if (!rd.control(n, 'd')) up.delete(n);
     }
     if (up.size === 0) done();
     else if (next.some((n) => !up.has(n))) step();

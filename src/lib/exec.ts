@@ -2,6 +2,7 @@
 // execvp runs a file that has neither "#!" nor an ELF header with /bin/sh (ENOEXEC
 // fallback), where runit's execve fails with "exec format error". We look at the first
 // bytes first. (A binfmt_misc format would be refused here: no runit service uses one.)
+// And execvp's search of PATH, for the programs started with the addon's execve or spawn.
 import { accessSync, closeSync, constants as C, openSync, readSync } from 'node:fs';
 
 /** 'ENOEXEC' if execve(path) would fail for the file's format, else undefined (let spawn decide). */
@@ -72,4 +73,37 @@ export function shebang(path: string, name: string): { file: string; args: strin
   const m = /^([^ \t]+)(?:[ \t]+(.*))?$/.exec(line);
   if (!m) return undefined;
   return { file: m[1]!, args: m[2] ? [m[2], name] : [name] };
+}
+
+/** The search path when PATH is not set (execvp's and runit's pathexec's default). */
+export const DEFAULT_PATH = '/bin:/usr/bin';
+
+/** errno codes after which execvp goes on with the next directory of PATH. */
+const SEARCH_ON = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR']);
+
+/**
+ * execvp's search (runit's pathexec_run): a name with a '/' is tried as it is; otherwise
+ * `attempt` is tried on DIR/name for each directory of `path` in turn (empty: '.'), going
+ * on past ENOENT, EACCES, EPERM and EISDIR and stopping at any other error, or at one
+ * `stop` names. Returns what the first attempt that does not throw returns; throws the
+ * error execvp reports: the last one other than ENOENT, else the last.
+ */
+export function pathSearch<T>(file: string, path: string, attempt: (file: string) => T, stop: (e: unknown) => boolean = () => false): T {
+  if (file.includes('/')) return attempt(file);
+  let saved: unknown;
+  let last: unknown;
+  for (const dir of path.split(':')) {
+    try {
+      return attempt(`${dir || '.'}/${file}`);
+    } catch (e) {
+      if (stop(e)) throw e;
+      last = e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') {
+        saved = e;
+        if (!SEARCH_ON.has(code ?? '')) throw e;
+      }
+    }
+  }
+  throw saved ?? last;
 }

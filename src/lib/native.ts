@@ -73,11 +73,14 @@ export interface Native {
    * Start path (as execve takes it, relative to cwd) without copying this process
    * (clone with CLONE_VM|CLONE_VFORK): argv; envp, or null for our environment; cwd, or
    * '' for ours; fds[i] becomes the child's fd i (-1: /dev/null for 0-2, nothing above);
-   * a session of its own if setsid. Every signal at its default, none blocked. Returns
-   * the pid; throws (.code) when the exec failed, or with .syscall 'fork' when no child
-   * could be made (EAGAIN at a process limit). Node does not reap it: reap() does.
+   * a session of its own if setsid; if foreground (and not setsid), a process group of
+   * its own, made the terminal's foreground group when fd 0 is our controlling terminal
+   * (a shell's job: the tty's INT, QUIT and WINCH go to it, not to us). Every signal at
+   * its default, none blocked. Returns the pid; throws (.code) when the exec failed, or
+   * with .syscall 'fork' when no child could be made (EAGAIN at a process limit). Node
+   * does not reap it: reap() does.
    */
-  spawn(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean): number;
+  spawn(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean, foreground?: boolean): number;
   /**
    * Watch a pipe or FIFO (made non-blocking): onData gets what each read() (up to 64 KiB)
    * gives when it becomes readable, then (null, error) once at end of file (error null)

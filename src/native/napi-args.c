@@ -142,7 +142,7 @@ static bool is_nothing(napi_env env, napi_value v) {
   return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
 }
 
-/* the most arguments a spec names: spawn's six */
+/* the most arguments a spec names: spawn's seven */
 #define MAXARGS 8
 
 /* the one unpacking of a call's arguments (the spec's letters: napi-args.h) */
@@ -192,9 +192,12 @@ int args(napi_env env, napi_callback_info info, const char *spec, ...) {
     case 'd':
       if (napi_get_value_double(env, v, va_arg(ap, double *)) != napi_ok) bad = type_error(&c, v, "a number");
       break;
-    case 'b':
-      if (napi_get_value_bool(env, v, va_arg(ap, bool *)) != napi_ok) bad = type_error(&c, v, "a boolean");
+    case 'b': {
+      bool *out = va_arg(ap, bool *);
+      *out = false;
+      if (!nothing && napi_get_value_bool(env, v, out) != napi_ok) bad = type_error(&c, v, "a boolean");
       break;
+    }
     case 'n': {
       bool lossless;
       if (napi_get_value_bigint_uint64(env, v, va_arg(ap, uint64_t *), &lossless) != napi_ok) bad = type_error(&c, v, "a BigInt");

@@ -33,7 +33,7 @@
  *                             (NULs allowed) copied into the buffer of size bytes
  *   @  void **                not an argument: the object a method was called on, as
  *                             napi_wrap left it
- * '?' before v or a lets null or undefined through (a NULL vector, a count of 0).
+ * '?' before v, a or b lets null or undefined through (a NULL vector, a count of 0, false).
  * Returns 0, or -1 with a TypeError/RangeError naming the function and the argument
  * thrown (and nothing left allocated): the caller returns NULL.
  */

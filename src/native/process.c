@@ -108,6 +108,7 @@ struct spawn_req {
   int *fds;   /* the child's fds 0..nfds-1: an fd of ours, or -1 (0-2: /dev/null; above: left alone) */
   int nfds;
   int setsid;
+  int foreground; /* a process group of its own, the terminal's foreground one if fd 0 is ours */
   int err;    /* set by the child when it fails before or at execve (shared memory) */
 };
 
@@ -148,6 +149,15 @@ static int spawn_child(void *arg) {
       }
     }
   }
+  /* a job of its own, as a shell makes one: its own process group and, when fd 0 is our
+   * controlling terminal, the terminal's foreground group, so that the tty's signals (INT
+   * from Ctrl-C, QUIT, WINCH on a window-size change) go to it and not to us. tcsetpgrp
+   * from a background group is allowed here because SIGTTOU is blocked (the parent blocked
+   * every signal); no terminal, or not ours (ENOTTY), leaves the terminal as it is. */
+  if (r->foreground) {
+    if (setpgid(0, 0) == -1) goto fail;
+    tcsetpgrp(0, getpgrp());
+  }
   if (r->cwd[0] && chdir(r->cwd) == -1) goto fail;
   sigprocmask(SIG_SETMASK, &none, NULL);
   execve(r->path, r->argv, r->envp ? r->envp : environ);
@@ -157,13 +167,14 @@ fail:
 }
 
 /*
- * spawn(path, argv, envp|null, cwd, fds, setsid) -> pid: start a program as fork + exec
+ * spawn(path, argv, envp|null, cwd, fds, setsid[, foreground]) -> pid: start a program as fork + exec
  * would, without copying this process: clone(CLONE_VM|CLONE_VFORK) runs the child in our
  * memory (we wait, only this thread, until it has called execve), where fork() copies the
  * page tables of all of Node's memory (~0.5 ms and more, on each start of a service).
  * The child gets every signal at its default and none blocked, a session of its own if
- * setsid, fds[i] as its fd i (-1: /dev/null for 0-2), the working directory cwd ("": ours),
- * and envp (null: our environment). path is taken as execve takes it (relative to cwd).
+ * setsid, a process group of its own if foreground (and the terminal's foreground group
+ * when fd 0 is our controlling terminal), fds[i] as its fd i (-1: /dev/null for 0-2), the
+ * working directory cwd ("": ours), and envp (null: our environment). path is taken as execve takes it (relative to cwd).
  * A failure before or at execve is thrown (.code ENOENT, EACCES, ENOEXEC...) with the child
  * reaped; no child at all (clone failed: EAGAIN at a process limit, ENOMEM) is thrown with
  * .syscall "fork". The caller reaps the child (reap()); Node does not know of it.
@@ -174,12 +185,13 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   double given[MAXFDS];
   int fds[MAXFDS];
   uint32_t nfds;
-  bool setsid_flag;
-  struct spawn_req r = { path, cwd, NULL, NULL, fds, 0, 0, 0 };
-  if (args(env, info, "pv?vpab", path, &r.argv, &r.envp, cwd, given, (uint32_t)MAXFDS, &nfds, &setsid_flag)) return NULL;
+  bool setsid_flag, foreground_flag;
+  struct spawn_req r = { path, cwd, NULL, NULL, fds, 0, 0, 0, 0 };
+  if (args(env, info, "pv?vpab?b", path, &r.argv, &r.envp, cwd, given, (uint32_t)MAXFDS, &nfds, &setsid_flag, &foreground_flag)) return NULL;
   for (uint32_t i = 0; i < nfds; i++) fds[i] = given[i] >= 0 && given[i] <= INT_MAX ? (int)given[i] : -1;
   r.nfds = (int)nfds;
   r.setsid = setsid_flag;
+  r.foreground = foreground_flag && !setsid_flag; /* a new session has no terminal to hand over */
   char *stack = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) {
     throw_errno(env, "fork");

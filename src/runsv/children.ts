@@ -45,14 +45,14 @@ export function reapWatched(): void {
  * Start a child with native().spawn() (same arguments) and call onEnd once it has
  * ended and been reaped. Returns its pid; throws what spawn throws.
  */
-export function spawnWatched(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean, onEnd: OnEnd): number {
+export function spawnWatched(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean, onEnd: OnEnd, foreground = false): number {
   // listening before the spawn: a SIGCHLD with no handler is discarded, and a child can
   // end before spawn() returns
   if (!listening) {
     listening = true;
     process.on('SIGCHLD', reapWatched);
   }
-  const pid = native().spawn(path, argv, envp, cwd, fds, setsid);
+  const pid = native().spawn(path, argv, envp, cwd, fds, setsid, foreground);
   watched.set(pid, onEnd);
   return pid;
 }

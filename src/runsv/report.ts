@@ -16,10 +16,12 @@ import { writeStats, type SupervisorStats } from '../lib/supervise.ts';
 import { Rewrite } from './rewrite.ts';
 
 /**
- * Beyond runit: holds back the first stats.json of fresh services until release(). At boot
- * stage 2's runsvdir holds them through its first pass and releases them when it serves
- * events (before any client can be told of one): forty files of a twenty-service boot
- * that say nothing yet, out of the way of the services starting (docs/performance.md).
+ * Beyond runit: holds back the first stats.json of fresh services until release(). The
+ * supervisor holds them through its first pass and releases them when it serves events
+ * (before any client can be told of one; at boot a second later, else right after the
+ * pass): forty files of a twenty-service boot, ten of a container's ten services, that say
+ * nothing yet, written after the services are spawned rather than between the spawns
+ * (docs/performance.md).
  * While held, a stats.json that would say only "started once" (and ready on its start) is
  * not written into a supervise/ directory this supervisor made (nothing older to overwrite
  * there); written when the hold ends, or at once when there is more to say.
@@ -89,6 +91,8 @@ export class Report {
   /** events held, with when they happened */
   private held: Held[] = [];
   private closed = false;
+  /** the supervisor is going away: stats.json is written only by writeDeferred(), and later() is told of a change */
+  private later: (() => void) | undefined;
   /** stats.json written again after a failed write, each failure said once (rewrite.ts) */
   private readonly rewrite: Rewrite;
 
@@ -166,6 +170,24 @@ export class Report {
     if (!this.holding) this.flush();
   }
 
+  /**
+   * The supervisor is going away (Runsv.leave()): from now on stats.json is not written when
+   * it changes, but when `later` (told of each change) calls writeDeferred(); events are
+   * sent at once all the same, so that stats.json may lag behind them.
+   */
+  defer(later: () => void): void {
+    this.later = later;
+  }
+
+  /** Write the stats.json held back by defer(). */
+  writeDeferred(): void {
+    if (this.closed) return;
+    const later = this.later;
+    this.later = undefined;
+    this.flush();
+    this.later = later;
+  }
+
   /** runsv exits: a stats.json still waiting for the StatsHold is not written. */
   close(): void {
     this.closed = true;
@@ -174,6 +196,10 @@ export class Report {
 
   /** Write every stats.json marked; one that fails stays marked and is tried again (rewrite.ts). */
   private flush(): void {
+    if (this.later) {
+      if (this.svd.some((s) => s.stats.dirty)) this.later();
+      return;
+    }
     let failed = false;
     for (const s of this.svd) {
       if (!s.stats.dirty) continue;

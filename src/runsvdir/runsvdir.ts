@@ -54,7 +54,8 @@ export interface RunsvdirOptions {
    * how long after the first pass the events socket and the watch are set up (default 0:
    * right after it). Stage 2 waits a second: at boot nobody needs them sooner, and the
    * work is then not in the way of the services starting (docs/performance.md). Until
-   * then, a fresh service's first stats.json is held back too (StatsHold).
+   * then (with the default, until the first pass has spawned every service), a fresh
+   * service's first stats.json is held back too (StatsHold).
    */
   serveDelayMs?: number;
 }
@@ -91,8 +92,8 @@ export class Runsvdir {
   readonly events = new EventHub();
   /** declared dependencies between the services, and the timeline (beyond runit) */
   readonly coordinator: Coordinator;
-  /** the first stats.json of fresh services, held until serve() when it is delayed */
-  private readonly statsHold: StatsHold | undefined;
+  /** the first stats.json of fresh services, held until serve(): written after the first pass's spawns */
+  private readonly statsHold = new StatsHold();
   /** descriptors kept back for the supervisor's own work (fdreserve.ts) */
   private readonly fds = new FdReserve();
   /** services not set up for want of descriptors, tried again later */
@@ -104,7 +105,6 @@ export class Runsvdir {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
-    this.statsHold = (opts.serveDelayMs ?? 0) > 0 ? new StatsHold() : undefined;
     this.coordinator = new Coordinator(opts.events === false ? undefined : this.dir, (line) => this.warn(line));
   }
 
@@ -130,7 +130,7 @@ export class Runsvdir {
    */
   private serve(): void {
     // before any client can connect: stats.json is written before an event is told
-    this.statsHold?.release();
+    this.statsHold.release();
     if (this.stopped) return;
     if (this.opts.events !== false) {
       // a read-only scan directory has no events socket; supervision goes on without it
@@ -349,6 +349,40 @@ export class Runsvdir {
   /** Every process supervised right now. */
   pids(): number[] {
     return [...this.services.values()].flatMap((e) => e.runsv?.pids() ?? []);
+  }
+
+  /**
+   * The services supervised now, each with what it needs (dependencies.d/ and waits-for.d/
+   * as its supervisor read them for its last start) and whether it is down.
+   */
+  running(): Array<{ name: string; needs: string[]; down: boolean }> {
+    return [...this.services.values()].flatMap((e) => (e.runsv ? [{ name: e.name, needs: e.runsv.needs(), down: e.runsv.down() }] : []));
+  }
+
+  /** Give the supervisor of `name` a control byte, as writing it to its supervise/control does; false when none runs. */
+  control(name: string, c: string): boolean {
+    for (const e of this.services.values()) {
+      if (e.name !== name || !e.runsv) continue;
+      e.runsv.control(c);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Beyond runit: the supervisor is going away with its services (container-init's stop,
+   * before the services are asked down). No more passes (nothing new is started), and
+   * every runsv writes its status files and stats.json a little after a change rather
+   * than at once, and not at all once it exits (Runsv.leave()): a stop of many services
+   * signals them all first.
+   */
+  leave(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
+    for (const e of this.services.values()) e.runsv?.leave();
   }
 
   /**

@@ -1,7 +1,7 @@
 // How the supervisor starts ./run and ./finish: the addon's spawn() (a vfork-style clone)
 // and src/runsv/children.ts, which reaps those children. What a child gets (argv, cwd,
-// fds, environment, session, signals), how exec failures are told, and that every child
-// is reaped, including one that ends before spawn() returns.
+// fds, environment, session, process group, signals), how exec failures are told, and
+// that every child is reaped, including one that ends before spawn() returns.
 import t from 'tap';
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,22 @@ t.test('our environment when none is given; no session without setsid', async (t
   await until(() => end, 5000, 'the child reaped');
   t.match(out, 'y=ours', "process.env as the child's environment");
   t.match(out, `sid=${readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[3]}`, 'our session');
+});
+
+t.test('foreground: a process group of its own in our session; no terminal on fd 0 is no failure', async (t) => {
+  const d = script('pgroup', '#!/bin/sh\necho "pgrp=$(cut -d" " -f5 /proc/self/stat) sid=$(cut -d" " -f6 /proc/self/stat) pid=$$"\n');
+  const ours = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  for (const foreground of [true, false]) {
+    const [rd, wr] = native().pipe();
+    let end: ChildEnd | undefined;
+    const pid = spawnWatched('./run', ['./run'], null, d, [-1, wr, 2], false, (e) => (end = e), foreground);
+    closeQuiet(wr);
+    const out = drain(rd);
+    closeQuiet(rd);
+    await until(() => end, 5000, 'the child reaped');
+    t.same(end, { code: 0, sig: 0, low: 0 }, `foreground ${foreground}: exit 0`);
+    t.match(out, `pgrp=${foreground ? pid : ours[2]} sid=${ours[3]} pid=${pid}`, foreground ? 'its own process group, our session' : 'our process group');
+  }
 });
 
 t.test('how it ended: exit code, signal, wait status low byte', async (t) => {
