@@ -26,6 +26,8 @@ const ACCEL_MEMO_S = 3600;
 export const SNAPSHOT_CMDLINE = 'init_on_free=1';
 /** Longest wait (ms) for a guest to go quiet before it is saved (it is saved anyway then). */
 const SETTLE_IDLE_TIMEOUT_MS = 30_000;
+/** Where settleForSnapshot mounts a share for a moment (in the guest's tmpfs). */
+const SETTLE_MOUNT = '/run/runit-ts-vm-settle';
 
 /** How a run ended. */
 export interface RunOutcome {
@@ -115,14 +117,19 @@ export async function cachedAccel(arch: Arch): Promise<ResolvedAccel> {
 }
 
 /**
- * Lets a booted guest finish what its boot started (the console's shell prompt), run a
- * command through the agent the way runInVm runs one (a working directory, a time limit,
+ * Lets a booted guest finish what its boot started (the console's shell prompt), do what
+ * runInVm does in a restored one (mount a share when it has any, and unmount it: QEMU saves
+ * no machine with one mounted; run a command with a working directory, a time limit and
  * output on stdout and stderr), and go quiet before it is saved: what the guest then
- * computes (the boot's last services, V8 compiling the agent's paths for such a command,
+ * computes (the boot's last services, V8 compiling the agent's paths for those requests,
  * what that leaves to do) is in the snapshot instead of being redone, under TCG, after every
  * restore, beside the restored machine's command and with all its code to translate again.
  */
-export async function settleForSnapshot(m: Machine): Promise<void> {
+export async function settleForSnapshot(m: Machine, shareTag?: string): Promise<void> {
+  if (shareTag !== undefined) {
+    await m.mountShare(shareTag, SETTLE_MOUNT, { readOnly: true });
+    await m.umountShare(SETTLE_MOUNT);
+  }
   await m.exec(['sh', '-c', 'echo; echo >&2'], { cwd: '/', timeout: BOOT_TIMEOUT_MS });
   await m.waitFor(PROMPT, { timeout: BOOT_TIMEOUT_MS });
   await m.waitForIdle({ timeout: SETTLE_IDLE_TIMEOUT_MS });
@@ -158,7 +165,7 @@ async function start(req: RunRequest, inputs: BootInputs, consoleLog: string): P
   // save the booted machine (before any share is mounted: QEMU refuses to save 9p mounted)
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await settleForSnapshot(m);
+    await settleForSnapshot(m, inputs.shares[0]?.tag);
     const snap = await m.snapshot(tmp);
     // the RAM first: a state file present means its RAM is there too
     if (snap.ram !== undefined) renameSync(snap.ram, savedRamFile(file));
