@@ -71,7 +71,7 @@ async function restoreParts(arch: Arch): Promise<Record<'boot' | 'agent' | 'firs
   const inputs = bootInputs({ arch }, []);
   const opts = {
     arch, kernel: inputs.kernel, initrd: inputs.initrd, append: `${inputs.append} ${SNAPSHOT_CMDLINE}`, memory: MEMORY_MIB, agent: true,
-    accel: await cachedAccel(arch), agentTimeout: 180_000, snapshotRam: true,
+    accel: await cachedAccel(arch), agentTimeout: 180_000, snapshotRam: true, agentEvents: false,
   } as const;
   const file = join(logs, `${arch}-parts.state`);
   {

@@ -8,12 +8,13 @@
 // the host reconnected), EAGAIN while one is connected and has sent nothing; a write
 // gives EAGAIN while no host is connected or the queue to QEMU is full. So the agent
 // watches the port while a host is there and polls it while none is, and it never blocks.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as C, createReadStream, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, createReadStream, mkdirSync, openSync, readdirSync, readFileSync, readSync, write, writeSync } from 'node:fs';
+import { constants } from 'node:os';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SupervisedServices } from '../control/client.ts';
-import { MS_RDONLY, native, type FdWatch } from '../lib/native.ts';
+import { MS_RDONLY, native, readPipe, type FdWatch, type Native } from '../lib/native.ts';
+import { type ChildEnd, spawnWatched } from '../runsv/children.ts';
 import { AgentProtocolError, CHUNK_BYTES, encodeFrame, FrameSplitter, parseRequest, type AgentReply, type AgentRequest } from '../lib/agent-protocol.ts';
 
 /** Where the kernel lists virtio-serial ports (vportNpM/name holds the port's name). */
@@ -26,6 +27,8 @@ export const WRITE_RETRY_MS = 2;
 export const EVENTS_RETRY_MS = 500;
 /** 9p's message size (bytes): larger than the kernel's 8 KiB default, for faster copies. */
 export const NINEP_MSIZE = 262144;
+/** What runs a command file that is neither a "#!" script nor a binary (execvp's fallback). */
+const SHELL = '/bin/sh';
 /** The commands' PATH when the agent's environment has none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -59,6 +62,7 @@ export class PortTransport implements AgentTransport {
   readonly #fd: number;
   #watch: FdWatch | undefined;
   #poll: NodeJS.Timeout | undefined;
+  #probeBuf: Buffer | undefined;
   #out: Buffer[] = [];
   #retry: NodeJS.Timeout | undefined;
   #connected = false;
@@ -79,7 +83,9 @@ export class PortTransport implements AgentTransport {
   /** Tries a read: data or EAGAIN mean a host is there (watch it), 0 means none is (try again soon). */
   #probe(): void {
     this.#poll = undefined;
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    // one buffer for every probe: a fresh one each time would be garbage every RECONNECT_POLL_MS,
+    // and V8's collections of it would keep an idle guest busy between hosts
+    const buf = (this.#probeBuf ??= Buffer.allocUnsafe(CHUNK_BYTES));
     let n: number;
     try {
       n = readSync(this.#fd, buf, 0, buf.length, null);
@@ -93,7 +99,7 @@ export class PortTransport implements AgentTransport {
       return;
     }
     this.#setConnected(true);
-    if (n > 0) this.#onData(buf.subarray(0, n));
+    if (n > 0) this.#onData(Buffer.from(buf.subarray(0, n)));
     this.#watch = native().watchFd(this.#fd, (data, err) => {
       if (data !== null) return this.#onData(data);
       // end of file: the host closed its end; a read error would repeat, so it is told and polled alike
@@ -163,9 +169,9 @@ export interface AgentOptions {
   readonly scanDir?: string;
 }
 
-/** One running command: its process and whether its timeout killed it. */
+/** One running command: its process (the leader of its group) and whether its timeout killed it. */
 interface Running {
-  readonly child: ChildProcess;
+  readonly pid: number;
   timedOut: boolean;
 }
 
@@ -176,6 +182,8 @@ export class Agent {
   readonly #scanDir: string;
   readonly #running = new Map<number, Running>();
   #events: AbortController | undefined;
+  // the nonce of the current session's hello
+  #nonce: string | undefined;
 
   constructor(transport: AgentTransport, opts: AgentOptions = {}) {
     this.#transport = transport;
@@ -193,9 +201,15 @@ export class Agent {
   /** The host went away: its commands are killed, its subscription ended, its partial frame forgotten. */
   endSession(): void {
     this.#splitter.reset();
+    this.#endWork();
+  }
+
+  /** What a session started ends with it: its commands are killed, its subscription ended. */
+  #endWork(): void {
+    this.#nonce = undefined;
     this.#events?.abort();
     this.#events = undefined;
-    for (const r of this.#running.values()) killGroup(r.child);
+    for (const r of this.#running.values()) killGroup(r.pid);
     this.#running.clear();
   }
 
@@ -223,6 +237,11 @@ export class Agent {
     const done = (p: Promise<void>) => p.catch((e: unknown) => this.#fail(req.id, e));
     switch (req.op) {
       case 'hello':
+        // another nonce is another host, come while the session before still stood (a machine
+        // restored with its host end connected before it ran again sees no host leave): that
+        // session's work ends, as if its host had gone (a hello sent again keeps its nonce)
+        if (this.#nonce !== undefined && this.#nonce !== req.nonce && (this.#events !== undefined || this.#running.size > 0)) this.#endWork();
+        this.#nonce = req.nonce;
         // a newline first: whatever an earlier connection left half-written ends there
         this.#transport.write(Buffer.from('\n'));
         this.#send({ v: 1, id: req.id, type: 'hello', nonce: req.nonce, pid: process.pid });
@@ -247,26 +266,25 @@ export class Agent {
     }
   }
 
-  /** Runs argv (no shell) in its own process group, streaming its output, then its exit. */
+  /**
+   * Runs argv (no shell) in a session and process group of its own, streaming its output,
+   * then its exit once it has ended and closed its output. Started with the addon's spawn
+   * (clone with CLONE_VM|CLONE_VFORK, as the supervisor starts services), not Node's: no copy
+   * of the agent's memory map for a child that execs at once, and far less code on the way,
+   * which is what a restored machine's first command costs under TCG (all of it translated
+   * again). stdin: a pipe fed with the request's bytes, else /dev/null.
+   */
   #exec(req: Extract<AgentRequest, { op: 'exec' }>): void {
     const { id } = req;
     const [file, ...args] = req.argv;
     const env = { ...process.env, PATH: process.env['PATH'] ?? DEFAULT_PATH, ...(req.env ?? {}) };
-    let child: ChildProcess;
-    try {
-      child = spawn(file!, args, { cwd: req.cwd ?? '/', env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    } catch (e) {
-      return this.#fail(id, e);
-    }
-    const run: Running = { child, timedOut: false };
-    this.#running.set(id, run);
+    const cwd = req.cwd ?? '/';
+    let run: Running;
     let finished = false;
-    const timer = req.timeoutMs !== undefined
-      ? setTimeout(() => {
-          run.timedOut = true;
-          killGroup(child);
-        }, req.timeoutMs)
-      : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    // the exit, once the process has ended and both of its outputs are at their end
+    let ended: ChildEnd | undefined;
+    let open = 2;
     const finish = (reply: AgentReply) => {
       if (finished) return;
       finished = true;
@@ -276,18 +294,40 @@ export class Agent {
       this.#running.delete(id);
       this.#send(reply);
     };
-    child.on('error', (e) => finish({ v: 1, id, type: 'error', message: `${JSON.stringify(file)}: ${e.message}`, ...((e as NodeJS.ErrnoException).code ? { code: (e as NodeJS.ErrnoException).code! } : {}) }));
-    for (const stream of ['stdout', 'stderr'] as const) {
-      child[stream]!.on('data', (d: Buffer) => {
+    const maybeDone = () => {
+      if (ended !== undefined && open === 0) finish({ v: 1, id, type: 'exit', code: ended.sig === 0 ? ended.code : null, signal: ended.sig === 0 ? null : signalName(ended.sig), timedOut: run.timedOut });
+    };
+    let child: StartedCommand;
+    try {
+      child = startCommand(file!, args, env, cwd, req.stdin !== undefined ? Buffer.from(req.stdin, 'base64') : undefined, (end) => {
+        ended = end;
+        maybeDone();
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      // Node's spawn() error, as the agent has always reported it
+      if (typeof err.code === 'string' && err.syscall !== 'fork') return this.#fail(id, Object.assign(new Error(`${JSON.stringify(file)}: spawn ${file} ${err.code}`), { code: err.code }));
+      return this.#fail(id, e);
+    }
+    run = { pid: child.pid, timedOut: false };
+    this.#running.set(id, run);
+    if (req.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        run.timedOut = true;
+        killGroup(child.pid);
+      }, req.timeoutMs);
+    }
+    for (const [stream, fd] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+      const watch = readPipe(fd, (d) => {
+        if (d === null) {
+          watch.close();
+          open--;
+          return maybeDone();
+        }
         if (this.#running.get(id) !== run) return;
         for (let o = 0; o < d.length; o += CHUNK_BYTES) this.#send({ v: 1, id, type: 'output', stream, data: d.subarray(o, o + CHUNK_BYTES).toString('base64') });
       });
     }
-    child.stdin!.on('error', () => {
-      // EPIPE: the command did not read all of its input
-    });
-    child.stdin!.end(req.stdin !== undefined ? Buffer.from(req.stdin, 'base64') : undefined);
-    child.on('close', (code, signal) => finish({ v: 1, id, type: 'exit', code, signal, timedOut: run.timedOut }));
   }
 
   /** Writes (or appends to) a file, making its directory. */
@@ -345,11 +385,105 @@ export class Agent {
  * SIGKILL a command's process group (it was started as a group leader), so what it
  * started dies too (and lets go of its output pipes); the command alone if that fails.
  */
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
+function killGroup(pid: number): void {
   try {
-    process.kill(-child.pid, 'SIGKILL');
+    process.kill(-pid, 'SIGKILL');
   } catch {
-    child.kill('SIGKILL');
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
   }
+}
+
+/** A command startCommand started: its pid, and the read ends of its stdout and stderr. */
+interface StartedCommand {
+  readonly pid: number;
+  readonly stdout: number;
+  readonly stderr: number;
+}
+
+/**
+ * Starts file (looked up in PATH as execvp does) with args in a session of its own, its
+ * stdout and stderr on pipes, its stdin fed with `stdin` (else /dev/null); onEnd gets its
+ * end once it is reaped. A file that is neither a script with "#!" nor a binary is run by
+ * /bin/sh, as execvp (and Node's spawn) run it. Throws the start's errno error.
+ */
+function startCommand(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, stdin: Buffer | undefined, onEnd: (end: ChildEnd) => void): StartedCommand {
+  const path = findCommand(file, env['PATH'] ?? '', cwd);
+  const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const out = native().pipe();
+  const err = native().pipe();
+  let inp: [number, number] | undefined;
+  let pid: number;
+  try {
+    inp = stdin !== undefined ? native().pipe() : undefined;
+    const fds = [inp?.[0] ?? -1, out[1], err[1]];
+    try {
+      pid = spawnWatched(path, [file, ...args], envp, cwd, fds, true, onEnd);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOEXEC') throw e;
+      pid = spawnWatched(SHELL, [SHELL, path, ...args], envp, cwd, fds, true, onEnd);
+    }
+  } catch (e) {
+    for (const fd of [out[0], err[0], inp?.[1]]) if (fd !== undefined) closeQuietly(fd);
+    throw e;
+  } finally {
+    // the child's ends: it has its own copies now
+    for (const fd of [out[1], err[1], inp?.[0]]) if (fd !== undefined) closeQuietly(fd);
+  }
+  if (inp !== undefined) feed(inp[1], stdin!);
+  return { pid, stdout: out[0], stderr: err[0] };
+}
+
+/**
+ * The path execve is given for file: file itself when it has a slash, else the first
+ * executable regular file of that name in PATH's directories (an empty one is the working
+ * directory, relative ones are taken from cwd as the child's execve would). Throws ENOENT
+ * when there is none, EACCES when one is there but cannot be run (execvp's answers).
+ */
+export function findCommand(file: string, path: string, cwd: string): string {
+  if (file.includes('/')) return file;
+  let denied = false;
+  if (file !== '') {
+    for (const dir of path.split(':')) {
+      const candidate = join(dir === '' ? '.' : dir, file);
+      const abs = resolve(cwd, candidate);
+      let st: ReturnType<Native['stat']>;
+      try {
+        st = native().stat(abs);
+      } catch {
+        continue; // ENOTDIR, ELOOP...: execvp goes on to the next directory too
+      }
+      if (st === null) continue;
+      if ((st[0] & C.S_IFMT) === C.S_IFREG && native().access(abs, C.X_OK)) return candidate.startsWith('/') ? candidate : abs;
+      denied = true;
+    }
+  }
+  const code = denied ? 'EACCES' : 'ENOENT';
+  throw Object.assign(new Error(`spawn ${file} ${code}`), { code, syscall: 'spawn' });
+}
+
+/** Writes data to fd (a pipe's write end) without blocking the agent, then closes it; a reader that went away ends it early. */
+function feed(fd: number, data: Buffer): void {
+  const step = (off: number): void => {
+    if (off >= data.length) return closeQuietly(fd);
+    write(fd, data, off, data.length - off, null, (e, n) => (e ? closeQuietly(fd) : step(off + n)));
+  };
+  step(0);
+}
+
+/** close(fd), whatever it says. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // closed already
+  }
+}
+
+/** The name of signal number n ('SIGKILL'), as Node's child processes report it. */
+function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `SIG${n}`;
 }

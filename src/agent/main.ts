@@ -1,6 +1,7 @@
 // runit-ts agent: the guest agent of the harness image (services/agent runs it). Thin:
 // finds the virtio-serial port, then hands it to the core (src/agent/core.ts).
 import { Getopt } from '../lib/getopt.ts';
+import { INTERPRETER_ONLY, setV8Flags } from '../lib/trim.ts';
 import { Agent, findPort, PortTransport } from './core.ts';
 import { AGENT_PORT_NAME, PROTOCOL_VERSION } from '../lib/agent-protocol.ts';
 
@@ -19,6 +20,14 @@ Exit codes: 0 stopped by TERM or INT, 100 usage.
 
 /** How often (ms) the port is looked for until it appears (the module may still be loading). */
 const PORT_WAIT_MS = 100;
+/**
+ * V8's flags for the agent: its JavaScript in the interpreter only (src/lib/trim.ts), and
+ * the bytecode of functions not run for a while kept. A guest saved as a snapshot restarts
+ * with TCG's translations gone: V8 compiling then (a function whose bytecode was flushed, a
+ * hot one moved up a tier) runs V8's compiler, all of it code TCG must translate first, in
+ * the middle of the restored machine's first request.
+ */
+const AGENT_V8_FLAGS = `${INTERPRETER_ONLY} --no-flush-bytecode`;
 
 /** The applet: serve the port until TERM (runsv's sv down). */
 export async function main(argv: string[]): Promise<number> {
@@ -41,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(HELP.split('\n')[0] + '\n');
     return 100;
   }
+  setV8Flags(AGENT_V8_FLAGS);
   let path = findPort(port);
   if (path === undefined) process.stderr.write(`agent: waiting for virtio-serial port ${port}\n`);
   while (path === undefined) {

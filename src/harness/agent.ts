@@ -73,7 +73,8 @@ type Handler = (reply: AgentReply) => void;
 
 /**
  * A session with the guest agent over QEMU's chardev socket. Create with
- * AgentClient.connect(); the session subscribes to the supervisor's events at once.
+ * AgentClient.connect(); the session subscribes to the supervisor's events at once (with
+ * events: false, on its first waitForEvent).
  */
 export class AgentClient {
   readonly #sock: Socket;
@@ -83,6 +84,7 @@ export class AgentClient {
   readonly #eventWaiters = new Set<EventWaiter>();
   #nextId = 1;
   #closed: Error | undefined;
+  #subscribed: Promise<void> | undefined;
   /** the guest agent's process id (from its hello) */
   pid = 0;
 
@@ -92,34 +94,43 @@ export class AgentClient {
 
   /**
    * Connects to the agent's socket (trying again while QEMU has not made it), says hello
-   * until the agent answers, then subscribes to events. Rejects after opts.timeout ms
-   * (default DEFAULT_AGENT_TIMEOUT_MS), or when opts.abort resolves (QEMU exited).
+   * until the agent answers, then subscribes to events (unless opts.events is false: the
+   * guest then does no work for them). Rejects after opts.timeout ms (default
+   * DEFAULT_AGENT_TIMEOUT_MS), or when opts.abort resolves (QEMU exited). opts.socket: a
+   * connection to the socket made already (openSocket), used first.
    */
-  static async connect(path: string, opts: { timeout?: number; abort?: Promise<unknown> } = {}): Promise<AgentClient> {
+  static async connect(path: string, opts: { timeout?: number; abort?: Promise<unknown>; events?: boolean; socket?: Socket } = {}): Promise<AgentClient> {
     const timeout = opts.timeout ?? DEFAULT_AGENT_TIMEOUT_MS;
     const deadline = performance.now() + timeout;
     let gone = false;
     void opts.abort?.then(() => (gone = true));
     const fail = (why: string) => new AgentError(`guest agent on ${path}: ${why}`);
+    let given = opts.socket;
     for (;;) {
       if (gone) throw fail('QEMU exited before the agent answered');
       if (performance.now() > deadline) throw fail(`no answer within ${timeout} ms (is the agent service in the image, and virtio_console loaded?)`);
-      const sock = await new Promise<Socket | undefined>((resolve) => {
-        const s = connect(path);
-        s.once('connect', () => resolve(s));
-        s.once('error', () => resolve(undefined));
-      });
+      const sock = given ?? (await AgentClient.openSocket(path));
+      given = undefined;
       if (sock === undefined) {
         await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
         continue;
       }
       const client = new AgentClient(sock);
       if (await client.#hello(deadline, () => gone)) {
-        await client.#subscribe();
+        if (opts.events !== false) await client.#subscribe();
         return client;
       }
       sock.destroy();
     }
+  }
+
+  /** One try at connecting to the agent's socket: the connection, or undefined when QEMU does not take it (yet). */
+  static openSocket(path: string): Promise<Socket | undefined> {
+    return new Promise<Socket | undefined>((resolve) => {
+      const s = connect(path);
+      s.once('connect', () => resolve(s));
+      s.once('error', () => resolve(undefined));
+    });
   }
 
   /** Says hello until the agent answers with the nonce (true), or the deadline passes or the socket closes (false). */
@@ -227,9 +238,10 @@ export class AgentClient {
     });
   }
 
-  /** Asks the agent for the supervisor's events for the rest of the session. */
-  async #subscribe(): Promise<void> {
-    await this.#simple({ op: 'subscribe' }, 'subscribe to events');
+  /** Asks the agent for the supervisor's events for the rest of the session (once). */
+  #subscribe(): Promise<void> {
+    this.#subscribed ??= this.#simple({ op: 'subscribe' }, 'subscribe to events').then(() => undefined);
+    return this.#subscribed;
   }
 
   /** Runs argv in the guest (no shell): exit code or signal, stdout and stderr apart, streamed to the callbacks as they come. */
@@ -330,6 +342,7 @@ export class AgentClient {
   /**
    * Waits for an event matching match (one received already counts when opts.past is
    * true; default only events from now on). Rejects after opts.timeout ms (default EVENT_TIMEOUT_MS, 30 s).
+   * A session opened without events (connect's events: false) subscribes now.
    */
   waitForEvent(match: (e: ServiceEvent) => boolean, opts: { timeout?: number; past?: boolean } = {}): Promise<ServiceEvent> {
     if (opts.past === true) {
@@ -350,6 +363,11 @@ export class AgentClient {
         reject(new AgentError(`no matching agent event within ${timeout} ms (last: ${JSON.stringify(this.#events.slice(-3))})`));
       }, timeout);
       this.#eventWaiters.add(w);
+      this.#subscribe().catch((e: unknown) => {
+        clearTimeout(timer);
+        this.#eventWaiters.delete(w);
+        reject(e as Error);
+      });
     });
   }
 

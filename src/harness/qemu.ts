@@ -161,6 +161,9 @@ export const defaultCmdline = kernelCmdline;
  */
 export const TCG_X86_CPU = 'qemu64,+rdrand';
 
+/** The id of the chardev QEMU serves the guest agent's port on (query-chardev names it so). */
+export const AGENT_CHARDEV_ID = 'agent0';
+
 /** The id of the guest RAM's memory backend (QemuOptions.ram): a saved machine's RAM is named by it. */
 export const RAM_BACKEND_ID = 'ram0';
 
@@ -257,8 +260,8 @@ export function qemuCommand(opts: QemuOptions): QemuCommand {
     if (opts.agentSocket.includes(',')) throw new Error(`agent socket path must not contain ',': ${opts.agentSocket}`);
     args.push(
       '-device', 'virtio-serial-pci,id=vser0',
-      '-chardev', `socket,id=agent0,path=${opts.agentSocket},server=on,wait=off`,
-      '-device', `virtserialport,bus=vser0.0,chardev=agent0,name=${AGENT_PORT_NAME}`,
+      '-chardev', `socket,id=${AGENT_CHARDEV_ID},path=${opts.agentSocket},server=on,wait=off`,
+      '-device', `virtserialport,bus=vser0.0,chardev=${AGENT_CHARDEV_ID},name=${AGENT_PORT_NAME}`,
     );
   }
   const tags = new Set<string>();

@@ -86,7 +86,7 @@ export function interpreterOnly(): void {
  * loads are compiled at the start otherwise, a part of the boot under emulation), or
  * node:v8 where the addon cannot.
  */
-function setV8Flags(flags: string): void {
+export function setV8Flags(flags: string): void {
   let done = false;
   try {
     done = native().v8Flags(flags);

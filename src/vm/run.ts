@@ -24,6 +24,10 @@ const ACCEL_MEMO_S = 3600;
  * that cut the saved state from ~310 to ~210 MB.
  */
 export const SNAPSHOT_CMDLINE = 'init_on_free=1';
+/** Longest wait (ms) for a guest to go quiet before it is saved (it is saved anyway then). */
+const SETTLE_IDLE_TIMEOUT_MS = 30_000;
+/** Where settleForSnapshot mounts a share for a moment (in the guest's tmpfs). */
+const SETTLE_MOUNT = '/run/runit-ts-vm-settle';
 
 /** How a run ended. */
 export interface RunOutcome {
@@ -77,12 +81,13 @@ function classify(m: Machine, e: unknown, during: string): VmError {
 }
 
 /**
- * What the saved files hold, in the snapshot key: 3 is the device state in FILE and the RAM
+ * What the saved files hold, in the snapshot key: 4 is the device state in FILE and the RAM
  * beside it (FILE.ram, savedRamFile), named by its memory backend, saved once the guest has
- * settled (settleForSnapshot); 2 was saved right after the agent answered; 1 (unnamed) had
+ * settled and gone quiet (settleForSnapshot), its agent session (no events) still open; 3
+ * was saved before the guest went quiet; 2 right after the agent answered; 1 (unnamed) had
  * the RAM in FILE.
  */
-const SNAPSHOT_FORMAT = 3;
+const SNAPSHOT_FORMAT = 4;
 
 /** The snapshot file for a machine: keyed by everything that must match when it is restored. */
 export function snapshotFile(opts: BootOptions): string {
@@ -112,14 +117,22 @@ export async function cachedAccel(arch: Arch): Promise<ResolvedAccel> {
 }
 
 /**
- * Lets a booted guest finish what its boot started (the console's shell prompt) and run one
- * command through the agent before it is saved: what the guest then computes (the boot's
- * last services, V8 compiling the agent's exec path) is in the snapshot instead of being
- * redone, under TCG, after every restore.
+ * Lets a booted guest finish what its boot started (the console's shell prompt), do what
+ * runInVm does in a restored one (mount a share when it has any, and unmount it: QEMU saves
+ * no machine with one mounted; run a command with a working directory, a time limit and
+ * output on stdout and stderr), and go quiet before it is saved: what the guest then
+ * computes (the boot's last services, V8 compiling the agent's paths for those requests,
+ * what that leaves to do) is in the snapshot instead of being redone, under TCG, after every
+ * restore, beside the restored machine's command and with all its code to translate again.
  */
-export async function settleForSnapshot(m: Machine): Promise<void> {
-  await m.exec(['true']);
+export async function settleForSnapshot(m: Machine, shareTag?: string): Promise<void> {
+  if (shareTag !== undefined) {
+    await m.mountShare(shareTag, SETTLE_MOUNT, { readOnly: true });
+    await m.umountShare(SETTLE_MOUNT);
+  }
+  await m.exec(['sh', '-c', 'echo; echo >&2'], { cwd: '/', timeout: BOOT_TIMEOUT_MS });
   await m.waitFor(PROMPT, { timeout: BOOT_TIMEOUT_MS });
+  await m.waitForIdle({ timeout: SETTLE_IDLE_TIMEOUT_MS });
 }
 
 /** Boots (or restores) and waits until the guest can take commands; returns the machine and how it started. */
@@ -130,7 +143,7 @@ async function start(req: RunRequest, inputs: BootInputs, consoleLog: string): P
     arch: req.arch, kernel: inputs.kernel, initrd: inputs.initrd, drives: inputs.drives, accel: await cachedAccel(req.arch),
     append: req.snapshot ? `${inputs.append} ${SNAPSHOT_CMDLINE}` : inputs.append,
     memory: req.memory, shares: inputs.shares, agent: inputs.agent, agentTimeout: BOOT_TIMEOUT_MS, consoleLog, name: req.name,
-    snapshotRam: req.snapshot,
+    snapshotRam: req.snapshot, agentEvents: false,
   };
   const file = req.snapshot ? snapshotFile(opts) : undefined;
   const restore = file !== undefined && existsSync(file);
@@ -152,7 +165,7 @@ async function start(req: RunRequest, inputs: BootInputs, consoleLog: string): P
   // save the booted machine (before any share is mounted: QEMU refuses to save 9p mounted)
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await settleForSnapshot(m);
+    await settleForSnapshot(m, inputs.shares[0]?.tag);
     const snap = await m.snapshot(tmp);
     // the RAM first: a state file present means its RAM is there too
     if (snap.ram !== undefined) renameSync(snap.ram, savedRamFile(file));

@@ -206,11 +206,13 @@ export function agentSuite(arch: Arch): void {
       t.equal(w.code, 0, w.stdout);
     }
     const file = join(tmp, 'snap', 'vm.state');
+    t.equal(await m.waitForIdle({ timeout: 60_000 }), true, 'the guest goes quiet before it is saved');
     const snap = await m.snapshot(file, { then: 'quit' });
     t.ok(snap.bytes > 1024 * 1024, `state file ${(snap.bytes / 1048576).toFixed(1)} MiB in ${snap.ms.toFixed(0)} ms`);
     t.comment(`figure: ${arch} snapshot (${(snap.bytes / 1048576).toFixed(0)} MiB): ${snap.ms.toFixed(0)} ms`);
     const t0 = performance.now();
-    const r2 = await boot({ ...opts, restore: file, consoleLog: join(logs, `${arch}-agent-restored.log`) });
+    // without events: the restored session subscribes only when waited on (below)
+    const r2 = await boot({ ...opts, agentEvents: false, restore: file, consoleLog: join(logs, `${arch}-agent-restored.log`) });
     try {
       const loaded = performance.now() - t0;
       await r2.waitForAgent();
@@ -231,6 +233,9 @@ export function agentSuite(arch: Arch): void {
       }
       await r2.mountShare('ro', '/mnt/ro', { readOnly: true });
       t.equal((await r2.exec(['cat', '/mnt/ro/hello.txt'])).stdout, 'from the host\n', 'a share mounts after the restore');
+      t.same(r2.agentEvents, [], 'no events before one is waited for');
+      const up = await r2.waitForAgentEvent((e) => e.replay === true && e.event === 'up', { timeout: 30_000 });
+      t.ok(up.service !== undefined, `the first wait subscribes: the backlog comes (${up.service} up)`);
     } finally {
       await r2.dispose();
     }

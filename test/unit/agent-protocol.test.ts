@@ -1,10 +1,8 @@
 // The guest agent's protocol (src/lib/agent-protocol.ts): framing, every request and reply
-// shape, malformed input; the agent core (src/agent/core.ts) over an in-memory transport;
-// and the QEMU options that attach the agent port, 9p shares and an incoming snapshot.
+// shape, malformed input; and the QEMU options that attach the agent port, 9p shares and an
+// incoming snapshot. The agent core itself (it starts commands with the addon) is in
+// test/host/agent-core.test.ts.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   AGENT_PORT_NAME,
   AgentProtocolError,
@@ -16,7 +14,6 @@ import {
   type AgentReply,
   type AgentRequest,
 } from '../../src/lib/agent-protocol.ts';
-import { Agent } from '../../src/agent/core.ts';
 import { qemuCommand, RAM_BACKEND_ID } from '../../src/harness/qemu.ts';
 
 t.test('every request survives encoding and parsing', async (t) => {
@@ -112,87 +109,6 @@ t.test('malformed replies are refused', async (t) => {
   t.throws(() => parseReply('{"v":1,"id":0,"type":"event","event":{"event":"up"}}'), /event must be a service event/);
   t.throws(() => parseReply('{"v":1,"id":1,"type":"nope"}'), /unknown reply type "nope"/);
   t.throws(() => parseReply('{"v":1,"id":1,"type":"hello","nonce":"x"}'), /pid must be a process id/);
-});
-
-/** An agent core whose replies are collected; `until` waits for one matching. */
-function agentHarness(): { agent: Agent; replies: AgentReply[]; raw: Buffer[]; until: (f: (r: AgentReply) => boolean) => Promise<AgentReply>; send: (r: AgentRequest) => void } {
-  const replies: AgentReply[] = [];
-  const raw: Buffer[] = [];
-  const waiters: [(r: AgentReply) => boolean, (r: AgentReply) => void][] = [];
-  const split = new FrameSplitter();
-  const agent = new Agent({
-    write(data) {
-      raw.push(data);
-      for (const line of split.push(data)) {
-        if (typeof line !== 'string' || line === '') continue;
-        const r = parseReply(line);
-        replies.push(r);
-        for (const w of [...waiters]) if (w[0](r)) (waiters.splice(waiters.indexOf(w), 1), w[1](r));
-      }
-    },
-  });
-  const until = (f: (r: AgentReply) => boolean) => {
-    const seen = replies.find(f);
-    return seen ? Promise.resolve(seen) : new Promise<AgentReply>((res) => waiters.push([f, res]));
-  };
-  return { agent, replies, raw, until, send: (r) => agent.receive(encodeFrame(r)) };
-}
-
-t.test('the agent core: hello, exec, files, errors', async (t) => {
-  const h = agentHarness();
-  h.send({ v: 1, id: 1, op: 'hello', nonce: 'n1' });
-  const hello = await h.until((r) => r.id === 1);
-  t.same(hello, { v: 1, id: 1, type: 'hello', nonce: 'n1', pid: process.pid });
-  t.equal(h.raw[0]?.toString(), '\n', 'a newline goes before the hello reply');
-
-  h.send({ v: 1, id: 2, op: 'exec', argv: ['sh', '-c', 'cat; echo err >&2; exit 3'], stdin: Buffer.from('in\n').toString('base64') });
-  const exit = await h.until((r) => r.id === 2 && r.type === 'exit');
-  t.same(exit, { v: 1, id: 2, type: 'exit', code: 3, signal: null, timedOut: false });
-  const out = (stream: string) => Buffer.concat(h.replies.filter((r) => r.id === 2 && r.type === 'output' && r.stream === stream).map((r) => Buffer.from((r as { data: string }).data, 'base64'))).toString();
-  t.equal(out('stdout'), 'in\n');
-  t.equal(out('stderr'), 'err\n');
-
-  h.send({ v: 1, id: 3, op: 'exec', argv: ['sleep', '30'], timeoutMs: 100 });
-  t.same(await h.until((r) => r.id === 3 && r.type === 'exit'), { v: 1, id: 3, type: 'exit', code: null, signal: 'SIGKILL', timedOut: true });
-
-  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-agent-unit-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'a', 'b.txt');
-  h.send({ v: 1, id: 4, op: 'write', path: file, data: Buffer.from('one ').toString('base64') });
-  await h.until((r) => r.id === 4);
-  h.send({ v: 1, id: 5, op: 'write', path: file, data: Buffer.from('two').toString('base64'), append: true });
-  t.same(await h.until((r) => r.id === 5), { v: 1, id: 5, type: 'done', size: 3 });
-  t.equal(readFileSync(file, 'utf8'), 'one two', 'written, then appended, its directory made');
-  h.send({ v: 1, id: 6, op: 'read', path: file });
-  t.same(await h.until((r) => r.id === 6 && r.type === 'done'), { v: 1, id: 6, type: 'done', size: 7 });
-  h.send({ v: 1, id: 7, op: 'read', path: join(dir, 'none') });
-  const missing = await h.until((r) => r.id === 7);
-  t.equal(missing.type, 'error');
-  t.equal((missing as { code?: string }).code, 'ENOENT');
-
-  h.send({ v: 1, id: 8, op: 'exec', argv: ['/no/such/program'] });
-  const noProg = await h.until((r) => r.id === 8);
-  t.match(noProg, { type: 'error', code: 'ENOENT' });
-
-  h.agent.receive(Buffer.from('{"v":1,"id":9,"op":"exec","argv":[]}\nrubbish\n'));
-  t.match(await h.until((r) => r.id === 9), { type: 'error', code: 'EPROTO', message: /argv/ });
-  t.match(await h.until((r) => r.id === 0 && r.type === 'error'), { code: 'EPROTO', message: /not JSON/ });
-});
-
-t.test('the agent core: a session that ends kills its commands and answers nothing more', async (t) => {
-  const h = agentHarness();
-  h.send({ v: 1, id: 1, op: 'exec', argv: ['sh', '-c', 'echo started; sleep 30'] });
-  await h.until((r) => r.id === 1 && r.type === 'output');
-  const t0 = Date.now();
-  h.agent.endSession();
-  await new Promise((r) => setTimeout(r, 300));
-  t.notOk(h.replies.some((r) => r.type === 'exit'), 'no exit sent to a session that ended');
-  t.ok(Date.now() - t0 < 5000);
-  // a partial frame of the old session is forgotten
-  h.agent.receive(Buffer.from('{"v":1,"id":2,'));
-  h.agent.endSession();
-  h.send({ v: 1, id: 3, op: 'hello', nonce: 'again' });
-  t.match(await h.until((r) => r.id === 3), { type: 'hello', nonce: 'again' });
 });
 
 t.test('qemuCommand: the agent port, 9p shares and an incoming snapshot', async (t) => {

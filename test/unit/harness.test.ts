@@ -1,6 +1,6 @@
 // Tests of the QEMU boot-test harness (src/harness) that need neither QEMU nor an image:
 // QEMU command lines, accelerator choice, QMP parsing, console matching, run() markers,
-// and the KVM probe firmware against its assembly source. The boots are in
+// the KVM probe firmware against its assembly source, and the kernel stand-ins of a restore. The boots are in
 // test/boot/harness.test.ts.
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ import {
   stripKernelMessages,
   x86ProbeFirmware,
 } from '../../src/harness/index.ts';
+import { restoreKernel } from '../../src/harness/kernel.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -272,4 +273,69 @@ t.test('qemuCommand: a read-only drive, virtio-pmem on x86_64', async (t) => {
   truncateSync(f, 3 * 1048576);
   t.throws(() => qemuCommand({ arch: 'x86_64', kernel: '/k', accel: 'tcg', pmem: [f] }), /must be a non-zero multiple of 2 MiB/);
   t.throws(() => qemuCommand({ arch: 'aarch64', kernel: '/k', accel: 'tcg', pmem: [f] }), /only available on x86_64/);
+});
+
+// ---------------------------------------------------------------- restoreKernel
+
+/** An ELF64 executable: the header, a PT_LOAD of `body` and a PT_NOTE of `note` inside it. */
+function elfWithNote(body: Buffer, noteAt: number, note: Buffer): Buffer {
+  const hdr = Buffer.alloc(64 + 2 * 56);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]).copy(hdr);
+  hdr.writeUInt16LE(2, 0x10); // ET_EXEC
+  hdr.writeUInt16LE(62, 0x12); // EM_X86_64
+  hdr.writeBigUInt64LE(0x1000000n, 0x18); // e_entry
+  hdr.writeBigUInt64LE(64n, 0x20); // e_phoff
+  hdr.writeBigUInt64LE(0x4000n, 0x28); // e_shoff (sections the stand-in drops)
+  hdr.writeUInt16LE(64, 0x34);
+  hdr.writeUInt16LE(56, 0x36);
+  hdr.writeUInt16LE(2, 0x38);
+  const base = hdr.length;
+  const ph = (i: number, type: number, off: number, addr: bigint, size: number) => {
+    const o = 64 + i * 56;
+    hdr.writeUInt32LE(type, o);
+    hdr.writeUInt32LE(5, o + 4);
+    hdr.writeBigUInt64LE(BigInt(off), o + 8);
+    hdr.writeBigUInt64LE(0xffffffff81000000n + addr, o + 0x10);
+    hdr.writeBigUInt64LE(0x1000000n + addr, o + 0x18);
+    hdr.writeBigUInt64LE(BigInt(size), o + 0x20);
+    hdr.writeBigUInt64LE(BigInt(size), o + 0x28);
+    hdr.writeBigUInt64LE(4n, o + 0x30);
+  };
+  ph(0, 1, base, 0n, body.length);
+  ph(1, 4, base + noteAt, BigInt(noteAt), note.length);
+  const file = Buffer.concat([hdr, body]);
+  note.copy(file, base + noteAt);
+  return file;
+}
+
+t.test('restoreKernel: what a restore gives QEMU instead of the kernel', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'runit-ts-restore-kernel-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // an ELF kernel: its notes alone, in a loadable segment at their addresses
+  const note = Buffer.from('0400000008000000120000005874656e000000000000001001000000', 'hex'); // a Xen PHYS32_ENTRY note
+  const elf = join(dir, 'vmlinux');
+  writeFileSync(elf, elfWithNote(Buffer.alloc(8192, 0xcc), 4096, note));
+  const stub = readFileSync(restoreKernel(elf, dir));
+  t.ok(stub.length < 512, `a few hundred bytes (${stub.length}), not the kernel`);
+  t.same([...stub.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], 'an ELF file');
+  t.equal(stub.readBigUInt64LE(0x18), 0x1000000n, 'the entry kept');
+  t.equal(stub.readUInt16LE(0x38), 2, 'two program headers');
+  t.equal(stub.readBigUInt64LE(0x28), 0n, 'no sections');
+  for (const [i, type] of [[0, 1], [1, 4]] as const) {
+    const o = 64 + i * 56;
+    t.equal(stub.readUInt32LE(o), type, `header ${i}: ${type === 1 ? 'PT_LOAD' : 'PT_NOTE'}`);
+    t.equal(stub.readBigUInt64LE(o + 0x18), 0x1000000n + 4096n, 'at the notes\' physical address');
+    t.equal(Number(stub.readBigUInt64LE(o + 0x20)), note.length, 'the notes\' size');
+    t.same(stub.subarray(Number(stub.readBigUInt64LE(o + 8))), note, 'holding the notes');
+  }
+  // an arm64 Image: its header alone
+  const image = Buffer.alloc(1 << 16, 0xaa);
+  Buffer.from('ARM\x64', 'latin1').copy(image, 56);
+  const img = join(dir, 'Image');
+  writeFileSync(img, image);
+  t.same(readFileSync(restoreKernel(img, dir)), image.subarray(0, 64), 'the Image header alone');
+  // anything else (a bzImage): as it is
+  const bz = join(dir, 'bzImage');
+  writeFileSync(bz, Buffer.alloc(4096, 0x55));
+  t.equal(restoreKernel(bz, dir), bz, 'another kernel is given as it is');
 });
