@@ -70,7 +70,13 @@ async function pair(t: Test, files: Record<string, string | [string, number]>): 
 const statIs = (s: Side, text: string, log = false) => readIf(join(s.sup(log), 'stat')) === text;
 
 async function both(sides: Side[], what: string, fn: (s: Side) => boolean, ms = 5000) {
-  await until(() => sides.every(fn), ms, `${what} on both sides`);
+  try {
+    await until(() => sides.every(fn), ms, `${what} on both sides`);
+  } catch (e) {
+    // which side did not get there, and what its supervise/ says
+    const late = sides.filter((s) => !fn(s)).map((s) => `${s.kind}: stat ${JSON.stringify(readIf(join(s.sup(), 'stat')))}, pid ${pidIn(s.sup())}`);
+    throw new Error(`${(e as Error).message} (${late.join('; ')})`);
+  }
 }
 
 t.test('supervise/ files are the same as Debian runsv writes, state by state', async (t) => {
