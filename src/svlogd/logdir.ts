@@ -434,7 +434,7 @@ export class Logdir {
     }
   }
 
-  /** The file just rotated is never the one removed (newName() keeps names in the order written; an old file renamed by hand may still sort after it). */
+  /** The file just rotated is never the one removed (a safeguard: newName() names it after every old file unless it could not read the directory). */
   private isProtected(f: string): boolean {
     return f === this.fnsave;
   }

@@ -281,13 +281,22 @@ exit 1
 `;
 
 /**
- * faults-check NAME...: every log file of each writer (old ones by their TAI64N names, then
- * current), as the lines were written: FILE lines (size, NUL bytes, the last byte: a file
+ * faults-check NAME...: once the loggers are idle, every log file of each writer (old ones
+ * by their TAI64N names, then current), as the lines were written: FILE lines (size, NUL bytes, the last byte: a file
  * must end with a newline), BAD lines (a line not as written), per writer a LOG line (lines,
  * bad, gaps in a run's numbers, a run met again after another began) and a RUN line for each
  * run of the writer (boot id, pid: first and last number, lines).
  */
 const CHECK_SCRIPT = `#!/bin/sh
+# the writers are paused: first let the loggers write what is still in the pipes (a rotation
+# then renames current and removes the oldest file), until the listing stays the same
+prev=
+for i in $(seq 40); do
+  cur=$(for w in "$@"; do ls -l "/etc/sv/$w/log/main"; done | md5sum)
+  [ "$cur" = "$prev" ] && break
+  prev=$cur
+  usleep 500000
+done
 for w in "$@"; do
   d=/etc/sv/$w/log/main
   files=$(ls "$d" | grep -E '^(@[0-9a-f]{24}\\.[su]|current)$')
