@@ -52,10 +52,10 @@ export async function cachedVmlinux(bzImage: string, dir: string): Promise<strin
 const ARM64_HEADER_BYTES = 64;
 const ARM64_MAGIC = Buffer.from([0x41, 0x52, 0x4d, 0x64]);
 const ARM64_MAGIC_AT = 56;
-/** ELF64: the file header's size, a program header's size, and the program header types used. */
-const ELF64_HEADER_BYTES = 64;
 /** How much of a kernel file restoreKernel reads for its headers (an ELF's program headers follow its header). */
 const HEADERS_BYTES = 4096;
+/** ELF64: the file header's size, a program header's size, and the program header types used. */
+const ELF64_HEADER_BYTES = 64;
 const ELF64_PHDR_BYTES = 56;
 const PT_LOAD = 1;
 const PT_NOTE = 4;
