@@ -16,10 +16,12 @@ import { writeStats, type SupervisorStats } from '../lib/supervise.ts';
 import { Rewrite } from './rewrite.ts';
 
 /**
- * Beyond runit: holds back the first stats.json of fresh services until release(). At boot
- * stage 2's runsvdir holds them through its first pass and releases them when it serves
- * events (before any client can be told of one): forty files of a twenty-service boot
- * that say nothing yet, out of the way of the services starting (docs/performance.md).
+ * Beyond runit: holds back the first stats.json of fresh services until release(). The
+ * supervisor holds them through its first pass and releases them when it serves events
+ * (before any client can be told of one; at boot a second later, else right after the
+ * pass): forty files of a twenty-service boot, ten of a container's ten services, that say
+ * nothing yet, written after the services are spawned rather than between the spawns
+ * (docs/performance.md).
  * While held, a stats.json that would say only "started once" (and ready on its start) is
  * not written into a supervise/ directory this supervisor made (nothing older to overwrite
  * there); written when the hold ends, or at once when there is more to say.

@@ -54,7 +54,8 @@ export interface RunsvdirOptions {
    * how long after the first pass the events socket and the watch are set up (default 0:
    * right after it). Stage 2 waits a second: at boot nobody needs them sooner, and the
    * work is then not in the way of the services starting (docs/performance.md). Until
-   * then, a fresh service's first stats.json is held back too (StatsHold).
+   * then (with the default, until the first pass has spawned every service), a fresh
+   * service's first stats.json is held back too (StatsHold).
    */
   serveDelayMs?: number;
 }
@@ -91,8 +92,8 @@ export class Runsvdir {
   readonly events = new EventHub();
   /** declared dependencies between the services, and the timeline (beyond runit) */
   readonly coordinator: Coordinator;
-  /** the first stats.json of fresh services, held until serve() when it is delayed */
-  private readonly statsHold: StatsHold | undefined;
+  /** the first stats.json of fresh services, held until serve(): written after the first pass's spawns */
+  private readonly statsHold = new StatsHold();
   /** descriptors kept back for the supervisor's own work (fdreserve.ts) */
   private readonly fds = new FdReserve();
   /** services not set up for want of descriptors, tried again later */
@@ -104,7 +105,6 @@ export class Runsvdir {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
-    this.statsHold = (opts.serveDelayMs ?? 0) > 0 ? new StatsHold() : undefined;
     this.coordinator = new Coordinator(opts.events === false ? undefined : this.dir, (line) => this.warn(line));
   }
 
@@ -130,7 +130,7 @@ export class Runsvdir {
    */
   private serve(): void {
     // before any client can connect: stats.json is written before an event is told
-    this.statsHold?.release();
+    this.statsHold.release();
     if (this.stopped) return;
     if (this.opts.events !== false) {
       // a read-only scan directory has no events socket; supervision goes on without it
