@@ -14,9 +14,7 @@ import { monotonicMs } from '../lib/sys.ts';
 import { Runsvdir } from '../runsvdir/runsvdir.ts';
 import { spawnWatched, type ChildEnd } from '../runsv/children.ts';
 import { DEFAULT_STATE, SUPERVISE_SUBDIR } from './paths.ts';
-import { readStatusFile, sendControl } from '../lib/supervise.ts';
-import { readServiceModel } from '../lib/servicemodel.ts';
-import { S_DOWN } from '../lib/status.ts';
+import { readStatusFile } from '../lib/supervise.ts';
 
 export const DEFAULTS = {
   RUNIT_TS_SERVICES: '/etc/service',
@@ -421,8 +419,17 @@ async function init(argv: string[]): Promise<number> {
       warn(PROG, `reaping: ${(e as Error).message}`);
     }
   };
-  // on SIGCHLD (Node's own handler runs first for its children), and now and then
-  process.on('SIGCHLD', () => setImmediate(reap));
+  // on SIGCHLD (Node's own handler runs first for its children; one look for all the
+  // SIGCHLDs of a turn of the event loop: a stop ends many children at once), and now and then
+  let reapQueued = false;
+  process.on('SIGCHLD', () => {
+    if (reapQueued) return;
+    reapQueued = true;
+    setImmediate(() => {
+      reapQueued = false;
+      reap();
+    });
+  });
   setInterval(reap, 1000).unref();
 
   // signals: those of RUNIT_TS_STOP_SIGNALS stop (remembered if one comes while start-up
@@ -535,7 +542,9 @@ async function init(argv: string[]): Promise<number> {
     }
     // (on the monotonic clock: a step of the wall clock must not cut the grace short)
     const deadline = monotonicMs() + grace;
-    await stopInOrder(rdir, svdir, grace);
+    // from here the supervisor signals first and writes the services' state afterwards
+    rdir.leave();
+    await stopInOrder(rdir, grace);
     // the loggers last: each sees EOF once its service is down
     await rdir.stopAll(Math.max(0, deadline - monotonicMs()));
   };
@@ -744,19 +753,17 @@ function scriptsIn(dir: string): string[] {
 /**
  * Stop the services (not their loggers) dependents first: a service is asked down
  * (`sv down`: TERM, CONT, ./finish) once no running service names it in dependencies.d/
- * or waits-for.d/ (the supervisor's own reading of them, src/lib/servicemodel.ts); the
- * rest in parallel. A cycle is stopped all at once. Resolves when all are down, or
- * after `ms`.
+ * or waits-for.d/ (as its supervisor read them, src/lib/servicemodel.ts); the rest in
+ * parallel. A cycle is stopped all at once. Resolves when all are down, or after `ms`.
+ * The control byte goes to each supervisor in-process (Runsvdir.control), not through
+ * its supervise/control FIFO: no file to open, and no turn of the event loop to wait.
  */
-async function stopInOrder(rd: Runsvdir, svdir: string, ms: number): Promise<void> {
-  const names = rd.names();
+async function stopInOrder(rd: Runsvdir, ms: number): Promise<void> {
   const after = new Map<string, string[]>();
   const up = new Set<string>();
-  for (const n of names) {
-    const m = readServiceModel(join(svdir, n));
-    after.set(n, [...m.dependencies, ...m.waitsFor]);
-    const r = readStatusFile(join(svdir, n));
-    if (r.kind !== 'ok' || r.status.state !== S_DOWN) up.add(n);
+  for (const s of rd.running()) {
+    after.set(s.name, s.needs);
+    if (!s.down) up.add(s.name);
   }
   const asked = new Set<string>();
   let done: () => void = () => {};
@@ -769,8 +776,7 @@ async function stopInOrder(rd: Runsvdir, svdir: string, ms: number): Promise<voi
     const next = free.length === 0 && !stopping ? [...up] : free;
     for (const n of next) {
       asked.add(n);
-      const r = sendControl(join(svdir, n), 'd');
-      if (r.kind !== 'ok') up.delete(n);
+      if (!rd.control(n, 'd')) up.delete(n);
     }
     if (up.size === 0) done();
     else if (next.some((n) => !up.has(n))) step();

@@ -91,6 +91,8 @@ export class Report {
   /** events held, with when they happened */
   private held: Held[] = [];
   private closed = false;
+  /** the supervisor is going away: stats.json is written only by writeDeferred(), and later() is told of a change */
+  private later: (() => void) | undefined;
   /** stats.json written again after a failed write, each failure said once (rewrite.ts) */
   private readonly rewrite: Rewrite;
 
@@ -168,6 +170,24 @@ export class Report {
     if (!this.holding) this.flush();
   }
 
+  /**
+   * The supervisor is going away (Runsv.leave()): from now on stats.json is not written when
+   * it changes, but when `later` (told of each change) calls writeDeferred(); events are
+   * sent at once all the same, so that stats.json may lag behind them.
+   */
+  defer(later: () => void): void {
+    this.later = later;
+  }
+
+  /** Write the stats.json held back by defer(). */
+  writeDeferred(): void {
+    if (this.closed) return;
+    const later = this.later;
+    this.later = undefined;
+    this.flush();
+    this.later = later;
+  }
+
   /** runsv exits: a stats.json still waiting for the StatsHold is not written. */
   close(): void {
     this.closed = true;
@@ -176,6 +196,10 @@ export class Report {
 
   /** Write every stats.json marked; one that fails stays marked and is tried again (rewrite.ts). */
   private flush(): void {
+    if (this.later) {
+      if (this.svd.some((s) => s.stats.dirty)) this.later();
+      return;
+    }
     let failed = false;
     for (const s of this.svd) {
       if (!s.stats.dirty) continue;

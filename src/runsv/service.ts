@@ -49,6 +49,12 @@ export const FORK_RETRY_MS = 5000;
 export const LOG_LOCK_POLL_MS = 100;
 /** A dead supervisor's leftover gets TERM, then KILL after this long. */
 export const LEFTOVER_GRACE_MS = 5000;
+/**
+ * While the supervisor is going away (leave()): how long after a change the status files
+ * and stats.json are written (ms). A process that stops on its TERM is down sooner, so its
+ * stop is written once, as down; one that holds on is seen as stopping after this long.
+ */
+export const LEAVE_WRITE_DELAY_MS = 50;
 
 const SIGNALS: Record<string, NodeJS.Signals> = {
   a: 'SIGALRM', h: 'SIGHUP', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2',
@@ -135,6 +141,11 @@ export class Runsv {
   private pidChanged = true;
   private readonly exits: ChildExit[] = [];
   private sigterm = false;
+  /** the supervisor is going away (leave()): status files written later, no crash throttle */
+  private leaving = false;
+  /** leaving: the svds whose status files wait for writeTimer */
+  private readonly unwritten = new Set<Svd>();
+  private writeTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private opened = false;
   private closed = false;
@@ -186,7 +197,49 @@ export class Runsv {
 
   /** runsv's update_status: pid (only when changed), stat, status; each written .new then renamed. */
   private updateStatus(s: Svd): void {
+    if (this.leaving) {
+      this.unwritten.add(s);
+      this.writeLater();
+      return;
+    }
     s.rewrite!.done(this.writeStatusFiles(s));
+  }
+
+  /**
+   * Beyond runit, while the supervisor is going away: what changed is written
+   * LEAVE_WRITE_DELAY_MS from now, all at once (status files, then stats.json), so that a
+   * stop signals first; runsv exiting before then drops it (close()).
+   */
+  private writeLater(): void {
+    this.writeTimer ??= setTimeout(() => {
+      this.writeTimer = undefined;
+      for (const s of this.unwritten) s.rewrite!.done(this.writeStatusFiles(s));
+      this.unwritten.clear();
+      this.report.writeDeferred();
+    }, LEAVE_WRITE_DELAY_MS).unref();
+  }
+
+  /**
+   * Beyond runit: the supervisor is going away with every service (container-init's stop).
+   * From now on the status files and stats.json are written a little after a change
+   * rather than at once (writeLater), nothing when runsv exits first, and a process that
+   * ran less than a second is not followed by the crash throttle's sleep (nothing is
+   * started again). The protocol is runsv's otherwise: control bytes, signals, ./finish.
+   */
+  leave(): void {
+    this.leaving = true;
+    this.report.defer(() => this.writeLater());
+  }
+
+  /** The names in dependencies.d/ and waits-for.d/, as read for the last start of ./run. */
+  needs(): string[] {
+    const d = this.gate.declared();
+    return [...d.dependencies, ...d.waitsFor];
+  }
+
+  /** The service is down: neither ./run nor ./finish runs. */
+  down(): boolean {
+    return this.svd[0].state === S_DOWN;
   }
 
   /**
@@ -694,8 +747,9 @@ export class Runsv {
     this.report.event(s, 'down');
     // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
     // this holds back this service only, as each runsv is a process of its own. How long
-    // it ran is measured on the monotonic clock (runsv: the wall clock, which may step)
-    if (ranMs < THROTTLE_MS) {
+    // it ran is measured on the monotonic clock (runsv: the wall clock, which may step).
+    // Not while the supervisor is going away: nothing is started again
+    if (ranMs < THROTTLE_MS && !this.leaving) {
       this.release();
       await delay(THROTTLE_MS);
     }
@@ -738,6 +792,9 @@ export class Runsv {
   close(resolveDone = true): void {
     if (this.closed) return;
     this.closed = true;
+    // leaving: what is not written yet never is (the supervisor is going away)
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
     this.report.close();
     this.readiness.end();
     this.gate.leave();

@@ -352,6 +352,40 @@ export class Runsvdir {
   }
 
   /**
+   * The services supervised now, each with what it needs (dependencies.d/ and waits-for.d/
+   * as its supervisor read them for its last start) and whether it is down.
+   */
+  running(): Array<{ name: string; needs: string[]; down: boolean }> {
+    return [...this.services.values()].flatMap((e) => (e.runsv ? [{ name: e.name, needs: e.runsv.needs(), down: e.runsv.down() }] : []));
+  }
+
+  /** Give the supervisor of `name` a control byte, as writing it to its supervise/control does; false when none runs. */
+  control(name: string, c: string): boolean {
+    for (const e of this.services.values()) {
+      if (e.name !== name || !e.runsv) continue;
+      e.runsv.control(c);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Beyond runit: the supervisor is going away with its services (container-init's stop,
+   * before the services are asked down). No more passes (nothing new is started), and
+   * every runsv writes its status files and stats.json a little after a change rather
+   * than at once, and not at all once it exits (Runsv.leave()): a stop of many services
+   * signals them all first.
+   */
+  leave(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
+    for (const e of this.services.values()) e.runsv?.leave();
+  }
+
+  /**
    * Stop every service as `sv exit` would (TERM + CONT, ./finish, then the logger sees
    * EOF), all in parallel; after `timeoutMs` KILL what is left. Resolves when all are down.
    */

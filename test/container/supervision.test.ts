@@ -2,7 +2,7 @@
 // paths runit users type (/etc/service/NAME, /etc/sv/NAME: supervise/ is a link into
 // /run, as Debian does), services added while the container runs, waiting for the
 // services before the main command, and services that end the container (max-failures,
-// the global knob, a ./finish writing exit-container), and the stop in order.
+// the global knob, a ./finish writing exit-container), the stop in order, and what sv status says during it.
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,6 +130,22 @@ if (skip) {
     const l = await logs(name);
     t.ok(l.indexOf('shutdown: 10-bye') < l.indexOf('hello: finish'), 'services stop after the shutdown scripts');
     t.ok(l.indexOf('hello-log: EOF') > l.indexOf('hello: finish'), 'the logger saw everything, then EOF');
+  });
+
+  t.test('during a long stop sv status tells the truth: a service that stopped is down, one holding on to its TERM is stopping', async (t) => {
+    const name = 'rtt-stopping';
+    await start(name, ['-e', 'RUNIT_TS_KILL_GRACETIME=8000']);
+    await podman(['exec', name, 'sv', 'up', 'stubborn']);
+    await until('stubborn up', async () => (await logs(name)).includes('stubborn: up'));
+    // TERM through podman kill: podman stop would refuse podman exec while it waits
+    await podman(['kill', '--signal', 'TERM', name]);
+    const seen = await until('sv status during the stop', async () => {
+      const r = await podman(['exec', name, 'sv', 'status', 'stubborn', 'ticker'], { reject: false });
+      return /got TERM/.test(r.stdout) && /^down: ticker:/m.test(r.stdout) ? r.stdout : undefined;
+    }, 7000);
+    t.match(seen, /^run: stubborn: \(pid \d+\) \d+s, normally down, want down, got TERM$/m, 'stubborn: TERM sent, still running');
+    t.match(seen, /^down: ticker: \d+s, normally up$/m, 'ticker: down');
+    t.equal((await podman(['wait', name], { timeout: 30_000 })).stdout.trim(), '0', 'then the container exits 0 (stubborn killed after the grace time)');
   });
 
   t.test('signals: HUP and USR2 are passed on to the main command, RUNIT_TS_STOP_SIGNALS says which stop', async (t) => {
