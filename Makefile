@@ -213,8 +213,8 @@ reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	  $(TAP) --jobs=1 --timeout=3600 test/reliability/*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	set -o pipefail; $(TAP) --jobs=1 test/boot/reliability-*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 	# what is too long for every run (about 25 minutes): the Debian image's firmware boot
-	# paths and initramfs on both arches, its arm64 nginx container, two builds of its lock
-	# per arch compared byte for byte
+	# paths and initramfs on both arches, its arm64 nginx container and runit-ts's overlay
+	# on that Debian base, two builds of its lock per arch compared byte for byte
 	set -o pipefail; $(TAP) --jobs=1 --timeout=3600 test/long/*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
 # the boot benchmark boots both arches: it builds its images from the executables (and the
