@@ -19,7 +19,9 @@ export class FdReserve {
   /** Hold the reserve (again); false, with nothing held, when the descriptors are not there. */
   hold(): boolean {
     try {
-      while (this.fds.length < RESERVE_FDS) this.fds.push(openSync('/dev/null', C.O_RDONLY));
+      // the root directory: every root has one, where /dev/null may be missing (a bare
+      // root file system run with unshare or chroot): only a want of descriptors fails here
+      while (this.fds.length < RESERVE_FDS) this.fds.push(openSync('/', C.O_RDONLY));
       return true;
     } catch {
       this.release();
