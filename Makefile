@@ -216,9 +216,10 @@ reliability: build $(foreach a,$(ARCHES),out/$(a)/initramfs.img)
 	# OOM-killed in its cgroup, and 20 power losses of the disk image while services log
 	# through svlogd (RUNIT_TS_FAULT_CYCLES, RUNIT_TS_FAULT_SEED)
 	set -o pipefail; $(TAP) --jobs=1 --timeout=3600 test/faults/*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
-	# what is too long for every run (about 35 minutes): the Debian image's aarch64 direct
-	# boot, its firmware boot paths and initramfs on both arches, its arm64 nginx container,
-	# two builds of its lock per arch compared byte for byte
+	# what is too long for every run (about 40 minutes): the Debian image's aarch64 direct
+	# boot, its firmware boot paths and initramfs on both arches, its arm64 nginx container
+	# and runit-ts's overlay on that Debian base, two builds of its lock per arch compared
+	# byte for byte
 	set -o pipefail; $(TAP) --jobs=1 --timeout=3600 test/long/*.test.ts | grep -E '^ *(# figure|not ok|ok [0-9]+ - test/)'
 
 # the boot benchmark boots both arches: it builds its images from the executables (and the

@@ -141,7 +141,7 @@ export class Runsv {
   private pidChanged = true;
   private readonly exits: ChildExit[] = [];
   private sigterm = false;
-  /** the supervisor is going away (leave()): status files written later, no crash throttle */
+  /** the supervisor is going away (leave()): status files written later, no crash throttle for what stops */
   private leaving = false;
   /** leaving: the svds whose status files wait for writeTimer */
   private readonly unwritten = new Set<Svd>();
@@ -223,8 +223,9 @@ export class Runsv {
    * Beyond runit: the supervisor is going away with every service (container-init's stop).
    * From now on the status files and stats.json are written a little after a change
    * rather than at once (writeLater), nothing when runsv exits first, and a process that
-   * ran less than a second is not followed by the crash throttle's sleep (nothing is
-   * started again). The protocol is runsv's otherwise: control bytes, signals, ./finish.
+   * ran less than a second and is not wanted up is not followed by the crash throttle's
+   * sleep (it is not started again). The protocol is runsv's otherwise: control bytes,
+   * signals, ./finish.
    */
   leave(): void {
     this.leaving = true;
@@ -748,8 +749,9 @@ export class Runsv {
     // runsv sleeps a second when the process ran less than one (a crash loop's throttle);
     // this holds back this service only, as each runsv is a process of its own. How long
     // it ran is measured on the monotonic clock (runsv: the wall clock, which may step).
-    // Not while the supervisor is going away: nothing is started again
-    if (ranMs < THROTTLE_MS && !this.leaving) {
+    // Not while the supervisor is going away, for a service no longer wanted up: it is not
+    // started again
+    if (ranMs < THROTTLE_MS && !(this.leaving && s.want !== 'up')) {
       this.release();
       await delay(THROTTLE_MS);
     }
