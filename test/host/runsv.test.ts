@@ -194,7 +194,11 @@ t.test('./finish gets exit code and signal; restart throttled to 1 s', async (t)
     run: sh('echo run >> runs\nif [ -e crash ]; then rm crash; exit 3; fi\nexec sleep 1000'),
     finish: sh('echo "$1 $2" >> finish.log'),
   });
-  await both(sides, 'running', (s) => pidIn(s.sup()) > 0 && statIs(s, 'run\n'));
+  // the run script must be past its crash check (exec'd into sleep) before the file is made
+  // and the kill sent: a shell killed earlier leaves runs a line short, or takes the crash
+  // for itself, and under load that happened
+  const slept = (s: Side) => (readIf(`/proc/${pidIn(s.sup())}/comm`) ?? '') === 'sleep\n';
+  await both(sides, 'running', (s) => pidIn(s.sup()) > 0 && statIs(s, 'run\n') && slept(s));
   for (const s of sides) writeFileSync(s.file('crash'), '');
   for (const s of sides) process.kill(pidIn(s.sup()), 'SIGKILL');
   await both(sides, 'restarted after crash', (s) => readIf(s.file('runs')) === 'run\nrun\nrun\n' && statIs(s, 'run\n'), 6000);
