@@ -180,20 +180,27 @@ export async function makeLock(o: LockOptions): Promise<LockFile> {
       const local = ours ? [await o.initRepo(arch, ensureDir(join(tmp, 'repo')))] : [];
       o.say(`${arch}: resolving ${o.request.variant} + ${o.request.packages.length} package(s) against Debian ${SUITE} (${o.request.components.join(', ')})`);
       const t0 = Date.now();
-      await mmdebstrap({
+      // apt resolves the request first without installing anything (seconds, where the
+      // real run below installs the essential packages before it meets a package Debian
+      // lacks or one that needs systemd): bad input is told at once
+      const request = {
         arch,
         variant: o.request.variant,
         include: [ours ? o.initPackage : DEBIAN_INIT_PACKAGE, ...o.request.packages],
         sources: [...archiveSources(o.request.components), ...local],
         target: '/dev/null',
+        epoch: o.epoch,
+        say: o.say,
+      };
+      await mmdebstrap({ ...request, simulate: true });
+      await mmdebstrap({
+        ...request,
         skip: ['essential/unlink', 'cleanup/apt'],
         customize: [
           `sync-out /var/cache/apt/archives ${tmp}/debs`,
           `sync-out /var/lib/apt/lists ${tmp}/lists`,
           `chroot "$1" dpkg-query -W -f='\${db:Status-Abbrev}\\t\${Package}\\t\${Version}\\t\${Architecture}\\n' > ${tmp}/installed`,
         ],
-        epoch: o.epoch,
-        say: o.say,
       });
       const index = readIndexes(join(tmp, 'lists'));
       const pkgs: LockedPackage[] = [];

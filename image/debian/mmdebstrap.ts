@@ -61,6 +61,8 @@ export interface MmdebstrapRun {
   /** mmdebstrap's --customize-hook commands, in order */
   customize?: string[];
   skip?: string[];
+  /** apt only simulates: the packages are resolved, nothing is downloaded or installed (no hooks run) */
+  simulate?: boolean;
   epoch: number;
   /** progress lines */
   say: (m: string) => void;
@@ -85,9 +87,13 @@ export async function mmdebstrap(run: MmdebstrapRun): Promise<void> {
     '--aptopt=APT::Install-Recommends "false"',
     '--aptopt=Acquire::Retries "3"',
     ...(run.skip ?? []).map((s) => `--skip=${s}`),
-    // the host's resolv.conf and hostname are copied in for debootstrap's sake: not in an image
-    '--customize-hook=rm -f "$1/etc/resolv.conf" "$1/etc/hostname"',
-    ...(run.customize ?? []).map((h) => `--customize-hook=${h}`),
+    ...(run.simulate
+      ? ['--simulate']
+      : [
+          // the host's resolv.conf and hostname are copied in for debootstrap's sake: not in an image
+          '--customize-hook=rm -f "$1/etc/resolv.conf" "$1/etc/hostname"',
+          ...(run.customize ?? []).map((h) => `--customize-hook=${h}`),
+        ]),
     SUITE,
     run.target,
     ...run.sources,
