@@ -159,14 +159,18 @@ export function readReady(dir: string): ReadyRecord | undefined {
   return (readStats(dir)?.ready as ReadyRecord | null | undefined) ?? undefined;
 }
 
+/** Is readiness of this kind told by supervise/stats.json's record (not by the process running, or ./check)? */
+export function readinessRecorded(kind: string | undefined): boolean {
+  return kind === 'notification-fd' || kind === 'notify-socket' || kind === 'oneshot';
+}
+
 /**
  * Does readiness of the service in dir come from supervise/stats.json rather than
  * ./check? True for notification-fd, notify-socket and one-shots under our supervisor
  * (which writes supervise/stats.json; runit's runsv does not).
  */
 export function readyFromFile(dir: string): boolean {
-  const m = readServiceModel(dir);
-  if (m.readiness !== 'notification-fd' && m.readiness !== 'notify-socket' && m.readiness !== 'oneshot') return false;
+  if (!readinessRecorded(readServiceModel(dir).readiness)) return false;
   return present(join(dir, 'supervise', 'stats.json'));
 }
 

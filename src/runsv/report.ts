@@ -11,7 +11,7 @@
 // anything that waits): stats.json first, then the events in order.
 import type { EventSink, ServiceEvent, ServiceEventKind } from '../lib/events.ts';
 import { fileExists, inDir } from '../lib/files.ts';
-import { monotonicNow } from '../lib/servicemodel.ts';
+import { monotonicNow, readinessRecorded } from '../lib/servicemodel.ts';
 import { writeStats, type SupervisorStats } from '../lib/supervise.ts';
 import { Rewrite } from './rewrite.ts';
 
@@ -215,8 +215,9 @@ export class Report {
     const extra: ServiceStats = s.islog ? {} : this.service();
     const hold = this.statsHold;
     // ready on its start ('started', the default) is what supervise/stat says too: readers
-    // look at stats.json's "ready" only for notifications and one-shots
-    const readyOnStart = !extra.ready || extra.ready.how === 'started';
+    // look at stats.json's "ready" only for notifications and one-shots, and for those
+    // a missing file would be read as runit's runsv (ready once running): written at once
+    const readyOnStart = !readinessRecorded(extra.readiness) && (!extra.ready || extra.ready.how === 'started');
     if (hold?.held && st.fresh && st.starts <= 1 && !st.lastExit && readyOnStart && !extra.failed && !extra.waitingFor?.length) {
       // only "started once" to say, and no older file to overwrite: when the hold ends
       if (!st.deferred) {
