@@ -15,27 +15,32 @@ export const RESERVE_FDS = 16;
 /** The reserve: held while descriptors suffice, given back when they ran out. */
 export class FdReserve {
   private fds: number[] = [];
+  /** `/` could not be opened for a reason other than a want of descriptors: no reserve is tried again */
+  private unavailable = false;
 
   /**
    * Hold the reserve (again); false, with nothing held, when the descriptors are not there
    * (EMFILE, ENFILE). The root directory is what is opened: it is there in every root,
    * where /dev/null may not be (an unpacked image run with unshare or chroot). Any other
-   * failure holds no reserve and does not stop supervision.
+   * failure holds no reserve, now or later, and does not stop supervision.
    */
   hold(): boolean {
+    if (this.unavailable) return true;
     try {
       while (this.fds.length < RESERVE_FDS) this.fds.push(openSync('/', C.O_RDONLY | C.O_DIRECTORY));
       return true;
     } catch (e) {
       this.release();
       const code = (e as NodeJS.ErrnoException).code;
-      return code !== 'EMFILE' && code !== 'ENFILE';
+      if (code === 'EMFILE' || code === 'ENFILE') return false;
+      this.unavailable = true;
+      return true;
     }
   }
 
-  /** Is the reserve held? */
+  /** Is the reserve held (or, where it cannot be had at all, given up)? */
   get held(): boolean {
-    return this.fds.length === RESERVE_FDS;
+    return this.unavailable || this.fds.length === RESERVE_FDS;
   }
 
   /** Give the descriptors back to the process. */
