@@ -94,7 +94,7 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
         writeFileSync(join(dir, 'overlay.tar'), tar);
         writeOciLayout(join(dir, 'overlay-oci'), [image], spec.tag);
         const info = { name: spec.name, tag: spec.tag, arch, rootfsSha256: image.diffId.slice('sha256:'.length), epoch, withKernel: false, overlay: true };
-        const comps = components(info, img.binDir);
+        const comps = await components(info, img.binDir);
         writeFileSync(join(dir, 'overlay.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
         writeFileSync(join(dir, 'overlay.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');
         names.add('overlay.tar').add('overlay-oci').add('overlay.spdx.json').add('overlay.cdx.json');
@@ -136,7 +136,7 @@ export async function buildOutputs(spec: ResolvedSpec, opts: BuildOptions): Prom
           outputs: rootOutputs,
           ...(debian ? { debian: debian.packages } : {}),
         };
-        const comps = components(info, img.binDir);
+        const comps = await components(info, img.binDir);
         writeFileSync(join(dir, 'sbom.spdx.json'), JSON.stringify(spdx(info, comps), null, 2) + '\n');
         writeFileSync(join(dir, 'sbom.cdx.json'), JSON.stringify(cyclonedx(info, comps), null, 2) + '\n');
         names.add('sbom.spdx.json').add('sbom.cdx.json');

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadManifest, repoRoot, type Input } from './inputs.ts';
+import { fileSha256, loadManifest, repoRoot, type Input } from './inputs.ts';
 import { DEB_ARCH, type Arch } from '../src/lib/platform.ts';
 import type { LockedPackage } from './debian/lock.ts';
 
@@ -83,10 +83,6 @@ export function bundledPackages(metaFile = join(repoRoot, 'out', 'bundle', 'meta
   });
 }
 
-function sha256File(p: string): string {
-  return createHash('sha256').update(readFileSync(p)).digest('hex');
-}
-
 /** The package URL of a Debian package of a lock (Debian 12). */
 export function debianPurl(p: Pick<LockedPackage, 'name' | 'version' | 'arch'>): string {
   return `pkg:deb/debian/${enc(p.name)}@${encodeURIComponent(p.version)}?arch=${p.arch}&distro=debian-12`;
@@ -126,7 +122,8 @@ export function declaredLicense(licenses: string[] | undefined): string {
   return uniq.length === 1 ? uniq[0]!.replace(/^\((.*)\)$/, '$1') : uniq.join(' AND ');
 }
 
-export function components(info: ImageInfo, binDir: string): Component[] {
+/** Every component of an image's SBOM: pinned inputs, the files we build (hashed as streamed), the lock's packages, the bundle's npm packages. */
+export async function components(info: ImageInfo, binDir: string): Promise<Component[]> {
   const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
   const out: Component[] = imageInputs(info.arch, info.withKernel, info.services, info.overlay, info.debian !== undefined).map((i) => ({
     ref: `input-${i.id}`,
@@ -143,7 +140,7 @@ export function components(info: ImageInfo, binDir: string): Component[] {
     info.overlay ? ['launch', 'runit-ts-launch', "the overlay's launcher (runs the executable through its own loader)"] : ['runit', 'runit-ts-pid1', 'the PID 1 shim of bootable images'],
   ];
   for (const [file, name, description] of built)
-    out.push({ ref: `built-${name}`, name, version, type: 'file', sha256: sha256File(join(binDir, file)), description: `${description} (${DEB_ARCH[info.arch]})` });
+    out.push({ ref: `built-${name}`, name, version, type: 'file', sha256: await fileSha256(join(binDir, file)), description: `${description} (${DEB_ARCH[info.arch]})` });
   for (const p of info.debian ?? [])
     out.push({ ref: `deb-${p.name}-${p.arch}`, name: p.name, version: p.version, type: 'library', purl: debianPurl(p), sha256: p.sha256, licenses: p.licenses, description: `Debian package (${p.arch}, source ${p.source}) of the lock, ${p.url}` });
   out.push(...bundledPackages());
