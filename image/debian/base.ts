@@ -5,7 +5,7 @@
 // Everything after it (the kernel's modules, the spec's services, users, trees and files)
 // is added by image/rootfs.ts, as for the busybox base.
 import { createHash } from 'node:crypto';
-import { existsSync, linkSync, copyFileSync, readFileSync, renameSync, rmSync, mkdtempSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, copyFileSync, renameSync, rmSync, mkdtempSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { extract } from 'tar-stream';
 import { hostArch, type Arch } from '../../src/lib/platform.ts';
@@ -143,7 +143,8 @@ export async function tarEntries(tarFile: string, o: { epoch: number; components
     ex.on('finish', resolve);
     ex.on('error', reject);
   });
-  ex.end(readFileSync(tarFile));
+  // streamed: the entries hold the files' bytes, the tar is not held beside them
+  createReadStream(tarFile).on('error', (e) => ex.destroy(e)).pipe(ex);
   await done;
   return entries;
 }
