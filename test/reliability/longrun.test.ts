@@ -9,4 +9,4 @@ import { longrunSuite } from '../lib/longrun-suite.ts';
 
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
 
-t.test('100,000 restarts and a day of rotations: memory, descriptors and timers afterwards', (t) => longrunSuite(t, { crashers: 500, restarts: 100_000, loggers: 10, rotations: 1440, boundMs: 900_000 }));
+t.test('100,000 restarts and a day of rotations: memory, descriptors and timers afterwards', (t) => longrunSuite(t, { crashers: 500, restarts: 100_000, loggers: 10, rotations: 1440, boundMs: 900_000, pssGrowth: 0.1 }));
