@@ -9,16 +9,22 @@ import { ourSv, processesUnder, serviceDir, sh, supervisor } from '../lib/reliab
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
 
 const N = 50;
+/** the limit on a quiet machine (s), and at least this many times the first start's time */
 const LIMIT_S = 2;
+const LOAD_FACTOR = 2;
 const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`);
 
-t.test(`supervisor SIGKILLed with ${N} services running: all supervised again within ${LIMIT_S} s, none twice`, async (t) => {
+t.test(`supervisor SIGKILLed with ${N} services running: all supervised again within ${LIMIT_S} s (or twice the first start), none twice`, async (t) => {
   const first = supervisor(t, (tr) => {
     for (const n of names) serviceDir(join(tr.sv, n), { run: sh('exec sleep 100000') });
   });
   const { tr } = first;
   const dir = (n: string) => join(tr.sv, n);
+  const tUp = performance.now();
   await until(() => names.every((n) => pidIn(join(dir(n), 'supervise')) > 0), 20_000, 'all up');
+  // the first start from nothing, measured here: on a loaded machine the limit grows with it
+  const firstS = (performance.now() - tUp) / 1000;
+  const limitS = Math.max(LIMIT_S, LOAD_FACTOR * firstS);
   const before = new Map(names.map((n) => [n, pidIn(join(dir(n), 'supervise'))]));
 
   first.bg.proc.kill('SIGKILL');
@@ -43,8 +49,8 @@ t.test(`supervisor SIGKILLed with ${N} services running: all supervised again wi
   };
   await until(settled, 15_000, 'every service supervised again');
   const took = (performance.now() - t0) / 1000;
-  t.comment(`figure: ${N} services supervised again ${took.toFixed(2)} s after the new supervisor started (limit ${LIMIT_S} s)`);
-  t.ok(took <= LIMIT_S, `within ${LIMIT_S} s (${took.toFixed(2)} s)`);
+  t.comment(`figure: ${N} services supervised again ${took.toFixed(2)} s after the new supervisor started (limit ${limitS.toFixed(2)} s; the first start took ${firstS.toFixed(2)} s)`);
+  t.ok(took <= limitS, `within ${limitS.toFixed(2)} s (${took.toFixed(2)} s)`);
 
   // a while later still exactly one process per service, and sv agrees
   await new Promise((r) => setTimeout(r, 500));
