@@ -99,6 +99,8 @@ export class Logdir {
   private proc: ChildProcess | undefined;
   private procName = '';
   private procWaiters: Array<() => void> = [];
+  /** the processor's fork failing, said once per error until it works */
+  private forkPause: Pausing | undefined;
   /** name printed by a verbose close before the first open (runit prints its stale name) */
   private lastName = '';
   private readonly host: LogdirHost;
@@ -617,8 +619,24 @@ export class Logdir {
       reported = true;
       this.processorDone(child, code, signal).catch((e: unknown) => this.host.warn(`processor: ${this.name}`, e));
     };
-    child.on('error', () => done(111, null));
+    // no pid: the process was never made (EAGAIN at a process limit): as runit's fork loop,
+    // "pausing: unable to fork for processor" and another try 3 s later, not a failed
+    // processor started again at once (which would spin while the limit holds)
+    child.on('error', (e) => (child.pid === undefined ? this.forkFailed(uname, child, e) : done(111, null)));
     child.on('exit', done);
+  }
+
+  /** The processor's process could not be made: say so (once per error) and try again after runit's pause. */
+  private forkFailed(uname: string, child: ChildProcess, e: unknown): void {
+    if (this.proc !== child) return;
+    (this.forkPause ??= new Pausing(this.host)).say(`unable to fork for processor: ${this.name}`, e);
+    void this.host.sleep(PAUSE_MS).then(() => {
+      if (this.proc !== child) return;
+      this.proc = undefined;
+      this.startProcessor(uname);
+      const next = this.proc as ChildProcess | undefined;
+      if (next?.pid !== undefined) this.forkPause = undefined;
+    });
   }
 
   /** A processor that could not start: retry after runit's pause instead of spinning. */

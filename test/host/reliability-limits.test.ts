@@ -3,14 +3,19 @@
 //    services (clone fails with EAGAIN). As runit's runsv: "unable to fork, sleeping"
 //    and another try 5 s later; nothing is taken for an exit (no ./finish, no exit in
 //    stats.json); once the limit lifts every service starts, none twice.
+//  - svlogd's processor under the same limit: its process cannot be made. As runit's
+//    svlogd: "pausing: unable to fork for processor" (said once here) and another try 3 s
+//    later, not a processor taken for failed and started again at once; once the limit
+//    lifts the rotated file is processed and no line is lost.
 //  - Descriptors: 500 services under ulimit -n 256 (all the supervisor's in one process,
 //    where runit gives each runsv its own table): one clear line, no crash, the services
 //    it did start still under control; once descriptors are free again (services
 //    removed) the ones waiting are supervised, none twice.
 import t from 'tap';
-import { mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, BIN, haveBin, readIf, until } from '../lib/host.ts';
+import { execa } from 'execa';
+import { alive, BIN, haveBin, readIf, tree, until } from '../lib/host.ts';
 import { pidIn } from '../lib/runit.ts';
 import { readStats } from '../../src/lib/supervise.ts';
 import { ourSv, pidsCgroup, pidsCgroupBase, processesUnder, serviceDir, sh, sleep, supervisor } from '../lib/reliability.ts';
@@ -23,6 +28,8 @@ const PROC_SERVICES = 20;
 /** runsv's sleep after a failed fork (ms), and the bound on all starting once the limit lifts */
 const FORK_RETRY_MS = 5000;
 const LIFT_BOUND_MS = FORK_RETRY_MS + 3000;
+/** svlogd's pause after a failed step, its processor's fork among them (ms) */
+const PROCESSOR_PAUSE_MS = 3000;
 const FD_SERVICES = 500;
 const FD_LIMIT = 256;
 /** supervised services removed to give descriptors back */
@@ -72,6 +79,48 @@ t.test(`pids.max reached: ${PROC_SERVICES} services, room for ${ALLOWED}`, { ski
   t.same(names.filter((n) => readIf(join(sv(n), 'started')) !== 'x\n'), [], 'each ./run started exactly once');
   t.same(names.filter((n) => readIf(join(sv(n), 'finished')) !== undefined), [], 'still no ./finish');
   t.comment(`figure: pids.max reached (${own} tasks of the supervisor + ${ALLOWED}): ${running.length} of ${PROC_SERVICES} services started, ${forkLines.length} "unable to fork, sleeping" lines in ${(FORK_RETRY_MS + 2000) / 1000} s, all up ${upS.toFixed(1)} s after the limit lifted (bound ${LIFT_BOUND_MS / 1000} s), 0 started twice`);
+});
+
+t.test('pids.max reached: svlogd\'s processor cannot be started', { skip: pidsCgroupBase() ? false : 'no writable pids cgroup (cgroup v1 pids hierarchy, or v2 with the pids controller)' }, async (t) => {
+  const cg = pidsCgroup(t, 'runit-ts-rel-svlogd');
+  if (!cg) throw new Error('unable to make a pids cgroup');
+  const tr = tree('runit-ts-rel-svlogd-');
+  t.teardown(() => tr.cleanup());
+  const dir = join(tr.root, 'log');
+  mkdirSync(dir);
+  // rotation at 100 bytes; the processor copies the rotated lines through
+  writeFileSync(join(dir, 'config'), 's100\n!cat\n');
+  const logger = execa(cg.wrap[0]!, [...cg.wrap.slice(1), tr.our('svlogd'), dir], { reject: false, stdin: 'pipe', all: true });
+  await sleep(2000); // its threads all made
+  cg.setMax(cg.current());
+  const line = (i: number) => `line ${String(i).padStart(4, '0')}\n`;
+  let written = '';
+  for (let i = 0; i < 20; i++) {
+    logger.stdin!.write(line(i));
+    written += line(i);
+  }
+  await sleep(PROCESSOR_PAUSE_MS * 2 + 1000); // two more tries at least
+  t.equal(logger.exitCode, null, 'svlogd still runs');
+  cg.setMax('max');
+  const processed = () => readdirSync(dir).filter((f) => /^@[0-9a-f]{24}\.s$/.test(f));
+  const t0 = performance.now();
+  await until(() => processed().length > 0, PROCESSOR_PAUSE_MS + 5000, 'a rotated file processed once the limit lifted');
+  const liftS = (performance.now() - t0) / 1000;
+  for (let i = 20; i < 25; i++) {
+    logger.stdin!.write(line(i));
+    written += line(i);
+  }
+  logger.stdin!.end();
+  const r = await logger;
+  t.equal(r.exitCode, 0, 'svlogd exits 0 at the end of its input');
+  const lines = (r.all ?? '').split('\n').filter(Boolean);
+  const forks = lines.filter((l) => /^svlogd: pausing: unable to fork for processor: .*: temporary failure$/.test(l));
+  t.ok(forks.length >= 1 && forks.length <= 2, `the fork failure said (${forks.length} lines, said again only when the error changes)`);
+  t.same(lines.filter((l) => !forks.includes(l)), [], `no other line (no "processor failed, restart" loop): ${lines.slice(0, 3).join(' | ')}${lines.length > 3 ? ` ... (${lines.length} lines)` : ''}`);
+  const logged = readdirSync(dir).filter((f) => f === 'current' || /^@[0-9a-f]{24}\.[su]$/.test(f)).sort().map((f) => readFileSync(join(dir, f), 'utf8')).join('');
+  // current sorts first by name but holds the newest lines: order by content
+  t.same(logged.split('\n').filter(Boolean).sort(), written.split('\n').filter(Boolean).sort(), 'every line logged once (the rotated files and current)');
+  t.comment(`figure: svlogd under pids.max: ${forks.length} "unable to fork for processor" line(s) in ${(PROCESSOR_PAUSE_MS * 2 + 1000) / 1000} s, the rotated file processed ${liftS.toFixed(1)} s after the limit lifted, 0 lines lost`);
 });
 
 t.test(`${FD_SERVICES} services under ulimit -n ${FD_LIMIT}`, async (t) => {
