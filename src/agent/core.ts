@@ -181,6 +181,9 @@ export class Agent {
   readonly #splitter = new FrameSplitter();
   readonly #scanDir: string;
   readonly #running = new Map<number, Running>();
+  // the commands' environment when a request gives none: the agent's own (nothing in the
+  // agent changes it), made once, not spread, listed and joined again for every command
+  readonly #env = commandEnv({ ...process.env, PATH: process.env['PATH'] ?? DEFAULT_PATH });
   #events: AbortController | undefined;
   // the nonce of the current session's hello
   #nonce: string | undefined;
@@ -277,7 +280,7 @@ export class Agent {
   #exec(req: Extract<AgentRequest, { op: 'exec' }>): void {
     const { id } = req;
     const [file, ...args] = req.argv;
-    const env = { ...process.env, PATH: process.env['PATH'] ?? DEFAULT_PATH, ...(req.env ?? {}) };
+    const env = req.env === undefined ? this.#env : commandEnv({ ...this.#env.vars, ...req.env });
     const cwd = req.cwd ?? '/';
     let run: Running;
     let finished = false;
@@ -397,6 +400,17 @@ function killGroup(pid: number): void {
   }
 }
 
+/** A command's environment: its variables, and the same as execve's NAME=value strings. */
+interface CommandEnv {
+  readonly vars: Readonly<Record<string, string | undefined>>;
+  readonly envp: string[];
+}
+
+/** The CommandEnv of vars (undefined values are left out, as Node's spawn leaves them). */
+function commandEnv(vars: Record<string, string | undefined>): CommandEnv {
+  return { vars, envp: Object.entries(vars).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`])) };
+}
+
 /** A command startCommand started: its pid, and the read ends of its stdout and stderr. */
 interface StartedCommand {
   readonly pid: number;
@@ -410,9 +424,9 @@ interface StartedCommand {
  * end once it is reaped. A file that is neither a script with "#!" nor a binary is run by
  * /bin/sh, as execvp (and Node's spawn) run it. Throws the start's errno error.
  */
-function startCommand(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, stdin: Buffer | undefined, onEnd: (end: ChildEnd) => void): StartedCommand {
-  const path = findCommand(file, env['PATH'] ?? '', cwd);
-  const envp = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+function startCommand(file: string, args: string[], env: CommandEnv, cwd: string, stdin: Buffer | undefined, onEnd: (end: ChildEnd) => void): StartedCommand {
+  const path = findCommand(file, env.vars['PATH'] ?? '', cwd);
+  const envp = env.envp;
   const out = native().pipe();
   const err = native().pipe();
   let inp: [number, number] | undefined;

@@ -25,9 +25,12 @@ const PORT_WAIT_MS = 100;
  * the bytecode of functions not run for a while kept. A guest saved as a snapshot restarts
  * with TCG's translations gone: V8 compiling then (a function whose bytecode was flushed, a
  * hot one moved up a tier) runs V8's compiler, all of it code TCG must translate first, in
- * the middle of the restored machine's first request.
+ * the middle of the restored machine's first request. No memory reducer: V8 collects an
+ * idle heap some seconds after its last collection; in a guest saved within those seconds,
+ * that collection (V8's whole collector, translated again) comes after the restore,
+ * beside the first command.
  */
-const AGENT_V8_FLAGS = `${INTERPRETER_ONLY} --no-flush-bytecode`;
+const AGENT_V8_FLAGS = `${INTERPRETER_ONLY} --no-flush-bytecode --no-memory-reducer`;
 
 /** The applet: serve the port until TERM (runsv's sv down). */
 export async function main(argv: string[]): Promise<number> {

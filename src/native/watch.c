@@ -25,6 +25,16 @@ typedef struct {
   int paused;
 } fd_watch;
 
+/*
+ * The watches' class, one per env (the addon's instance data): its prototype holds their
+ * methods, made once, not four new functions on each watch (V8 instantiating functions
+ * from their templates at every watchFd: a service's start, each command the guest agent
+ * runs, where under TCG every new path is code to translate).
+ */
+typedef struct {
+  napi_ref ctor;
+} watch_class;
+
 /* libuv has closed the handle: its memory is ours to free */
 static void watch_closed(uv_handle_t *h) {
   free(h);
@@ -137,7 +147,8 @@ static void watch_free(napi_env env, void *data, void *hint) {
  * watchFd(fd, onData): call onData(buffer) with what a read() of the fd gives each time it
  * becomes readable, onData(null, error) once on end of file or an error (the watch then
  * stops). The fd is made non-blocking, as a net.Socket makes it; it stays the caller's.
- * Returns { close, pause, resume, unref }; unref() lets the process end while it watches.
+ * Returns an FdWatch (methods close, pause, resume, unref, on its class); unref() lets the
+ * process end while it watches.
  */
 static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
   napi_value cb, obj, name, resource;
@@ -178,19 +189,47 @@ static napi_value js_watch_fd(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "runit-ts:watchFd", NAPI_AUTO_LENGTH, &name);
   napi_create_object(env, &resource);
   napi_async_init(env, resource, name, &w->ctx);
-  static const napi_property_descriptor d[] = {
-    FN("close", watch_close), FN("pause", watch_pause), FN("resume", watch_resume), FN("unref", watch_unref),
-  };
-  napi_create_object(env, &obj);
-  napi_define_properties(env, obj, sizeof d / sizeof d[0], d);
+  /* an instance of the watch class: its methods are the class's, made once per env */
+  watch_class *wc = NULL;
+  napi_value ctor;
+  napi_get_instance_data(env, (void **)&wc);
+  napi_get_reference_value(env, wc->ctor, &ctor);
+  napi_new_instance(env, ctor, 0, NULL, &obj);
   /* the state lives as long as the object (after close(), only that is left); its
      methods find it through `this`, so a method taken off the object cannot outlive it */
   napi_wrap(env, obj, w, watch_free, NULL, NULL);
   return obj;
 }
 
-/* this file's fd watch functions, on the addon's exports */
+/* the class's constructor: the object is all it makes (js_watch_fd wraps the state in it) */
+static napi_value watch_construct(napi_env env, napi_callback_info info) {
+  napi_value self;
+  napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
+  return self;
+}
+
+/* the env is going away: its class reference with it */
+static void watch_class_free(napi_env env, void *data, void *hint) {
+  (void)hint;
+  watch_class *wc = data;
+  napi_delete_reference(env, wc->ctor);
+  free(wc);
+}
+
+/* this file's fd watch functions, on the addon's exports, and the watches' class (the addon's instance data) */
 void watch_define(napi_env env, napi_value exports) {
+  static const napi_property_descriptor methods[] = {
+    FN("close", watch_close), FN("pause", watch_pause), FN("resume", watch_resume), FN("unref", watch_unref),
+  };
+  napi_value ctor;
+  watch_class *wc = calloc(1, sizeof *wc);
+  if (wc == NULL) {
+    napi_throw_error(env, NULL, "watchFd: out of memory");
+    return;
+  }
+  napi_define_class(env, "FdWatch", NAPI_AUTO_LENGTH, watch_construct, NULL, sizeof methods / sizeof methods[0], methods, &ctor);
+  napi_create_reference(env, ctor, 1, &wc->ctor);
+  napi_set_instance_data(env, wc, watch_class_free, NULL);
   static const napi_property_descriptor d[] = {FN("watchFd", js_watch_fd)};
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }
