@@ -39,6 +39,12 @@ export interface LongrunCounts {
   pssGrowth: number;
 }
 
+/**
+ * How long the supervisor may take to answer SIGUSR2 (ms): not a bound on anything, but
+ * after 500 services were asked down it may still be writing their status files, and on
+ * a root file system mounted with `discard` each file replaced waits for the disk
+ */
+const REPORT_WAIT_MS = 30_000;
 /** the warm-up: this long of the crash loop, and this share of the rotations */
 const WARM_MS = 15_000;
 const WARM_SHARE = 0.2;
@@ -83,7 +89,7 @@ export async function longrunSuite(t: Test, c: LongrunCounts): Promise<void> {
     await sleep(SETTLE_MS);
     writeFileSync(join(tr.root, 'resources'), '');
     process.kill(pid, 'SIGUSR2');
-    const rep = await until(() => readIf(join(tr.root, 'resources')) || undefined, 5000, 'the resource report');
+    const rep = await until(() => readIf(join(tr.root, 'resources')) || undefined, REPORT_WAIT_MS, 'the resource report');
     const live = (JSON.parse(rep) as ResourceReport).live;
     return { pss: memoryKb(pid).pss, fds: readdirSync(`/proc/${pid}/fd`).length, live };
   };
