@@ -63,6 +63,20 @@ const services: ServiceDef[] = Array.from({ length: N }, (_, i) => ({
 const STACK_PSS =
   "for p in /proc/[0-9]*; do c=$(cat $p/comm 2>/dev/null) || continue; case $c in sleep|sh|cat|awk|grep) continue;; esac; " +
   "k=$(awk '/^Pss:/{print $2}' $p/smaps_rollup 2>/dev/null); [ -n \"$k\" ] && echo \"$k $c\"; done | awk '{s+=$1; n++} END {print s, n}'";
+/**
+ * Where our supervisor's PSS goes (the process with the largest PSS but PID 1): its smaps
+ * summed by kind of mapping, as bench/supervisor.ts sums them on the host. Prints "K <kind> <kB>" lines.
+ */
+const SUPERVISOR_KINDS =
+  "b=0; for p in /proc/[0-9]*; do [ $p = /proc/1 ] && continue; k=$(awk '/^Pss:/{print $2}' $p/smaps_rollup 2>/dev/null); [ -n \"$k\" ] && [ $k -gt $b ] && { b=$k; s=$p; }; done; " +
+  "awk '/^[0-9a-f]+-/{n=$6; m=$2; if (n == \"\" || n ~ /^\\[stack/) k=\"anonymous\"; else if (n == \"[heap]\") k=\"heap\"; " +
+  "else if (n ~ /runit-ts$/) k=(substr(m,3,1) == \"x\" ? \"code\" : (substr(m,2,1) == \"w\" ? \"data\" : \"rodata\")); else if (n ~ /^\\//) k=\"libraries\"; else k=\"other\"} " +
+  "/^Pss:/{t[k]+=$2} END{for (x in t) print \"K\", x, t[x]}' $s/smaps";
+/** the kinds SUPERVISOR_KINDS sums, with what each is */
+const SUPERVISOR_KIND_NAMES: Array<[string, string]> = [
+  ['code', 'executable: code'], ['rodata', 'executable: read-only data'], ['data', 'executable: data'], ['libraries', 'libraries and the addon'],
+  ['heap', 'malloc heap ([heap])'], ['anonymous', 'anonymous (V8 heap, stacks)'], ['other', 'other'],
+];
 const shell: ServiceDef = { name: 'shell', files: { run: '#!/bin/sh\nexec 2>&1\ncd /\nexec cttyhack /bin/sh\n' } };
 /** what runit-init 0 does, in plain shell so both images take the same path */
 const HALT = 'touch /run/runit.stopit; chmod 100 /run/runit.stopit; kill -CONT 1';
@@ -183,6 +197,8 @@ interface Result {
   svMs: number;
   /** one call of the minimal single executable in the guest (ms; NaN: not in this image) */
   helloMs: number;
+  /** ours: the supervisor's PSS by kind of mapping (kB; SUPERVISOR_KINDS) */
+  kinds: Record<string, number>;
 }
 
 /** where the exedisk images carry the minimal single executable: on the erofs disk, read only when run */
@@ -311,6 +327,8 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
     if (v.ours && cpuprofDir) await fetchProfile(m, name);
     const pss = await m.run(STACK_PSS, { timeout: 60_000 });
     const [pssKb, procs] = pss.output.trim().split(/\s+/).map(Number);
+    const kinds: Record<string, number> = {};
+    if (v.ours) for (const x of (await m.run(SUPERVISOR_KINDS, { timeout: 60_000 })).output.matchAll(/^K (\w+) (\d+)/gm)) kinds[x[1]!] = Number(x[2]);
     const logged = await m.run('cat /etc/sv/b*/log/main/current | grep -c started', { timeout: 60_000 });
     if (logged.output.trim() !== String(N)) throw new Error(`${name}: expected ${N} logged lines, got ${logged.output}`);
     const st = await m.run(SV_CMD, { timeout: 60_000 });
@@ -321,7 +339,7 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
     await m.sendLine(HALT);
     const exit = await m.waitForExit({ timeout: 60_000 });
     if (exit.reason !== 'guest-shutdown') throw new Error(`${name}: ended with ${exit.reason}`);
-    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at, svMs: svMs ?? NaN, helloMs: helloMs ?? NaN };
+    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at, svMs: svMs ?? NaN, helloMs: helloMs ?? NaN, kinds };
   } finally {
     await m.dispose();
   }
@@ -448,6 +466,7 @@ if (helloNames.length) {
   console.log(`${'sv status / minimal SEA'.padEnd(26)} ${names.map((n) => (helloNames.includes(n) ? ratio(S(n, (x) => x.svMs).median, S(n, (x) => x.helloMs).median) : '-').padStart(W)).join(' ')}        target: <= 1.0x (the same boot's minimal single executable, ${HELLO})`);
 }
 if (names.includes('pmem')) console.log(`${''.padEnd(26)} (pmem: the executable's DAX-mapped pages are in no process's PSS; they are the host's memory, not the guest's)`);
+console.log(`where our supervisor's PSS goes (MiB, median): ${SUPERVISOR_KIND_NAMES.map(([k, label]) => `${label} ${ourNames.map((n) => (S(n, (x) => x.kinds[k] ?? 0).median / 1024).toFixed(1)).join('/')}`).join(', ')} (${ourNames.join('/')})`);
 console.log(`${'image (initramfs + disk)'.padEnd(26)} ${names.map((n) => (res[n]![0]!.size / 1048576).toFixed(1).padStart(W)).join(' ')} MiB`);
 console.log('');
 console.log(`where the boot goes, ${arch}: seconds since boot on the guest's clock, median of ${runs} (min-max); +: time since the row above (medians)`);
