@@ -26,6 +26,8 @@ const benches: Array<[string, string[]]> = [
   // both arches, each under emulation (TCG) unless the host has KVM for its own
   ...ARCHES.map((a): [string, string[]] => [`boot, halt and stack memory (${a})`, ['bench/boot.ts', '--arch', a, '--runs', runs]]),
 ];
+/** the column headers of the benchmarks' tables with targets: boot (ours/ref), supervisor (ours/debian), scale */
+const HEADER = /\/ref\s*$|^\s+median of runs|^services\s+ours/;
 let failed = 0;
 const targets: string[] = [];
 process.stdout.write(`make bench, ${runs} runs, started ${new Date().toISOString()}\n${await machineLine()}\n`);
@@ -37,7 +39,8 @@ for (const [title, args] of benches) {
   if (r.exitCode !== 0) failed++;
   const lines = String(r.stdout).split('\n');
   const machine = lines.find((l) => l.startsWith('machine '));
-  const hits = lines.filter((l) => l.includes('target:'));
+  // the lines with a target, and the column headers above them (which side each column is)
+  const hits = lines.filter((l) => l.includes('target:') || HEADER.test(l));
   targets.push(`${title}${r.exitCode !== 0 ? ` (failed: exit ${r.exitCode})` : ''}${machine ? `; ${machine}` : ''}`, ...hits.map((l) => `  ${l.trim()}`));
 }
 process.stdout.write(`\n== every target with its ratio (ended ${new Date().toISOString()})\n${targets.join('\n')}\n`);
