@@ -13,8 +13,14 @@ STRIP_x86_64 := strip
 STRIP_aarch64 := aarch64-linux-gnu-strip
 COMPRESS ?= none
 # image outputs (comma list): initramfs, disk, exedisk, tar, oci, docker (ARCH=all: both arches
-# and the multi-arch out/oci/); every one is built by the image builder's front end
-OUTPUTS ?= initramfs
+# and the multi-arch out/oci/); every one is built by the image builder's front end. By
+# default both boot layouts: exedisk (the executable on a read-only erofs disk), which
+# `make boot` boots, its boot being the faster (docs/performance.md), and the initramfs
+# image (everything in the initramfs: `make boot EXEDISK=none`, the boot tests)
+OUTPUTS ?= initramfs,exedisk
+# how `make boot` attaches the default image's executable disk: blk (virtio-blk), pmem
+# (virtio-pmem with DAX, x86_64), or none: boot the initramfs layout instead
+EXEDISK ?= blk
 IMAGE_BUILD := $(NODE) image/cli.ts build --out out
 comma := ,
 OUTPUT_FILE_initramfs := initramfs.img
@@ -28,16 +34,16 @@ SETUP_STAMP := out/.setup-stamp
 all: build
 
 help:
-	@echo "make boot        build and boot the default image in QEMU (ARCH=$(ARCH)); quit with Ctrl-a x"
+	@echo "make boot        build and boot the default image in QEMU (ARCH=$(ARCH)): the executable on a read-only erofs disk; quit with Ctrl-a x"
 	@echo "make test        typecheck, unit, host and boot tests on both arches"
 	@echo "make test-location  the host tests that switch users, from a copy of the checkout in a 0700 directory"
 	@echo "make setup       install Debian/npm packages and fetch the pinned inputs"
-	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1)"
-	@echo "make image       out/ARCH/{vmlinuz,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,exedisk,tar,oci,docker, ARCH=all (runit-ts-image build)"
+	@echo "make build       out/ARCH/runit-ts (single executable), runit-ts.node, runit (PID 1), early (the exedisk image's early stage)"
+	@echo "make image       out/ARCH/{vmlinuz,exedisk.img,exe.erofs,initramfs.img,cmdline,runit-ts}; OUTPUTS=initramfs,disk,exedisk,tar,oci,docker (default initramfs,exedisk), ARCH=all (runit-ts-image build)"
 	@echo "make image OUTPUTS=disk   out/ARCH/disk.img (GPT: ESP + ext4 root), root.ext4, early.img"
 	@echo "make vm-image    out/harness/ARCH/{initramfs.img,vmlinuz,cmdline}: the harness image (guest agent, 9p)"
 	@echo "make boot DISK=direct|uefi|uboot   boot out/ARCH/disk.img (uboot: aarch64 only)"
-	@echo "make boot EXEDISK=blk|pmem   boot out/ARCH/exedisk.img, the executable on a read-only erofs disk (pmem: x86_64)"
+	@echo "make boot EXEDISK=blk|pmem|none   out/ARCH/exedisk.img with the executable's erofs disk on virtio-blk (the default) or virtio-pmem (x86_64); none: out/ARCH/initramfs.img, all in the initramfs"
 	@echo "make test-container  podman/skopeo/umoci tests of the container images"
 	@echo "make test-repro  reproducibility: each arch's code cache made again equals the executable's (part of make test)"
 	@echo "make bench       benchmarks against Debian's runit"
@@ -100,7 +106,8 @@ out/%/early: image/early.c $(SETUP_STAMP)
 	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
 	$(STRIP_$*) $@
 
-build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit
+# the early stage too: the default image (exedisk) starts with it
+build: out/$(ARCH)/runit-ts out/$(ARCH)/runit-ts.node out/$(ARCH)/runit out/$(ARCH)/early
 
 # a static pattern rule: the executables are named prerequisites, so make keeps them
 # (a plain pattern rule would delete them as intermediate files once the image is built)
@@ -135,8 +142,9 @@ image: $(call IMAGE_BINARIES,$(ARCH))
 endif
 
 
-boot: $(if $(DISK),out/$(ARCH)/disk.img,$(if $(EXEDISK),out/$(ARCH)/exedisk.img,image))
-	$(NODE) scripts/boot.ts --arch $(ARCH) $(if $(DISK),--disk $(DISK)) $(if $(EXEDISK),--exedisk $(EXEDISK))
+BOOT_EXEDISK := $(filter-out none,$(EXEDISK))
+boot: $(if $(DISK),out/$(ARCH)/disk.img,$(if $(BOOT_EXEDISK),out/$(ARCH)/exedisk.img,out/$(ARCH)/initramfs.img))
+	$(NODE) scripts/boot.ts --arch $(ARCH) $(if $(DISK),--disk $(DISK),$(if $(BOOT_EXEDISK),--exedisk $(BOOT_EXEDISK)))
 
 typecheck: $(SETUP_STAMP)
 	node_modules/.bin/tsc --noEmit -p .

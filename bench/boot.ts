@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Entry } from '../src/lib/entry.ts';
 import { bootFiles, buildInitramfs, parseCompression, type Compression } from '../image/packers/initramfs.ts';
-import { buildExeDisk, EXE_DEVICES, exeDiskBoot, type ExeDevice } from '../image/packers/exedisk.ts';
+import { buildExeDisk, EXE_DEVICES, EXE_DIR, exeDiskBoot, type ExeDevice } from '../image/packers/exedisk.ts';
 import { cpioBuffer } from '../src/lib/cpio.ts';
 import { repoRoot, requireInput } from '../image/inputs.ts';
 import { resolveImage } from '../image/resolve.ts';
@@ -42,6 +42,7 @@ import { parseArch, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { busyboxEntries, inlineService, libEntries, RUNSVDIR, type ImageSpec, type ServiceDef } from '../image/rootfs.ts';
 import { boot } from '../src/harness/index.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
+import { helloExecutable, machineLine } from './hello.ts';
 
 const N = 20;
 /** Twenty services, each logging through svlogd: the set the stack memory figure is for. */
@@ -62,6 +63,20 @@ const services: ServiceDef[] = Array.from({ length: N }, (_, i) => ({
 const STACK_PSS =
   "for p in /proc/[0-9]*; do c=$(cat $p/comm 2>/dev/null) || continue; case $c in sleep|sh|cat|awk|grep) continue;; esac; " +
   "k=$(awk '/^Pss:/{print $2}' $p/smaps_rollup 2>/dev/null); [ -n \"$k\" ] && echo \"$k $c\"; done | awk '{s+=$1; n++} END {print s, n}'";
+/**
+ * Where our supervisor's PSS goes (the process with the largest PSS but PID 1): its smaps
+ * summed by kind of mapping, as bench/supervisor.ts sums them on the host. Prints "K <kind> <kB>" lines.
+ */
+const SUPERVISOR_KINDS =
+  "b=0; for p in /proc/[0-9]*; do [ $p = /proc/1 ] && continue; k=$(awk '/^Pss:/{print $2}' $p/smaps_rollup 2>/dev/null); [ -n \"$k\" ] && [ $k -gt $b ] && { b=$k; s=$p; }; done; " +
+  "awk '/^[0-9a-f]+-/{n=$6; m=$2; if (n == \"\" || n ~ /^\\[stack/) k=\"anonymous\"; else if (n == \"[heap]\") k=\"heap\"; " +
+  "else if (n ~ /runit-ts$/) k=(substr(m,3,1) == \"x\" ? \"code\" : (substr(m,2,1) == \"w\" ? \"data\" : \"rodata\")); else if (n ~ /^\\//) k=\"libraries\"; else k=\"other\"} " +
+  "/^Pss:/{t[k]+=$2} END{for (x in t) print \"K\", x, t[x]}' $s/smaps";
+/** the kinds SUPERVISOR_KINDS sums, with what each is */
+const SUPERVISOR_KIND_NAMES: Array<[string, string]> = [
+  ['code', 'executable: code'], ['rodata', 'executable: read-only data'], ['data', 'executable: data'], ['libraries', 'libraries and the addon'],
+  ['heap', 'malloc heap ([heap])'], ['anonymous', 'anonymous (V8 heap, stacks)'], ['other', 'other'],
+];
 const shell: ServiceDef = { name: 'shell', files: { run: '#!/bin/sh\nexec 2>&1\ncd /\nexec cttyhack /bin/sh\n' } };
 /** what runit-init 0 does, in plain shell so both images take the same path */
 const HALT = 'touch /run/runit.stopit; chmod 100 /run/runit.stopit; kill -CONT 1';
@@ -111,6 +126,8 @@ interface Variant {
   pmem?: string[];
   /** what the image's size line shows: the initramfs, and the disk if any */
   bytes: number;
+  /** the guest has the minimal single executable at HELLO (timed beside `sv status`) */
+  hello?: boolean;
 }
 
 /**
@@ -133,14 +150,18 @@ async function ourImage(arch: Arch, dir: string, compress: Compression, bin: str
 /** The exedisk image (small initramfs; the executable's erofs as a disk), one directory for both ways of attaching it. */
 async function buildExeDiskImage(arch: Arch, dir: string, bin: string, mark: string): Promise<string> {
   const out = join(dir, `exedisk${mark ? '-compare' : ''}`);
-  await buildExeDisk(resolveImage(benchSpec(arch), bin), out);
+  const img = resolveImage(benchSpec(arch), bin);
+  // the minimal single executable goes on the disk with ours (bench/hello.ts): no cost at boot
+  const hello = await helloExecutable(arch);
+  img.entries.push({ path: HELLO.slice(1), type: 'file', mode: 0o755, data: () => readFileSync(hello) });
+  await buildExeDisk(img, out);
   return out;
 }
 
 function exeDiskImage(arch: Arch, out: string, device: ExeDevice, mark: string): Variant {
   const b = exeDiskBoot(out, arch, device);
   return {
-    name: `${device === 'blk' ? 'erofs' : 'pmem'}${mark}`, kernel: b.kernel, initrd: b.initrd, append: `${b.append}${extraFor(mark)}`, ours: true,
+    name: `${device === 'blk' ? 'erofs' : 'pmem'}${mark}`, kernel: b.kernel, initrd: b.initrd, append: `${b.append}${extraFor(mark)}`, ours: true, hello: true,
     ...(device === 'blk' ? { drives: [{ file: b.disk, readOnly: true as const }] } : { pmem: [b.disk] }),
     bytes: statSync(b.initrd).size + statSync(b.disk).size,
   };
@@ -165,7 +186,42 @@ interface Breakdown {
   /** the kernel's random pool ready ("crng init done"): Node's first start waits for it */
   crng: number;
 }
-interface Result { up: number; halt: number; size: number; pssKb: number; procs: number; at: Breakdown }
+interface Result {
+  up: number;
+  halt: number;
+  size: number;
+  pssKb: number;
+  procs: number;
+  at: Breakdown;
+  /** one `sv status` of the twenty in the guest (ms, median of the rounds) */
+  svMs: number;
+  /** one call of the minimal single executable in the guest (ms; NaN: not in this image) */
+  helloMs: number;
+  /** ours: the supervisor's PSS by kind of mapping (kB; SUPERVISOR_KINDS) */
+  kinds: Record<string, number>;
+}
+
+/** where the exedisk images carry the minimal single executable: on the erofs disk, read only when run */
+const HELLO = `/${EXE_DIR}/hello`;
+/** `sv status` in the guest: rounds, each timing a batch of calls per subject (Node's: few; Debian's C sv: many, /proc/uptime counts 10 ms) */
+const SV_ROUNDS = 3;
+const SV_BATCH_NODE = 3;
+const SV_BATCH_C = 30;
+const SV_CMD = 'sv status /etc/service/b*';
+
+/**
+ * Times `cmd` in the guest, batch calls per round, SV_ROUNDS rounds interleaved with the
+ * other subjects' (after one untimed call each: the pages read in); ms per call, median of the rounds.
+ */
+async function guestTimes(m: Awaited<ReturnType<typeof boot>>, subjects: Array<{ cmd: string; batch: number }>): Promise<number[]> {
+  const fn = 't() { n=$1; shift; read a _ < /proc/uptime; i=0; while [ $i -lt $n ]; do "$@" > /dev/null 2>&1; i=$((i+1)); done; read b _ < /proc/uptime; echo "T$n $a $b"; }';
+  const warm = subjects.map((x) => `${x.cmd} > /dev/null 2>&1`).join('; ');
+  const round = subjects.map((x) => `t ${x.batch} ${x.cmd}`).join('; ');
+  const r = await m.run(`${fn}; ${warm}; for r in ${Array.from({ length: SV_ROUNDS }, (_, i) => i + 1).join(' ')}; do ${round}; done`, { timeout: 600_000 });
+  const lines = [...r.output.matchAll(/T(\d+) (\d+\.\d+) (\d+\.\d+)/g)].map((x) => (Number(x[3]) - Number(x[2])) * 1000 / Number(x[1]));
+  if (lines.length !== SV_ROUNDS * subjects.length) throw new Error(`sv timing in the guest: expected ${SV_ROUNDS * subjects.length} lines, got ${r.output}`);
+  return subjects.map((_, i) => summary(lines.filter((_, j) => j % subjects.length === i)).median);
+}
 
 const STEPS: Array<[keyof Breakdown, string]> = [
   ['unpackStart', 'kernel: unpacking the initramfs'],
@@ -271,13 +327,19 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
     if (v.ours && cpuprofDir) await fetchProfile(m, name);
     const pss = await m.run(STACK_PSS, { timeout: 60_000 });
     const [pssKb, procs] = pss.output.trim().split(/\s+/).map(Number);
+    const kinds: Record<string, number> = {};
+    if (v.ours) for (const x of (await m.run(SUPERVISOR_KINDS, { timeout: 60_000 })).output.matchAll(/^K (\w+) (\d+)/gm)) kinds[x[1]!] = Number(x[2]);
     const logged = await m.run('cat /etc/sv/b*/log/main/current | grep -c started', { timeout: 60_000 });
     if (logged.output.trim() !== String(N)) throw new Error(`${name}: expected ${N} logged lines, got ${logged.output}`);
+    const st = await m.run(SV_CMD, { timeout: 60_000 });
+    if ((st.output.match(/^run: /gm) ?? []).length < N) throw new Error(`${name}: ${SV_CMD} did not answer run for the ${N}: ${st.output}`);
+    const subjects = [{ cmd: SV_CMD, batch: v.ours ? SV_BATCH_NODE : SV_BATCH_C }, ...(v.hello ? [{ cmd: HELLO, batch: SV_BATCH_NODE }] : [])];
+    const [svMs, helloMs] = await guestTimes(m, subjects);
     const t0 = performance.now();
     await m.sendLine(HALT);
     const exit = await m.waitForExit({ timeout: 60_000 });
     if (exit.reason !== 'guest-shutdown') throw new Error(`${name}: ended with ${exit.reason}`);
-    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at };
+    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at, svMs: svMs ?? NaN, helloMs: helloMs ?? NaN, kinds };
   } finally {
     await m.dispose();
   }
@@ -391,12 +453,20 @@ const header = `${''.padEnd(26)} ${names.map((n) => n.padStart(W)).join(' ')}   
 console.log(`boot benchmark, ${arch}${values.cpu ? ` (-cpu ${values.cpu})` : ''}${smp ? ` (-smp ${smp})` : ''}, ${N} services each logging through svlogd, median of ${runs} runs (min-max) (QEMU, same kernel and accelerator)`);
 console.log(`runit-ts: the executable in the initramfs${compress !== 'none' ? ` (${compress})` : ''}; erofs: on a read-only erofs disk (virtio-blk); pmem: the same on virtio-pmem with DAX${extra ? `; ours booted with${extra}` : ''}`);
 console.log(`ours built from ${binDir}${compareDir ? `; marked *: from ${compareDir}${values['compare-append'] ? `, command line + ${values['compare-append'].trim()}` : ''} (the two sets in swapped order every run)` : ''}`);
+console.log(await machineLine());
 console.log(header);
-line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.25x');
+line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.15x in two runs an hour apart (aim <= 1.0x)');
 line('halt -> QEMU exit', (x) => x.halt, 's');
 const procs = names.map((n) => res[n]![0]!.procs).join(' vs ');
-line('stack PSS', (x) => x.pssKb / 1024, 'MiB', 1, `   target: <= 24 MiB (${procs} processes: PID 1, supervision, loggers)`);
+line('stack PSS', (x) => x.pssKb / 1024, 'MiB', 1, `   target: <= 12 MiB (${procs} processes: PID 1, supervision, loggers)`);
+line(`${SV_CMD.split(' /')[0]} (${N}), guest`, (x) => x.svMs, 'ms', 1, '   ratio to Debian\'s C sv: context');
+const helloNames = variants.filter((v) => v.hello).map((v) => v.name);
+if (helloNames.length) {
+  console.log(`${'minimal SEA, guest'.padEnd(26)} ${names.map((n) => (helloNames.includes(n) ? fmt(S(n, (x) => x.helloMs), 1) : '-').padStart(W)).join(' ')} ms`);
+  console.log(`${'sv status / minimal SEA'.padEnd(26)} ${names.map((n) => (helloNames.includes(n) ? ratio(S(n, (x) => x.svMs).median, S(n, (x) => x.helloMs).median) : '-').padStart(W)).join(' ')}        target: <= 1.0x (the same boot's minimal single executable, ${HELLO})`);
+}
 if (names.includes('pmem')) console.log(`${''.padEnd(26)} (pmem: the executable's DAX-mapped pages are in no process's PSS; they are the host's memory, not the guest's)`);
+console.log(`where our supervisor's PSS goes (MiB, median): ${SUPERVISOR_KIND_NAMES.map(([k, label]) => `${label} ${ourNames.map((n) => (S(n, (x) => x.kinds[k] ?? 0).median / 1024).toFixed(1)).join('/')}`).join(', ')} (${ourNames.join('/')})`);
 console.log(`${'image (initramfs + disk)'.padEnd(26)} ${names.map((n) => (res[n]![0]!.size / 1048576).toFixed(1).padStart(W)).join(' ')} MiB`);
 console.log('');
 console.log(`where the boot goes, ${arch}: seconds since boot on the guest's clock, median of ${runs} (min-max); +: time since the row above (medians)`);

@@ -5,9 +5,13 @@
 //     mapping in /proc/PID/smaps (executable code and data, libraries, malloc's heap,
 //     anonymous memory: V8's heap, arenas, stacks);
 //  2. restart latency: a service is SIGKILLed; time from the kill to its new ./run
-//     reporting in (many samples, median and p95), ours against Debian's runsv.
+//     reporting in (many samples, median and p95), ours against Debian's runsv;
+//  3. scale: --scale N,M services from nothing (the supervisor started on a directory of
+//     N services) to every ./run running (each reports in), ours against Debian's
+//     runsvdir with its N runsv; beside it the memory of the whole tree (the supervisor
+//     and the runsv processes, the services excluded) once all run and settled.
 //
-//   ~/.cache/runit-ts/node-x86_64/package/bin/node bench/supervisor.ts [--services 20] [--runs 5] [--samples 20]
+//   ~/.cache/runit-ts/node-x86_64/package/bin/node bench/supervisor.ts [--services 20] [--runs 5] [--samples 20] [--scale 500,1000]
 //
 // Each of the --runs runs measures both sides (memory, then --samples restarts per side,
 // the order alternating); printed: the median of the runs' figures with their spread
@@ -27,19 +31,27 @@ import { cacheDir, requireHostArch } from '../src/lib/platform.ts';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { fmt, percentile, ratio as ratioOf, runsOption, summary } from './stats.ts';
+import { machineLine } from './hello.ts';
 
 const arch = requireHostArch();
 const cache = cacheDir();
 const { values } = parseArgs({
-  options: { services: { type: 'string', default: '20' }, samples: { type: 'string', default: '20' }, runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    services: { type: 'string', default: '20' }, samples: { type: 'string', default: '20' }, runs: { type: 'string' }, scale: { type: 'string', default: '500,1000' },
+    help: { type: 'boolean', short: 'h' },
+  },
 });
 if (values.help) {
-  process.stdout.write('usage: node bench/supervisor.ts [--services N (20)] [--runs N (5)] [--samples N per run and side (20)]\n');
+  process.stdout.write('usage: node bench/supervisor.ts [--services N (20)] [--runs N (5)] [--samples N per run and side (20)] [--scale N,M (500,1000; none: skip)]\n');
   process.exit(0);
 }
 const N = runsOption(values.services, 20);
 const SAMPLES = runsOption(values.samples, 20);
 const RUNS = runsOption(values.runs);
+/** --scale: the directory sizes started from nothing ('none': no scale runs) */
+const SCALES = values.scale === 'none' ? [] : values.scale.split(',').map((v) => runsOption(v, 500));
+/** how long the scale runs wait for every service of a directory to run (ms) */
+const SCALE_TIMEOUT_MS = 180_000;
 
 const OURS = process.env.RUNIT_TS_BIN ?? join(repo, 'out', arch, 'runit-ts');
 const DEBIAN = join(cache, `runit-${arch}`, 'usr', 'bin');
@@ -51,6 +63,8 @@ for (const [what, p] of [['our executable (make build)', OURS], ["Debian's runit
 }
 
 type Kind = 'ours' | 'debian';
+/** polls (50 ms apart) for a stopped side's services to be gone: up to 60 s for the scale runs */
+const STOP_POLLS = 1200;
 const root = mkdtempSync(join(tmpdir(), 'bench-supervisor-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,6 +72,8 @@ interface Side {
   kind: Kind;
   svdir: string;
   proc: ChildProcess;
+  /** performance.now() right before the supervisor's spawn (its directory already written) */
+  spawned: number;
 }
 
 function start(kind: Kind, names: string[], run: (name: string) => string, tag: string): Side {
@@ -74,8 +90,9 @@ function start(kind: Kind, names: string[], run: (name: string) => string, tag: 
     symlinkSync(OURS, cmd);
   }
   const env = { ...process.env, PATH: kind === 'debian' ? `${DEBIAN}:${process.env.PATH}` : process.env.PATH };
+  const spawned = performance.now();
   const proc = spawn(cmd, ['-P', svdir], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  return { kind, svdir, proc };
+  return { kind, svdir, proc, spawned };
 }
 
 async function stop(s: Side): Promise<void> {
@@ -83,7 +100,7 @@ async function stop(s: Side): Promise<void> {
   s.proc.kill(s.kind === 'debian' ? 'SIGHUP' : 'SIGTERM');
   await new Promise((r) => s.proc.once('exit', r));
   // the runsv of Debian's side finish on their own: wait for their services to go
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < STOP_POLLS; i++) {
     const left = readdirSync(s.svdir).map((n) => pidOf(s, n)).filter((p) => p && alive(p));
     if (!left.length) break;
     await sleep(50);
@@ -198,19 +215,34 @@ async function memory(tag: string): Promise<{ ours: Mem; debian: Mem }> {
   return res;
 }
 
-// ---------------------------------------------------------------- latency
-async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: number[]; mem: Mem }> {
-  const K = 8; // services taking turns: each runs ~K * interval between kills (> 1 s)
-  const interval = 180;
-  const dir = join(root, `lat-${kind}-${tag}`);
-  mkdirSync(dir, { recursive: true });
+// ---------------------------------------------------------------- reporting in
+/** A FIFO the services write their name to when their ./run starts: the time each line arrived. */
+interface Notify {
+  fifo: string;
+  seen: Map<string, number>;
+  waiters: Map<string, (t: number) => void>;
+  /** called with the count of lines so far, after each read */
+  onCount?: (n: number, t: number) => void;
+  close(): void;
+}
+function notifyFifo(dir: string): Notify {
   const fifo = join(dir, 'notify');
   execFileSync('mkfifo', [fifo]);
   const fd = openSync(fifo, C.O_RDWR | C.O_NONBLOCK);
-  const seen = new Map<string, number>();
-  const waiters = new Map<string, (t: number) => void>();
   const sock = new Socket({ fd, readable: true, writable: false });
+  const n: Notify = {
+    fifo, seen: new Map(), waiters: new Map(),
+    close() {
+      sock.destroy();
+      try {
+        closeSync(fd);
+      } catch {
+        /* closed with the socket */
+      }
+    },
+  };
   let buf = '';
+  let lines = 0;
   sock.on('data', (b: Buffer) => {
     const t = performance.now();
     buf += b.toString();
@@ -218,10 +250,23 @@ async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: 
     while ((i = buf.indexOf('\n')) >= 0) {
       const name = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      seen.set(name, t);
-      waiters.get(name)?.(t);
+      lines++;
+      n.seen.set(name, t);
+      n.waiters.get(name)?.(t);
     }
+    n.onCount?.(lines, t);
   });
+  return n;
+}
+
+// ---------------------------------------------------------------- latency
+async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: number[]; mem: Mem }> {
+  const K = 8; // services taking turns: each runs ~K * interval between kills (> 1 s)
+  const interval = 180;
+  const dir = join(root, `lat-${kind}-${tag}`);
+  mkdirSync(dir, { recursive: true });
+  const notify = notifyFifo(dir);
+  const { fifo, waiters } = notify;
   const names = Array.from({ length: K }, (_, i) => `l${i}`);
   const base = join(dir, 'tree');
   mkdirSync(base);
@@ -238,7 +283,7 @@ async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: 
       symlinkSync(OURS, cmd);
     }
     const env = { ...process.env, PATH: kind === 'debian' ? `${DEBIAN}:${process.env.PATH}` : process.env.PATH };
-    return { kind, svdir, proc: spawn(cmd, ['-P', svdir], { env, stdio: ['ignore', 'ignore', 'inherit'] }) } as Side;
+    return { kind, svdir, spawned: performance.now(), proc: spawn(cmd, ['-P', svdir], { env, stdio: ['ignore', 'ignore', 'inherit'] }) } as Side;
   })();
   await waitAll(side, names);
   await sleep(1200); // every service past runsv's 1 s throttle
@@ -257,13 +302,31 @@ async function latency(kind: Kind, samples: number, tag: string): Promise<{ ms: 
   }
   const mem = supervisorMem(side);
   await stop(side);
-  sock.destroy();
-  try {
-    closeSync(fd);
-  } catch {
-    /* closed with the socket */
-  }
+  notify.close();
   return { ms, mem };
+}
+
+// ---------------------------------------------------------------- scale
+/** N services from nothing to every ./run running: ms from the supervisor's spawn; then the tree's memory */
+async function scaleRun(kind: Kind, n: number, tag: string): Promise<{ ms: number; mem: Mem }> {
+  const dir = join(root, `scale-${kind}-${n}-${tag}`);
+  mkdirSync(dir, { recursive: true });
+  const notify = notifyFifo(dir);
+  const names = Array.from({ length: n }, (_, i) => `s${String(i).padStart(4, '0')}`);
+  const all = new Promise<number>((resolve) => {
+    notify.onCount = (count, t) => {
+      if (count >= n) resolve(t);
+    };
+  });
+  const side = start(kind, names, (name) => `#!/bin/sh\necho ${name} > ${notify.fifo}\nexec sleep 100000\n`, `scale-${n}-${tag}`);
+  const t1 = await Promise.race([all, sleep(SCALE_TIMEOUT_MS).then(() => NaN)]);
+  if (Number.isNaN(t1)) throw new Error(`${kind}: ${notify.seen.size} of ${n} services running after ${SCALE_TIMEOUT_MS} ms`);
+  await sleep(6000); // settled, as for the memory above (our trim runs 5 s after the start)
+  const mem = supervisorMem(side);
+  await stop(side);
+  notify.close();
+  rmSync(join(root, `${kind}-scale-${n}-${tag}`), { recursive: true, force: true });
+  return { ms: t1 - side.spawned, mem };
 }
 
 // ---------------------------------------------------------------- main
@@ -271,6 +334,7 @@ process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 const out = (s = '') => process.stdout.write(s + '\n');
 
 out(`supervisor benchmark: ours ${OURS} against Debian runit 2.1.2 (${DEBIAN}), ${RUNS} runs`);
+out(await machineLine());
 const mems: Array<{ ours: Mem; debian: Mem }> = [];
 const lat: Record<Kind, { median: number[]; p95: number[]; all: number[] }> = { ours: { median: [], p95: [], all: [] }, debian: { median: [], p95: [], all: [] } };
 let oursAfter: Mem | undefined;
@@ -283,6 +347,21 @@ for (let r = 0; r < RUNS; r++) {
     lat[k].p95.push(percentile(res.ms, 95));
     lat[k].all.push(...res.ms);
     if (k === 'ours') oursAfter = res.mem;
+  }
+}
+const scaled: Record<number, Record<Kind, { ms: number[]; pss: number[]; rss: number[]; procs: number }>> = {};
+for (const n of SCALES) {
+  scaled[n] = { ours: { ms: [], pss: [], rss: [], procs: 0 }, debian: { ms: [], pss: [], rss: [], procs: 0 } };
+  for (let r = 0; r < RUNS; r++) {
+    process.stderr.write(`[bench] supervisor scale ${n} run ${r + 1}/${RUNS}\n`);
+    for (const k of (r % 2 ? ['ours', 'debian'] : ['debian', 'ours']) as Kind[]) {
+      const res = await scaleRun(k, n, String(r));
+      const x = scaled[n]![k];
+      x.ms.push(res.ms);
+      x.pss.push(res.mem.pss / 1024);
+      x.rss.push(res.mem.rss / 1024);
+      x.procs = res.mem.procs;
+    }
   }
 }
 const m = (k: Kind, f: (x: Mem) => number) => summary(mems.map((x) => f(x[k]) / 1024));
@@ -311,5 +390,18 @@ for (const k of ['ours', 'debian'] as Kind[]) {
   const L = lat[k];
   out(`${k.padEnd(10)} ${fmt(summary(L.median)).padStart(21)} ${fmt(summary(L.p95)).padStart(19)} ${percentile(L.all, 50).toFixed(2).padStart(16)} ${percentile(L.all, 95).toFixed(2).padStart(7)}`);
 }
-out(`ours/debian ${ratioOf(summary(lat.ours.median).median, summary(lat.debian.median).median).padStart(20)} ${ratioOf(summary(lat.ours.p95).median, summary(lat.debian.p95).median).padStart(19)} ${ratioOf(percentile(lat.ours.all, 50), percentile(lat.debian.all, 50)).padStart(16)} ${ratioOf(percentile(lat.ours.all, 95), percentile(lat.debian.all, 95)).padStart(7)}   target: <= 1.3x (median and p95)`);
+out(`ours/debian ${ratioOf(summary(lat.ours.median).median, summary(lat.debian.median).median).padStart(20)} ${ratioOf(summary(lat.ours.p95).median, summary(lat.debian.p95).median).padStart(19)} ${ratioOf(percentile(lat.ours.all, 50), percentile(lat.debian.all, 50)).padStart(16)} ${ratioOf(percentile(lat.ours.all, 95), percentile(lat.debian.all, 95)).padStart(7)}   target: <= 1.0x (median and p95)`);
 if (oursAfter) out(`ours after the last run's restarts (8 services, ${SAMPLES} restarts): Private_Dirty ${mb(oursAfter.privDirty)} MiB, Pss ${mb(oursAfter.pss)} MiB`);
+if (SCALES.length) {
+  out('');
+  out(`scale: N services from nothing to every ./run running (s: the supervisor's spawn -> the last service reports in), median of ${RUNS} runs (min-max);`);
+  out('the memory of the whole tree once all run and settled (MiB: the supervisor and the runsv processes, the services excluded; Debian = runsvdir + N runsv)');
+  out(`services            ours: all running          debian   ours/debian    ours Pss     debian Pss  ours/debian   ours Rss   debian Rss`);
+  for (const n of SCALES) {
+    const o = scaled[n]!.ours;
+    const d = scaled[n]!.debian;
+    const [om, dm, op, dp, or, dr] = [o.ms.map((x) => x / 1000), d.ms.map((x) => x / 1000), o.pss, d.pss, o.rss, d.rss].map((xs) => summary(xs));
+    out(`${String(n).padEnd(10)} ${fmt(om!).padStart(22)} ${fmt(dm!).padStart(22)} ${ratioOf(om!.median, dm!.median).padStart(8)}` +
+      `   ${fmt(op!, 1).padStart(18)} ${fmt(dp!, 1).padStart(18)} ${ratioOf(op!.median, dp!.median).padStart(6)} ${or!.median.toFixed(1).padStart(10)} ${dr!.median.toFixed(1).padStart(12)}   (${o.procs} vs ${d.procs} processes)   target: <= 1.0x (time)`);
+  }
+}

@@ -1,22 +1,20 @@
 // bench/sv.ts: how long a short-lived applet takes to answer. `sv status` of one running
 // service, on the host, against
 //  - a minimal single executable made from the same pinned Node that only prints a line
-//    (built here into out/bench/hello, the way scripts/build.ts makes ours: the blob from
-//    the same Node, postjected into a stripped copy of the Node binary, same execArgv):
-//    the floor any Node applet starts from;
+//    (out/bench/ARCH/hello, bench/hello.ts): the floor any Node applet starts from;
 //  - Debian's C sv, as context.
 // Each run times every subject `--calls` times, interleaved; a run's figure is the mean of
 // its calls. Printed: median of the runs, spread (min-max), ratios of the medians.
 //
 //   ~/.cache/runit-ts/node-x86_64/package/bin/node bench/sv.ts [--runs 5] [--calls 20]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { execa } from 'execa';
 import { repoRoot as repo } from '../image/inputs.ts';
-import { cacheDir, requireHostArch, stripTool } from '../src/lib/platform.ts';
+import { cacheDir, requireHostArch } from '../src/lib/platform.ts';
+import { helloExecutable, machineLine, pinnedNode } from './hello.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
 
 const arch = requireHostArch();
@@ -30,45 +28,13 @@ const RUNS = runsOption(values.runs);
 const CALLS = runsOption(values.calls, 20);
 const OURS = process.env.RUNIT_TS_BIN ?? join(repo, 'out', arch, 'runit-ts');
 const DEBIAN = join(cache, `runit-${arch}`, 'usr', 'bin');
-const NODE = join(cache, `node-${arch}`, 'package', 'bin', 'node');
+const NODE = pinnedNode(arch);
 for (const [what, p] of [['our executable (make build)', OURS], ["Debian's runit (make setup)", join(DEBIAN, 'sv')], ['the pinned Node (make setup)', NODE]] as const) {
   if (!existsSync(p)) {
     process.stderr.write(`missing ${what}: ${p}\n`);
     process.exit(1);
   }
 }
-const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-
-/** out/bench/hello: the reference single executable; rebuilt when the Node binary is newer */
-async function reference(): Promise<string> {
-  const dir = join(repo, 'out', 'bench');
-  const target = join(dir, 'hello');
-  const stamp = join(dir, 'hello.node');
-  if (existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8') === NODE) return target;
-  mkdirSync(dir, { recursive: true });
-  process.stderr.write(`[bench] building the reference single executable ${target}\n`);
-  writeFileSync(join(dir, 'hello.cjs'), "process.stdout.write('hello\\n');\n");
-  const config = {
-    main: join(dir, 'hello.cjs'),
-    output: join(dir, 'hello.blob'),
-    disableExperimentalSEAWarning: true,
-    useSnapshot: false,
-    useCodeCache: false,
-    execArgv: ['--disable-sigusr1', '--v8-pool-size=1'],
-    execArgvExtension: 'none',
-  };
-  writeFileSync(join(dir, 'hello-sea.json'), JSON.stringify(config));
-  await execa(NODE, ['--experimental-sea-config', join(dir, 'hello-sea.json')], { cwd: dir });
-  const tmp = `${target}.tmp`;
-  copyFileSync(NODE, tmp);
-  chmodSync(tmp, 0o755);
-  await execa(stripTool(arch), ['--strip-all', tmp]);
-  await execa(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', join(dir, 'hello.blob'), '--sentinel-fuse', FUSE], { stdout: 'ignore' });
-  renameSync(tmp, target);
-  writeFileSync(stamp, NODE);
-  return target;
-}
-
 const root = mkdtempSync(join(tmpdir(), 'bench-sv-'));
 const procs: ChildProcess[] = [];
 const services: string[] = [];
@@ -101,7 +67,7 @@ async function service(kind: 'ours' | 'debian'): Promise<string> {
   throw new Error(`${kind}: the service did not come up`);
 }
 
-const hello = await reference();
+const hello = await helloExecutable(arch);
 const ourSv = join(root, 'sv');
 symlinkSync(OURS, ourSv);
 const subjects: Array<{ name: string; cmd: string; args: string[] }> = [
@@ -129,8 +95,9 @@ for (let r = 0; r < RUNS; r++) {
 }
 const st = ms.map(summary);
 const out = (s = '') => process.stdout.write(s + '\n');
+out(await machineLine());
 out(`sv benchmark, ${arch}: wall time of one call (ms), mean of ${CALLS} calls per run, median of ${RUNS} runs (min-max)`);
 subjects.forEach((s, i) => out(`${s.name.padEnd(31)} ${fmt(st[i]!).padStart(22)}`));
-out(`runit-ts sv / reference SEA     ${ratio(st[0]!.median, st[1]!.median).padStart(22)}   target: <= 1.3x`);
+out(`runit-ts sv / reference SEA     ${ratio(st[0]!.median, st[1]!.median).padStart(22)}   target: <= 1.0x`);
 out(`runit-ts sv / Debian C sv       ${ratio(st[0]!.median, st[2]!.median).padStart(22)}   (context)`);
 process.exit(0); // the supervisors' handles keep the loop alive: the exit handler stops them

@@ -36,6 +36,8 @@ export interface Native {
   finitModule(fd: number, params: string): void;
   ifUp(name: string): void;
   sync(): void;
+  /** V8's low-memory notification (every garbage collected, the heap shrunk): false when this Node does not export it */
+  lowMemory(): boolean;
   /** malloc_trim(0): true if memory went back to the system */
   mallocTrim(): boolean;
   /** madvise(MADV_DONTNEED) on [start, start+length): read-only file mappings only */

@@ -10,8 +10,11 @@
 // (Dirty is no guide: pages of a file in tmpfs, such as an initramfs root, are always
 // reported dirty.)
 //
-// The C library's malloc keeps what it freed after the start-up peak; malloc_trim(0)
-// gives those pages back (V8's own heap is managed by V8).
+// V8 keeps its heap as the start left it: both halves of the young generation touched and
+// its freed pages pooled; a low-memory notification collects all garbage and gives those
+// back (a forced gc() does not: docs/performance.md). The C library's malloc keeps what
+// it freed after the start-up peak, more after that collection; malloc_trim(0) gives
+// those pages back.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, native } from './native.ts';
 
@@ -45,12 +48,13 @@ export function cleanMappings(smaps: string, file?: string): Array<[bigint, bigi
 }
 
 /**
- * Drop the file pages of the executable and the libraries from this process, and give the
- * C library's free heap pages back; returns the bytes advised.
+ * Shrink V8's heap, drop the file pages of the executable and the libraries from this
+ * process, and give the C library's free heap pages back; returns the bytes advised.
  */
 export function trimExecutable(): number {
   let total = 0n;
   try {
+    native().lowMemory();
     native().mallocTrim();
     for (const [a, b] of cleanMappings(readFileSync('/proc/self/smaps', 'utf8'))) {
       native().madviseDontneed(a, b - a);

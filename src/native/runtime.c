@@ -1,7 +1,8 @@
 /*
  * runtime.c: this Node process's own engine and memory. V8's flags set at run time
  * without loading node:v8 (whose JavaScript, and that of the modules it loads, compiled at
- * the supervisor's start, was a measurable part of the boot under emulation); the C
+ * the supervisor's start, was a measurable part of the boot under emulation); V8's heap
+ * shrunk after the start (a low-memory notification); the C
  * library's free heap and the pages of read-only file mappings given back to the system,
  * for the long-running supervisor after its start. Node has no malloc_trim() or madvise().
  */
@@ -15,6 +16,9 @@
 #define FLAGS 1024
 /* V8's static v8::V8::SetFlagsFromString(const char *, size_t), by its mangled name */
 #define SET_FLAGS_SYMBOL "_ZN2v82V818SetFlagsFromStringEPKcm"
+/* V8's static v8::Isolate::GetCurrent() and v8::Isolate::LowMemoryNotification() (a member: `this` first) */
+#define GET_ISOLATE_SYMBOL "_ZN2v87Isolate10GetCurrentEv"
+#define LOW_MEMORY_SYMBOL "_ZN2v87Isolate21LowMemoryNotificationEv"
 
 /*
  * v8Flags(flags) -> whether they were set: V8's SetFlagsFromString, which node:v8's
@@ -34,6 +38,28 @@ static napi_value js_v8_flags(napi_env env, napi_callback_info info) {
   }
   if (set_flags != NULL) set_flags(flags, strlen(flags));
   return js_bool(env, set_flags != NULL);
+}
+
+/*
+ * lowMemory() -> whether V8 was told: V8's Isolate::LowMemoryNotification, which collects
+ * all garbage the way that reduces the footprint (the young generation's unused half and
+ * V8's pooled pages given back), for the long-running supervisor once its start is over;
+ * Node offers no call for it (a forced gc() does not shrink). Found by mangled name as
+ * v8Flags() finds its function; a non-static member takes `this` as its first argument.
+ */
+static napi_value js_low_memory(napi_env env, napi_callback_info info) {
+  static void *(*get_isolate)(void);
+  static void (*low_memory)(void *);
+  static int looked;
+  (void)info;
+  if (!looked) {
+    looked = 1;
+    *(void **)&get_isolate = dlsym(RTLD_DEFAULT, GET_ISOLATE_SYMBOL);
+    *(void **)&low_memory = dlsym(RTLD_DEFAULT, LOW_MEMORY_SYMBOL);
+  }
+  void *isolate = get_isolate != NULL && low_memory != NULL ? get_isolate() : NULL;
+  if (isolate != NULL) low_memory(isolate);
+  return js_bool(env, isolate != NULL);
 }
 
 /*
@@ -61,7 +87,7 @@ static napi_value js_madvise_dontneed(napi_env env, napi_callback_info info) {
 /* this file's engine and memory functions, on the addon's exports */
 void runtime_define(napi_env env, napi_value exports) {
   static const napi_property_descriptor d[] = {
-    FN("v8Flags", js_v8_flags), FN("mallocTrim", js_malloc_trim), FN("madviseDontneed", js_madvise_dontneed),
+    FN("v8Flags", js_v8_flags), FN("lowMemory", js_low_memory), FN("mallocTrim", js_malloc_trim), FN("madviseDontneed", js_madvise_dontneed),
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

@@ -2,7 +2,8 @@
 // and the in-process loggers' pipes: what a read() gives reaches the callback, the promise
 // jobs it queues run before the next event, end of file is told once, pause() holds what
 // comes until resume(), close() stops it, a bad fd throws, a method off its watch throws.
-// And the addon's v8Flags, which spares the supervisor's start node:v8.
+// And the addon's v8Flags, which spares the supervisor's start node:v8, and lowMemory,
+// which shrinks V8's heap after the supervisor's start.
 import t from 'tap';
 import { closeSync, constants as C, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,4 +151,14 @@ t.test('v8Flags sets V8 flags without node:v8: natives syntax parses only after 
   t.equal(typeof parse()(), 'boolean', 'allowed after');
   native().v8Flags('--no-allow-natives-syntax');
   t.throws(parse, SyntaxError, 'and taken back');
+});
+
+t.test("lowMemory tells V8 (this Node exports it) and the heap's garbage is gone after it", async (t) => {
+  // garbage in the young and the old generation: collected by the notification
+  let keep: unknown[] | undefined = Array.from({ length: 2000 }, (_, i) => ({ i, s: `x${i}`.repeat(100) }));
+  const before = process.memoryUsage().heapUsed;
+  keep = undefined;
+  t.equal(native().lowMemory(), true, "this Node exports V8's Isolate::LowMemoryNotification");
+  t.ok(process.memoryUsage().heapUsed < before, `heap used ${process.memoryUsage().heapUsed} < ${before} (the garbage collected)`);
+  t.equal(keep, undefined);
 });

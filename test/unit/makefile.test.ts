@@ -94,6 +94,8 @@ for (const arch of ARCHES) {
     const out = await s.make('image', `ARCH=${arch}`);
     t.notMatch(out, /^rm /m, 'make deletes nothing');
     for (const f of IMAGE) t.ok(existsSync(join(s.dir, 'out', arch, f)), `out/${arch}/${f}`);
+    // the default layout `make boot` boots: the executable on a read-only disk, with its early stage
+    for (const f of ['exedisk.img', 'early']) t.ok(existsSync(join(s.dir, 'out', arch, f)), `out/${arch}/${f} (the default layout)`);
   });
 }
 

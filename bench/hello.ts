@@ -1,0 +1,77 @@
+// bench/hello.ts: what every benchmark's ratios are read against besides its reference:
+//  - the minimal single executable of an arch (out/bench/ARCH/hello): the pinned Node of
+//    that arch with a blob that only prints a line, made the way scripts/build.ts makes
+//    ours (the blob from the pinned Node, postjected into a stripped copy of the Node
+//    binary, the same execArgv): the floor any Node applet starts from, on the host
+//    (bench/sv.ts) and in the guest (bench/boot.ts);
+//  - the machine line printed with every table of ratios: the machine's name, its CPU
+//    and load, and how long the host's minimal single executable takes to start right
+//    now (the machine is shared: the absolute figures move with the load, the ratios less).
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot as repo } from '../image/inputs.ts';
+import { cacheDir, requireHostArch, stripTool, type Arch } from '../src/lib/platform.ts';
+import { summary } from './stats.ts';
+
+/** the SEA fuse every Node single executable is postjected with */
+const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** calls of the host's minimal single executable timed for the machine line */
+const START_CALLS = 10;
+
+/** the pinned Node binary of an arch */
+export function pinnedNode(arch: Arch): string {
+  return join(cacheDir(), `node-${arch}`, 'package', 'bin', 'node');
+}
+
+/** out/bench/ARCH/hello: the minimal single executable of `arch`; rebuilt when its Node changes */
+export async function helloExecutable(arch: Arch): Promise<string> {
+  const node = pinnedNode(arch);
+  const host = pinnedNode(requireHostArch());
+  for (const p of [node, host]) if (!existsSync(p)) throw new Error(`missing the pinned Node (make setup): ${p}`);
+  const dir = join(repo, 'out', 'bench', arch);
+  const target = join(dir, 'hello');
+  const stamp = join(dir, 'hello.node');
+  if (existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8') === node) return target;
+  mkdirSync(dir, { recursive: true });
+  process.stderr.write(`[bench] building the minimal single executable ${target}\n`);
+  writeFileSync(join(dir, 'hello.cjs'), "process.stdout.write('hello\\n');\n");
+  // no snapshot and no code cache: the blob holds only the script, the same for any arch
+  // of the same Node version, so the host's Node makes it
+  const config = {
+    main: join(dir, 'hello.cjs'),
+    output: join(dir, 'hello.blob'),
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    useCodeCache: false,
+    execArgv: ['--disable-sigusr1', '--v8-pool-size=1'],
+    execArgvExtension: 'none',
+  };
+  writeFileSync(join(dir, 'hello-sea.json'), JSON.stringify(config));
+  await execa(host, ['--experimental-sea-config', join(dir, 'hello-sea.json')], { cwd: dir });
+  const tmp = `${target}.tmp`;
+  copyFileSync(node, tmp);
+  chmodSync(tmp, 0o755);
+  await execa(stripTool(arch), ['--strip-all', tmp]);
+  await execa(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', join(dir, 'hello.blob'), '--sentinel-fuse', FUSE], { stdout: 'ignore' });
+  renameSync(tmp, target);
+  writeFileSync(stamp, node);
+  return target;
+}
+
+/** "machine NAME (CPU, N cores, load L), Node start M ms": measured now, printed with every ratio */
+export async function machineLine(): Promise<string> {
+  const hello = await helloExecutable(requireHostArch());
+  const ms: number[] = [];
+  for (let i = 0; i < START_CALLS; i++) {
+    const t0 = performance.now();
+    spawnSync(hello, [], { stdio: 'ignore' });
+    ms.push(performance.now() - t0);
+  }
+  const s = summary(ms);
+  const cpu = cpus();
+  return `machine ${hostname()} (${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, load ${loadavg()[0]!.toFixed(2)}), ` +
+    `Node start ${s.median.toFixed(1)} ms (${s.min.toFixed(1)}-${s.max.toFixed(1)}; the minimal single executable on the host, median of ${START_CALLS})`;
+}
