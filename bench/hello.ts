@@ -12,8 +12,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { cpus, hostname, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot as repo } from '../image/inputs.ts';
-import { cacheDir, requireHostArch, stripTool, type Arch } from '../src/lib/platform.ts';
+import { nodeBinary, repoRoot as repo } from '../image/inputs.ts';
+import { requireHostArch, stripTool, type Arch } from '../src/lib/platform.ts';
 import { summary } from './stats.ts';
 
 /** the SEA fuse every Node single executable is postjected with */
@@ -21,16 +21,11 @@ const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** calls of the host's minimal single executable timed for the machine line */
 const START_CALLS = 10;
 
-/** the pinned Node binary of an arch */
-export function pinnedNode(arch: Arch): string {
-  return join(cacheDir(), `node-${arch}`, 'package', 'bin', 'node');
-}
-
 /** out/bench/ARCH/hello: the minimal single executable of `arch`; rebuilt when its Node changes */
 export async function helloExecutable(arch: Arch): Promise<string> {
-  const node = pinnedNode(arch);
-  const host = pinnedNode(requireHostArch());
-  for (const p of [node, host]) if (!existsSync(p)) throw new Error(`missing the pinned Node (make setup): ${p}`);
+  // each checked to be in the cache, with the command that puts it there
+  const node = nodeBinary(arch);
+  const host = nodeBinary(requireHostArch());
   const dir = join(repo, 'out', 'bench', arch);
   const target = join(dir, 'hello');
   const stamp = join(dir, 'hello.node');

@@ -12,9 +12,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { repoRoot as repo } from '../image/inputs.ts';
+import { nodeBinary, repoRoot as repo } from '../image/inputs.ts';
 import { cacheDir, requireHostArch } from '../src/lib/platform.ts';
-import { helloExecutable, machineLine, pinnedNode } from './hello.ts';
+import { helloExecutable, machineLine } from './hello.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
 
 const arch = requireHostArch();
@@ -28,7 +28,7 @@ const RUNS = runsOption(values.runs);
 const CALLS = runsOption(values.calls, 20);
 const OURS = process.env.RUNIT_TS_BIN ?? join(repo, 'out', arch, 'runit-ts');
 const DEBIAN = join(cache, `runit-${arch}`, 'usr', 'bin');
-const NODE = pinnedNode(arch);
+const NODE = nodeBinary(arch);
 for (const [what, p] of [['our executable (make build)', OURS], ["Debian's runit (make setup)", join(DEBIAN, 'sv')], ['the pinned Node (make setup)', NODE]] as const) {
   if (!existsSync(p)) {
     process.stderr.write(`missing ${what}: ${p}\n`);
