@@ -613,6 +613,8 @@ export class Logdir {
     }
     for (const fd of fds) closeSync(fd);
     this.proc = child;
+    // made: a later fork failure is said again
+    if (child.pid !== undefined) this.forkPause = undefined;
     let reported = false;
     const done = (code: number | null, signal: NodeJS.Signals | null) => {
       if (reported) return;
@@ -634,8 +636,6 @@ export class Logdir {
       if (this.proc !== child) return;
       this.proc = undefined;
       this.startProcessor(uname);
-      const next = this.proc as ChildProcess | undefined;
-      if (next?.pid !== undefined) this.forkPause = undefined;
     });
   }
 
