@@ -5,7 +5,7 @@
 // (root.ext4, through debugfs), and the allow-lists they are held against, each entry
 // with its reason: test/host/security-image.test.ts for our busybox-based images,
 // test/lib/debian-suite.ts for the Debian-based one.
-import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { extract } from 'tar-stream';
 
@@ -130,8 +130,8 @@ export function cpioModes(file: string): ModeEntry[] {
   }
 }
 
-/** Every entry of a tar archive. */
-export async function tarModes(tar: Buffer): Promise<ModeEntry[]> {
+/** Every entry of a tar archive: in memory, or a file (streamed). */
+export async function tarModes(tar: Buffer | string): Promise<ModeEntry[]> {
   const out: ModeEntry[] = [];
   const types: Record<string, ModeEntry['type']> = { file: 'file', directory: 'dir', symlink: 'symlink', 'character-device': 'char', 'block-device': 'block', fifo: 'fifo' };
   const x = extract();
@@ -144,7 +144,8 @@ export async function tarModes(tar: Buffer): Promise<ModeEntry[]> {
     x.on('finish', res);
     x.on('error', rej);
   });
-  x.end(tar);
+  if (Buffer.isBuffer(tar)) x.end(tar);
+  else createReadStream(tar).on('error', (e) => x.destroy(e)).pipe(x);
   await done;
   return out;
 }

@@ -12,11 +12,9 @@
 // for the test files: test/container/overlay.test.ts (make test) and the arm64 Debian case
 // in test/long (make reliability: a Debian base of its own under qemu-user takes minutes).
 import t from 'tap';
-import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { execa } from 'execa';
-import { extract } from 'tar-stream';
 import type { Entry } from '../../src/lib/entry.ts';
 import { debianBaseFile, readLock } from '../../image/debian/image.ts';
 import { buildOutputs } from '../../image/outputs.ts';
@@ -28,6 +26,7 @@ import { APPLET_LINKS, BINARY, busyboxEntries } from '../../image/rootfs.ts';
 import { defaultSpec, loadSpec } from '../../image/spec.ts';
 import type { Arch } from '../../src/lib/platform.ts';
 import { IMAGE_DIR, logs, podman, podmanSkip, repo, until } from './container.ts';
+import { tarModes } from './image-modes.ts';
 
 /** The kinds of base image the overlay is put on. */
 export type BaseKind = 'glibc' | 'nolibc' | 'debian';
@@ -74,19 +73,9 @@ function busyboxBase(kind: 'glibc' | 'nolibc', arch: Arch): Entry[] {
   return [...img.entries.filter((e) => !ours.has(e.path) && e.path !== dir && !e.path.startsWith(`${dir}/`) && !e.path.startsWith('etc/service')), ...HELLO];
 }
 
-/** Paths (without a leading ./) and types of a tarball's entries, from a buffer or a file. */
+/** Paths (without a leading ./) and types (file, dir, symlink, ...) of a tarball's entries, from a buffer or a file. */
 async function listTar(src: Buffer | string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const x = extract();
-  x.on('entry', (h, s, next) => {
-    out.set(h.name.replace(/^\.\//, '').replace(/\/$/, ''), h.type ?? 'file');
-    s.on('end', next);
-    s.resume();
-  });
-  const done = new Promise<void>((res, rej) => x.on('finish', () => res()).on('error', rej));
-  (Buffer.isBuffer(src) ? Readable.from([src]) : createReadStream(src)).pipe(x);
-  await done;
-  return out;
+  return new Map((await tarModes(src)).map((e) => [e.path, e.type]));
 }
 
 /** A hard link of `from` at `to` (a copy across file systems). */
@@ -136,7 +125,7 @@ async function makeBase(kind: BaseKind, arch: Arch, ref: string, ctx: string, im
   writeFileSync(join(hello, 'Containerfile'), `FROM ${raw}\nADD hello.tar /\n`);
   await podman(['build', '-q', '--network', 'none', '--arch', platform, '-t', ref, hello], { timeout: DEBIAN_PODMAN_TIMEOUT });
   const paths = await listTar(file);
-  for (const e of DEBIAN_HELLO) paths.set(e.path, e.type === 'dir' ? 'directory' : e.type);
+  for (const e of DEBIAN_HELLO) paths.set(e.path, e.type);
   return paths;
 }
 
@@ -189,7 +178,7 @@ export async function overlaySuite(cases: Array<{ arch: Arch; kinds: BaseKind[] 
         rmSync(ctx, { recursive: true, force: true });
         mkdirSync(ctx, { recursive: true });
         const basePaths = await makeBase(kind, arch, baseRef, ctx, images, (m) => t.comment(m));
-        const replaced = [...layer].filter(([p, type]) => type !== 'directory' && basePaths.has(p)).map(([p]) => p);
+        const replaced = [...layer].filter(([p, type]) => type !== 'dir' && basePaths.has(p)).map(([p]) => p);
         t.same(replaced, [], 'the overlay replaces no file of the base image');
         if (kind === 'nolibc') t.notOk([...basePaths.keys()].some((p) => /(^|\/)(libc\.so|ld-linux|ld-musl)/.test(p)), 'the base has no libc');
         if (kind === 'debian') t.equal(basePaths.get('etc/service'), 'symlink', "Debian's /etc/service: a link to the runlevel's directory");
