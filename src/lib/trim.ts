@@ -66,6 +66,21 @@ export function trimExecutable(): number {
   return Number(total);
 }
 
+/** After the start: a booted supervisor's first trim, its pass and the boot behind it (ms). */
+export const TRIM_AFTER_START_MS = 5000;
+/** Then now and then, for pages a rare path brought in (ms). */
+export const TRIM_EVERY_MS = 300_000;
+
+/**
+ * A long-running supervisor's trims: once `afterMs` after its start, when most of the
+ * executable's and libraries' pages are never used again and malloc holds the start-up
+ * peak, and every TRIM_EVERY_MS after. The timers hold nothing up.
+ */
+export function scheduleTrims(afterMs: number = TRIM_AFTER_START_MS): void {
+  setTimeout(() => trimExecutable(), afterMs).unref();
+  setInterval(() => trimExecutable(), TRIM_EVERY_MS).unref();
+}
+
 /**
  * From now on, run this process's JavaScript in V8's interpreter only. The supervisor's code
  * is small and mostly waits: the optimising tiers (Sparkplug, Maglev, TurboFan) would only

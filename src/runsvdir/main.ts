@@ -1,7 +1,7 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
 import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
-import { interpreterOnly, trimExecutable } from '../lib/trim.ts';
+import { interpreterOnly, scheduleTrims } from '../lib/trim.ts';
 import { watchResources } from '../lib/resources.ts';
 import { Runsvdir, type RunsvdirOptions } from './runsvdir.ts';
 
@@ -87,10 +87,8 @@ export async function main(argv: string[], argv0 = 'runsvdir', more: Pick<Runsvd
   const rd = new Runsvdir(dir, { setsid, ...more });
   rd.start();
   // once started, most of the executable's and libraries' pages are never used again, and
-  // malloc keeps the start-up peak: let them go (and again now and then, for pages a rare
-  // path brought in)
-  setTimeout(() => trimExecutable(), 5000).unref();
-  setInterval(() => trimExecutable(), 300_000).unref();
+  // malloc keeps the start-up peak: let them go
+  scheduleTrims();
   process.on('SIGALRM', () => rd.forceRescan());
   return new Promise<number>((res) => {
     let stopping = false;
