@@ -5,9 +5,11 @@
 // same disk layout, same boot path (the disk, booted directly), in the same run, the two
 // in turns. The figure is QEMU start -> cron and rsyslog up (sv check by the image's own
 // sv, from a service that then writes a marker to the console), and the
-// build: cold (nothing cached but the .debs) and warm, and the sizes of each output.
+// build: cold (nothing cached but the .debs) and warm, and the sizes of each output (the
+// rootfs tar, the OCI layer gzip-compressed, the disk and what of it is allocated) beside
+// the busybox base's (the default image's services, built to the same outputs).
 //   node bench/debian.ts [--arch x86_64|aarch64] [--runs N]
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,7 +17,7 @@ import { execa } from 'execa';
 import { repoRoot } from '../image/inputs.ts';
 import { buildOutputs } from '../image/outputs.ts';
 import { diskBoot } from '../image/packers/disk.ts';
-import { loadSpec, type Output, type ResolvedSpec } from '../image/spec.ts';
+import { defaultSpec, loadSpec, type Output, type ResolvedSpec } from '../image/spec.ts';
 import { boot } from '../src/harness/index.ts';
 import { parseArch, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { fmt, ratio, runsOption, summary } from './stats.ts';
@@ -52,6 +54,9 @@ function withMarker(file: string, outputs: Output[]): ResolvedSpec {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'runit-ts-bench-debian-'));
+/** Each boot's console, kept for a look at where a boot's time went. */
+const logs = join(repoRoot, 'out', 'bench-logs', 'debian');
+mkdirSync(logs, { recursive: true });
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const variants = [
   { name: 'runit-ts', spec: join(repoRoot, 'image', 'specs', 'debian.yaml') },
@@ -61,13 +66,36 @@ const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 const machine = `${(await execa('nproc')).stdout} cores, ${(await execa('sh', ['-c', "sed -n 's/^model name\\t: //p' /proc/cpuinfo | head -1"])).stdout || 'cpu unknown'}`;
 process.stdout.write(`machine: ${machine}; ${arch} under ${process.arch === 'x64' && arch === 'x86_64' ? 'the host accelerator if KVM works, else TCG' : 'TCG'}; ${new Date().toISOString().slice(0, 10)}\n`);
 
+/** The outputs each image is built to: the disk booted below, and those whose sizes are printed. */
+const OUTPUTS: Output[] = ['disk', 'tar', 'oci'];
+
+/** Bytes of the one layer of an OCI layout (gzip, the default compression). */
+function layerBytes(oci: string): number {
+  const blob = (digest: string) => join(oci, 'blobs', ...(digest.split(':') as [string, string]));
+  const index = JSON.parse(readFileSync(join(oci, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), 'utf8')) as { layers: Array<{ size: number }> };
+  return manifest.layers[0]!.size;
+}
+
+/** One line of an image's build times and output sizes. */
+async function sizes(name: string, out: string, times: string): Promise<void> {
+  const d = join(out, arch);
+  const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+  const alloc = (await execa('du', ['-m', join(d, 'disk.img')])).stdout.split('\t')[0];
+  process.stdout.write(
+    `${name}: build ${times}; rootfs.tar ${mib(statSync(join(d, 'rootfs.tar')).size)} MiB; gzip layer ${mib(layerBytes(join(d, 'oci')))} MiB; ` +
+      `disk.img ${(statSync(join(d, 'disk.img')).size / 1048576).toFixed(0)} MiB, ${alloc} MiB allocated\n`,
+  );
+}
+
 // builds: ours cold (an empty Debian cache: every .deb downloaded, mmdebstrap installs
 // them) and then warm (the built base from the cache); the reference once, from the cache
 const cold = join(work, 'debian-cache');
+const binDir = (a: Arch) => join(repoRoot, 'out', a);
 for (const v of variants) {
   const build = async () => {
     const t0 = performance.now();
-    await buildOutputs(withMarker(v.spec, ['disk', 'tar']), { out: join(work, v.name), binDir: (a) => join(repoRoot, 'out', a), say });
+    await buildOutputs(withMarker(v.spec, OUTPUTS), { out: join(work, v.name), binDir, say });
     return (performance.now() - t0) / 1000;
   };
   let coldS: number | undefined;
@@ -77,10 +105,13 @@ for (const v of variants) {
   }
   const warm = await build();
   delete process.env.RUNIT_TS_DEBIAN_CACHE;
-  const d = join(work, v.name, arch);
-  const size = (f: string) => statSync(join(d, f)).size / 1048576;
-  const alloc = (await execa('du', ['-m', join(d, 'disk.img')])).stdout.split('\t')[0];
-  process.stdout.write(`${v.name}: build${coldS !== undefined ? ` cold ${coldS.toFixed(1)} s,` : ''} warm ${warm.toFixed(1)} s; rootfs.tar ${size('rootfs.tar').toFixed(1)} MiB; disk.img ${size('disk.img').toFixed(0)} MiB, ${alloc} MiB allocated\n`);
+  await sizes(v.name, join(work, v.name), `${coldS !== undefined ? `cold ${coldS.toFixed(1)} s, ` : ''}warm ${warm.toFixed(1)} s`);
+}
+{
+  // the busybox base beside them: the default image's services, to the same outputs
+  const t0 = performance.now();
+  await buildOutputs(defaultSpec(OUTPUTS, [arch]), { out: join(work, 'busybox'), binDir, say });
+  await sizes('the busybox base', join(work, 'busybox'), `${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 const times: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
@@ -89,7 +120,7 @@ for (let i = 0; i < runs; i++) {
   for (const v of i % 2 ? [...variants].reverse() : variants) {
     const dir = join(work, v.name, arch);
     const b = diskBoot(dir, arch, 'direct');
-    const m = await boot({ arch, kernel: b.kernel!, initrd: b.initrd!, append: b.append!, drives: [{ file: join(dir, 'disk.img'), snapshot: true }], memory: 1024 });
+    const m = await boot({ arch, kernel: b.kernel!, initrd: b.initrd!, append: b.append!, drives: [{ file: join(dir, 'disk.img'), snapshot: true }], memory: 1024, consoleLog: join(logs, `${arch}-${v.name.replace(/\W+/g, '-')}-${i}.log`) });
     try {
       const hit = await m.waitFor(new RegExp(`${MARK} [0-9.]+`), { timeout: BOOT_TIMEOUT_MS });
       times[v.name]!.push(hit.elapsed);
