@@ -89,7 +89,8 @@ async function sizes(name: string, out: string, times: string): Promise<void> {
 }
 
 // builds: ours cold (an empty Debian cache: every .deb downloaded, mmdebstrap installs
-// them) and then warm (the built base from the cache); the reference once, from the cache
+// them) and then warm (the built base from the cache); the reference warm (a first build,
+// not timed, puts its base in the cache when it is not there yet)
 const cold = join(work, 'debian-cache');
 const binDir = (a: Arch) => join(repoRoot, 'out', a);
 for (const v of variants) {
@@ -102,7 +103,7 @@ for (const v of variants) {
   if (v.name === 'runit-ts') {
     process.env.RUNIT_TS_DEBIAN_CACHE = cold;
     coldS = await build();
-  }
+  } else await build();
   const warm = await build();
   delete process.env.RUNIT_TS_DEBIAN_CACHE;
   await sizes(v.name, join(work, v.name), `${coldS !== undefined ? `cold ${coldS.toFixed(1)} s, ` : ''}warm ${warm.toFixed(1)} s`);
