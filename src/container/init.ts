@@ -15,7 +15,7 @@ import { Runsvdir } from '../runsvdir/runsvdir.ts';
 import { spawnWatched, type ChildEnd } from '../runsv/children.ts';
 import { DEFAULT_STATE, SUPERVISE_SUBDIR } from './paths.ts';
 import { readStatusFile } from '../lib/supervise.ts';
-import { interpreterOnly, scheduleTrims } from '../lib/trim.ts';
+import { interpreterOnly, scheduleTrims, TRIM_AFTER_START_MS } from '../lib/trim.ts';
 
 export const DEFAULTS = {
   RUNIT_TS_SERVICES: '/etc/service',
@@ -396,8 +396,6 @@ async function init(argv: string[]): Promise<number> {
     return 0;
   }
   if (argv[0] === '--') argv = argv.slice(1);
-  // a supervisor for the container's life: V8's interpreter only, as runsvdir (src/lib/trim.ts)
-  interpreterOnly();
   const env = process.env;
   const grace = Number(knob(env, 'RUNIT_TS_KILL_GRACETIME', (v) => /^\d+$/.test(v)));
   const behaviour = Number(knob(env, 'RUNIT_TS_BEHAVIOUR_IF_STARTUP_FAILS', (v) => /^[012]$/.test(v)));
@@ -505,7 +503,10 @@ async function init(argv: string[]): Promise<number> {
   const ready = new ReadyWatch(svdir);
   rdir.events.subscribe((e) => ready.event(e));
   rdir.start();
-  // the pages of Node's start and malloc's start-up peak go back, as runsvdir's do
+  // a supervisor for the container's life, as runsvdir (src/lib/trim.ts): the pages of
+  // Node's start and malloc's start-up peak go back, and from then on V8 only interprets
+  // (runsvdir does from its start, under emulation; a container's start keeps the compilers)
+  setTimeout(interpreterOnly, TRIM_AFTER_START_MS).unref();
   scheduleTrims();
 
   // the main command waits for the services wanted up to be ready, when asked to
