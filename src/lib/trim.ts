@@ -72,12 +72,12 @@ export const TRIM_AFTER_START_MS = 5000;
 export const TRIM_EVERY_MS = 300_000;
 
 /**
- * A long-running supervisor's trims: once `afterMs` after its start, when most of the
- * executable's and libraries' pages are never used again and malloc holds the start-up
- * peak, and every TRIM_EVERY_MS after. The timers hold nothing up.
+ * A long-running supervisor's trims: once TRIM_AFTER_START_MS after its start, when most
+ * of the executable's and libraries' pages are never used again and malloc holds the
+ * start-up peak, and every TRIM_EVERY_MS after. The timers hold nothing up.
  */
-export function scheduleTrims(afterMs: number = TRIM_AFTER_START_MS): void {
-  setTimeout(() => trimExecutable(), afterMs).unref();
+export function scheduleTrims(): void {
+  setTimeout(() => trimExecutable(), TRIM_AFTER_START_MS).unref();
   setInterval(() => trimExecutable(), TRIM_EVERY_MS).unref();
 }
 
