@@ -25,11 +25,15 @@ function supervisorPid(bg: ReturnType<typeof spawnBg>): number {
   return bg.proc.pid!;
 }
 
-async function check(t: Test, start: () => ReturnType<typeof spawnBg>, supervised: (s: string) => string): Promise<void> {
+/** `stop`: the signal that ends the supervisor with its services (none left behind). */
+async function check(t: Test, start: () => ReturnType<typeof spawnBg>, supervised: (s: string) => string, stop: NodeJS.Signals): Promise<void> {
   const t0 = Date.now();
   const bg = start();
-  t.teardown(() => {
-    bg.proc.kill('SIGKILL');
+  t.teardown(async () => {
+    bg.proc.kill(stop);
+    const killer = setTimeout(() => bg.proc.kill('SIGKILL'), 10_000);
+    await bg.proc;
+    clearTimeout(killer);
   });
   const pid = supervisorPid(bg);
   await until(() => SERVICES.every((s) => (readIf(join(supervised(s), 'supervise', 'stat')) ?? '').trim() === 'run'), 15_000, `the services up: ${bg.output()}`);
@@ -59,7 +63,7 @@ t.test('runsvdir gives back the memory of its start', { skip: haveBin() ? false 
   const tr = tree('runit-ts-trim-');
   t.teardown(() => tr.cleanup());
   services(tr);
-  await check(t, () => spawnBg(tr.our('runsvdir'), [tr.sv], { env: { PATH: `${tr.bin}:/usr/bin:/bin` } }), (s) => join(tr.sv, s));
+  await check(t, () => spawnBg(tr.our('runsvdir'), [tr.sv], { env: { PATH: `${tr.bin}:/usr/bin:/bin` } }), (s) => join(tr.sv, s), 'SIGHUP');
 });
 
 t.test('container-init gives back the memory of its start', { skip: haveBin() ? false : 'no build' }, async (t) => {
@@ -71,5 +75,5 @@ t.test('container-init gives back the memory of its start', { skip: haveBin() ? 
   const none = join(tr.root, 'none');
   const env = { PATH: `${tr.bin}:/usr/bin:/bin`, RUNIT_TS_SERVICES: tr.sv, RUNIT_TS_STATE: state, RUNIT_TS_STARTUP_DIR: none, RUNIT_TS_SHUTDOWN_DIR: none };
   // container-init supervises a copy of the services in its state directory
-  await check(t, () => spawnBg(join(tr.bin, 'container-init'), [], { env }), (s) => join(state, 'service', s));
+  await check(t, () => spawnBg(join(tr.bin, 'container-init'), [], { env }), (s) => join(state, 'service', s), 'SIGTERM');
 });
