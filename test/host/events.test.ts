@@ -134,8 +134,12 @@ t.test('a scan directory the supervisor\'s user may not write: no event stream, 
   chownSync(svc, 65534, 65534); // its supervise/ is nobody's to make
   symlinkSync(svc, join(tr.sv, 'a'));
   const bg = spawnBg('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', tr.our('runsvdir'), tr.sv]);
-  t.teardown(() => {
-    bg.proc.kill('SIGKILL');
+  // HUP: runsvdir stops its service and exits (a SIGKILL would leave the service running)
+  t.teardown(async () => {
+    bg.proc.kill('SIGHUP');
+    const killer = setTimeout(() => bg.proc.kill('SIGKILL'), 10_000);
+    await bg.proc;
+    clearTimeout(killer);
   });
   await until(() => existsSync(join(svc, 'supervise', 'pid')) && readFileSync(join(svc, 'supervise', 'pid'), 'utf8').trim() !== '', 15_000, 'a running').catch(() => undefined);
   await until(() => /unable to serve \.events/.test(bg.output()), 5_000, 'the warning').catch(() => undefined);
