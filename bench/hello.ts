@@ -8,16 +8,15 @@
 //    and load, and how long the host's minimal single executable takes to start right
 //    now (the machine is shared: the absolute figures move with the load, the ratios less).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { nodeBinary, repoRoot as repo } from '../image/inputs.ts';
-import { requireHostArch, stripTool, type Arch } from '../src/lib/platform.ts';
+import { requireHostArch, type Arch } from '../src/lib/platform.ts';
+import { seaExecutable } from '../scripts/sea.ts';
 import { summary } from './stats.ts';
 
-/** the SEA fuse every Node single executable is postjected with */
-const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** calls of the host's minimal single executable timed for the machine line */
 const START_CALLS = 10;
 
@@ -46,12 +45,7 @@ export async function helloExecutable(arch: Arch): Promise<string> {
   };
   writeFileSync(join(dir, 'hello-sea.json'), JSON.stringify(config));
   await execa(host, ['--experimental-sea-config', join(dir, 'hello-sea.json')], { cwd: dir });
-  const tmp = `${target}.tmp`;
-  copyFileSync(node, tmp);
-  chmodSync(tmp, 0o755);
-  await execa(stripTool(arch), ['--strip-all', tmp]);
-  await execa(process.execPath, [join(repo, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', join(dir, 'hello.blob'), '--sentinel-fuse', FUSE], { stdout: 'ignore' });
-  renameSync(tmp, target);
+  await seaExecutable(arch, join(dir, 'hello.blob'), target);
   writeFileSync(stamp, node);
   return target;
 }

@@ -13,12 +13,12 @@ import { build } from 'esbuild';
 import { execa } from 'execa';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
 import { libEntries } from '../image/rootfs.ts';
-import { hostArch, isArch, qemuUser, requireHostArch, stripTool, type Arch } from '../src/lib/platform.ts';
+import { hostArch, isArch, qemuUser, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { trainCodeCache } from './code-cache.ts';
+import { seaExecutable } from './sea.ts';
 
 const out = join(repoRoot, 'out');
 const bundleFile = join(out, 'bundle', 'runit-ts.cjs');
-const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 
 function say(m: string): void {
@@ -145,14 +145,7 @@ async function sea(arch: Arch): Promise<void> {
   const dir = join(out, arch);
   mkdirSync(dir, { recursive: true });
   const target = join(dir, 'runit-ts');
-  const tmp = `${target}.tmp`;
-  copyFileSync(nodeBinary(arch), tmp);
-  chmodSync(tmp, 0o755);
-  await execa(stripTool(arch), ['--strip-all', tmp]);
-  await execa(process.execPath, [join(repoRoot, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', blobFile, '--sentinel-fuse', FUSE], {
-    stdout: 'ignore',
-  });
-  renameSync(tmp, target);
+  await seaExecutable(arch, blobFile, target);
   say(`sea ${target} ${(statSync(target).size / 1048576).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
