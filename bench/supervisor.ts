@@ -32,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { fmt, percentile, ratio as ratioOf, runsOption, summary } from './stats.ts';
 import { machineLine } from './hello.ts';
+import { TRIM_AFTER_START_MS } from '../src/lib/trim.ts';
 
 const arch = requireHostArch();
 const cache = cacheDir();
@@ -50,6 +51,8 @@ const SAMPLES = runsOption(values.samples, 20);
 const RUNS = runsOption(values.runs);
 /** --scale: the directory sizes started from nothing ('none': no scale runs) */
 const SCALES = values.scale === 'none' ? [] : values.scale.split(',').map((v) => runsOption(v, 500));
+/** a supervisor's steady state, for its memory: a second past its first trim (ms) */
+const SETTLED_MS = TRIM_AFTER_START_MS + 1000;
 /** how long the scale runs wait for every service of a directory to run (ms) */
 const SCALE_TIMEOUT_MS = 180_000;
 
@@ -207,8 +210,8 @@ async function memory(tag: string): Promise<{ ours: Mem; debian: Mem }> {
   const sides = (['debian', 'ours'] as Kind[]).map((k) => start(k, names, () => '#!/bin/sh\nexec sleep 100000\n', tag));
   for (const s of sides) await waitAll(s, names);
   // steady state: startup garbage settled, and our supervisor has dropped the executable's
-  // pages it no longer uses (5 s after start, src/lib/trim.ts)
-  await sleep(6000);
+  // pages it no longer uses
+  await sleep(SETTLED_MS);
   const res = { debian: supervisorMem(sides[0]!), ours: supervisorMem(sides[1]!) };
   kinds.push(breakdown(sides[1]!.proc.pid!, realpathSync(OURS)));
   for (const s of sides) await stop(s);
@@ -321,7 +324,7 @@ async function scaleRun(kind: Kind, n: number, tag: string): Promise<{ ms: numbe
   const side = start(kind, names, (name) => `#!/bin/sh\necho ${name} > ${notify.fifo}\nexec sleep 100000\n`, `scale-${n}-${tag}`);
   const t1 = await Promise.race([all, sleep(SCALE_TIMEOUT_MS).then(() => NaN)]);
   if (Number.isNaN(t1)) throw new Error(`${kind}: ${notify.seen.size} of ${n} services running after ${SCALE_TIMEOUT_MS} ms`);
-  await sleep(6000); // settled, as for the memory above (our trim runs 5 s after the start)
+  await sleep(SETTLED_MS); // settled, as for the memory above
   const mem = supervisorMem(side);
   await stop(side);
   notify.close();
