@@ -39,6 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../image/inputs.ts';
+import { TRIM_AFTER_START_MS } from '../src/lib/trim.ts';
 
 const SERVICES = ['a', 'b', 'c'];
 const TIMEOUT_MS = 180_000;
@@ -51,9 +52,9 @@ const FIXED_SEED = '--random-seed=1';
 const KILL_AFTER_MS = 1_500;
 /**
  * How long the supervisor runs after its services are up before SIGHUP (ms): past the
- * trim of its memory, a 5 s timer it sets before its first pass (src/runsvdir/main.ts).
+ * trim of its memory, a timer it sets before its first pass (scheduleTrims, src/lib/trim.ts).
  */
-const HUP_AFTER_MS = 5_500;
+const HUP_AFTER_MS = TRIM_AFTER_START_MS + 500;
 /**
  * RUNSVDIR_STOP_TIMEOUT of the run (s): SIGHUP stops the services with TERM, and however
  * slow the machine, never with the KILL that follows a stop taking longer than this.
