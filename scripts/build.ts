@@ -2,19 +2,19 @@
 // single executable (SEA) per arch, offline, from the pinned Node binaries in the cache.
 //
 //   node scripts/build.ts bundle            -> out/bundle/runit-ts.cjs
-//   node scripts/build.ts cache ARCH [FILE] -> out/bundle/runit-ts-ARCH.cache (V8's code cache after a training run), or FILE
+//   node scripts/build.ts cache ARCH [FILE] -> out/bundle/runit-ts-ARCH{,-container,-sv}.cache (V8's code caches after training runs), or FILE{,-container,-sv}
 //   node scripts/build.ts blob ARCH         -> out/bundle/sea-ARCH.blob (loader, bundle, ARCH's code cache)
 //   node scripts/build.ts sea ARCH          -> out/ARCH/runit-ts (makes the blob first if missing or stale)
 //   node scripts/build.ts lib               -> dist/ (the npm package: JavaScript + .d.ts)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { execa } from 'execa';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
 import { libEntries } from '../image/rootfs.ts';
 import { hostArch, isArch, qemuUser, requireHostArch, type Arch } from '../src/lib/platform.ts';
-import { trainCodeCache } from './code-cache.ts';
+import { CACHE_ASSETS, CACHE_KINDS, cacheFiles, trainCodeCache } from './code-cache.ts';
 import { seaExecutable } from './sea.ts';
 
 const out = join(repoRoot, 'out');
@@ -83,7 +83,8 @@ function nodeCommand(arch: Arch): string[] {
 /**
  * out/bundle/runit-ts-ARCH.cache: V8's code cache of the bundle after a training run of
  * the supervisor (scripts/code-cache.ts) by ARCH's own Node: the cache is specific to the
- * arch and the exact Node. `file` elsewhere: the same made again, to compare (test/repro).
+ * arch and the exact Node. Beside it, container-init's and sv's (runit-ts-ARCH-container.cache,
+ * runit-ts-ARCH-sv.cache). `file` elsewhere: the same made again, to compare (test/repro).
  */
 async function cache(arch: Arch, file = join(out, 'bundle', `runit-ts-${arch}.cache`)): Promise<string> {
   const addon = join(out, arch, 'runit-ts.node');
@@ -108,8 +109,8 @@ async function blob(arch: Arch): Promise<string> {
   const dir = join(out, 'bundle');
   const blobFile = join(dir, `sea-${arch}.blob`);
   const cfgFile = join(dir, `sea-${arch}.json`);
-  const cacheFile = join(dir, `runit-ts-${arch}.cache`);
-  if (!existsSync(cacheFile) || statSync(cacheFile).mtimeMs < statSync(bundleFile).mtimeMs) await cache(arch);
+  const caches = cacheFiles(join(dir, `runit-ts-${arch}.cache`));
+  if (CACHE_KINDS.some((k) => !existsSync(caches[k]) || statSync(caches[k]).mtimeMs < statSync(bundleFile).mtimeMs)) await cache(arch);
   copyFileSync(join(repoRoot, 'scripts', 'sea-loader.cjs'), join(dir, 'sea-loader.cjs'));
   // the bundle as the loader compiles it: wrapped once here rather than at every start
   const { wrap } = createRequire(import.meta.url)('./sea-loader.cjs') as { wrap: (bundle: string) => string };
@@ -128,7 +129,7 @@ async function blob(arch: Arch): Promise<string> {
     useCodeCache: false,
     execArgv: EXEC_ARGV,
     execArgvExtension: 'none',
-    assets: { 'runit-ts.cjs': 'runit-ts.wrapped.cjs', 'runit-ts.cache': `runit-ts-${arch}.cache` },
+    assets: { 'runit-ts.cjs': 'runit-ts.wrapped.cjs', ...Object.fromEntries(CACHE_KINDS.map((k) => [CACHE_ASSETS[k], basename(caches[k])])) },
   };
   writeFileSync(cfgFile, JSON.stringify(config, null, 2) + '\n');
   await execa(nodeBinary(requireHostArch()), ['--experimental-sea-config', cfgFile], { cwd: dir });

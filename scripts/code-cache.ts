@@ -1,14 +1,21 @@
-// scripts/code-cache.ts: the V8 code cache each arch's executable starts with
-// (scripts/sea-loader.cjs), made by a training run of the bundle under that arch's pinned
-// Node (the other arch's under qemu-user), started with the executable's V8 options.
-//
-// The run is the boot's path after Node's start: stage 2 is `runsvdir -P /etc/service`, so
-// the training starts `runsvdir -P` on three services, each logging through svlogd (run
-// in-process, as in the image), waits until all six are up, kills one service so that
-// the restart path runs, and ends the supervisor with SIGHUP; when it exits it writes V8's
-// cache of every function compiled by then (scripts/sea-train.cjs). V8 accepts the cache
-// only from the same V8 build, arch and flags; code it does not cover is compiled on first
-// use, as without a cache.
+// scripts/code-cache.ts: the V8 code caches each arch's executable starts with
+// (scripts/sea-loader.cjs picks one by the applet called), each made by a training run of
+// the bundle under that arch's pinned Node (the other arch's under qemu-user), started
+// with the executable's V8 options. When a trained process exits it writes V8's cache of
+// every function compiled by then (scripts/sea-train.cjs). V8 accepts a cache only from
+// the same V8 build, arch and flags; code it does not cover is compiled on first use, as
+// without a cache. Three runs, three caches:
+//  - the supervisor's, for every applet but the two below: the boot's path after Node's
+//    start. Stage 2 is `runsvdir -P /etc/service`, so the training starts `runsvdir -P` on
+//    three services, each logging through svlogd (run in-process, as in the image), waits
+//    until all six are up, kills one service so that the restart path runs, and ends the
+//    supervisor with SIGHUP.
+//  - sv's: `sv status` of those three services while they run. A short applet that used
+//    the supervisor's cache would read and check its 270 KiB at every call, most of it
+//    code sv never runs (the `sv status` a run script or a boot test calls, under
+//    emulation).
+//  - container-init's: it starts three logged services of its own, and after its trim
+//    SIGTERM stops them, the path of every `podman stop`.
 //
 // The cache is the same bytes at every build (the executable, the images and their SBOMs
 // with it). Four things made each run's cache differ, each measured:
@@ -100,67 +107,115 @@ async function sleepUntil(at: number): Promise<void> {
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }
 
-/** Write `o.out`: the cache of a training run of the bundle, written again by a fresh process. */
+/** The caches of a build, by what the loader picks them for (scripts/sea-loader.cjs). */
+export type CacheKind = 'supervisor' | 'container' | 'sv';
+export const CACHE_KINDS: readonly CacheKind[] = ['supervisor', 'container', 'sv'];
+
+/** Where each cache goes: `out` the supervisor's, the others beside it (out/bundle/runit-ts-ARCH-sv.cache). */
+export function cacheFiles(out: string): Record<CacheKind, string> {
+  const base = out.replace(/\.cache$/, '');
+  return { supervisor: out, container: `${base}-container.cache`, sv: `${base}-sv.cache` };
+}
+
+/** The blob's asset name of each cache: what scripts/sea-loader.cjs asks for. */
+export const CACHE_ASSETS: Record<CacheKind, string> = { supervisor: 'runit-ts.cache', container: 'runit-ts-container.cache', sv: 'runit-ts-sv.cache' };
+
+/** A service directory of SERVICES, each logging through svlogd (in-process: `bin`/svlogd links to the Node binary). */
+function makeServices(svdir: string): void {
+  for (const s of SERVICES) {
+    mkdirSync(join(svdir, s, 'log', 'main'), { recursive: true });
+    writeFileSync(join(svdir, s, 'run'), '#!/bin/sh\necho started\nexec sleep 1000\n', { mode: 0o755 });
+    writeFileSync(join(svdir, s, 'log', 'run'), '#!/bin/sh\nexec svlogd -tt ./main\n', { mode: 0o755 });
+  }
+}
+
+/** Every service of `svdir` and its logger runs. */
+function allUp(svdir: string): boolean {
+  return SERVICES.every((s) => read(join(svdir, s, 'supervise', 'stat')) === 'run' && read(join(svdir, s, 'log', 'supervise', 'stat')) === 'run');
+}
+
+/** Write the caches (cacheFiles(o.out)): each of a training run of the bundle, written again by a fresh process. */
 export async function trainCodeCache(o: TrainOptions): Promise<void> {
   const t0 = performance.now();
   const tmp = mkdtempSync(join(tmpdir(), 'runit-ts-train-'));
-  const svdir = join(tmp, 'service');
-  let proc: ReturnType<typeof execa> | undefined;
+  const files = cacheFiles(o.out);
+  const trained = { supervisor: join(tmp, 'supervisor.cache'), container: join(tmp, 'container.cache'), sv: join(tmp, 'sv.cache') };
+  const procs: Array<ReturnType<typeof execa>> = [];
+  const dirs: string[] = [];
+  const [cmd, ...pre] = o.node;
+  const train = join(repoRoot, 'scripts', 'sea-train.cjs');
+  const node = [...pre, ...o.execArgv, FIXED_SEED];
+  const bin = join(tmp, 'bin');
+  const env = { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, RUNIT_TS_ADDON: o.addon };
+  /** a training run of APPLET ARGS writing its cache to `to` */
+  const run = (to: string, applet: string[], more: Record<string, string> = {}) => {
+    const p = execa(cmd!, [...node, train, o.bundle, '-', to, ...applet], { env: { ...env, ...more }, extendEnv: false, reject: false, all: true });
+    procs.push(p);
+    return p;
+  };
+  const deadline = performance.now() + TIMEOUT_MS;
   try {
-    const bin = join(tmp, 'bin');
     mkdirSync(bin);
     symlinkSync(o.nodeBinary, join(bin, 'svlogd'));
-    for (const s of SERVICES) {
-      mkdirSync(join(svdir, s, 'log', 'main'), { recursive: true });
-      writeFileSync(join(svdir, s, 'run'), '#!/bin/sh\necho started\nexec sleep 1000\n', { mode: 0o755 });
-      writeFileSync(join(svdir, s, 'log', 'run'), '#!/bin/sh\nexec svlogd -tt ./main\n', { mode: 0o755 });
-    }
-    const trained = join(tmp, 'trained.cache');
-    const [cmd, ...pre] = o.node;
-    const train = join(repoRoot, 'scripts', 'sea-train.cjs');
-    const node = [...pre, ...o.execArgv, FIXED_SEED];
-    proc = execa(cmd!, [...node, train, o.bundle, '-', trained, 'runsvdir', '-P', svdir, `log: ${'.'.repeat(40)}`], {
-      env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, RUNIT_TS_ADDON: o.addon, RUNSVDIR_STOP_TIMEOUT: String(STOP_TIMEOUT_SEC) },
-      extendEnv: false,
-      reject: false,
-      all: true,
-    });
-    const deadline = performance.now() + TIMEOUT_MS;
-    const supervise = (s: string) => join(svdir, s, 'supervise');
-    const allUp = () => SERVICES.every((s) => read(join(supervise(s), 'stat')) === 'run' && read(join(svdir, s, 'log', 'supervise', 'stat')) === 'run');
-    const p = proc;
-    await until('the services to be up', () => allUp() || p.exitCode !== null, deadline);
+
+    // the supervisor's run, and sv's while its services run
+    const svdir = join(tmp, 'service');
+    dirs.push(svdir);
+    makeServices(svdir);
+    const proc = run(trained.supervisor, ['runsvdir', '-P', svdir, `log: ${'.'.repeat(40)}`], { RUNSVDIR_STOP_TIMEOUT: String(STOP_TIMEOUT_SEC) });
+    await until('the services to be up', () => allUp(svdir) || proc.exitCode !== null, deadline);
     if (proc.exitCode !== null) throw new Error(`code cache training: the supervisor ended early:\n${(await proc).all}`);
     // the supervisor set its timers before its first pass started the services
     const upAt = performance.now();
     // the restart path: a service killed and started again
     await sleepUntil(upAt + KILL_AFTER_MS);
+    const supervise = (s: string) => join(svdir, s, 'supervise');
     const pid = Number(read(join(supervise('a'), 'pid')));
     process.kill(pid, 'SIGKILL');
     await until('the killed service to be restarted', () => {
       const now = Number(read(join(supervise('a'), 'pid')));
-      return now > 0 && now !== pid && allUp();
+      return now > 0 && now !== pid && allUp(svdir);
     }, deadline);
+    const sv = await run(trained.sv, ['sv', 'status', ...SERVICES.map((s) => join(svdir, s))]);
+    if (sv.exitCode !== 0 || !existsSync(trained.sv)) throw new Error(`code cache training: sv status ended with ${sv.exitCode ?? sv.signal}:\n${sv.all}`);
     await sleepUntil(upAt + HUP_AFTER_MS);
     proc.kill('SIGHUP');
     const r = await proc;
     // runsvdir ends with 111 on SIGHUP, once its services are down
-    if (r.exitCode !== 111 || !existsSync(trained)) throw new Error(`code cache training: the supervisor ended with ${r.exitCode ?? r.signal}:\n${r.all}`);
+    if (r.exitCode !== 111 || !existsSync(trained.supervisor)) throw new Error(`code cache training: the supervisor ended with ${r.exitCode ?? r.signal}:\n${r.all}`);
+
+    // container-init's run: its own services, stopped by SIGTERM past its trim
+    const csvdir = join(tmp, 'container', 'service');
+    dirs.push(csvdir);
+    makeServices(csvdir);
+    const ci = run(trained.container, ['container-init'], { RUNIT_TS_SERVICES: csvdir, RUNIT_TS_STATE: join(tmp, 'container', 'state') });
+    await until('container-init\'s services to be up', () => allUp(csvdir) || ci.exitCode !== null, deadline);
+    if (ci.exitCode !== null) throw new Error(`code cache training: container-init ended early:\n${(await ci).all}`);
+    await sleepUntil(performance.now() + HUP_AFTER_MS);
+    ci.kill('SIGTERM');
+    const c = await ci;
+    if (c.exitCode !== 0 || !existsSync(trained.container)) throw new Error(`code cache training: container-init ended with ${c.exitCode ?? c.signal}:\n${c.all}`);
     const t1 = performance.now();
-    // written again by a process that loads it and runs nothing; whole or not at all
-    const written = `${o.out}.new`;
-    const again = await execa(cmd!, [...node, train, o.bundle, trained, written, '-'], { env: {}, extendEnv: false, reject: false, all: true });
-    if (again.exitCode !== 0 || !existsSync(written)) throw new Error(`code cache: writing the trained cache again failed (${again.exitCode ?? again.signal}):\n${again.all}`);
-    renameSync(written, o.out);
-    o.say(`code cache ${o.out} ${(statSync(o.out).size / 1024).toFixed(0)} KiB (training run ${((t1 - t0) / 1000).toFixed(1)} s, written again in ${((performance.now() - t1) / 1000).toFixed(1)} s)`);
+
+    // each written again by a process that loads it and runs nothing; whole or not at all
+    for (const kind of CACHE_KINDS) {
+      const written = `${files[kind]}.new`;
+      const again = await execa(cmd!, [...node, train, o.bundle, trained[kind], written, '-'], { env: {}, extendEnv: false, reject: false, all: true });
+      if (again.exitCode !== 0 || !existsSync(written)) throw new Error(`code cache: writing the trained ${kind} cache again failed (${again.exitCode ?? again.signal}):\n${again.all}`);
+    }
+    for (const kind of CACHE_KINDS) renameSync(`${files[kind]}.new`, files[kind]);
+    const sizes = CACHE_KINDS.map((k) => `${k} ${(statSync(files[k]).size / 1024).toFixed(0)} KiB`).join(', ');
+    o.say(`code caches ${o.out} and beside it: ${sizes} (training runs ${((t1 - t0) / 1000).toFixed(1)} s, written again in ${((performance.now() - t1) / 1000).toFixed(1)} s)`);
   } finally {
-    // after a failure: nothing of the run left behind
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
-    for (const s of SERVICES) {
-      const pid = Number(read(join(svdir, s, 'supervise', 'pid')));
-      if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    // after a failure: nothing of the runs left behind
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    for (const d of dirs) {
+      for (const s of SERVICES) {
+        const pid = Number(read(join(d, s, 'supervise', 'pid')));
+        if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
     }
     rmSync(tmp, { recursive: true, force: true });
-    rmSync(`${o.out}.new`, { force: true });
+    for (const f of Object.values(files)) rmSync(`${f}.new`, { force: true });
   }
 }

@@ -1,6 +1,7 @@
 'use strict';
-// The single executable's main: compiles the bundle (an asset of the blob) with a V8 code
-// cache made by a training run of the bundle (scripts/code-cache.ts), then runs it.
+// The single executable's main: compiles the bundle (an asset of the blob) with the V8 code
+// cache made for the applet called by a training run of the bundle (scripts/code-cache.ts),
+// then runs it.
 //
 // Node's own SEA code cache (useCodeCache) is made right after compiling the bundle, so
 // it holds only the code V8 compiles eagerly (the top level); every function the applet
@@ -56,6 +57,23 @@ function profile(path, ms) {
   }, ms).unref();
 }
 
+/**
+ * The blob's code cache for the applet called (scripts/code-cache.ts trains one for each):
+ * container-init's, sv's (called as sv, `runit-ts sv`, or by a name in an init.d
+ * directory, as src/main.ts resolves it), and the supervisor's for every other applet.
+ * argv as a single executable has it: [execPath, the name called, ...args].
+ */
+function cacheAsset(argv) {
+  const called = argv[1] || '';
+  const slash = called.lastIndexOf('/');
+  const base = called.slice(slash + 1);
+  const dir = called.slice(0, Math.max(slash, 0));
+  const applet = base === 'runit-ts' || base.startsWith('runit-ts.') ? argv[2] : dir === 'init.d' || dir.endsWith('/init.d') ? 'sv' : base;
+  if (applet === 'container-init') return 'runit-ts-container.cache';
+  if (applet === 'sv') return 'runit-ts-sv.cache';
+  return 'runit-ts.cache';
+}
+
 const sea = require('node:sea');
 if (sea.isSea()) {
   // RUNIT_TS_CPUPROF=FILE [RUNIT_TS_CPUPROF_MS=N, default 10000]: taken out of the
@@ -67,7 +85,7 @@ if (sea.isSea()) {
   }
   let cache;
   try {
-    cache = new Uint8Array(sea.getRawAsset('runit-ts.cache'));
+    cache = new Uint8Array(sea.getRawAsset(cacheAsset(process.argv)));
   } catch {
     // a blob without a cache: the bundle is compiled as it runs
   }
@@ -80,5 +98,5 @@ if (sea.isSea()) {
   if (cache && script.cachedDataRejected) process.stderr.write('runit-ts: code cache rejected\n');
   script.runInThisContext()(exports, require, module, __filename, __dirname);
 } else {
-  module.exports = { compile, wrap, FILENAME };
+  module.exports = { cacheAsset, compile, wrap, FILENAME };
 }

@@ -1,5 +1,6 @@
 // Entry point of the bundle (and of the single executable).
 import { errLine, fatalLine } from './lib/diag.ts';
+import { quickExit } from './lib/native.ts';
 import { run } from './main.ts';
 
 // In a single executable argv is [execPath, argv0-as-called, ...args]; under plain
@@ -9,7 +10,7 @@ run(argv0, process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // long-running applets may leave handles (FIFOs, watchers) open: end now
-    setImmediate(() => process.exit(code));
+    setImmediate(() => quickExit(code));
   },
   (e: unknown) => {
     errLine(fatalLine(argv0, e instanceof Error ? (e.stack ?? e.message) : String(e)));

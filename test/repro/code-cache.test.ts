@@ -1,7 +1,7 @@
-// Reproducibility of the executables' V8 code cache, the part of a build that came out
+// Reproducibility of the executables' V8 code caches, the part of a build that came out
 // different every time (scripts/code-cache.ts): made again from the same bundle and addon,
-// by another process in another directory, umask and time zone, each arch's cache is
-// byte-identical to the one make built into the executable: the quick check, of this
+// by another process in another directory, umask and time zone, each arch's caches are
+// byte-identical to those make built into the executable: the quick check, of this
 // checkout's build (edits included); test/repro/clones.test.ts builds the commit twice
 // from nothing.
 //
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repo } from '../lib/host.ts';
+import { CACHE_KINDS, cacheFiles } from '../../scripts/code-cache.ts';
 
 const ARCHES = ['x86_64', 'aarch64'] as const;
 /** one making of a cache, at most (ms): a training run, under qemu-user for the other arch */
@@ -35,17 +36,19 @@ const scratch = mkdtempSync(join(tmpdir(), 'runit-ts-cache-repro-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 
 for (const arch of ARCHES) {
-  t.test(`${arch}: the code cache made again is the executable's, byte for byte`, async (t) => {
-    const built = join(repo, 'out', 'bundle', `runit-ts-${arch}.cache`);
+  t.test(`${arch}: the code caches made again are the executable's, byte for byte`, async (t) => {
+    const built = cacheFiles(join(repo, 'out', 'bundle', `runit-ts-${arch}.cache`));
     const exe = join(repo, 'out', arch, 'runit-ts');
-    for (const f of [bundle, built, exe, join(repo, 'out', arch, 'runit-ts.node')]) if (!existsSync(f)) return t.fail(`${f} is missing: make build ARCH=${arch}`);
-    t.ok(statSync(built).mtimeMs >= statSync(bundle).mtimeMs, `${built} was made from this bundle`);
-    const cache = readFileSync(built);
-    t.ok(readFileSync(exe).includes(cache), `${exe} holds it`);
-    const again = join(scratch, `${arch}.cache`);
+    for (const f of [bundle, ...Object.values(built), exe, join(repo, 'out', arch, 'runit-ts.node')]) if (!existsSync(f)) return t.fail(`${f} is missing: make build ARCH=${arch}`);
+    const exeBytes = readFileSync(exe);
+    for (const kind of CACHE_KINDS) {
+      t.ok(statSync(built[kind]).mtimeMs >= statSync(bundle).mtimeMs, `${built[kind]} was made from this bundle`);
+      t.ok(exeBytes.includes(readFileSync(built[kind])), `${exe} holds the ${kind} cache`);
+    }
+    const again = cacheFiles(join(scratch, `${arch}.cache`));
     // as make runs it: without the loader tap puts into every process this test starts
     // (NODE_OPTIONS), down to the training run, where it changes what the cache holds
-    const r = await execa('sh', ['-c', 'umask 077 && exec env -u NODE_OPTIONS "$@"', 'sh', process.execPath, join(repo, 'scripts', 'build.ts'), 'cache', arch, again], {
+    const r = await execa('sh', ['-c', 'umask 077 && exec env -u NODE_OPTIONS "$@"', 'sh', process.execPath, join(repo, 'scripts', 'build.ts'), 'cache', arch, again.supervisor], {
       cwd: scratch,
       env: { TZ: 'Pacific/Kiritimati', LC_ALL: 'C' },
       all: true,
@@ -53,10 +56,13 @@ for (const arch of ARCHES) {
       timeout: MAKE_TIMEOUT_MS,
     });
     t.comment(r.all);
-    t.equal(r.exitCode, 0, `scripts/build.ts cache ${arch} ${again}`);
+    t.equal(r.exitCode, 0, `scripts/build.ts cache ${arch} ${again.supervisor}`);
     if (r.exitCode !== 0) return;
-    const made = readFileSync(again);
-    const at = firstDifference(cache, made);
-    t.equal(at, -1, `byte-identical (${cache.length} bytes made by make, ${made.length} now${at >= 0 ? `, first difference at byte ${at}` : ''})`);
+    for (const kind of CACHE_KINDS) {
+      const cache = readFileSync(built[kind]);
+      const made = readFileSync(again[kind]);
+      const at = firstDifference(cache, made);
+      t.equal(at, -1, `${kind}: byte-identical (${cache.length} bytes made by make, ${made.length} now${at >= 0 ? `, first difference at byte ${at}` : ''})`);
+    }
   });
 }

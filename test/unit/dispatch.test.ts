@@ -38,3 +38,28 @@ t.test('every applet module loads and gives its main function', async (t) => {
     t.type(mod, 'function', name);
   }
 });
+
+t.test('the executable loads the code cache made for the applet resolveApplet picks', async (t) => {
+  const { createRequire } = await import('node:module');
+  const { cacheAsset } = createRequire(import.meta.url)('../../scripts/sea-loader.cjs') as { cacheAsset: (argv: string[]) => string };
+  const want = (applet: string) => (applet === 'sv' ? 'runit-ts-sv.cache' : applet === 'container-init' ? 'runit-ts-container.cache' : 'runit-ts.cache');
+  const calls: string[][] = [
+    ['/usr/bin/sv', 'status', 'x'],
+    ['sv', 'up', 'a'],
+    ['/usr/lib/runit-ts/runit-ts', 'sv', 'status', 'a'],
+    ['/etc/init.d/nginx', 'status'],
+    ['init.d/nginx', 'status'],
+    ['/sbin/container-init'],
+    ['/opt/runit-ts/bin/runit-ts', 'container-init', 'sh'],
+    ['/usr/bin/runsvdir', '-P', '/etc/service'],
+    ['/etc/runit/2'],
+    ['/sbin/init', '0'],
+    ['/usr/bin/svlogd', '-tt', 'main'],
+    ['/usr/lib/runit-ts/runit-ts'],
+    ['/usr/bin/chpst', '-u', 'nobody', 'true'],
+  ];
+  for (const [argv0, ...args] of calls) {
+    const applet = resolveApplet(argv0!, args).name;
+    t.equal(cacheAsset(['/exe', argv0!, ...args]), want(applet), `${[argv0, ...args].join(' ')}: ${applet || '(none)'}`);
+  }
+});
