@@ -115,7 +115,8 @@ t.test('crash: restarted, throttled to once a second, ./finish gets runit argume
       process.kill(pid, 'SIGKILL');
       await until(() => readIf(join(tr.sv, 'killed', 'finish.log')), 3000, 'finish after kill');
       t.equal(readIf(join(tr.sv, 'killed', 'finish.log')), '-1 9\n', 'finish: -1, signal number');
-      const again = await until(() => pidOf(tr, 'killed') !== pid && pidOf(tr, 'killed'), 3000, 'killed restarted');
+      // running again: ./run's new pid, not ./finish's (supervise/pid holds it while ./finish runs)
+      const again = await until(() => readIf(join(tr.sv, 'killed', 'supervise', 'stat')) === 'run\n' && pidOf(tr, 'killed') !== pid && pidOf(tr, 'killed'), 3000, 'killed restarted');
       t.ok(alive(again));
     },
   );
