@@ -157,9 +157,10 @@ export function native(): Native {
 /**
  * End this process with `code` once its work is done. With the addon loaded and no
  * 'exit' listener (the code cache's training has one, scripts/sea-train.cjs), at once
- * (Native.exit): Node's own exit would first tear itself down, about 3 ms on the host and
- * more under emulation, a part of every `podman stop` and of every short applet. Otherwise
- * process.exit: loading the addon only to exit costs more than it saves.
+ * (Native.exit): Node's own exit would first tear itself down (a SIGTERM handler that calls
+ * process.exit ends 3 ms later than one that has the process killed, on the host), a part of
+ * every `podman stop`. Otherwise process.exit: loading the addon only to exit was not
+ * measurably cheaper for `sv`, under emulation either (docs/performance.md).
  */
 export function quickExit(code: number): never {
   if (loaded && process.listenerCount('exit') === 0) loaded.exit(code);
