@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
 import { libEntries } from '../image/rootfs.ts';
 import { hostArch, isArch, qemuUser, requireHostArch, type Arch } from '../src/lib/platform.ts';
-import { CACHE_ASSETS, CACHE_KINDS, cacheFiles, trainCodeCache } from './code-cache.ts';
+import { CACHE_KINDS, cacheFiles, trainCodeCache, type CacheKind } from './code-cache.ts';
 import { seaExecutable } from './sea.ts';
 
 const out = join(repoRoot, 'out');
@@ -112,13 +112,18 @@ async function blob(arch: Arch): Promise<string> {
   const caches = cacheFiles(join(dir, `runit-ts-${arch}.cache`));
   if (CACHE_KINDS.some((k) => !existsSync(caches[k]) || statSync(caches[k]).mtimeMs < statSync(bundleFile).mtimeMs)) await cache(arch);
   copyFileSync(join(repoRoot, 'scripts', 'sea-loader.cjs'), join(dir, 'sea-loader.cjs'));
-  // the bundle as the loader compiles it: wrapped once here rather than at every start
-  const { wrap } = createRequire(import.meta.url)('./sea-loader.cjs') as { wrap: (bundle: string) => string };
+  // how the loader wraps the bundle, and the names it reads its assets by
+  const { wrap, FILENAME, CACHE_ASSETS } = createRequire(import.meta.url)('./sea-loader.cjs') as {
+    wrap: (bundle: string) => string;
+    FILENAME: string;
+    CACHE_ASSETS: Record<CacheKind, string>;
+  };
   const bundle = readFileSync(bundleFile);
   // the loader reads the bundle as Latin-1 (no UTF-8 decoding at every start): esbuild's
   // output is ASCII (its default charset escapes anything else)
   const high = bundle.findIndex((b) => b > 0x7f);
   if (high >= 0) throw new Error(`${bundleFile}: a byte that is not ASCII at offset ${high}; the executable's loader reads the bundle as Latin-1`);
+  // the bundle as the loader compiles it: wrapped once here rather than at every start
   writeFileSync(join(dir, 'runit-ts.wrapped.cjs'), wrap(bundle.toString('latin1')));
   // paths relative to dir: the checkout's location stays out of the blob
   const config = {
@@ -129,7 +134,7 @@ async function blob(arch: Arch): Promise<string> {
     useCodeCache: false,
     execArgv: EXEC_ARGV,
     execArgvExtension: 'none',
-    assets: { 'runit-ts.cjs': 'runit-ts.wrapped.cjs', ...Object.fromEntries(CACHE_KINDS.map((k) => [CACHE_ASSETS[k], basename(caches[k])])) },
+    assets: { [FILENAME]: 'runit-ts.wrapped.cjs', ...Object.fromEntries(CACHE_KINDS.map((k) => [CACHE_ASSETS[k], basename(caches[k])])) },
   };
   writeFileSync(cfgFile, JSON.stringify(config, null, 2) + '\n');
   await execa(nodeBinary(requireHostArch()), ['--experimental-sea-config', cfgFile], { cwd: dir });

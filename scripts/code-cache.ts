@@ -122,8 +122,6 @@ export function cacheFiles(out: string): Record<CacheKind, string> {
   return { supervisor: out, container: `${base}-container.cache`, sv: `${base}-sv.cache` };
 }
 
-/** The blob's asset name of each cache: what scripts/sea-loader.cjs asks for. */
-export const CACHE_ASSETS: Record<CacheKind, string> = { supervisor: 'runit-ts.cache', container: 'runit-ts-container.cache', sv: 'runit-ts-sv.cache' };
 
 /** A service directory of SERVICES, each logging through svlogd (in-process: `bin`/svlogd links to the Node binary). */
 function makeServices(svdir: string): void {

@@ -57,6 +57,9 @@ function profile(path, ms) {
   }, ms).unref();
 }
 
+/** The blob's asset name of each code cache (scripts/build.ts packs them under these names). */
+const CACHE_ASSETS = { supervisor: 'runit-ts.cache', container: 'runit-ts-container.cache', sv: 'runit-ts-sv.cache' };
+
 /**
  * The blob's code cache for the applet called (scripts/code-cache.ts trains one for each):
  * container-init's, sv's (called as sv, `runit-ts sv`, or by a name in an init.d
@@ -69,9 +72,9 @@ function cacheAsset(argv) {
   const base = called.slice(slash + 1);
   const dir = called.slice(0, Math.max(slash, 0));
   const applet = base === 'runit-ts' || base.startsWith('runit-ts.') ? argv[2] : dir === 'init.d' || dir.endsWith('/init.d') ? 'sv' : base;
-  if (applet === 'container-init') return 'runit-ts-container.cache';
-  if (applet === 'sv') return 'runit-ts-sv.cache';
-  return 'runit-ts.cache';
+  if (applet === 'container-init') return CACHE_ASSETS.container;
+  if (applet === 'sv') return CACHE_ASSETS.sv;
+  return CACHE_ASSETS.supervisor;
 }
 
 const sea = require('node:sea');
@@ -98,5 +101,5 @@ if (sea.isSea()) {
   if (cache && script.cachedDataRejected) process.stderr.write('runit-ts: code cache rejected\n');
   script.runInThisContext()(exports, require, module, __filename, __dirname);
 } else {
-  module.exports = { cacheAsset, compile, wrap, FILENAME };
+  module.exports = { CACHE_ASSETS, cacheAsset, compile, wrap, FILENAME };
 }

@@ -88,8 +88,8 @@ static napi_value js_madvise_dontneed(napi_env env, napi_callback_info info) {
 /*
  * exit(code): _exit(2), at once. For a process whose work is done (src/lib/native.ts,
  * quickExit): Node's own exit first tears itself down (its threads joined, V8's heap and
- * isolate freed, the C library's exit handlers run), about 3 ms on the host and more under
- * emulation, none of which anyone sees once the process is gone. Node writes stdout and
+ * isolate freed, the C library's exit handlers run), 3 ms more than a process that is just
+ * killed, on the host; none of it is seen once the process is gone. Node writes stdout and
  * stderr synchronously to files, pipes and terminals, so nothing is left in a buffer.
  */
 static napi_value js_exit(napi_env env, napi_callback_info info) {
