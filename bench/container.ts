@@ -5,13 +5,19 @@
 //   start: `podman run -d` -> all N services ran (each `./run` touches a file in a
 //          directory bind-mounted from the host, polled every POLL_MS)
 //   stop:  `podman stop` -> it returned (the container exited, code checked)
+//   exit:  without podman, PID 1 of a fresh pid namespace on the host (`unshare --pid`,
+//          as runc makes it) with the same N services: SIGTERM -> its parent sees it
+//          gone, the kernel having killed what was left; beside it a bare Node that
+//          exits on SIGTERM, the floor of any Node PID 1. podman 4's stop returns once
+//          the `podman container cleanup` that conmon starts at PID 1's exit is done,
+//          so this time counts in full in the stop.
 // One image for all three (runit-ts-image from a generated spec: N inline services, and
 // Debian's runit binaries under /opt/runit-c), started with a different entry point each.
 // Runs interleave the three; printed: medians with their spread (min-max), the ratios to
 // Debian's runit, the machine, and our executable's start time (`sv -V` on the host).
 //   node bench/container.ts [--services N (10)] [--runs N (5)]
 import { cpus, release, tmpdir } from 'node:os';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
@@ -83,6 +89,47 @@ async function once(kind: Kind, run: number): Promise<{ start: number; stop: num
   return { start, stop };
 }
 
+type ExitKind = 'runit-ts' | 'runit (C)' | 'Node, exits on SIGTERM';
+/** How PID 1 of the namespace is started: its command, given the services directory, the ready directory and the state directory. */
+const EXIT_SIDES: Record<ExitKind, (sv: string, ready: string, state: string) => { cmd: string[]; env: Record<string, string>; ready: number }> = {
+  // a link named container-init: the executable picks its applet by the name it was started as
+  'runit-ts': (sv, _ready, state) => ({ cmd: [join(work, 'container-init')], env: { RUNIT_TS_SERVICES: sv, RUNIT_TS_STATE: state }, ready: N }),
+  'runit (C)': (sv) => ({ cmd: [join(DEBIAN, 'runsvdir'), '-P', sv], env: { PATH: `${DEBIAN}:${process.env.PATH}` }, ready: N }),
+  // the handler is in place before the ready file is written
+  'Node, exits on SIGTERM': (_sv, ready) => ({
+    cmd: [process.execPath, '-e', `process.on('SIGTERM', () => process.reallyExit(0)); require('fs').writeFileSync(${JSON.stringify(join(ready, 'one'))}, ''); setInterval(() => {}, 1e9);`],
+    env: {},
+    ready: 1,
+  }),
+};
+
+/** One stop of PID 1 in a fresh pid namespace: ms from SIGTERM to its parent (unshare) seeing it gone. */
+async function exitOnce(kind: ExitKind, run: number): Promise<number> {
+  const dir = join(work, `exit-${run}-${kind.replace(/[^a-z]/g, '')}`);
+  const [sv, ready, state] = ['sv', 'ready', 'state'].map((d) => join(dir, d)) as [string, string, string];
+  for (const d of [sv, ready, state]) mkdirSync(d, { recursive: true });
+  for (let i = 0; i < N; i++) {
+    mkdirSync(join(sv, `s${i}`));
+    writeFileSync(join(sv, `s${i}`, 'run'), `#!/bin/sh\ntouch ${join(ready, `s${i}`)}\nexec sleep 100000\n`, { mode: 0o755 });
+  }
+  const side = EXIT_SIDES[kind](sv, ready, state);
+  const child = execa('unshare', ['--pid', '--fork', '--kill-child', '--', ...side.cmd], { env: side.env, stdio: 'ignore', reject: false });
+  const t0 = performance.now();
+  while (readdirSync(ready).length < side.ready) {
+    if (performance.now() - t0 > START_TIMEOUT_MS) throw new Error(`${kind} in a pid namespace: not ready after ${START_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  // settled, as before a podman stop
+  await new Promise((r) => setTimeout(r, 1000));
+  const init = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  const s0 = performance.now();
+  process.kill(init, 'SIGTERM');
+  await child;
+  const ms = performance.now() - s0;
+  rmSync(dir, { recursive: true, force: true });
+  return ms;
+}
+
 try {
   process.stdout.write(`machine: ${cpus()[0]?.model ?? '?'} x${cpus().length}, Linux ${release()}, ${(await podman(['--version'])).stdout.trim()}; Node ${process.version}\n`);
   const self: number[] = [];
@@ -92,6 +139,13 @@ try {
     self.push(performance.now() - t0);
   }
   process.stdout.write(`our executable's start (sv -V on the host, ${SELF_START_RUNS} runs): ${fmt(summary(self), 0)} ms\n`);
+  symlinkSync(join(repoRoot, 'out', arch, 'runit-ts'), join(work, 'container-init'));
+  const exitKinds = Object.keys(EXIT_SIDES) as ExitKind[];
+  const exits = new Map(exitKinds.map((k) => [k, [] as number[]]));
+  for (let r = 0; r < RUNS * 3; r++) for (const k of r % 2 ? [...exitKinds].reverse() : exitKinds) exits.get(k)!.push(await exitOnce(k, r));
+  const exitRef = summary(exits.get('runit (C)')!).median;
+  process.stdout.write(`\nPID 1 of a fresh pid namespace on the host, ${N} services: SIGTERM -> gone, ${RUNS * 3} runs, ms: median (min-max)\n`);
+  for (const k of exitKinds) process.stdout.write(`${k.padEnd(24)} ${fmt(summary(exits.get(k)!)).padEnd(24)} ${ratio(summary(exits.get(k)!).median, exitRef)}\n`);
   writeFileSync(join(work, 'spec.yaml'), specText());
   await execa(process.execPath, [join(repoRoot, 'image', 'cli.ts'), 'build', join(work, 'spec.yaml'), '--out', join(work, 'out')], { cwd: repoRoot });
   await podman(['load', '-q', '-i', join(work, 'out', arch, 'image.tar')]);
@@ -111,6 +165,9 @@ try {
     const [s, p] = [summary(f.start), summary(f.stop)];
     process.stdout.write(`${k.padEnd(22)} ${fmt(s, 0).padEnd(26)} ${ratio(s.median, summary(ref.start).median).padEnd(7)} ${fmt(p, 0).padEnd(26)} ${ratio(p.median, summary(ref.stop).median)}\n`);
   }
+  const ours = figures.get('runit-ts')!;
+  process.stdout.write(`runit-ts / runit (C), podman run -> ready   ${ratio(summary(ours.start).median, summary(ref.start).median)}   target: <= 1.25x\n`);
+  process.stdout.write(`runit-ts / runit (C), podman stop -> exited ${ratio(summary(ours.stop).median, summary(ref.stop).median)}   target: <= 1.0x\n`);
 } finally {
   await podman(['rmi', '-f', IMAGE], false);
   rmSync(work, { recursive: true, force: true });
