@@ -197,6 +197,9 @@ interface Result {
   svMs: number;
   /** one call of the minimal single executable in the guest (ms; NaN: not in this image) */
   helloMs: number;
+  /** where `sv status`'s time goes beside it (images with the minimal executable only; else NaN): `sv -V` (Node's start, our loader and sv's dispatch, no work) and `sv status` of one service */
+  svVersionMs: number;
+  svOneMs: number;
   /** ours: the supervisor's PSS by kind of mapping (kB; SUPERVISOR_KINDS) */
   kinds: Record<string, number>;
 }
@@ -208,6 +211,9 @@ const SV_ROUNDS = 3;
 const SV_BATCH_NODE = 3;
 const SV_BATCH_C = 30;
 const SV_CMD = 'sv status /etc/service/b*';
+/** the same start with no work (prints its version and usage, exits 100), and with one service */
+const SV_VERSION_CMD = 'sv -V';
+const SV_ONE_CMD = 'sv status /etc/service/b0';
 
 /**
  * Times `cmd` in the guest, batch calls per round, SV_ROUNDS rounds interleaved with the
@@ -333,13 +339,13 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
     if (logged.output.trim() !== String(N)) throw new Error(`${name}: expected ${N} logged lines, got ${logged.output}`);
     const st = await m.run(SV_CMD, { timeout: 60_000 });
     if ((st.output.match(/^run: /gm) ?? []).length < N) throw new Error(`${name}: ${SV_CMD} did not answer run for the ${N}: ${st.output}`);
-    const subjects = [{ cmd: SV_CMD, batch: v.ours ? SV_BATCH_NODE : SV_BATCH_C }, ...(v.hello ? [{ cmd: HELLO, batch: SV_BATCH_NODE }] : [])];
-    const [svMs, helloMs] = await guestTimes(m, subjects);
+    const subjects = [{ cmd: SV_CMD, batch: v.ours ? SV_BATCH_NODE : SV_BATCH_C }, ...(v.hello ? [HELLO, SV_VERSION_CMD, SV_ONE_CMD].map((cmd) => ({ cmd, batch: SV_BATCH_NODE })) : [])];
+    const [svMs, helloMs, svVersionMs, svOneMs] = await guestTimes(m, subjects);
     const t0 = performance.now();
     await m.sendLine(HALT);
     const exit = await m.waitForExit({ timeout: 60_000 });
     if (exit.reason !== 'guest-shutdown') throw new Error(`${name}: ended with ${exit.reason}`);
-    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at, svMs: svMs ?? NaN, helloMs: helloMs ?? NaN, kinds };
+    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at, svMs: svMs ?? NaN, helloMs: helloMs ?? NaN, svVersionMs: svVersionMs ?? NaN, svOneMs: svOneMs ?? NaN, kinds };
   } finally {
     await m.dispose();
   }
@@ -464,6 +470,9 @@ const helloNames = variants.filter((v) => v.hello).map((v) => v.name);
 if (helloNames.length) {
   console.log(`${'minimal SEA, guest'.padEnd(26)} ${names.map((n) => (helloNames.includes(n) ? fmt(S(n, (x) => x.helloMs), 1) : '-').padStart(W)).join(' ')} ms`);
   console.log(`${'sv status / minimal SEA'.padEnd(26)} ${names.map((n) => (helloNames.includes(n) ? ratio(S(n, (x) => x.svMs).median, S(n, (x) => x.helloMs).median) : '-').padStart(W)).join(' ')}        target: <= 1.0x (the same boot's minimal single executable, ${HELLO})`);
+  // where it goes: the start with no work, then one service, then twenty
+  for (const [label, get] of [['sv -V (no work), guest', (x: Result) => x.svVersionMs], ['sv status (1), guest', (x: Result) => x.svOneMs]] as const)
+    console.log(`${label.padEnd(26)} ${names.map((n) => (helloNames.includes(n) ? `${fmt(S(n, get), 1)} ${ratio(S(n, get).median, S(n, (x) => x.helloMs).median)}` : '-').padStart(W)).join(' ')} ms; ratio to the minimal SEA`);
 }
 if (names.includes('pmem')) console.log(`${''.padEnd(26)} (pmem: the executable's DAX-mapped pages are in no process's PSS; they are the host's memory, not the guest's)`);
 console.log(`where our supervisor's PSS goes (MiB, median): ${SUPERVISOR_KIND_NAMES.map(([k, label]) => `${label} ${ourNames.map((n) => (S(n, (x) => x.kinds[k] ?? 0).median / 1024).toFixed(1)).join('/')}`).join(', ')} (${ourNames.join('/')})`);

@@ -8,7 +8,9 @@ export type Applet = (argv: string[], argv0: string) => number | Promise<number>
 export const APPLETS: Record<string, () => Promise<Applet>> = {
   runsvdir: async () => (await import('./runsvdir/main.ts')).main,
   runsv: async () => (await import('./runsv/main.ts')).main,
-  sv: async () => (await import('./sv/main.ts')).main,
+  // sv runs in V8's interpreter only: a short run, where tiering up (QEMU translating V8's
+  // compilers, under emulation) costs more than it saves (src/lib/trim.ts)
+  sv: async () => ((await import('./lib/trim.ts')).interpreterOnly(), (await import('./sv/main.ts')).main),
   runsvchdir: async () => (await import('./runsvchdir/main.ts')).main,
   'runit-init': async () => (await import('./init/main.ts')).main,
   init: async () => (await import('./init/main.ts')).main,
