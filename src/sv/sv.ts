@@ -207,15 +207,13 @@ class Sv {
   private svstatusPrint(m: string): number {
     if (!this.last) return 0;
     const st = this.last.status;
-    let normallyup = false;
+    // (no exception for the usual absent file: making one costs, interpreted under emulation)
+    let normallyup: boolean;
     try {
-      statSync(this.p('down'));
+      normallyup = statSync(this.p('down'), { throwIfNoEntry: false }) === undefined;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.warn2(`warning: unable to stat ${this.service}/down: ${errorStr(e)}\n`);
-        return 0;
-      }
-      normallyup = true;
+      this.warn2(`warning: unable to stat ${this.service}/down: ${errorStr(e)}\n`);
+      return 0;
     }
     const pid = st.pid;
     // a corrupt record's unknown state: no word, as sv
@@ -244,7 +242,9 @@ class Sv {
     this.islog = true;
     let logErr: unknown;
     try {
-      if (!statSync(join(this.cwd, 'log')).isDirectory()) logErr = { code: 'ENOTDIR' };
+      const st = statSync(join(this.cwd, 'log'), { throwIfNoEntry: false });
+      if (!st) logErr = { code: 'ENOENT' };
+      else if (!st.isDirectory()) logErr = { code: 'ENOTDIR' };
     } catch (e) {
       logErr = e;
     }
