@@ -5,6 +5,7 @@ import { chmodSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node
 import { join } from 'node:path';
 import { alive, BIN, enable, haveBin, readIf, spawnBg, sv, tree, until, type Bg, type Tree } from '../lib/host.ts';
 import { pastStatusSecond } from '../lib/runit.ts';
+import { readStatusFile } from '../../src/lib/supervise.ts';
 
 if (!haveBin()) t.fail(`${BIN} is missing: run make build`);
 
@@ -221,6 +222,12 @@ t.test('supervisor killed: the next one stops the orphans before starting again'
   enable(tr, tr.service('orphan', { run: run('echo $$ >> pids; exec sleep 100') }), 'orphan');
   const first = spawnBg(tr.our('runsvdir'), ['-P', tr.sv]).proc;
   const old = await until(() => pidOf(tr, 'orphan'), 5000, 'orphan running');
+  // and its status written: supervise/pid comes first, then stat, then status (what the next
+  // supervisor matches it by); a kill between them leaves no record of it, as with runsv
+  await until(() => {
+    const r = readStatusFile(join(tr.sv, 'orphan'));
+    return r.kind === 'ok' && r.status.pid === old;
+  }, 5000, 'its status written');
   first.kill('SIGKILL');
   await first;
   t.ok(alive(old), 'with -P the service outlives its supervisor');
