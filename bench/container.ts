@@ -62,6 +62,15 @@ function specText(): string {
   return `name: runit-ts-bench\ntag: container\narches: [${arch}]\noutputs: [docker]\ncompression: none\nfiles:\n${bins}inline:\n${Array.from({ length: N }, (_, i) => svc(i)).join('')}`;
 }
 
+/** Until `n` ready files are in `dir` (polled every POLL_MS), START_TIMEOUT_MS after `t0` at most. */
+async function waitReady(dir: string, n: number, t0: number, what: string): Promise<void> {
+  for (;;) {
+    if (readdirSync(dir).length >= n) return;
+    if (performance.now() - t0 > START_TIMEOUT_MS) throw new Error(`${what}: ${readdirSync(dir).length} of ${n} ready after ${START_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
 /** One start and stop of a side: (ms to all ready, ms podman stop took). */
 async function once(kind: Kind, run: number): Promise<{ start: number; stop: number }> {
   const side = SIDES[kind];
@@ -71,11 +80,7 @@ async function once(kind: Kind, run: number): Promise<{ start: number; stop: num
   await podman(['rm', '-f', '-t', '0', name], false);
   const t0 = performance.now();
   await podman(['run', '-d', '--name', name, '--network', 'none', '-v', `${ready}:/ready`, ...side.flags, IMAGE, ...side.cmd]);
-  for (;;) {
-    if (readdirSync(ready).length >= side.ready) break;
-    if (performance.now() - t0 > START_TIMEOUT_MS) throw new Error(`${kind}: ${readdirSync(ready).length} of ${side.ready} ready after ${START_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
+  await waitReady(ready, side.ready, t0, kind);
   const start = performance.now() - t0;
   // every side settled (runsv's 1 s crash throttle, supervise/ written) before it is stopped
   await new Promise((r) => setTimeout(r, 1000));
@@ -114,11 +119,7 @@ async function exitOnce(kind: ExitKind, run: number): Promise<number> {
   }
   const side = EXIT_SIDES[kind](sv, ready, state);
   const child = execa('unshare', ['--pid', '--fork', '--kill-child', '--', ...side.cmd], { env: side.env, stdio: 'ignore', reject: false });
-  const t0 = performance.now();
-  while (readdirSync(ready).length < side.ready) {
-    if (performance.now() - t0 > START_TIMEOUT_MS) throw new Error(`${kind} in a pid namespace: not ready after ${START_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
+  await waitReady(ready, side.ready, performance.now(), `${kind} in a pid namespace`);
   // settled, as before a podman stop
   await new Promise((r) => setTimeout(r, 1000));
   const init = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);

@@ -42,16 +42,15 @@ export function suite(arch: Arch): void {
     const RUNNING = /^run: \/etc\/service\/\S+: \(pid \d+\) \d+s(; run: log: \(pid \d+\) \d+s)?$/;
     const RUN_WITHIN_MS = 30_000;
     const all = 10 + DEFAULT_SERVICES.length;
-    let r = await m.run('sv status /etc/service/*', { timeout: 60_000 });
-    let lines = r.output.trim().split('\n').filter(Boolean);
+    const statusLines = async () => (await m.run('sv status /etc/service/*', { timeout: 60_000 })).output.trim().split('\n').filter(Boolean);
+    let lines = await statusLines();
     for (const t0 = Date.now(); !(lines.length === all && lines.every((l) => RUNNING.test(l))) && Date.now() - t0 < RUN_WITHIN_MS; ) {
       await new Promise((res) => setTimeout(res, 500));
-      r = await m.run('sv status /etc/service/*', { timeout: 60_000 });
-      lines = r.output.trim().split('\n').filter(Boolean);
+      lines = await statusLines();
     }
     t.equal(lines.length, all, `a status line per service (10 + ${DEFAULT_SERVICES.join(', ')})`);
     for (const l of lines) t.match(l, RUNNING, 'running');
-    r = await m.run('sv -w 10 check /etc/service/par*', { timeout: 60_000 });
+    let r = await m.run('sv -w 10 check /etc/service/par*', { timeout: 60_000 });
     t.equal(r.status, 0, 'sv check: every ./check passes');
     // PID 1 took stage 1's handoff: the supervisor is stage 1's process
     r = await m.run(`grep -o '"stage2Pid":[0-9]*' /run/runit-ts/boot.json; awk '{print "supervisor:" $4}' /proc/$(cat /etc/service/par0/supervise/pid)/stat`, { timeout: 60_000 });
