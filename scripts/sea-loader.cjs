@@ -77,6 +77,35 @@ function cacheAsset(argv) {
   return CACHE_ASSETS.supervisor;
 }
 
+/**
+ * The addon (src/native/), where src/lib/native.ts looks for it: $RUNIT_TS_ADDON, beside
+ * the executable (/proc/self/exe; before /proc is mounted, as in stage 1, the name called),
+ * or /usr/lib/runit-ts. Loaded here, before the bundle, for two things of every start
+ * (ignoreLockOrder, externalLatin1) and left where native() takes it; undefined when
+ * there is none (the bundle then runs without, as it would).
+ */
+function loadAddon() {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  let exe = process.execPath;
+  try {
+    exe = fs.readlinkSync('/proc/self/exe');
+  } catch {
+    /* no /proc yet */
+  }
+  for (const p of [process.env.RUNIT_TS_ADDON, path.join(path.dirname(exe), 'runit-ts.node'), '/usr/lib/runit-ts/runit-ts.node']) {
+    if (!p || !fs.existsSync(p)) continue;
+    try {
+      const mod = { exports: {} };
+      process.dlopen(mod, p);
+      return mod.exports;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 const sea = require('node:sea');
 if (sea.isSea()) {
   // RUNIT_TS_CPUPROF=FILE [RUNIT_TS_CPUPROF_MS=N, default 10000]: taken out of the
@@ -86,16 +115,25 @@ if (sea.isSea()) {
     delete process.env.RUNIT_TS_CPUPROF;
     profile(prof, Number(process.env.RUNIT_TS_CPUPROF_MS) || 10000);
   }
+  const addon = loadAddon();
+  if (addon) {
+    globalThis[Symbol.for('runit-ts.addon')] = addon;
+    // every lock V8 takes from here on skips Abseil's lock-order bookkeeping
+    if (typeof addon.ignoreLockOrder === 'function') addon.ignoreLockOrder();
+  }
   let cache;
   try {
     cache = new Uint8Array(sea.getRawAsset(cacheAsset(process.argv)));
   } catch {
     // a blob without a cache: the bundle is compiled as it runs
   }
-  // the bundle is ASCII (scripts/build.ts checks): read as Latin-1, a plain copy into a
-  // V8 string, where getAsset(..., 'utf8') makes a TextDecoder and decodes (~5 ms of a
-  // start under emulation)
-  const script = compile(Buffer.from(sea.getRawAsset(FILENAME)).latin1Slice(), cache);
+  // the bundle is ASCII (scripts/build.ts checks): a Latin-1 string over the asset's bytes
+  // in the executable's pages (the addon's externalLatin1), else a plain copy into a V8
+  // string, where getAsset(..., 'utf8') makes a TextDecoder and decodes (~5 ms of a start
+  // under emulation); the copy is 400 KiB more in V8's heap for a process's whole life
+  const raw = sea.getRawAsset(FILENAME);
+  const external = addon && typeof addon.externalLatin1 === 'function' ? addon.externalLatin1(raw) : undefined;
+  const script = compile(external ?? Buffer.from(raw).latin1Slice(), cache);
   // V8 rejects a cache made by another V8, another arch or other V8 flags: still correct,
   // only slower, and a build fault (test/host/dispatch.test.ts fails on this line)
   if (cache && script.cachedDataRejected) process.stderr.write('runit-ts: code cache rejected\n');

@@ -7,6 +7,7 @@
 // Here each is one system call, and a missing file is an answer (null/false), not an
 // Error. Errors that are thrown carry .code (the errno name) as Node's do, so runit's
 // messages (src/lib/errstr.ts) read the same.
+import { statSync } from 'node:fs';
 import { native } from './native.ts';
 
 const S_IFMT = 0o170000;
@@ -27,6 +28,25 @@ export interface FileStat {
 export function fileStat(path: string): FileStat | null {
   const r = native().stat(path);
   return r && { mode: r[0], size: r[1], dev: r[2], ino: r[3], mtimeMs: r[4] };
+}
+
+/**
+ * fileStat where the addon loads, else Node's stat (for code that also runs without it,
+ * as `sv`'s does in the library's tests): null when nothing is there, other errors thrown
+ * with .code.
+ */
+let haveNative: boolean | undefined;
+export function statPath(path: string): FileStat | null {
+  if (haveNative === undefined) {
+    try {
+      haveNative = !!native();
+    } catch {
+      haveNative = false;
+    }
+  }
+  if (haveNative) return fileStat(path);
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st ? { mode: st.mode, size: st.size, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs } : null;
 }
 
 export const isDirectory = (st: FileStat): boolean => (st.mode & S_IFMT) === S_IFDIR;

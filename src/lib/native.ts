@@ -95,6 +95,12 @@ export interface Native {
    * False when this Node does not export V8's function (nothing was set).
    */
   v8Flags(flags: string): boolean;
+  /** Abseil's lock-order checking of V8's mutexes turned off (src/native/runtime.c): false when this Node has none to turn off */
+  ignoreLockOrder(): boolean;
+  /** the pages of [start, start+length) holding only 0xff given back (the dead lock graph's), once ignoreLockOrder() has turned it off: how many bytes */
+  dropLockGraph(start: bigint, length: bigint): number;
+  /** a string over the buffer's bytes (never to change or go away), not copied; undefined when this Node cannot make one */
+  externalLatin1(bytes: ArrayBuffer): string | undefined;
   /** _exit(2) with code (its low 8 bits): no 'exit' event, none of Node's teardown (quickExit) */
   exit(code: number): never;
 }
@@ -145,7 +151,14 @@ export function addonPath(): string {
   return found;
 }
 
+/**
+ * Where the executable's loader (scripts/sea-loader.cjs) leaves the addon it loaded at the
+ * start, so that it is not loaded a second time.
+ */
+export const LOADED_ADDON = Symbol.for('runit-ts.addon');
+
 export function native(): Native {
+  loaded ??= (globalThis as { [LOADED_ADDON]?: Native })[LOADED_ADDON];
   if (!loaded) {
     const mod = { exports: {} as Native };
     process.dlopen(mod, addonPath());

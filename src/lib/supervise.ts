@@ -61,6 +61,31 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | null)?.code;
 }
 
+let addon: Native | null | undefined;
+
+/**
+ * The addon where it loads (our executable, which loads it at every start), else null
+ * (the library in a program of its own): the calls below are then Node's. One system call
+ * each through it, without Node's fs JavaScript around it, which `sv` and the supervisor
+ * run in V8's interpreter: most of their time per service under emulation.
+ */
+function optionalNative(): Native | null {
+  if (addon === undefined) {
+    try {
+      addon = native();
+    } catch {
+      addon = null;
+    }
+  }
+  return addon;
+}
+
+/** open(2) by the addon where it loads, else by Node's fs: errors carry .code either way. */
+function openFile(path: string, flags: number): number {
+  const n = optionalNative();
+  return n ? n.open(path, flags, 0o666) : openSync(path, flags);
+}
+
 /** sv's words for a failed open of supervise/ok. */
 const OK_OPEN = 'unable to open supervise/ok';
 
@@ -84,7 +109,7 @@ export function supervisePath(dir: string, file: string): string {
 export function supervisorRunning(dir: string): { kind: 'running' } | { kind: 'not-running' } | ProtocolError {
   let fd: number;
   try {
-    fd = openSync(supervisePath(dir, 'ok'), C.O_WRONLY | C.O_NONBLOCK);
+    fd = openFile(supervisePath(dir, 'ok'), C.O_WRONLY | C.O_NONBLOCK);
   } catch (e) {
     if (errno(e) === 'ENXIO') return { kind: 'not-running' };
     return failure(OK_OPEN, e);
@@ -100,7 +125,7 @@ export function supervisorRunning(dir: string): { kind: 'running' } | { kind: 'n
 export function readStatusFile(dir: string): ({ kind: 'ok' } & StatusRecord) | ProtocolError {
   let fd: number;
   try {
-    fd = openSync(supervisePath(dir, 'status'), C.O_RDONLY | C.O_NONBLOCK);
+    fd = openFile(supervisePath(dir, 'status'), C.O_RDONLY | C.O_NONBLOCK);
   } catch (e) {
     return failure('unable to open supervise/status', e);
   }
@@ -169,7 +194,6 @@ export function makeFifo(path: string): void {
   }
 }
 
-let addon: Native | null | undefined;
 
 /**
  * dir/supervise/NAME.new written (runit's open_trunc: 0644 & ~umask, then write, close)
@@ -181,13 +205,7 @@ let addon: Native | null | undefined;
 function replaceFile(dir: string, name: string, data: string | Buffer): void {
   const tmp = supervisePath(dir, `${name}.new`);
   const path = supervisePath(dir, name);
-  if (addon === undefined) {
-    try {
-      addon = native();
-    } catch {
-      addon = null;
-    }
-  }
+  const addon = optionalNative();
   if (addon) return addon.replaceFile(tmp, path, data);
   try {
     writeTrunc(tmp, data);

@@ -48,15 +48,47 @@ export function cleanMappings(smaps: string, file?: string): Array<[bigint, bigi
 }
 
 /**
- * Shrink V8's heap, drop the file pages of the executable and the libraries from this
- * process, and give the C library's free heap pages back; returns the bytes advised.
+ * Abseil's lock graph (src/native/runtime.c, ignoreLockOrder): made at Node's start in an
+ * anonymous mapping of this size (the kernel may merge it with a neighbour), a hash table
+ * of 262,139 slots (1 MiB) filled with -1, which no lock touches once the checking is off.
+ * Its pages of nothing but empty slots are given back (dropLockGraph: only a long run of
+ * such pages, nothing else).
  */
+export const LOCK_GRAPH_BYTES = 0x110000n;
+
+/** The anonymous, private, writable mappings in /proc/self/smaps that can hold the lock graph. */
+export function lockGraphMappings(smaps: string): Array<[bigint, bigint]> {
+  const out: Array<[bigint, bigint]> = [];
+  for (const m of smaps.matchAll(/^([0-9a-f]+)-([0-9a-f]+) rw-p 0+ 00:00 0 *$/gm)) {
+    const a = BigInt('0x' + m[1]);
+    const b = BigInt('0x' + m[2]);
+    if (b - a >= LOCK_GRAPH_BYTES) out.push([a, b]);
+  }
+  return out;
+}
+
+let lockGraphDropped = false;
+
+/**
+ * Shrink V8's heap, drop the file pages of the executable and the libraries from this
+ * process, give the C library's free heap pages back, and the lock graph's empty pages
+ * (the first time); returns the bytes advised.
+ */
+
 export function trimExecutable(): number {
   let total = 0n;
   try {
     native().lowMemory();
     native().mallocTrim();
-    for (const [a, b] of cleanMappings(readFileSync('/proc/self/smaps', 'utf8'))) {
+    const smaps = readFileSync('/proc/self/smaps', 'utf8');
+    // once: the graph's empty pages stay empty. Before the file pages are dropped: the code
+    // this runs would stay mapped after
+    if (!lockGraphDropped && native().ignoreLockOrder()) {
+      lockGraphDropped = true;
+      for (const [a, b] of lockGraphMappings(smaps)) total += BigInt(native().dropLockGraph(a, b - a));
+    }
+    const clean = cleanMappings(smaps);
+    for (const [a, b] of clean) {
       native().madviseDontneed(a, b - a);
       total += b - a;
     }

@@ -3,7 +3,8 @@
 // (status, control, runsv detection, the request runsv already has) is
 // src/lib/supervise.ts, when a wait is over src/lib/wait.ts, ./check src/lib/check.ts;
 // this file keeps sv's loop and its output.
-import { accessSync, constants as C, statSync } from 'node:fs';
+import { accessSync, constants as C } from 'node:fs';
+import { isDirectory, statPath } from '../lib/files.ts';
 import { join } from 'node:path';
 import { checkSync, svVerdict } from '../lib/check.ts';
 import { errWrite, exit, outWrite } from '../lib/diag.ts';
@@ -164,7 +165,9 @@ class Sv {
   /** chdir into the service directory (by path: sv's later relative opens use it). */
   private enter(path: string): boolean {
     try {
-      if (!statSync(path).isDirectory()) {
+      const st = statPath(path);
+      if (!st) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      if (!isDirectory(st)) {
         this.fail('unable to change to service directory', 'ENOTDIR');
         return false;
       }
@@ -210,7 +213,7 @@ class Sv {
     // (no exception for the usual absent file: making one costs, interpreted under emulation)
     let normallyup: boolean;
     try {
-      normallyup = statSync(this.p('down'), { throwIfNoEntry: false }) === undefined;
+      normallyup = statPath(this.p('down')) === null;
     } catch (e) {
       this.warn2(`warning: unable to stat ${this.service}/down: ${errorStr(e)}\n`);
       return 0;
@@ -242,9 +245,9 @@ class Sv {
     this.islog = true;
     let logErr: unknown;
     try {
-      const st = statSync(join(this.cwd, 'log'), { throwIfNoEntry: false });
+      const st = statPath(join(this.cwd, 'log'));
       if (!st) logErr = { code: 'ENOENT' };
-      else if (!st.isDirectory()) logErr = { code: 'ENOTDIR' };
+      else if (!isDirectory(st)) logErr = { code: 'ENOTDIR' };
     } catch (e) {
       logErr = e;
     }

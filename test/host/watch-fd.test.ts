@@ -162,3 +162,24 @@ t.test("lowMemory tells V8 (this Node exports it) and the heap's garbage is gone
   t.ok(process.memoryUsage().heapUsed < before, `heap used ${process.memoryUsage().heapUsed} < ${before} (the garbage collected)`);
   t.equal(keep, undefined);
 });
+
+t.test('externalLatin1 makes a string over the bytes, equal to their Latin-1 copy', async (t) => {
+  const bytes = new Uint8Array(300_000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = 32 + (i % 95);
+  bytes[7] = 0xe9; // beyond ASCII: still one character per byte
+  const s = native().externalLatin1(bytes.buffer);
+  t.equal(typeof s, 'string', 'this Node has node_api_create_external_string_latin1');
+  t.equal(s, Buffer.from(bytes.buffer).toString('latin1'), 'the same text as the copy');
+  t.equal(s!.charCodeAt(7), 0xe9);
+  t.throws(() => native().externalLatin1('no buffer' as unknown as ArrayBuffer), TypeError, 'anything but an ArrayBuffer is refused');
+  // the string is over these bytes: they must outlive it (here, this test's)
+  t.equal(bytes[0], 32);
+});
+
+t.test('ignoreLockOrder turns off the lock checking this Node has; dropLockGraph touches only 0xff pages, and only then', async (t) => {
+  t.equal(native().ignoreLockOrder(), true, "this Node exports Abseil's SetMutexDeadlockDetectionMode");
+  t.equal(native().ignoreLockOrder(), true, 'and says so again');
+  // a range not on page boundaries is refused without a look
+  t.equal(native().dropLockGraph(1n, 4096n), 0);
+  t.throws(() => native().dropLockGraph(4096 as unknown as bigint, 4096n), TypeError);
+});

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanMappings } from '../../src/lib/trim.ts';
+import { cleanMappings, LOCK_GRAPH_BYTES, lockGraphMappings } from '../../src/lib/trim.ts';
 
 async function until(ok: () => boolean, what: string): Promise<void> {
   for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 10))) {
@@ -50,6 +50,24 @@ t.test('without a file: read-only private mappings of any file, never anonymous 
     [0x74a000n, 0x3201000n],
     [0x8000000n, 0x8100000n],
     [0xc000000n, 0xc100000n],
+  ]);
+});
+
+t.test("the lock graph's mappings: anonymous, private, writable, of its size at least", async (t) => {
+  const at = (a: bigint, n: bigint, perms: string, name = '') => `${a.toString(16)}-${(a + n).toString(16)} ${perms} 00000000 00:00 0 ${name}\n`;
+  const smaps =
+    at(0x7f0000000000n, LOCK_GRAPH_BYTES, 'rw-p') +
+    'Size:               1088 kB\nRss:                1028 kB\n' +
+    at(0x7f0000200000n, LOCK_GRAPH_BYTES, 'r--p') + // not writable
+    at(0x7f0000400000n, LOCK_GRAPH_BYTES + 0x1000n, 'rw-p') + // merged with a neighbour
+    at(0x7f0000500000n, LOCK_GRAPH_BYTES - 0x1000n, 'rw-p') + // too small
+    at(0x7f0000600000n, LOCK_GRAPH_BYTES, 'rw-s') + // shared
+    `7f0000800000-7f0000910000 rw-p 00000000 fe:00 123 /usr/lib/runit-ts/runit-ts\n` + // a file's
+    at(0x1c00000000n, LOCK_GRAPH_BYTES, 'rw-p');
+  t.same(lockGraphMappings(smaps), [
+    [0x7f0000000000n, 0x7f0000000000n + LOCK_GRAPH_BYTES],
+    [0x7f0000400000n, 0x7f0000400000n + LOCK_GRAPH_BYTES + 0x1000n],
+    [0x1c00000000n, 0x1c00000000n + LOCK_GRAPH_BYTES],
   ]);
 });
 
