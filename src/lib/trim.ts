@@ -51,8 +51,9 @@ export function cleanMappings(smaps: string, file?: string): Array<[bigint, bigi
  * Abseil's lock graph (src/native/runtime.c, ignoreLockOrder): made at Node's start in an
  * anonymous mapping of this size (the kernel may merge it with a neighbour), a hash table
  * of 262,139 slots (1 MiB) filled with -1, which no lock touches once the checking is off.
- * Its pages of nothing but empty slots are given back (dropLockGraph: only a long run of
- * such pages, nothing else).
+ * Its pages of nothing but empty slots are given back (dropLockGraph: only from a mapping
+ * that holds 128 or more such pages, nothing else). The loader turns the checking off at
+ * the start, long before this runs, so no lock is inside the graph when its pages go.
  */
 export const LOCK_GRAPH_BYTES = 0x110000n;
 
