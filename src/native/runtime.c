@@ -94,8 +94,9 @@ static napi_value js_madvise_dontneed(napi_env env, napi_callback_info info) {
  * ignoreLockOrder() -> whether it was turned off: the lock-order (deadlock) checking of
  * Abseil's mutex, which V8's own mutex is. Node's builds have it on: every lock taken
  * records the locks held with it in a graph (a 1 MiB table, filled when the first lock is
- * taken), never reported in a release build; under emulation its code is one more part of
- * every lock. Turned off, no lock touches the graph again (dropLockGraph). Found by its
+ * taken), a debugging aid that Abseil's release builds leave out (a possible inversion
+ * is logged and stops the process); under emulation its code is one more part of every
+ * lock. Turned off, no lock touches the graph again (dropLockGraph). Found by its
  * mangled name as v8Flags() finds its function; an enum argument is an int.
  */
 static bool lock_order_ignored;
