@@ -8,7 +8,7 @@
 // Error. Errors that are thrown carry .code (the errno name) as Node's do, so runit's
 // messages (src/lib/errstr.ts) read the same.
 import { statSync } from 'node:fs';
-import { native } from './native.ts';
+import { native, optionalNative } from './native.ts';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -35,16 +35,8 @@ export function fileStat(path: string): FileStat | null {
  * as `sv`'s does in the library's tests): null when nothing is there, other errors thrown
  * with .code.
  */
-let haveNative: boolean | undefined;
 export function statPath(path: string): FileStat | null {
-  if (haveNative === undefined) {
-    try {
-      haveNative = !!native();
-    } catch {
-      haveNative = false;
-    }
-  }
-  if (haveNative) return fileStat(path);
+  if (optionalNative()) return fileStat(path);
   const st = statSync(path, { throwIfNoEntry: false });
   return st ? { mode: st.mode, size: st.size, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs } : null;
 }

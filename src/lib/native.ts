@@ -167,6 +167,22 @@ export function native(): Native {
   return loaded;
 }
 
+let missing = false;
+
+/**
+ * The addon where it loads (our executable loads it at every start), else null (the
+ * library in a program of its own, whose callers then use Node's fs): looked for once.
+ */
+export function optionalNative(): Native | null {
+  if (loaded || missing) return loaded ?? null;
+  try {
+    return native();
+  } catch {
+    missing = true;
+    return null;
+  }
+}
+
 /**
  * End this process with `code` once its work is done. With the addon loaded and no
  * 'exit' listener (the code cache's training has one, scripts/sea-train.cjs), at once

@@ -16,7 +16,7 @@
 import { closeSync, constants as C, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorStr } from './errstr.ts';
-import { native, type Native } from './native.ts';
+import { native, optionalNative } from './native.ts';
 import { isServiceProcess, processStartTicks } from './proc.ts';
 import { decodeStatus, encodeStatus, pidFile, statLine, STATUS_SIZE, type Status } from './status.ts';
 import { monotonicMs, sleep, signal } from './sys.ts';
@@ -61,26 +61,11 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | null)?.code;
 }
 
-let addon: Native | null | undefined;
-
 /**
- * The addon where it loads (our executable, which loads it at every start), else null
- * (the library in a program of its own): the calls below are then Node's. One system call
- * each through it, without Node's fs JavaScript around it, which `sv` and the supervisor
- * run in V8's interpreter: most of their time per service under emulation.
+ * open(2) by the addon where it loads, else by Node's fs: errors carry .code either way.
+ * One system call through the addon, without Node's fs JavaScript around it, which `sv`
+ * and the supervisor run in V8's interpreter: most of their time per service under emulation.
  */
-function optionalNative(): Native | null {
-  if (addon === undefined) {
-    try {
-      addon = native();
-    } catch {
-      addon = null;
-    }
-  }
-  return addon;
-}
-
-/** open(2) by the addon where it loads, else by Node's fs: errors carry .code either way. */
 function openFile(path: string, flags: number): number {
   const n = optionalNative();
   return n ? n.open(path, flags, 0o666) : openSync(path, flags);
@@ -193,7 +178,6 @@ export function makeFifo(path: string): void {
     /* EEXIST, or a failure reported on stat/open */
   }
 }
-
 
 /**
  * dir/supervise/NAME.new written (runit's open_trunc: 0644 & ~umask, then write, close)

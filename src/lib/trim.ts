@@ -75,7 +75,6 @@ let lockGraphDropped = false;
  * process, give the C library's free heap pages back, and the lock graph's empty pages
  * (the first time); returns the bytes advised.
  */
-
 export function trimExecutable(): number {
   let total = 0n;
   try {
@@ -88,8 +87,7 @@ export function trimExecutable(): number {
       lockGraphDropped = true;
       for (const [a, b] of lockGraphMappings(smaps)) total += BigInt(native().dropLockGraph(a, b - a));
     }
-    const clean = cleanMappings(smaps);
-    for (const [a, b] of clean) {
+    for (const [a, b] of cleanMappings(smaps)) {
       native().madviseDontneed(a, b - a);
       total += b - a;
     }
