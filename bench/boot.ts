@@ -202,7 +202,25 @@ interface Result {
   svOneMs: number;
   /** ours: the supervisor's PSS by kind of mapping (kB; SUPERVISOR_KINDS) */
   kinds: Record<string, number>;
+  /** where the boot's time went, read at the console's prompt (after all services are up) */
+  cost: BootCost;
 }
+/**
+ * The boot's cost by where it was spent, read when the console's prompt comes (all services
+ * up): QEMU's CPU time on the host (user: translating and running guest code; system: the
+ * host kernel, most of it giving QEMU fresh memory), QEMU's anonymous memory (guest RAM
+ * touched, translated code, its heap), and the guest's own CPU time by mode (/proc/stat).
+ */
+interface BootCost {
+  qemuUser: number;
+  qemuSys: number;
+  qemuAnonMiB: number;
+  guestUser: number;
+  guestSys: number;
+}
+/** the guest's CPU time in user and system mode since boot: /proc/stat's first line, in USER_HZ (100) ticks */
+const GUEST_CPU = 'head -1 /proc/stat';
+const USER_HZ = 100;
 
 /** where the exedisk images carry the minimal single executable: on the erofs disk, read only when run */
 const HELLO = `/${EXE_DIR}/hello`;
@@ -327,6 +345,9 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
     let last = 0;
     for (let i = 0; i < N; i++) last = Math.max(last, (await m.waitFor(`UP b${i} `, { timeout: 120_000 })).elapsed);
     await m.waitFor(/# /, { timeout: 60_000 });
+    const host = m.hostUsage();
+    const [guestUser, , guestSys] = ((await m.run(GUEST_CPU, { timeout: 60_000 })).output.match(/^cpu\s+(\d+) (\d+) (\d+)/m) ?? []).slice(1).map((t) => Number(t) / USER_HZ);
+    const cost: BootCost = { qemuUser: (host?.userMs ?? NaN) / 1000, qemuSys: (host?.systemMs ?? NaN) / 1000, qemuAnonMiB: (host?.anonKiB ?? NaN) / 1024, guestUser: guestUser ?? NaN, guestSys: guestSys ?? NaN };
     // steady state: measured 10 s after the shell is up
     await new Promise((r) => setTimeout(r, 10_000));
     const at = await breakdown(m, name, v.ours);
@@ -345,7 +366,7 @@ async function measure(arch: Arch, v: Variant): Promise<Result> {
     await m.sendLine(HALT);
     const exit = await m.waitForExit({ timeout: 60_000 });
     if (exit.reason !== 'guest-shutdown') throw new Error(`${name}: ended with ${exit.reason}`);
-    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at, svMs: svMs ?? NaN, helloMs: helloMs ?? NaN, svVersionMs: svVersionMs ?? NaN, svOneMs: svOneMs ?? NaN, kinds };
+    return { up: last, halt: (performance.now() - t0) / 1000, size: v.bytes, pssKb: pssKb ?? NaN, procs: procs ?? NaN, at, svMs: svMs ?? NaN, helloMs: helloMs ?? NaN, svVersionMs: svVersionMs ?? NaN, svOneMs: svOneMs ?? NaN, kinds, cost };
   } finally {
     await m.dispose();
   }
@@ -476,6 +497,12 @@ if (helloNames.length) {
 }
 if (names.includes('pmem')) console.log(`${''.padEnd(26)} (pmem: the executable's DAX-mapped pages are in no process's PSS; they are the host's memory, not the guest's)`);
 console.log(`where our supervisor's PSS goes (MiB, median): ${SUPERVISOR_KIND_NAMES.map(([k, label]) => `${label} ${ourNames.map((n) => (S(n, (x) => x.kinds[k] ?? 0).median / 1024).toFixed(1)).join('/')}`).join(', ')} (${ourNames.join('/')})`);
+// why a boot took what it took, on this machine: the host's side and the guest's
+line('QEMU CPU to prompt: user', (x) => x.cost.qemuUser, 's', 2, '   (host: translating and running guest code)');
+line('QEMU CPU to prompt: sys', (x) => x.cost.qemuSys, 's', 2, '   (host kernel: mostly fresh memory for QEMU, see the machine line)');
+line('QEMU anonymous memory', (x) => x.cost.qemuAnonMiB, 'MiB', 0, '   (guest RAM touched, translated code, QEMU\'s heap)');
+line('guest CPU to prompt: user', (x) => x.cost.guestUser, 's', 2);
+line('guest CPU to prompt: sys', (x) => x.cost.guestSys, 's', 2, '   (the kernel\'s boot included)');
 console.log(`${'image (initramfs + disk)'.padEnd(26)} ${names.map((n) => (res[n]![0]!.size / 1048576).toFixed(1).padStart(W)).join(' ')} MiB`);
 console.log('');
 console.log(`where the boot goes, ${arch}: seconds since boot on the guest's clock, median of ${runs} (min-max); +: time since the row above (medians)`);

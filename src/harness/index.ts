@@ -58,6 +58,7 @@ export {
   savedRamFile,
   type SnapshotOptions,
   type SnapshotInfo,
+  type QemuUsage,
 } from './machine.ts';
 export { AgentClient, AgentError, DEFAULT_AGENT_TIMEOUT_MS, type ExecOptions, type ExecResult } from './agent.ts';
 export {

@@ -453,6 +453,16 @@ export class Machine implements AsyncDisposable {
     return this.#proc.pid;
   }
 
+  /**
+   * What QEMU has used on the host so far: CPU time in user mode (translating and running
+   * guest code) and in the host kernel, and its anonymous memory (the guest RAM it has
+   * touched, translated code, its heap). undefined once it has exited or where the host has
+   * no /proc.
+   */
+  hostUsage(): QemuUsage | undefined {
+    return qemuUsage(this.pid);
+  }
+
   /** All console output so far (decoded as UTF-8). */
   get console(): string {
     return this.#console;
@@ -1050,16 +1060,33 @@ function qemuEnv(): Record<string, string> {
   return { GLIBC_TUNABLES: given !== undefined && given !== '' ? `${given}:${QEMU_MALLOC_TUNABLE}` : QEMU_MALLOC_TUNABLE };
 }
 
-/** CPU time (user + system, ms) the process pid has used, from /proc/PID/stat; undefined when it cannot be read. */
-function qemuCpuMs(pid: number | undefined): number | undefined {
+/** What Machine.hostUsage returns. */
+export interface QemuUsage {
+  /** CPU time in user mode, ms */
+  readonly userMs: number;
+  /** CPU time in the host kernel, ms */
+  readonly systemMs: number;
+  /** resident anonymous memory (RssAnon), KiB */
+  readonly anonKiB: number;
+}
+
+/** The process pid's CPU time and anonymous memory, from /proc/PID/stat and status; undefined when they cannot be read. */
+function qemuUsage(pid: number | undefined): QemuUsage | undefined {
   if (pid === undefined) return undefined;
   try {
     // the fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_S;
+    const anon = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { userMs: (Number(f[11]) * 1000) / CLOCK_TICKS_PER_S, systemMs: (Number(f[12]) * 1000) / CLOCK_TICKS_PER_S, anonKiB: anon ? Number(anon[1]) : NaN };
   } catch {
     return undefined;
   }
+}
+
+/** CPU time (user + system, ms) the process pid has used; undefined when it cannot be read. */
+function qemuCpuMs(pid: number | undefined): number | undefined {
+  const u = qemuUsage(pid);
+  return u && u.userMs + u.systemMs;
 }
 
 /** Where a snapshot in file keeps the guest's RAM (Machine.snapshot writes it, boot({ restore }) maps it). */

@@ -207,6 +207,9 @@ export function agentSuite(arch: Arch): void {
     }
     const file = join(tmp, 'snap', 'vm.state');
     t.equal(await m.waitForIdle({ timeout: 60_000 }), true, 'the guest goes quiet before it is saved');
+    // what the run has cost the host so far: a booted guest has had QEMU translate and run its code and touch its RAM
+    const usage = m.hostUsage();
+    t.ok(usage !== undefined && usage.userMs > 100 && usage.systemMs >= 0 && usage.anonKiB > 32 * 1024, `QEMU's host usage: ${JSON.stringify(usage)}`);
     const snap = await m.snapshot(file, { then: 'quit' });
     t.ok(snap.bytes > 1024 * 1024, `state file ${(snap.bytes / 1048576).toFixed(1)} MiB in ${snap.ms.toFixed(0)} ms`);
     t.comment(`figure: ${arch} snapshot (${(snap.bytes / 1048576).toFixed(0)} MiB): ${snap.ms.toFixed(0)} ms`);
