@@ -71,7 +71,7 @@ const FRESH_MIB = 256;
  * What memory the host has not handed out yet costs on first touch, in µs per 4 KiB page:
  * the time to touch every page of a fresh FRESH_MIB MiB buffer once, less the time to touch
  * it again. A machine that is itself a VM backing its memory lazily (and taking freed memory
- * back) makes this dear (1.5-1.6 µs a page on the one of docs/performance.md's runs of
+ * back) makes this dear (1.5-1.9 µs a page on the one of docs/performance.md's runs of
  * 2026-12-07), and QEMU pays it for every page of guest RAM, translated code and heap it
  * touches: there a guest that touches more memory boots slower than its CPU time alone says.
  */

@@ -1070,23 +1070,34 @@ export interface QemuUsage {
   readonly anonKiB: number;
 }
 
-/** The process pid's CPU time and anonymous memory, from /proc/PID/stat and status; undefined when they cannot be read. */
-function qemuUsage(pid: number | undefined): QemuUsage | undefined {
+/** The process pid's CPU time (user and system, ms), from /proc/PID/stat; undefined when it cannot be read. */
+function qemuCpu(pid: number | undefined): { userMs: number; systemMs: number } | undefined {
   if (pid === undefined) return undefined;
   try {
     // the fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const anon = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { userMs: (Number(f[11]) * 1000) / CLOCK_TICKS_PER_S, systemMs: (Number(f[12]) * 1000) / CLOCK_TICKS_PER_S, anonKiB: anon ? Number(anon[1]) : NaN };
+    return { userMs: (Number(f[11]) * 1000) / CLOCK_TICKS_PER_S, systemMs: (Number(f[12]) * 1000) / CLOCK_TICKS_PER_S };
   } catch {
     return undefined;
   }
 }
 
-/** CPU time (user + system, ms) the process pid has used; undefined when it cannot be read. */
+/** CPU time (user + system, ms) the process pid has used; undefined when it cannot be read (waitForIdle's sample: stat alone). */
 function qemuCpuMs(pid: number | undefined): number | undefined {
-  const u = qemuUsage(pid);
-  return u && u.userMs + u.systemMs;
+  const c = qemuCpu(pid);
+  return c && c.userMs + c.systemMs;
+}
+
+/** The process pid's CPU time and anonymous memory, from /proc/PID/stat and status; undefined when they cannot be read. */
+function qemuUsage(pid: number | undefined): QemuUsage | undefined {
+  const cpu = qemuCpu(pid);
+  if (cpu === undefined) return undefined;
+  try {
+    const anon = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { ...cpu, anonKiB: anon ? Number(anon[1]) : NaN };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where a snapshot in file keeps the guest's RAM (Machine.snapshot writes it, boot({ restore }) maps it). */
