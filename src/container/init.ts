@@ -75,7 +75,8 @@ Init for a container (use it as the image's Entrypoint). In order:
      and RUNIT_TS_STATE are set for sv and for the services, which inherit the
      container's environment).
   4. with a COMMAND (the image's Cmd or podman run arguments): runs it as the main
-     process, after waiting up to RUNIT_TS_CMD_WAIT_FOR_SERVICES_MAXTIME ms (default
+     process once every service is supervised (sv works from its first line), after
+     waiting up to RUNIT_TS_CMD_WAIT_FOR_SERVICES_MAXTIME ms (default
      0: no wait) for every service wanted up to be ready; if they are not,
      RUNIT_TS_BEHAVIOUR_IF_SERVICES_NOT_READY: 0 go on, 1 go on with a warning, 2
      (default) stop the container with exit code ${EXIT_SERVICES_NOT_READY}. When the main command exits
@@ -529,6 +530,8 @@ async function init(argv: string[]): Promise<number> {
     }
   }
 
+  // the main command finds every service supervised: sv works from its first line
+  if (argv.length > 0) await rdir.firstPass;
   if (argv.length > 0 && !stopSignal && !asked) main = startMain(argv, childEnv, track);
 
   // in order: the main command, the shutdown scripts, the services (dependents first), their loggers

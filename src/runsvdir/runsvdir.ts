@@ -100,6 +100,13 @@ export class Runsvdir {
   private readonly fdShort = new Set<string>();
   /** the line about them was said (once until every one of them is supervised) */
   private fdSaid = false;
+  private passed: () => void = () => {};
+  /**
+   * Settles once the first pass has looked at the directory: every service then has its
+   * supervise/ (sv works on it) and its ./run spawned or about to be. container-init starts
+   * the main command after it.
+   */
+  readonly firstPass = new Promise<void>((res) => (this.passed = res));
 
   constructor(dir: string, opts: RunsvdirOptions = {}) {
     this.dir = resolve(dir);
@@ -194,6 +201,7 @@ export class Runsvdir {
       this.pass();
       if (!this.served) {
         this.served = true;
+        setImmediate(this.passed);
         const delay = this.opts.serveDelayMs ?? 0;
         if (delay > 0) setTimeout(() => this.serve(), delay).unref();
         else setImmediate(() => this.serve());
@@ -378,6 +386,7 @@ export class Runsvdir {
    */
   leave(): void {
     this.stopped = true;
+    this.passed(); // no pass comes any more
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.watcher?.close();
@@ -391,6 +400,7 @@ export class Runsvdir {
    */
   async stopAll(timeoutMs: number): Promise<void> {
     this.stopped = true;
+    this.passed();
     if (this.timer) clearTimeout(this.timer);
     this.watcher?.close();
     const all = [...this.services.values()].map((e) => e.runsv).filter((r): r is Runsv => !!r);
