@@ -90,9 +90,9 @@ out/%/runit-ts.node: $(NATIVE_SOURCES) src/native/napi-args.h $(SETUP_STAMP)
 	$(CC_$*) -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden -I node_modules/node-api-headers/include -I $(RUNIT_TS_CACHE)/node-$*/package/include/node -o $@ $(NATIVE_SOURCES)
 	$(STRIP_$*) --strip-unneeded $@
 
-out/%/runit: image/runit.c $(SETUP_STAMP)
+out/%/runit: image/runit.c image/prestart.c $(SETUP_STAMP)
 	@mkdir -p $(@D)
-	$(CC_$*) -static -Os -Wall -Wextra -o $@ $<
+	$(CC_$*) -static -Os -Wall -Wextra -o $@ image/runit.c image/prestart.c
 	$(STRIP_$*) $@
 
 # the overlay output's entry point (static: it needs no libc of the image it is added to)

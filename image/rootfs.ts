@@ -11,6 +11,7 @@ import { TRIPLET, type Arch } from '../src/lib/platform.ts';
 import { DEFAULT_STATE, SUPERVISE_SUBDIR, superviseLinkTarget } from '../src/container/paths.ts';
 import { resolveModules } from '../src/lib/kmod.ts';
 import { SUPERVISE_RUN } from '../stages/debian.ts';
+import { prestartPlan, PRESTART_PLAN } from './prestart.ts';
 import { entryData, type Entry } from '../src/lib/entry.ts';
 import { groupText, homeOf, passwdText, resolveOwner, type GroupDef, type UserDef } from './accounts.ts';
 import { reproducibleBuild, sourceDateEpoch } from './epoch.ts';
@@ -117,6 +118,11 @@ export interface ImageSpec {
    * without a tmpfs on /run for any --user given at run time).
    */
   containerInit?: { user?: string };
+  /**
+   * The boot's prestart (image/prestart.ts): PID 1 starts the plain services of the default
+   * runlevel while Node starts, the supervisor adopts them (default true; a busybox system only)
+   */
+  prestart?: boolean;
 }
 
 export interface FileDef {
@@ -358,6 +364,9 @@ export function rootfs(spec: ImageSpec, outDir: string, base?: Entry[]): Entry[]
   const accounts = base ? baseAccounts(base, spec) : { users: spec.users ?? [], groups: spec.groups ?? [] };
   e.push(...userEntries(spec, accounts));
   if (spec.containerInit) e.push(...superviseLinks(e, base !== undefined));
+  // last: the plan looks at the whole tree, the spec's own files included
+  const plan = !base && spec.prestart !== false ? prestartPlan(e, rel) : undefined;
+  if (plan) text(PRESTART_PLAN, plan);
   return e;
 }
 

@@ -69,6 +69,7 @@ static const char *const stage_path[3] =
 	{ "/etc/runit/1", "/etc/runit/2", "/etc/runit/3" };
 
 struct child { pid_t pid; int status; int done; };
+void prestart(void);           /* prestart.c */
 static struct child stage;     /* the current stage's process */
 static struct child aux;       /* ctrlaltdel, or the final reboot child */
 static sigset_t chld_set;      /* { SIGCHLD } */
@@ -196,6 +197,7 @@ static void spawn(struct child *c, const char *path, int st)
 		setsid();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);  /* handlers reset at exec */
+	if (st == 0) prestart();  /* the plan's services, while stage 1 starts (prestart.c) */
 	msg(INFO, "enter stage: ", path, NULL);
 	execve(path, argv, environ);
 	msg(FATAL, "unable to start child: ", path, ": ", errstr(errno), NULL);

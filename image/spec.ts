@@ -113,6 +113,7 @@ export const SCHEMA = {
     arches: { type: 'array', items: { enum: [...ARCHES] }, minItems: 1, uniqueItems: true },
     outputs: { type: 'array', items: { enum: [...OUTPUTS] }, minItems: 1, uniqueItems: true },
     hostname: str,
+    prestart: { type: 'boolean' },
     modules: strList,
     services: strList,
     single: strList,
@@ -307,6 +308,7 @@ export function resolveSpec(spec: Spec, file: string, opts: { repoServices?: str
     outputs,
     image: {
       hostname: spec.hostname,
+      ...(spec.prestart !== undefined ? { prestart: spec.prestart } : {}),
       // a container has no kernel: no modules unless a boot output is built too
       modules: spec.modules ?? (boots ? undefined : []),
       services,

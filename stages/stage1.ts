@@ -9,6 +9,7 @@ import { BOOT_MARKS_FILE, kernelDone, writeBootMarks } from '../src/analyze/time
 import { monotonicNow } from '../src/lib/servicemodel.ts';
 import { selfExe } from '../src/lib/sys.ts';
 import { interpreterOnly, systemMemorySettings } from '../src/lib/trim.ts';
+import { dropPrestarted, takePrestartEnv } from '../src/lib/prestart.ts';
 import { debianStage1, isDebian } from './debian.ts';
 import { mountFstab } from './fstab.ts';
 import { main as stage2 } from './stage2.ts';
@@ -144,8 +145,11 @@ function modules(): void {
   }
 }
 
+/** The random seed stage 1 writes to /dev/urandom when it exists. */
+export const SEED_FILE = '/var/lib/runit-ts/random-seed';
+
 function seed(): void {
-  const file = '/var/lib/runit-ts/random-seed';
+  const file = SEED_FILE;
   try {
     if (existsSync(file)) writeFileSync('/dev/urandom', readFileSync(file));
   } catch (e) {
@@ -198,6 +202,8 @@ export function main(argv: string[]): Promise<number> | number {
   interpreterOnly();
   const offered = process.env[HANDOFF_ENV] === '1';
   delete process.env[HANDOFF_ENV];
+  // services PID 1 started while Node started (image/prestart.c): the supervisor adopts them
+  takePrestartEnv();
   mountAll();
   if (isDebian()) debianStage1();
   for (const f of systemMemorySettings()) errLine(`stage 1: unable to set ${f}`);
@@ -217,5 +223,6 @@ export function main(argv: string[]): Promise<number> | number {
   } catch (e) {
     err(`unable to write ${BOOT_MARKS_FILE}`, e);
   }
+  if (!ours) dropPrestarted(); // no supervisor of ours to adopt them: stopped, PID 1 reaps them
   return ours ? handoff() : 0;
 }

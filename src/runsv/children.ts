@@ -41,17 +41,32 @@ export function reapWatched(): void {
   }
 }
 
-/**
- * Start a child with native().spawn() (same arguments) and call onEnd once it has
- * ended and been reaped. Returns its pid; throws what spawn throws.
- */
-export function spawnWatched(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean, onEnd: OnEnd, foreground = false): number {
+function listen(): void {
   // listening before the spawn: a SIGCHLD with no handler is discarded, and a child can
   // end before spawn() returns
   if (!listening) {
     listening = true;
     process.on('SIGCHLD', reapWatched);
   }
+}
+
+/**
+ * Watch a child this process already has (started before its exec: src/lib/prestart.ts):
+ * onEnd once it has ended and been reaped. It may have ended already, its SIGCHLD gone
+ * before anyone listened: looked at right after this turn of the event loop.
+ */
+export function adoptWatched(pid: number, onEnd: OnEnd): void {
+  listen();
+  watched.set(pid, onEnd);
+  setImmediate(reapWatched);
+}
+
+/**
+ * Start a child with native().spawn() (same arguments) and call onEnd once it has
+ * ended and been reaped. Returns its pid; throws what spawn throws.
+ */
+export function spawnWatched(path: string, argv: string[], envp: string[] | null, cwd: string, fds: number[], setsid: boolean, onEnd: OnEnd, foreground = false): number {
+  listen();
   const pid = native().spawn(path, argv, envp, cwd, fds, setsid, foreground);
   watched.set(pid, onEnd);
   return pid;

@@ -123,8 +123,8 @@ export class Gate implements Participant, ReadinessOwner {
   }
 
   /** Record a mark of the boot's timeline (deps.ts). */
-  mark(what: Mark): void {
-    this.coordinator?.mark(this.name, what, this.info());
+  mark(what: Mark, at?: number): void {
+    this.coordinator?.mark(this.name, what, this.info(), at);
   }
 
   /** A pass of the loop has written what it held: the optional files are read again at the next start. */

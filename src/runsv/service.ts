@@ -31,9 +31,10 @@ import { LOCK_EX, LOCK_NB, native, type FdWatch } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStatus, type Leftover } from '../lib/supervise.ts';
 import { closeQuiet, errnoOf as code, monotonicMs, outOfFds, readable, signal as kill, signalName, sleep as delay } from '../lib/sys.ts';
-import { taiNow, type Tain } from '../lib/tai.ts';
+import { tainFromMs, taiNow, type Tain } from '../lib/tai.ts';
+import type { Prestarted } from '../lib/prestart.ts';
 import type { Svlogd } from '../svlogd/svlogd.ts';
-import { spawnWatched, type ChildEnd } from './children.ts';
+import { adoptWatched, spawnWatched, type ChildEnd } from './children.ts';
 import type { Coordinator } from './deps.ts';
 import { Gate } from './gate.ts';
 import { inProcessLogger, runLogger } from './logger.ts';
@@ -73,6 +74,8 @@ export interface RunsvOptions {
   coordinator?: Coordinator;
   /** holds back a fresh service's first stats.json (report.ts StatsHold); beyond runit */
   statsHold?: StatsHold;
+  /** ./run already started by the boot's prestart (src/lib/prestart.ts): adopted as the first start; beyond runit */
+  prestarted?: Prestarted;
 }
 
 /** A child's end (children.ts), for the svd it was started by. */
@@ -137,6 +140,8 @@ export class Runsv {
   private readonly svd: [Svd] | [Svd, Svd];
   private haslog = false;
   private logpipe: [number, number] | undefined;
+  /** the boot's prestart started ./run: adopted instead of the first spawn */
+  private prestarted: Prestarted | undefined;
   /** runsv keeps one pidchanged flag for both svds (so log/supervise/pid appears only once the log starts) */
   private pidChanged = true;
   private readonly exits: ChildExit[] = [];
@@ -164,6 +169,7 @@ export class Runsv {
     this.dir = resolve(dir);
     this.name = opts.name ?? dir;
     this.opts = opts;
+    this.prestarted = opts.prestarted;
     const main = this.newSvd(false, this.dir);
     this.svd = [main];
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -323,6 +329,7 @@ export class Runsv {
 
   /** runsv's startservice(): ./finish after ./run, else ./run (beyond runit: once its dependencies let it). */
   private async startService(s: Svd): Promise<void> {
+    if (!s.islog && s.state !== S_FINISH && this.prestarted) return this.adopt(s, this.prestarted);
     let argv: string[];
     if (s.state === S_FINISH) {
       argv = ['./finish', String(s.exitCode), String(s.exitLow)];
@@ -392,6 +399,53 @@ export class Runsv {
     }
     if (watch) this.readiness.spawned(pid);
     // runsv's status is written and ./run runs: now what we keep beyond runit
+    this.release();
+  }
+
+  /**
+   * Beyond runit: the prestart's ./run must have the descriptors ours would have: its
+   * stdout into the log pipe when there is a log service, else ours. The plan is made so
+   * that it does (image/prestart.ts); if the directory changed after all, the process is
+   * killed (reaped as a child of ours) and ./run started as usual.
+   */
+  private checkPrestarted(): void {
+    const p = this.prestarted;
+    if (!p) return;
+    if (this.haslog === p.rfd >= 0) return;
+    this.prestarted = undefined;
+    this.warn(`./run started by the prestart does not write to the log it has: started again`);
+    if (p.rfd >= 0) {
+      closeQuiet(p.rfd);
+      closeQuiet(p.wfd);
+    }
+    kill(p.pid, 'SIGKILL');
+    adoptWatched(p.pid, () => {});
+  }
+
+  /**
+   * Beyond runit: the first start of ./run is the one the boot's prestart made (before
+   * Node started): what startService() does after its spawn, with the prestart's pid and
+   * start time. It may have ended already: then it is reaped and told as any exit.
+   */
+  private adopt(s: Svd, p: Prestarted): void {
+    this.prestarted = undefined;
+    // what ./run's start reads (the optional files; no dependencies and no readiness
+    // protocol for a prestarted one, so it may start and is ready once started)
+    this.gate.mayStart();
+    const stdio: Stdio = ['inherit', 'inherit', 'inherit'];
+    this.readiness.prepare(this.gate.files(), stdio);
+    const token = {};
+    s.token = token;
+    this.forked(s);
+    s.start = tainFromMs(p.realMs);
+    s.startMs = p.monoMs;
+    s.pid = p.pid;
+    this.pidChanged = true;
+    this.updateStatus(s);
+    this.report.started(s, p.pid);
+    this.gate.mark('spawned', p.monoMs / 1000);
+    this.readiness.spawned(p.pid);
+    adoptWatched(p.pid, (end: ChildEnd) => this.ended(s, token, end.code, end.sig, end.low));
     this.release();
   }
 
@@ -522,13 +576,18 @@ export class Runsv {
         const log = this.newSvd(true, logDir);
         if (fileExists(inDir(logDir, 'down'))) log.want = 'down';
         this.svd[1] = log;
-        try {
-          this.logpipe = native().pipe();
-        } catch (e) {
-          this.fatal('unable to create log pipe', e);
+        const p = this.prestarted;
+        if (p && p.rfd >= 0) this.logpipe = [p.rfd, p.wfd];
+        else {
+          try {
+            this.logpipe = native().pipe();
+          } catch (e) {
+            this.fatal('unable to create log pipe', e);
+          }
         }
       }
     }
+    this.checkPrestarted();
     main.stats.fresh = this.makeSupervise(this.dir, './supervise');
     main.lockFd = this.openLock(main);
     if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
@@ -548,6 +607,8 @@ export class Runsv {
     }
     // what a previous supervisor left running, read before the first status update overwrites it
     const leftovers = this.svd.map((s) => findLeftover(s.cwd, `${this.name}${s.islog ? '/log' : ''}`));
+    // (what the prestart started is ours: never a leftover, whatever an old status says)
+    if (leftovers[0]?.pid === this.prestarted?.pid) leftovers[0] = undefined;
     for (const s of this.svd) {
       // (runit 2.1.2 bug: for the log it stat()ed supervise/control instead of
       // log/supervise/control, so a log/supervise/control that is no FIFO went unnoticed;
@@ -794,6 +855,14 @@ export class Runsv {
   close(resolveDone = true): void {
     if (this.closed) return;
     this.closed = true;
+    // a prestarted ./run never adopted (the set-up failed) is not left unsupervised
+    const p = this.prestarted;
+    if (p) {
+      this.prestarted = undefined;
+      kill(p.pid, 'SIGTERM');
+      kill(p.pid, 'SIGCONT');
+      adoptWatched(p.pid, () => {});
+    }
     // leaving: what is not written yet never is (the supervisor is going away)
     if (this.writeTimer) clearTimeout(this.writeTimer);
     this.writeTimer = undefined;

@@ -1,4 +1,5 @@
 // runsvdir [-P] dir [log]: supervise every service directory in dir.
+import { takePrestartEnv } from '../lib/prestart.ts';
 import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
 import { interpreterOnly, scheduleTrims } from '../lib/trim.ts';
@@ -48,6 +49,8 @@ export async function main(argv: string[], argv0 = 'runsvdir', more: Pick<Runsvd
     return 0;
   }
   interpreterOnly();
+  // services started before this process's exec, to be adopted (stage 1 took them already)
+  takePrestartEnv();
   // RUNIT_TS_RESOURCES=FILE: live timers and handles, on SIGUSR2 (a debugging aid for leaks)
   watchResources();
   const usage = () => runTool(() => diagUsage(argv0, ' [-P] dir', 1));

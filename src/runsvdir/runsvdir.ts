@@ -24,6 +24,8 @@ import { EventHub } from '../runsv/events.ts';
 import { Coordinator } from '../runsv/deps.ts';
 import { StatsHold } from '../runsv/report.ts';
 import { Runsv } from '../runsv/service.ts';
+import { adoptWatched } from '../runsv/children.ts';
+import { adoptPrestarted, dropPrestarted } from '../lib/prestart.ts';
 import { fdLimit, FdReserve } from './fdreserve.ts';
 
 export const MAX_SERVICES = 1000;
@@ -201,6 +203,11 @@ export class Runsvdir {
       this.pass();
       if (!this.served) {
         this.served = true;
+        // what the boot's prestart started for a directory not supervised after all
+        for (const p of dropPrestarted()) {
+          this.warn(`stopping ${p.dir}/run, started at boot for a service not in ${this.name}`);
+          adoptWatched(p.pid, () => {});
+        }
         setImmediate(this.passed);
         const delay = this.opts.serveDelayMs ?? 0;
         if (delay > 0) setTimeout(() => this.serve(), delay).unref();
@@ -326,7 +333,7 @@ export class Runsvdir {
     } catch {
       /* runsv reports it */
     }
-    const runsv = new Runsv(dir, { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit, coordinator: this.coordinator, statsHold: this.statsHold });
+    const runsv = new Runsv(dir, { name, setsid: this.opts.setsid, warn: this.opts.warn, events: this.events.emit, coordinator: this.coordinator, statsHold: this.statsHold, prestarted: adoptPrestarted(dir) });
     entry.runsv = runsv;
     const exited = () => {
       if (entry.runsv !== runsv) return;
