@@ -34,6 +34,9 @@
  * same process stage 2, with everything stage 2 gets.  USR1 from anyone
  * else, or in another stage, is ignored.
  *
+ * Prestart (runit-ts only): before stage 1's exec, its child carries out the
+ * image's prestart plan (prestart.c): the plain services start while Node does.
+ *
  * Every child starts with an empty signal mask (runit's ctrlaltdel child,
  * and Debian's stages for SIGPWR, inherit blocked signals).
  *

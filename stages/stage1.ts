@@ -30,6 +30,10 @@ Exit 100 makes runit skip stage 2.
 Started by runit-ts's PID 1 (RUNIT_TS_HANDOFF=1 in the environment) and with
 /etc/runit/2 being this same executable, it then goes on as stage 2 in this
 process instead of exiting, which spares a second program start.
+
+With a prestart plan in the image (/etc/runit-ts/prestart), PID 1's child has
+already done the work above that services rely on and started the plain services
+before it executed this stage; the supervisor adopts them (RUNIT_TS_PRESTART).
 `;
 
 /** Put by PID 1 (image/runit.c) in stage 1's environment: it takes a handoff. */
