@@ -257,7 +257,7 @@ const STEPS: Array<[keyof Breakdown, string]> = [
   ['supervisor', 'supervisor starts'],
   ['firstSetUp', 'first service set up (ours)'],
   ['lastSetUp', 'last service set up (ours)'],
-  ['firstSpawn', "supervisor's first spawn"],
+  ['firstSpawn', 'first spawn (runit: its first runsv; ours: the first ./run, made by the prestart before Node)'],
   ['firstUp', 'first service up'],
   ['allUp', `all ${N} services up`],
 ];

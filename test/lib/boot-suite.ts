@@ -112,6 +112,13 @@ export function suite(arch: Arch): void {
     await m.waitFor(PROMPT, { timeout: 90_000 });
     let r = await m.run('sv -w 30 check /etc/service/svc*; sv status /etc/service/svc* | grep -c "^run: .*; run: log:"', { timeout: 90_000 });
     t.match(r.output.trim(), /\n20$/, 'all twenty services and their loggers run');
+    // the prestart (image/prestart.ts): the twenty are plain services, started by PID 1's
+    // stage 1 child before Node was up, and adopted by the supervisor
+    r = await m.run(`grep -o '"stage1Start":[0-9.]*' /run/runit-ts/boot.json; grep -o '"svc[0-9]*":.*"spawned":[0-9.]*' /etc/service/.timeline.json | sed -E 's/^"(svc[0-9]+)".*"spawned":([0-9.]+).*/\\1 \\2/'`, { timeout: 60_000 });
+    const stage1Start = Number(/"stage1Start":([0-9.]+)/.exec(r.output)?.[1]);
+    const spawned = [...r.output.matchAll(/^svc\d+ ([0-9.]+)\r?$/gm)].map((x) => Number(x[1]));
+    t.equal(spawned.length, 20, `a spawn time for each: ${r.output}`);
+    t.ok(stage1Start > 0 && spawned.every((x) => x < stage1Start), `all twenty started before stage 1's code (${stage1Start} s)`);
     r = await m.run('cat /etc/service/svc0/log/main/current /etc/service/svc0/log/main/@* | grep -c "line"; ls /etc/service/svc0/log/main | grep -c "^@.*\\.s$"', { timeout: 60_000 });
     const [lines, rotated] = r.output.trim().split(/\s+/).map(Number);
     t.equal(lines, 300, 'every line logged, none lost across rotations');
