@@ -255,9 +255,9 @@ const STEPS: Array<[keyof Breakdown, string]> = [
   ['stage1Start', 'stage 1 code starts (ours: Node up)'],
   ['stage1End', 'stage 1 ends'],
   ['supervisor', 'supervisor starts'],
-  ['firstSetUp', 'first service set up (ours)'],
-  ['lastSetUp', 'last service set up (ours)'],
-  ['firstSpawn', 'first spawn (runit: its first runsv; ours: the first ./run, made by the prestart before Node)'],
+  ['firstSetUp', 'first service supervised (runit: runsv)'],
+  ['lastSetUp', 'last service supervised (runit: runsv)'],
+  ['firstSpawn', 'first spawn (runit: runsv; ours: prestart)'],
   ['firstUp', 'first service up'],
   ['allUp', `all ${N} services up`],
 ];
@@ -296,14 +296,16 @@ async function breakdown(m: Awaited<ReturnType<typeof boot>>, name: string, ours
     supervisor = times('supervisorStart')[0] ?? NaN;
     setUp = times('wanted');
   } else {
-    // the start times of runsvdir and of the first runsv (it spawns that one right away)
-    const first = async (comm: string) => {
-      const st = (await m.run(`for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = ${comm} ] && awk '{print $22}' $p/stat; done 2>/dev/null | sort -n | head -1`, { timeout: 60_000 })).output;
+    // the start times of runsvdir and of the first runsv (it spawns that one right away);
+    // a service is supervised once its runsv runs: the first and the last runsv
+    const first = async (comm: string, end: 'head' | 'tail' = 'head') => {
+      const st = (await m.run(`for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = ${comm} ] && awk '{print $22}' $p/stat; done 2>/dev/null | sort -n | ${end} -1`, { timeout: 60_000 })).output;
       const t = Number(st.trim());
       return st.trim() && Number.isFinite(t) ? t / 100 : NaN;
     };
     firstSpawn = await first('runsv');
     supervisor = await first('runsvdir');
+    setUp = [firstSpawn, await first('runsv', 'tail')];
   }
   return {
     unpackStart: kmsgTime(dmesg, /unpack rootfs image as initramfs|Unpacking initramfs/),
@@ -483,6 +485,8 @@ console.log(`ours built from ${binDir}${compareDir ? `; marked *: from ${compare
 console.log(await machineLine());
 console.log(header);
 line(`QEMU start -> ${N} up`, (x) => x.up, 's', 2, '   target: <= 1.15x in two runs an hour apart (aim <= 1.0x)');
+// on the host clock as `up` is: the guest's step from all up to the last service supervised added
+line(`QEMU start -> ${N} supervised`, (x) => x.up + (x.at.lastSetUp - x.at.allUp), 's', 2, '   (the last service set up by our supervisor; runit: its runsv started)');
 line('halt -> QEMU exit', (x) => x.halt, 's');
 const procs = names.map((n) => res[n]![0]!.procs).join(' vs ');
 line('stack PSS', (x) => x.pssKb / 1024, 'MiB', 1, `   target: <= 12 MiB (${procs} processes: PID 1, supervision, loggers)`);
