@@ -20,7 +20,7 @@ function scratch(): { dir: string; make: (...args: string[]) => Promise<string> 
   copyFileSync(join(repo, 'Makefile'), join(dir, 'Makefile'));
   // the addon's sources as the checkout has them (the Makefile names each)
   const native = readdirSync(join(repo, 'src', 'native')).map((f) => `src/native/${f}`);
-  const sources = ['src/main.ts', ...native, 'stages/stage1.ts', 'image/runit.c', 'image/early.c', 'image/cli.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
+  const sources = ['src/main.ts', ...native, 'stages/stage1.ts', 'image/runit.c', 'image/prestart.c', 'image/early.c', 'image/cli.ts', 'image/inputs.json', 'services/x/run', 'scripts/setup', 'scripts/inputs.ts', 'scripts/build.ts', 'scripts/code-cache.ts', 'scripts/sea-train.cjs', 'scripts/sea-loader.cjs', 'package.json', 'package-lock.json'];
   const old = new Date(Date.now() - 120_000);
   for (const f of sources) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
