@@ -42,13 +42,19 @@ function service(tr: Tree, name: string, opts: { log?: boolean; exit?: number; e
   return dir;
 }
 
+/** image/prestart.c with MAIN, reading its plan from the tree's `plan`. */
+async function build(tr: Tree): Promise<{ exe: string; plan: string }> {
+  const exe = join(tr.root, 'prestart');
+  const plan = join(tr.root, 'plan');
+  writeFileSync(join(tr.root, 'main.c'), MAIN);
+  await execa('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', `-DPLAN="${plan}"`, '-o', exe, join(tr.root, 'main.c'), join(repo, 'image', 'prestart.c')]);
+  return { exe, plan };
+}
+
 t.test('services started before the supervisor are adopted', { skip: haveBin() ? false : 'no build' }, async (t) => {
   const tr = tree('runit-ts-prestart-');
   t.teardown(() => tr.cleanup());
-  const exe = join(tr.root, 'prestart');
-  writeFileSync(join(tr.root, 'main.c'), MAIN);
-  const plan = join(tr.root, 'plan');
-  await execa('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', `-DPLAN="${plan}"`, '-o', exe, join(tr.root, 'main.c'), join(repo, 'image', 'prestart.c')]);
+  const { exe, plan } = await build(tr);
   const logged = service(tr, 'logged', { log: true });
   const plain = service(tr, 'plain');
   const quick = service(tr, 'quick', { log: true, exit: 3 });
@@ -106,10 +112,7 @@ t.test('services started before the supervisor are adopted', { skip: haveBin() ?
 t.test('runitdir= on the command line: nothing is prestarted', { skip: haveBin() ? false : 'no build' }, async (t) => {
   const tr = tree('runit-ts-prestart-env-');
   t.teardown(() => tr.cleanup());
-  const exe = join(tr.root, 'prestart');
-  writeFileSync(join(tr.root, 'main.c'), MAIN);
-  const plan = join(tr.root, 'plan');
-  await execa('gcc', ['-O2', `-DPLAN="${plan}"`, '-o', exe, join(tr.root, 'main.c'), join(repo, 'image', 'prestart.c')]);
+  const { exe, plan } = await build(tr);
   const dir = service(tr, 'one');
   writeFileSync(plan, ['unless-env runitdir', `only ${PRESTART_ONLY.join(' ')}`, `path ${tr.bin}:/usr/bin:/bin`, `service ${tr.sv}/one 0`].join('\n') + '\n');
   const { proc } = spawnBg(exe, [join(tr.root, 'mark'), tr.our('runsvdir'), '-P', tr.sv], { env: { PATH: `${tr.bin}:/usr/bin:/bin`, runitdir: 'single' } });
