@@ -5,8 +5,7 @@
 // no runlevel file), in stage 1's order, and the services of the default runlevel whose
 // directory needs nothing of the supervisor to start. The checks at its top make the
 // prestart stand down on a system that is no longer what the plan was made for.
-import { posix } from 'node:path';
-import { entryData, type Entry } from '../src/lib/entry.ts';
+import { entryData, resolveParents, sortEntries, type Entry } from '../src/lib/entry.ts';
 import { loadOrder, MOUNTS, parseModulesDep, SEED_FILE } from '../stages/stage1.ts';
 import { PATH } from '../stages/stage2.ts';
 import { sourceDateEpoch } from './epoch.ts';
@@ -24,35 +23,22 @@ export const PRESTART_ONLY = ['run', 'finish', 'log', 'supervise'];
 const SCAN_LINK = 'etc/service';
 const RUNLEVEL_FILE = 'etc/runit/default.runsvdir';
 
-/** The image's tree as the kernel would see it: the last entry of each path, links followed. */
+/** The image's tree as the kernel would see it: the entries as packed (sortEntries: the last of a path, parents implied), links followed. */
 class Tree {
   private readonly byPath = new Map<string, Entry>();
+  private readonly links = new Map<string, string>();
   constructor(entries: Entry[]) {
-    for (const e of entries) this.byPath.set(e.path.replace(/^\/+|\/+$/g, ''), e);
+    for (const e of sortEntries(entries)) {
+      this.byPath.set(e.path, e);
+      if (e.type === 'symlink') this.links.set(e.path, e.target!);
+    }
   }
   get(path: string): Entry | undefined {
     return this.byPath.get(path);
   }
-  /** The path with every symlink followed (undefined: a missing part, a loop, or out of the tree). */
-  resolve(path: string): string | undefined {
-    let parts = path.split('/').filter(Boolean);
-    for (let i = 0, hops = 0; i < parts.length; i++) {
-      const here = parts.slice(0, i + 1).join('/');
-      const e = this.byPath.get(here);
-      if (!e) {
-        // a directory implied by entries below it
-        if ([...this.byPath.keys()].some((k) => k.startsWith(here + '/'))) continue;
-        return undefined;
-      }
-      if (e.type !== 'symlink') continue;
-      if (++hops > 40) return undefined;
-      const target = e.target!;
-      const base = target.startsWith('/') ? [] : parts.slice(0, i);
-      parts = [...posix.normalize([...base, ...target.split('/')].join('/')).split('/').filter((p) => p && p !== '.'), ...parts.slice(i + 1)];
-      if (parts.includes('..')) return undefined;
-      i = -1;
-    }
-    return parts.join('/');
+  /** The path with every symlink followed, the last component's too. */
+  resolve(path: string): string {
+    return resolveParents(`${path}/.`, this.links).replace(/\/?\.$/, '');
   }
   /** The names directly in a directory. */
   names(dir: string): string[] {
@@ -61,8 +47,7 @@ class Tree {
     return [...out].sort();
   }
   isDir(path: string): boolean {
-    const e = this.byPath.get(path);
-    return e ? e.type === 'dir' : [...this.byPath.keys()].some((k) => k.startsWith(path + '/'));
+    return this.byPath.get(path)?.type === 'dir';
   }
 }
 
@@ -79,7 +64,7 @@ export function prestartPlan(entries: Entry[], kernelRelease: string, epoch = so
   const tree = new Tree(entries);
   if (tree.get('etc/fstab') || tree.get(RUNLEVEL_FILE) || tree.get('etc/debian_version')) return undefined;
   const scanDir = tree.resolve(SCAN_LINK);
-  if (!scanDir || !tree.isDir(scanDir)) return undefined;
+  if (!tree.isDir(scanDir)) return undefined;
   const lines = ['# made by the image builder (image/prestart.ts); carried out by PID 1 (image/prestart.c)'];
   lines.push('unless-env runitdir', `absent /etc/fstab`, `absent /${RUNLEVEL_FILE}`, 'absent /etc/debian_version');
   lines.push(`scan /${SCAN_LINK} /${scanDir}`);
@@ -107,7 +92,7 @@ export function prestartPlan(entries: Entry[], kernelRelease: string, epoch = so
   for (const name of tree.names(scanDir)) {
     if (name.startsWith('.')) continue;
     const dir = tree.resolve(`${scanDir}/${name}`);
-    if (!dir || !tree.isDir(dir) || !word(dir) || !word(name)) continue;
+    if (!tree.isDir(dir) || !word(dir) || !word(name)) continue;
     if (!tree.names(dir).every((n) => PRESTART_ONLY.includes(n))) continue;
     const run = tree.get(`${dir}/run`);
     if (!run || run.type !== 'file' || !(run.mode & 0o100)) continue;

@@ -3,7 +3,7 @@
 // of this process (started before stage 1's exec), so they are reaped here as the
 // supervisor's own; each logged one comes with its log pipe, both ends open across the
 // exec, the output since its start waiting in it for the logger.
-import { closeQuiet } from './sys.ts';
+import { closeQuiet, signal } from './sys.ts';
 
 /** The environment variable the prestart hands its services over in. */
 export const PRESTART_ENV = 'RUNIT_TS_PRESTART';
@@ -40,12 +40,11 @@ const pending = new Map<string, Prestarted>();
  * Take the prestarted services out of the environment (nothing this process starts may
  * see them), to be adopted. Called at stage 1's start.
  */
-export function takePrestartEnv(env: NodeJS.ProcessEnv = process.env): number {
+export function takePrestartEnv(env: NodeJS.ProcessEnv = process.env): void {
   const text = env[PRESTART_ENV];
-  if (text === undefined) return 0;
+  if (text === undefined) return;
   delete env[PRESTART_ENV];
   for (const p of parsePrestart(text)) pending.set(p.dir, p);
-  return pending.size;
 }
 
 /** The prestarted service of this directory, handed over once (the supervisor adopts it). */
@@ -64,13 +63,8 @@ export function adoptPrestarted(dir: string): Prestarted | undefined {
 export function dropPrestarted(): Prestarted[] {
   const dropped = [...pending.values()];
   for (const p of dropped) {
-    for (const sig of ['SIGTERM', 'SIGCONT'] as const) {
-      try {
-        process.kill(p.pid, sig);
-      } catch {
-        /* gone */
-      }
-    }
+    signal(p.pid, 'SIGTERM');
+    signal(p.pid, 'SIGCONT');
     if (p.rfd >= 0) closeQuiet(p.rfd);
     if (p.wfd >= 0) closeQuiet(p.wfd);
   }
