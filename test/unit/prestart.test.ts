@@ -1,7 +1,8 @@
 // The boot's prestart plan as the image builder writes it (image/prestart.ts), in the
 // words the C side knows (image/prestart.c), and the hand-over's parsing (src/lib/prestart.ts).
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { entryData, type Entry } from '../../src/lib/entry.ts';
 import { parsePrestart } from '../../src/lib/prestart.ts';
@@ -11,7 +12,16 @@ import { repoRoot } from '../../image/inputs.ts';
 import { MOUNTS } from '../../stages/stage1.ts';
 import { PATH } from '../../stages/stage2.ts';
 
-const out = (arch: string) => join(repoRoot, 'out', arch);
+// the unit suite runs before anything is built: the plan never reads the built files, so
+// empty ones stand in for out/ARCH (runit-ts, its addon, PID 1)
+const work = mkdtempSync(join(tmpdir(), 'prestart-unit-'));
+t.teardown(() => rmSync(work, { recursive: true, force: true }));
+const out = (arch: string) => {
+  const d = join(work, arch);
+  mkdirSync(d, { recursive: true });
+  for (const f of ['runit-ts', 'runit-ts.node', 'runit']) writeFileSync(join(d, f), '', { mode: 0o755 });
+  return d;
+};
 
 function plan(spec: ImageSpec): string | undefined {
   const e: Entry | undefined = rootfs(spec, out(spec.arch)).filter((x) => x.path === PRESTART_PLAN).pop();
