@@ -145,14 +145,14 @@ export class Readiness {
     return null;
   }
 
-  /** ./run runs (pid): watch it as prepare() set up; bound it by timeout-up. */
-  spawned(pid: number): void {
+  /** ./run runs (pid, spawned at `at`, monotonic seconds): watch it as prepare() set up; bound it by timeout-up. */
+  spawned(pid: number, at = monotonicNow()): void {
     this.end();
     const m = this.model!;
     const arm = this.arm;
     this.arm = undefined;
     this.made = undefined;
-    const w: Watch = { spawnedAt: monotonicNow(), pid, failed: false, undo: [] };
+    const w: Watch = { spawnedAt: at, pid, failed: false, undo: [] };
     this.current = w;
     if (m.type === 'oneshot') this.owner.rerun();
     if (arm) arm(w);

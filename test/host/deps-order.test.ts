@@ -2,7 +2,7 @@
 // our runsvdir, read by our sv and by Debian's: orders, failures, cycles, unknown names,
 // and independent services still starting in parallel.
 import t from 'tap';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, haveBin, normalise } from '../lib/host.ts';
@@ -120,6 +120,30 @@ t.test('restart-with-dependency: opted-in dependents restart with their dependen
   t.match(s.output(), /runsv tied: base went down: stopping, to start again once it is ready/);
   t.equal(pid('loose'), loose0, 'loose (no opt-in file) keeps running');
   await until(() => s.timeline().services.tied?.stopAsked, 5000, 'the timeline to have the stop');
+});
+
+// a process that ended after a second or more and is wanted up is started again before its
+// down state is written (service.ts holdDown); when it is not started again (here: its
+// dependency is not ready), the down state is written at the end of that pass all the same
+t.test('a dependent stopped with its dependency, and not started again, is shown down', async (t) => {
+  const s = scan(t, 'deps-held-');
+  const go = join(s.tr.root, 'go');
+  writeFileSync(go, '');
+  s.add('base', { run: sh(`while [ ! -e ${go} ]; do sleep 0.05; done\necho >&3\nexec sleep 1000`), 'notification-fd': '3' });
+  s.add('tied', { run: sh('exec sleep 1000'), 'dependencies.d/base': '', 'restart-with-dependency': '' });
+  await s.start();
+  const pid = (n: string) => (s.stats(n)?.ready as { pid: number } | null)?.pid;
+  await until(() => pid('tied'), 10000, 'tied up');
+  await new Promise((r) => setTimeout(r, 1200)); // past the crash throttle: no sleep before a new start
+  rmSync(go);
+  t.equal((await s.sv('debian', ['restart', 'base'])).exitCode, 0);
+  await until(() => (s.stats('tied')?.waitingFor as unknown[] | undefined)?.length, 10000, 'tied to wait for base');
+  for (const kind of ['debian', 'ours'] as const) {
+    const r = await s.sv(kind, ['status', 'tied']);
+    t.equal(normalise(r.stdout), 'down: tied: Ns, normally up, want up', `${kind} sv status of the stopped dependent`);
+  }
+  writeFileSync(go, '');
+  await until(() => pid('tied'), 10000, 'tied up again once base is ready');
 });
 
 t.test('ten independent services are all ready within 2 s of the first', async (t) => {
