@@ -326,10 +326,22 @@ async function scaleRun(kind: Kind, n: number, tag: string): Promise<{ ms: numbe
   if (Number.isNaN(t1)) throw new Error(`${kind}: ${notify.seen.size} of ${n} services running after ${SCALE_TIMEOUT_MS} ms`);
   await sleep(SETTLED_MS); // settled, as for the memory above
   const mem = supervisorMem(side);
+  if (kind === 'ours') process.stderr.write(`[bench] ${spawnSpan(side.svdir)}; all ${n} reported ${((t1 - side.spawned) / 1000).toFixed(2)} s after its spawn\n`);
   await stop(side);
   notify.close();
   rmSync(join(root, `${kind}-scale-${n}-${tag}`), { recursive: true, force: true });
   return { ms: t1 - side.spawned, mem };
+}
+
+/** Where our supervisor's time went: its first and last spawn of ./run, from its timeline (.timeline.json, monotonic seconds). */
+function spawnSpan(svdir: string): string {
+  try {
+    const tl = JSON.parse(readFileSync(join(svdir, '.timeline.json'), 'utf8')) as { supervisorStart: number; services: Record<string, { spawned?: number }> };
+    const at = Object.values(tl.services).map((e) => e.spawned).filter((x): x is number => x !== undefined).map((x) => x - tl.supervisorStart);
+    return `ours: first ./run spawned ${Math.min(...at).toFixed(2)} s, the last ${Math.max(...at).toFixed(2)} s after the supervisor's start`;
+  } catch (e) {
+    return `ours: no timeline (${(e as Error).message})`;
+  }
 }
 
 // ---------------------------------------------------------------- main

@@ -124,6 +124,8 @@ class Svd {
    * ./run a few file replaces sooner.
    */
   heldDown: Status | undefined;
+  /** its status files are written and supervise/ok is open (Runsv.announce) */
+  announced = false;
   readonly islog: boolean;
   /** the directory ./run runs in */
   readonly cwd: string;
@@ -212,6 +214,10 @@ export class Runsv {
   /** runsv's update_status: pid (only when changed), stat, status; each written .new then renamed. */
   private updateStatus(s: Svd): void {
     s.heldDown = undefined; // what is written now says more than a held down state
+    if (!s.announced) {
+      this.announce(s);
+      return;
+    }
     if (this.leaving) {
       this.unwritten.add(s);
       this.writeLater();
@@ -274,6 +280,31 @@ export class Runsv {
     const pidWritten = writeStatus(s.cwd, st, { pid: this.pidChanged, label: `${s.rel}supervise/`, warn });
     if (this.pidChanged && pidWritten) this.pidChanged = false;
     return ok;
+  }
+
+  /**
+   * The end of runsv's set-up for s, at the first write of its status files: they are
+   * written, then supervise/ok is opened (sv sees a supervisor once it can read them).
+   * runsv writes a down state when it sets up and the run state right after its first
+   * fork; ours writes its first state after the first pass of its loop (its first ./run
+   * started, or the service left down), so the down record that would last a moment is
+   * not written: on ext4 a file replaced through a rename costs ~0.25 ms and a file
+   * written the first time a tenth of that. setup: runsv is still setting up (failures
+   * for want of descriptors end it, as writeStatusFiles says); otherwise supervise/ok is
+   * tried again with the next write.
+   */
+  private announce(s: Svd, setup = false): void {
+    s.rewrite!.done(this.writeStatusFiles(s, setup));
+    // the descriptor set-up kept for it (see setup()) becomes supervise/ok's
+    closeQuiet(s.okFd);
+    s.okFd = -1;
+    try {
+      s.okFd = fileOpen(s.path('ok'), C.O_RDONLY | C.O_NONBLOCK);
+      s.announced = true;
+    } catch (e) {
+      if (setup) this.fatal(`unable to read ${s.rel}supervise/ok`, e);
+      this.warn(`unable to read ${s.rel}supervise/ok`, e);
+    }
   }
 
   /** What s's status files say of it now. */
@@ -670,20 +701,23 @@ export class Runsv {
       } catch (e) {
         this.fatal(`unable to open ${rel}`, e);
       }
-      s.rewrite!.done(this.writeStatusFiles(s, true));
     }
+    // runsv writes the status files here and then opens supervise/ok (from then on sv
+    // sees it running); ours does both with the first pass of its loop (announce()). The
+    // descriptor supervise/ok will take is taken now (a second one of supervise/lock, never
+    // locked), so that a supervisor short of descriptors fails here, as runsv would
     for (const s of this.svd) {
-      const path = s.path('ok');
-      makeFifo(path);
+      makeFifo(s.path('ok'));
       try {
-        s.okFd = fileOpen(path, C.O_RDONLY | C.O_NONBLOCK);
+        s.okFd = fileOpen(s.path('lock'), C.O_RDONLY);
       } catch (e) {
         this.fatal(`unable to read ${s.rel}supervise/ok`, e);
       }
     }
     // Beyond runit: a previous supervisor of this directory died (killed, or stage 2
     // restarted) and its processes are orphans now. Stop them before starting new ones,
-    // so that no service ever runs twice.
+    // so that no service ever runs twice (sv sees this supervisor meanwhile).
+    if (leftovers.some(Boolean)) for (const s of this.svd) this.announce(s, true);
     await Promise.all(this.svd.map((s, i) => this.stopLeftover(s, leftovers[i])));
   }
 
@@ -868,7 +902,12 @@ export class Runsv {
 
   /** Beyond runit: write what the pass held (report.ts); the optional files are read again at the next start. */
   private release(): void {
-    for (const s of this.svd) this.writeHeldDown(s);
+    if (!this.closed) {
+      for (const s of this.svd) {
+        if (!s.announced) this.announce(s);
+        this.writeHeldDown(s);
+      }
+    }
     this.gate.settle();
     this.report.release();
   }
