@@ -900,7 +900,11 @@ export class Runsv {
     void this.pump();
   }
 
-  /** Beyond runit: write what the pass held (report.ts); the optional files are read again at the next start. */
+  /**
+   * Write what the pass held: the first status record (announce) and a down record not
+   * followed by a start (holdDown); beyond runit, stats.json and the events (report.ts).
+   * The optional files are read again at the next start.
+   */
   private release(): void {
     if (!this.closed) {
       for (const s of this.svd) {
