@@ -324,15 +324,17 @@ export class Runsv {
     s.heldDown = this.statusOf(s);
   }
 
-  /** Write a held down state (holdDown), if any: the pid file (emptied) too. */
+  /**
+   * Write a held down state (holdDown), if any, as updateStatus would have when it was
+   * held: the pid file (emptied) too, which takes runsv's one pidchanged flag as that
+   * write would have.
+   */
   private writeHeldDown(s: Svd): void {
     const st = s.heldDown;
     if (!st) return;
     s.heldDown = undefined;
-    const pidChanged = this.pidChanged;
     this.pidChanged = true;
     s.rewrite!.done(this.writeStatusFiles(s, false, st));
-    this.pidChanged ||= pidChanged;
   }
 
   /**
