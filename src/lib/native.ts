@@ -25,6 +25,12 @@ export interface Native {
    * (opening or writing) or 'rename'.
    */
   replaceFile(tmp: string, path: string, data: string | Buffer): void;
+  /**
+   * sv's look at the runsv serving dir: open dir/supervise/ok for writing without blocking
+   * (then closed), then one read() of up to 20 bytes of dir/supervise/status: those bytes.
+   * Throws an errno error with `step`: 'ok' (ENXIO: no runsv), 'status' or 'read'.
+   */
+  readStatus(dir: string): Buffer;
   /** false when LOCK_NB was given and another holder has the lock */
   flock(fd: number, op: number): boolean;
   setsid(): number;

@@ -129,6 +129,20 @@ export function readStatusFile(dir: string): ({ kind: 'ok' } & StatusRecord) | P
 
 /** The status of the service in dir, as sv reads it: first whether a runsv serves it, then supervise/status. */
 export function readStatus(dir: string): StatusResult {
+  const n = optionalNative();
+  if (n) {
+    // the same system calls in one call of the addon (sv's time per service under emulation)
+    let raw: Buffer;
+    try {
+      raw = n.readStatus(dir);
+    } catch (e) {
+      const step = (e as { step?: string }).step;
+      if (step === 'ok') return errno(e) === 'ENXIO' ? { kind: 'not-running' } : failure(OK_OPEN, e);
+      return failure(step === 'status' ? 'unable to open supervise/status' : 'unable to read supervise/status', e);
+    }
+    if (raw.length !== STATUS_SIZE) return failure('unable to read supervise/status', undefined, 'bad format');
+    return { kind: 'ok', status: decodeStatus(raw), raw };
+  }
   const running = supervisorRunning(dir);
   if (running.kind !== 'running') return running;
   return readStatusFile(dir);

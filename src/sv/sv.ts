@@ -4,8 +4,8 @@
 // src/lib/supervise.ts, when a wait is over src/lib/wait.ts, ./check src/lib/check.ts;
 // this file keeps sv's loop and its output.
 import { accessSync, constants as C } from 'node:fs';
-import { isDirectory, statPath } from '../lib/files.ts';
-import { join } from 'node:path';
+import { inDir, isDirectory, statPath } from '../lib/files.ts';
+import { optionalNative } from '../lib/native.ts';
 import { checkSync, svVerdict } from '../lib/check.ts';
 import { errWrite, exit, outWrite } from '../lib/diag.ts';
 import { errorStr } from '../lib/errstr.ts';
@@ -119,7 +119,7 @@ class Sv {
       this.service = name;
       this.cur = i;
       const rel = name.startsWith('/') || name.startsWith('.') || name === '' || name.endsWith('/');
-      if (!this.enter(rel ? name : join(this.svdir, name))) {
+      if (!this.enter(rel ? name : inDir(this.svdir, name))) {
         live[i] = undefined;
         continue;
       }
@@ -135,7 +135,7 @@ class Sv {
           this.service = name;
           this.cur = i;
           const rel = name.startsWith('/') || name.startsWith('.');
-          if (!this.enter(rel ? name : join(this.svdir, name))) {
+          if (!this.enter(rel ? name : inDir(this.svdir, name))) {
             live[i] = undefined;
             continue;
           }
@@ -171,7 +171,8 @@ class Sv {
         this.fail('unable to change to service directory', 'ENOTDIR');
         return false;
       }
-      accessSync(path, C.X_OK);
+      // the addon's answer where it loads (Node's accessSync only to throw the error)
+      if (!optionalNative()?.access(path, C.X_OK)) accessSync(path, C.X_OK);
     } catch (e) {
       this.fail('unable to change to service directory', e);
       return false;
@@ -181,12 +182,12 @@ class Sv {
   }
 
   private p(rel: string): string {
-    return join(this.cwd, this.islog ? 'log' : '', rel);
+    return inDir(this.supervised(), rel);
   }
 
   /** The directory holding the current service's supervise/ (its log's, for the log). */
   private supervised(): string {
-    return this.islog ? join(this.cwd, 'log') : this.cwd;
+    return this.islog ? inDir(this.cwd, 'log') : this.cwd;
   }
 
   /** 1 status read, 0 runsv not running, -1 error (warned). */
@@ -245,7 +246,7 @@ class Sv {
     this.islog = true;
     let logErr: unknown;
     try {
-      const st = statPath(join(this.cwd, 'log'));
+      const st = statPath(inDir(this.cwd, 'log'));
       if (!st) logErr = { code: 'ENOENT' };
       else if (!isDirectory(st)) logErr = { code: 'ENOTDIR' };
     } catch (e) {

@@ -4,7 +4,7 @@
 // broken status files: same output, same exit code, same control bytes.
 // And runsvchdir, ours beside Debian's (in a mount namespace: its path is fixed).
 import t, { type Test } from 'tap';
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, haveBin, normalise, tree } from '../lib/host.ts';
@@ -26,7 +26,7 @@ interface Res {
 
 let n = 0;
 /** Run one sv command on its own fake service (status `st`), for both implementations. */
-async function fake(args: (name: string) => string[], st: Buffer, opts: { env?: Record<string, string>; files?: Record<string, string>; sv?: (k: Kind, name: string) => string } = {}): Promise<Record<Kind, Res>> {
+async function fake(args: (name: string) => string[], st: Buffer, opts: { env?: Record<string, string>; files?: Record<string, string>; sv?: (k: Kind, name: string) => string; spoil?: (dir: string) => void } = {}): Promise<Record<Kind, Res>> {
   const id = ++n;
   const res = await Promise.all(
     KINDS.map(async (k) => {
@@ -39,6 +39,7 @@ async function fake(args: (name: string) => string[], st: Buffer, opts: { env?: 
         if (rel === 'check') chmodSync(join(dir, rel), 0o755);
       }
       const f = await fakeSupervise(dir, st);
+      opts.spoil?.(dir);
       try {
         const r = await execa(opts.sv ? opts.sv(k, name) : svPath(k), args(name), { env: { SVDIR: svdir, ...opts.env }, reject: false, cwd: svdir, stripFinalNewline: false });
         return { out: String(r.stdout), err: String(r.stderr), code: r.exitCode, bytes: f.control() };
@@ -183,6 +184,16 @@ t.test('broken status files never crash sv', async (t) => {
   const tr2 = await fake((name) => ['status', name], Buffer.from('short'));
   t.match(tr2.ours.out, /^warning: s\d+: unable to read supervise\/status: bad format\n$/);
   t.equal(tr2.ours.code, 1);
+  // a runsv there (supervise/ok held open), its status file gone or not a file: each step's words
+  const spoilt: Array<[string, (dir: string) => void]> = [
+    ['no status file', (dir) => rmSync(join(dir, 'supervise', 'status'))],
+    ['status a directory', (dir) => (rmSync(join(dir, 'supervise', 'status')), mkdirSync(join(dir, 'supervise', 'status')))],
+  ];
+  for (const [what, spoil] of spoilt) {
+    const r = await fake((name) => ['status', name], RUNNING(), { spoil });
+    same(t, r, `${what}: sv status`);
+    t.match(r.ours.out, /^warning: s\d+: unable to (open|read) supervise\/status: (file does not exist|is a directory)\n$/, `${what}: ${r.ours.out.trim()}`);
+  }
 });
 
 t.test('LSB mode through /etc/init.d/NAME-style symlinks', async (t) => {
