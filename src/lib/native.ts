@@ -31,6 +31,13 @@ export interface Native {
    * Throws an errno error with `step`: 'ok' (ENXIO: no runsv), 'status' or 'read'.
    */
   readStatus(dir: string): Buffer;
+  /**
+   * On a thread of libuv's pool, from the last directory to the first: dir/supervise/ with
+   * its control and ok FIFOs and an empty lock file, where this makes supervise/ (and the
+   * same in dir/log/ when that is a directory); made[2i] (made[2i+1] for the log) set to 1
+   * once it made that supervise/. done() when all are made. Failures are left to the caller.
+   */
+  prepareSupervise(dirs: string[], made: Buffer, done: () => void): void;
   /** false when LOCK_NB was given and another holder has the lock */
   flock(fd: number, op: number): boolean;
   setsid(): number;

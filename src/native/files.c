@@ -189,6 +189,102 @@ static napi_value js_read_status(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * prepareSupervise(dirs, made, done): make the supervise/ directory of each service
+ * directory, its control and ok FIFOs and its empty lock file (and the same in its log/
+ * when that is a directory), on a thread of libuv's pool, from the last directory to the
+ * first, while the supervisor sets the same services up from the first: the file system
+ * work of a large directory's first pass shared between two cores, as runit's runsv
+ * processes share it. Only what runsv makes anyway, and only in a supervise/ this call
+ * made (one there already is left alone); the supervisor still makes and opens each file
+ * itself, so whatever this did not get to, or failed at, is done and reported there. A
+ * supervise/ this makes is marked in made (a Buffer of 2 bytes a directory: the service's,
+ * its log's), so the supervisor can tell that it holds nothing older; the mark is set just
+ * before the mkdir and cleared if it fails (an older supervise/ read as fresh in that
+ * instant only has its first stats.json rewritten a little later). done() is called when
+ * all are made; dirs are paths, as runsvdir joins them.
+ */
+struct prepare {
+  napi_async_work work;
+  napi_ref done, made;
+  char **dirs;
+  unsigned char *mark;
+  size_t n;
+};
+
+/* supervise/ in base with its FIFOs and lock, if this makes supervise/; marks *mark first */
+static void prepare_one(const char *base, unsigned char *mark) {
+  char path[PATHLEN];
+  static const char *const fifos[] = {"control", "ok"};
+  if (snprintf(path, sizeof path, "%s/supervise", base) >= (int)sizeof path) return;
+  /* marked before the mkdir, so that a supervisor whose own mkdir finds this one's sees it */
+  __atomic_store_n(mark, 1, __ATOMIC_RELEASE);
+  if (mkdir(path, 0700) == -1) {
+    __atomic_store_n(mark, 0, __ATOMIC_RELEASE);
+    return;
+  }
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/supervise/%s", base, fifos[i]);
+    mkfifo(path, 0600);
+  }
+  /* the lock as runsv's open_append(O_CREAT) leaves it, made without a descriptor */
+  snprintf(path, sizeof path, "%s/supervise/lock", base);
+  mknod(path, S_IFREG | 0600, 0);
+}
+
+static void prepare_execute(napi_env env, void *data) {
+  (void)env;
+  struct prepare *p = data;
+  char log[PATHLEN];
+  struct stat st;
+  for (size_t i = p->n; i-- > 0;) {
+    prepare_one(p->dirs[i], &p->mark[2 * i]);
+    if (snprintf(log, sizeof log, "%s/log", p->dirs[i]) < (int)sizeof log && stat(log, &st) == 0 && S_ISDIR(st.st_mode))
+      prepare_one(log, &p->mark[2 * i + 1]);
+  }
+}
+
+static void prepare_complete(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct prepare *p = data;
+  napi_value fn, global;
+  if (napi_get_reference_value(env, p->done, &fn) == napi_ok && napi_get_global(env, &global) == napi_ok)
+    napi_call_function(env, global, fn, 0, NULL, NULL);
+  napi_delete_reference(env, p->done);
+  napi_delete_reference(env, p->made);
+  napi_delete_async_work(env, p->work);
+  free_vector(p->dirs);
+  free(p);
+}
+
+static napi_value js_prepare_supervise(napi_env env, napi_callback_info info) {
+  char **dirs, small[1];
+  const char *mark;
+  size_t len;
+  napi_value done, argv[3], name;
+  size_t argc = 3;
+  if (args(env, info, "vxf", &dirs, &mark, &len, small, sizeof small, &done)) return NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t n = 0;
+  while (dirs[n]) n++;
+  struct prepare *p = calloc(1, sizeof *p);
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[1], &is_buffer);
+  if (!is_buffer || len < 2 * n || !p) {
+    free_vector(dirs);
+    free(p);
+    napi_throw_range_error(env, NULL, "prepareSupervise: argument 2: expected a Buffer of 2 bytes a directory");
+    return NULL;
+  }
+  *p = (struct prepare){.dirs = dirs, .mark = (unsigned char *)mark, .n = n};
+  napi_create_reference(env, done, 1, &p->done);
+  napi_create_reference(env, argv[1], 1, &p->made);
+  napi_create_string_utf8(env, "prepareSupervise", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, prepare_execute, prepare_complete, p, &p->work);
+  napi_queue_async_work(env, p->work);
+  return NULL;
+}
+
 /* flock(fd, op) -> true, or false when LOCK_NB was given and the lock is held elsewhere */
 static napi_value js_flock(napi_env env, napi_callback_info info) {
   int64_t fd, op;
@@ -235,7 +331,7 @@ void files_define(napi_env env, napi_value exports) {
   static const napi_property_descriptor d[] = {
     FN("stat", js_stat),       FN("access", js_access), FN("open", js_open),   FN("readFile", js_read_file),
     FN("fchmod", js_fchmod),   FN("mkdir", js_mkdir),   FN("mkfifo", js_mkfifo), FN("replaceFile", js_replace_file),
-    FN("readStatus", js_read_status),
+    FN("readStatus", js_read_status), FN("prepareSupervise", js_prepare_supervise),
     FN("flock", js_flock),     FN("pipe", js_pipe),     FN("dup", js_dup),     FN("setCloexec", js_set_cloexec),
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

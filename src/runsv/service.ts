@@ -78,6 +78,12 @@ export interface RunsvOptions {
   statsHold?: StatsHold;
   /** ./run already started by the boot's prestart (src/lib/prestart.ts): adopted as the first start; beyond runit */
   prestarted?: Prestarted;
+  /**
+   * Did the supervisor's helper make this supervise/ (the service's; log: its log's)? Then
+   * it holds nothing older though this one's mkdir found it there (src/runsvdir's
+   * prepareSupervise for a large directory's first pass); beyond runit
+   */
+  madeForUs?: (log: boolean) => boolean;
 }
 
 /** A child's end (children.ts), for the svd it was started by. */
@@ -661,7 +667,7 @@ export class Runsv {
       }
     }
     this.checkPrestarted();
-    main.stats.fresh = this.makeSupervise(this.dir, './supervise');
+    main.stats.fresh = this.makeSupervise(this.dir, './supervise') || this.opts.madeForUs?.(false) === true;
     main.lockFd = this.openLock(main);
     if (!native().flock(main.lockFd, LOCK_EX | LOCK_NB)) this.fatal('unable to lock supervise/lock', 'EAGAIN');
     this.gate.join();
@@ -670,7 +676,7 @@ export class Runsv {
     main.stats.dirty = true;
     const log = this.svd[1];
     if (log) {
-      log.stats.fresh = this.makeSupervise(logDir, './log/supervise');
+      log.stats.fresh = this.makeSupervise(logDir, './log/supervise') || this.opts.madeForUs?.(true) === true;
       log.lockFd = this.openLock(log);
       // runsv blocks in flock() here; one event loop cannot, so wait for it by polling
       while (!native().flock(log.lockFd, LOCK_EX | LOCK_NB)) {

@@ -339,3 +339,64 @@ t.test('stage 2: a fresh service\'s first stats.json waits until events are serv
   t.match(JSON.parse(readFileSync(stats('notify'), 'utf8')), { ready: { how: 'notification-fd' } });
   t.ok(mtime(stats('notify')) - stat('notify') < 900, `notify: stats.json ${Math.round(mtime(stats('notify')) - stat('notify'))} ms after stat`);
 });
+
+t.test('a large first pass (a helper thread makes supervise/ from the other end): the same files and messages as runsv', async (t) => {
+  const N = 80; // over the supervisor's PREPARE_MIN
+  const ds = await dirs(t, (sv, root) => {
+    for (let i = 0; i < N; i++) service(join(sv, `s${String(i).padStart(2, '0')}`), { run: sh('exec sleep 1000'), 'log/run': sh('exec cat >/dev/null') });
+    // supervise/ a dangling symlink: runsv makes its target (relative to the service)
+    service(join(root, 'linked'), { run: sh('exec sleep 1000') });
+    service(join(sv, 'linksup'), { run: sh('exec sleep 1000') });
+    symlinkSync('../../sup-target', join(sv, 'linksup', 'supervise'));
+    // ./log a file: a warning, no log service
+    service(join(sv, 'logfile'), { run: sh('exec sleep 1000'), log: 'not a directory\n' });
+    // supervise/ a file: runsv cannot set up
+    service(join(sv, 'supfile'), { run: sh('exec sleep 1000'), supervise: 'not a directory\n' });
+  });
+  const names = [...Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`), 'linksup', 'logfile'];
+  await until(() => ds.every((d) => names.every((n) => pidIn(join(d.svdir, n, 'supervise')) > 0)), 30000, 'all up');
+  await until(() => ds.every((d) => d.bg.output().includes('supfile')), 8000, 'supfile reported');
+  const FILES = ['control', 'lock', 'ok', 'pid', 'stat', 'status'];
+  const shape = (dir: string) => {
+    const out: string[] = [];
+    for (const f of FILES) {
+      try {
+        const st = statSync(join(dir, f));
+        out.push(`${f} ${st.isFIFO() ? 'fifo' : st.isFile() ? 'file' : 'other'} ${(st.mode & 0o7777).toString(8)}`);
+      } catch {
+        out.push(`${f} missing`);
+      }
+    }
+    const st = statSync(dir);
+    return `${(st.mode & 0o7777).toString(8)}: ${out.join(', ')}`;
+  };
+  const shapes = ds.map((d) => names.flatMap((n) => [`${n}: ${shape(join(d.svdir, n, 'supervise'))}`, ...(n === 'logfile' || n === 'linksup' ? [] : [`${n}/log: ${shape(join(d.svdir, n, 'log', 'supervise'))}`])]));
+  t.same(shapes[1], shapes[0], 'every supervise/ (and log/supervise/) as runsv makes it');
+  for (const d of ds) {
+    t.ok(existsSync(join(d.tr.root, 'sup-target', 'status')), `${d.kind}: a dangling supervise symlink's target made`);
+    t.notOk(existsSync(join(d.svdir, 'logfile', 'log', 'supervise')), `${d.kind}: nothing made in a log that is a file`);
+  }
+  const [deb, our] = ds.map(lines);
+  t.same(our, deb, 'the same messages (unique lines)');
+});
+
+t.test('stage 2, a large first pass: every fresh service\'s first stats.json still waits until events are served', async (t) => {
+  const N = 80;
+  const tr = tree('runsvdir-stage2-many-');
+  t.teardown(() => tr.cleanup());
+  const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`);
+  for (const n of names) service(join(tr.sv, n), { run: sh('exec sleep 1000'), 'log/run': sh('exec cat >/dev/null') });
+  const stage2 = join(tr.bin, '2');
+  symlinkSync(BIN, stage2);
+  const bg = spawnBg(stage2, [], { env: { RUNIT_TS_SVDIR: tr.sv } });
+  t.teardown(async () => {
+    bg.proc.kill('SIGTERM');
+    await bg.proc;
+  });
+  const file = (n: string, log: boolean, f: string) => join(tr.sv, n, ...(log ? ['log'] : []), 'supervise', f);
+  await until(() => names.every((n) => existsSync(file(n, false, 'stats.json')) && existsSync(file(n, true, 'stats.json'))) && existsSync(join(tr.sv, '.events')), 15000, 'every stats.json, the events socket');
+  // the held ones are written when the events socket is made, a second after the pass
+  const served = statSync(join(tr.sv, '.events')).mtimeMs;
+  const early = names.flatMap((n) => [false, true].filter((log) => served - statSync(file(n, log, 'stats.json')).mtimeMs > 500).map((log) => `${n}${log ? '/log' : ''}`));
+  t.same(early, [], 'no fresh stats.json written before events are served (the helper\'s supervise/ directories are fresh too)');
+});
