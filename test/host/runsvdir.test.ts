@@ -306,6 +306,17 @@ t.test('RUNSVDIR_STOP_TIMEOUT that is not a number of seconds: a warning, and th
   }
 });
 
+/** Stage 2 on tr.sv: the executable named 2 (as /etc/runit/2) supervises $RUNIT_TS_SVDIR; stopped at the test's end. */
+function stage2(t: Test, tr: Tree): void {
+  const exe = join(tr.bin, '2');
+  symlinkSync(BIN, exe);
+  const bg = spawnBg(exe, [], { env: { RUNIT_TS_SVDIR: tr.sv } });
+  t.teardown(async () => {
+    bg.proc.kill('SIGTERM');
+    await bg.proc;
+  });
+}
+
 t.test('stage 2: a fresh service\'s first stats.json waits until events are served; an older one is rewritten at once', async (t) => {
   const tr = tree('runsvdir-stage2-stats-');
   t.teardown(() => tr.cleanup());
@@ -316,14 +327,7 @@ t.test('stage 2: a fresh service\'s first stats.json waits until events are serv
   // what a previous supervisor left: not true of what this one starts
   mkdirSync(join(tr.sv, 'old', 'supervise'), { mode: 0o700 });
   writeFileSync(join(tr.sv, 'old', 'supervise', 'stats.json'), '{"restarts":7,"lastExit":{"code":1,"signal":0}}\n');
-  // stage 2 is the executable named 2 (as /etc/runit/2); it supervises $RUNIT_TS_SVDIR
-  const stage2 = join(tr.bin, '2');
-  symlinkSync(BIN, stage2);
-  const bg = spawnBg(stage2, [], { env: { RUNIT_TS_SVDIR: tr.sv } });
-  t.teardown(async () => {
-    bg.proc.kill('SIGTERM');
-    await bg.proc;
-  });
+  stage2(t, tr);
   const stats = (name: string) => join(tr.sv, name, 'supervise', 'stats.json');
   const mtime = (p: string) => statSync(p).mtimeMs;
   await until(() => readIf(stats('old'))?.startsWith('{"restarts":0,'), 5000, 'old/supervise/stats.json rewritten');
@@ -386,13 +390,7 @@ t.test('stage 2, a large first pass: every fresh service\'s first stats.json sti
   t.teardown(() => tr.cleanup());
   const names = Array.from({ length: N }, (_, i) => `s${String(i).padStart(2, '0')}`);
   for (const n of names) service(join(tr.sv, n), { run: sh('exec sleep 1000'), 'log/run': sh('exec cat >/dev/null') });
-  const stage2 = join(tr.bin, '2');
-  symlinkSync(BIN, stage2);
-  const bg = spawnBg(stage2, [], { env: { RUNIT_TS_SVDIR: tr.sv } });
-  t.teardown(async () => {
-    bg.proc.kill('SIGTERM');
-    await bg.proc;
-  });
+  stage2(t, tr);
   const file = (n: string, log: boolean, f: string) => join(tr.sv, n, ...(log ? ['log'] : []), 'supervise', f);
   await until(() => names.every((n) => existsSync(file(n, false, 'stats.json')) && existsSync(file(n, true, 'stats.json'))) && existsSync(join(tr.sv, '.events')), 15000, 'every stats.json, the events socket');
   // the held ones are written when the events socket is made, a second after the pass
