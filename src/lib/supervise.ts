@@ -73,6 +73,9 @@ function openFile(path: string, flags: number): number {
 
 /** sv's words for a failed open of supervise/ok. */
 const OK_OPEN = 'unable to open supervise/ok';
+/** sv's words for a failed open and a failed (or short) read of supervise/status. */
+const STATUS_OPEN = 'unable to open supervise/status';
+const STATUS_READ = 'unable to read supervise/status';
 
 /** Is this failure supervise/ok's absence: no runsv has ever served the directory (or none made supervise/ yet)? */
 export function neverSupervised(e: ProtocolError): boolean {
@@ -112,18 +115,18 @@ export function readStatusFile(dir: string): ({ kind: 'ok' } & StatusRecord) | P
   try {
     fd = openFile(supervisePath(dir, 'status'), C.O_RDONLY | C.O_NONBLOCK);
   } catch (e) {
-    return failure('unable to open supervise/status', e);
+    return failure(STATUS_OPEN, e);
   }
   const raw = Buffer.alloc(STATUS_SIZE);
   let n: number;
   try {
     n = readSync(fd, raw, 0, STATUS_SIZE, null);
   } catch (e) {
-    return failure('unable to read supervise/status', e);
+    return failure(STATUS_READ, e);
   } finally {
     closeSync(fd);
   }
-  if (n !== STATUS_SIZE) return failure('unable to read supervise/status', undefined, 'bad format');
+  if (n !== STATUS_SIZE) return failure(STATUS_READ, undefined, 'bad format');
   return { kind: 'ok', status: decodeStatus(raw), raw };
 }
 
@@ -138,9 +141,9 @@ export function readStatus(dir: string): StatusResult {
     } catch (e) {
       const step = (e as { step?: string }).step;
       if (step === 'ok') return errno(e) === 'ENXIO' ? { kind: 'not-running' } : failure(OK_OPEN, e);
-      return failure(step === 'status' ? 'unable to open supervise/status' : 'unable to read supervise/status', e);
+      return failure(step === 'status' ? STATUS_OPEN : STATUS_READ, e);
     }
-    if (raw.length !== STATUS_SIZE) return failure('unable to read supervise/status', undefined, 'bad format');
+    if (raw.length !== STATUS_SIZE) return failure(STATUS_READ, undefined, 'bad format');
     return { kind: 'ok', status: decodeStatus(raw), raw };
   }
   const running = supervisorRunning(dir);
