@@ -1,9 +1,9 @@
 // scripts/build.ts: bundle the TypeScript suite with esbuild and pack it into one Node
 // single executable (SEA) per arch, offline, from the pinned Node binaries in the cache.
 //
-//   node scripts/build.ts bundle            -> out/bundle/runit-ts.cjs
+//   node scripts/build.ts bundle            -> out/bundle/runit-ts.cjs (the suite), runit-ts-sv.cjs (sv's own)
 //   node scripts/build.ts cache ARCH [FILE] -> out/bundle/runit-ts-ARCH{,-container,-sv}.cache (V8's code caches after training runs), or FILE{,-container,-sv}
-//   node scripts/build.ts blob ARCH         -> out/bundle/sea-ARCH.blob (loader, bundle, ARCH's code cache)
+//   node scripts/build.ts blob ARCH         -> out/bundle/sea-ARCH.blob (loader, the two bundles, ARCH's code caches, the applets' names)
 //   node scripts/build.ts sea ARCH          -> out/ARCH/runit-ts (makes the blob first if missing or stale)
 //   node scripts/build.ts lib               -> dist/ (the npm package: JavaScript + .d.ts)
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -13,12 +13,15 @@ import { build } from 'esbuild';
 import { execa } from 'execa';
 import { nodeBinary, repoRoot } from '../image/inputs.ts';
 import { libEntries } from '../image/rootfs.ts';
+import { APPLETS } from '../src/main.ts';
 import { hostArch, isArch, qemuUser, requireHostArch, type Arch } from '../src/lib/platform.ts';
 import { CACHE_KINDS, cacheFiles, trainCodeCache, type CacheKind } from './code-cache.ts';
 import { seaExecutable } from './sea.ts';
 
 const out = join(repoRoot, 'out');
 const bundleFile = join(out, 'bundle', 'runit-ts.cjs');
+/** sv's own bundle (src/sv/entry.ts): what the executable runs for a call of sv */
+const svBundleFile = join(out, 'bundle', 'runit-ts-sv.cjs');
 
 
 function say(m: string): void {
@@ -28,8 +31,9 @@ function say(m: string): void {
 async function bundle(): Promise<void> {
   const t0 = Date.now();
   const r = await build({
-    entryPoints: [join(repoRoot, 'src', 'entry.ts')],
-    outfile: bundleFile,
+    entryPoints: { 'runit-ts': join(repoRoot, 'src', 'entry.ts'), 'runit-ts-sv': join(repoRoot, 'src', 'sv', 'entry.ts') },
+    outdir: dirname(bundleFile),
+    outExtension: { '.js': '.cjs' },
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -39,10 +43,10 @@ async function bundle(): Promise<void> {
     metafile: true,
     logLevel: 'warning',
   });
-  const size = Object.values(r.metafile.outputs)[0]?.bytes ?? 0;
-  // what went into the bundle: image/sbom.ts lists the npm packages from it
+  const sizes = [bundleFile, svBundleFile].map((f) => `${f} ${(statSync(f).size / 1024).toFixed(0)} KiB`).join(', ');
+  // what went into the bundles: image/sbom.ts lists the npm packages from it
   writeFileSync(join(out, 'bundle', 'meta.json'), JSON.stringify(r.metafile));
-  say(`bundle ${bundleFile} ${(size / 1024).toFixed(0)} KiB in ${Date.now() - t0} ms`);
+  say(`bundles ${sizes} in ${Date.now() - t0} ms`);
 }
 
 /**
@@ -90,7 +94,7 @@ async function cache(arch: Arch, file = join(out, 'bundle', `runit-ts-${arch}.ca
   const addon = join(out, arch, 'runit-ts.node');
   if (!existsSync(addon)) throw new Error(`no ${addon}: the training run needs the arch's addon (make out/${arch}/runit-ts.node)`);
   try {
-    await trainCodeCache({ node: nodeCommand(arch), nodeBinary: nodeBinary(arch), execArgv: EXEC_ARGV, bundle: bundleFile, addon, out: file, say });
+    await trainCodeCache({ node: nodeCommand(arch), nodeBinary: nodeBinary(arch), execArgv: EXEC_ARGV, bundle: bundleFile, svBundle: svBundleFile, addon, out: file, say });
   } catch (e) {
     if ((e as { code?: string }).code === 'ENOENT' && arch !== hostArch())
       throw new Error(`${qemuUser(arch)} not found: the ${arch} code cache is made by the ${arch} Node under it (scripts/setup installs qemu-user-static)`);
@@ -101,7 +105,7 @@ async function cache(arch: Arch, file = join(out, 'bundle', `runit-ts-${arch}.ca
 
 /**
  * out/bundle/sea-ARCH.blob: the loader (scripts/sea-loader.cjs) as the main script, the
- * bundle and ARCH's code cache as assets. The blob holds no code of Node's making (no
+ * two bundles, ARCH's code caches and the applets' names as assets. The blob holds no code of Node's making (no
  * SEA code cache, no snapshot), so any Node of the same version writes the same blob.
  */
 async function blob(arch: Arch): Promise<string> {
@@ -110,21 +114,30 @@ async function blob(arch: Arch): Promise<string> {
   const blobFile = join(dir, `sea-${arch}.blob`);
   const cfgFile = join(dir, `sea-${arch}.json`);
   const caches = cacheFiles(join(dir, `runit-ts-${arch}.cache`));
-  if (CACHE_KINDS.some((k) => !existsSync(caches[k]) || statSync(caches[k]).mtimeMs < statSync(bundleFile).mtimeMs)) await cache(arch);
+  if (CACHE_KINDS.some((k) => !existsSync(caches[k]) || statSync(caches[k]).mtimeMs < statSync(bundleFile).mtimeMs || statSync(caches[k]).mtimeMs < statSync(svBundleFile).mtimeMs)) await cache(arch);
   copyFileSync(join(repoRoot, 'scripts', 'sea-loader.cjs'), join(dir, 'sea-loader.cjs'));
-  // how the loader wraps the bundle, and the names it reads its assets by
-  const { wrap, FILENAME, CACHE_ASSETS } = createRequire(import.meta.url)('./sea-loader.cjs') as {
+  // how the loader wraps a bundle, and the names it reads its assets by
+  const { wrap, ASSETS, APPLETS_ASSET } = createRequire(import.meta.url)('./sea-loader.cjs') as {
     wrap: (bundle: string) => string;
-    FILENAME: string;
-    CACHE_ASSETS: Record<CacheKind, string>;
+    ASSETS: Record<CacheKind, { bundle: string; cache: string }>;
+    APPLETS_ASSET: string;
   };
-  const bundle = readFileSync(bundleFile);
-  // the loader reads the bundle as Latin-1 (no UTF-8 decoding at every start): esbuild's
-  // output is ASCII (its default charset escapes anything else)
-  const high = bundle.findIndex((b) => b > 0x7f);
-  if (high >= 0) throw new Error(`${bundleFile}: a byte that is not ASCII at offset ${high}; the executable's loader reads the bundle as Latin-1`);
-  // the bundle as the loader compiles it: wrapped once here rather than at every start
-  writeFileSync(join(dir, 'runit-ts.wrapped.cjs'), wrap(bundle.toString('latin1')));
+  const assets: Record<string, string> = {};
+  for (const [file, kind] of [[bundleFile, 'supervisor'], [svBundleFile, 'sv']] as const) {
+    const bundle = readFileSync(file);
+    // the loader reads a bundle as Latin-1 (no UTF-8 decoding at every start): esbuild's
+    // output is ASCII (its default charset escapes anything else)
+    const high = bundle.findIndex((b) => b > 0x7f);
+    if (high >= 0) throw new Error(`${file}: a byte that is not ASCII at offset ${high}; the executable's loader reads its bundles as Latin-1`);
+    // the bundle as the loader compiles it: wrapped once here rather than at every start
+    const wrapped = basename(file).replace(/\.cjs$/, '.wrapped.cjs');
+    writeFileSync(join(dir, wrapped), wrap(bundle.toString('latin1')));
+    assets[ASSETS[kind].bundle] = wrapped;
+  }
+  for (const k of CACHE_KINDS) assets[ASSETS[k].cache] = basename(caches[k]);
+  // the applets' names, for the loader to tell an applet's name in init.d from sv's LSB mode
+  writeFileSync(join(dir, 'runit-ts.applets'), Object.keys(APPLETS).join('\n'));
+  assets[APPLETS_ASSET] = 'runit-ts.applets';
   // paths relative to dir: the checkout's location stays out of the blob
   const config = {
     main: 'sea-loader.cjs',
@@ -134,7 +147,7 @@ async function blob(arch: Arch): Promise<string> {
     useCodeCache: false,
     execArgv: EXEC_ARGV,
     execArgvExtension: 'none',
-    assets: { [FILENAME]: 'runit-ts.wrapped.cjs', ...Object.fromEntries(CACHE_KINDS.map((k) => [CACHE_ASSETS[k], basename(caches[k])])) },
+    assets,
   };
   writeFileSync(cfgFile, JSON.stringify(config, null, 2) + '\n');
   await execa(nodeBinary(requireHostArch()), ['--experimental-sea-config', cfgFile], { cwd: dir });

@@ -10,10 +10,10 @@
 //    three services, each logging through svlogd (run in-process, as in the image), waits
 //    until all six are up, kills one service so that the restart path runs, and ends the
 //    supervisor with SIGHUP.
-//  - sv's: `sv status` of those three services while they run. A short applet that used
-//    the supervisor's cache would read and check its 270 KiB at every call, most of it
-//    code sv never runs (the `sv status` a run script or a boot test calls, under
-//    emulation).
+//  - sv's: `sv status` of those three services while they run, of sv's own bundle
+//    (src/sv/entry.ts). A short applet that used the supervisor's bundle and cache would
+//    load and check its 270 KiB at every call, most of it code sv never runs (the
+//    `sv status` a run script or a boot test calls, under emulation).
 //  - container-init's: it runs a start-up script, starts three logged services of its
 //    own, reaps an orphan, and after its trim SIGTERM stops them, the path of every
 //    `podman stop`.
@@ -82,7 +82,9 @@ export interface TrainOptions {
   nodeBinary: string;
   /** the executable's V8 options: the cache is stamped with them */
   execArgv: string[];
+  /** the suite's bundle, and sv's own (src/sv/entry.ts), which sv's cache is made of */
   bundle: string;
+  svBundle: string;
   /** the arch's addon (spawn, locks) */
   addon: string;
   out: string;
@@ -150,9 +152,10 @@ export async function trainCodeCache(o: TrainOptions): Promise<void> {
   const node = [...pre, ...o.execArgv, FIXED_SEED];
   const bin = join(tmp, 'bin');
   const env = { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, RUNIT_TS_ADDON: o.addon };
-  /** a training run of APPLET ARGS writing its cache to `to` */
-  const run = (to: string, applet: string[], more: Record<string, string> = {}) => {
-    const p = execa(cmd!, [...node, train, o.bundle, '-', to, ...applet], { env: { ...env, ...more }, extendEnv: false, reject: false, all: true });
+  const bundleOf = (kind: CacheKind) => (kind === 'sv' ? o.svBundle : o.bundle);
+  /** a training run of APPLET ARGS (the `kind` of call) writing its cache to `to` */
+  const run = (kind: CacheKind, to: string, applet: string[], more: Record<string, string> = {}) => {
+    const p = execa(cmd!, [...node, train, bundleOf(kind), '-', to, ...applet], { env: { ...env, ...more }, extendEnv: false, reject: false, all: true });
     procs.push(p);
     return p;
   };
@@ -165,7 +168,7 @@ export async function trainCodeCache(o: TrainOptions): Promise<void> {
     const svdir = join(tmp, 'service');
     dirs.push(svdir);
     makeServices(svdir);
-    const proc = run(trained.supervisor, ['runsvdir', '-P', svdir, `log: ${'.'.repeat(40)}`], { RUNSVDIR_STOP_TIMEOUT: String(STOP_TIMEOUT_SEC) });
+    const proc = run('supervisor', trained.supervisor, ['runsvdir', '-P', svdir, `log: ${'.'.repeat(40)}`], { RUNSVDIR_STOP_TIMEOUT: String(STOP_TIMEOUT_SEC) });
     await until('the services to be up', () => allUp(svdir) || proc.exitCode !== null, deadline);
     if (proc.exitCode !== null) throw new Error(`code cache training: the supervisor ended early:\n${(await proc).all}`);
     // the supervisor set its timers before its first pass started the services
@@ -179,7 +182,7 @@ export async function trainCodeCache(o: TrainOptions): Promise<void> {
       const now = Number(read(join(supervise('a'), 'pid')));
       return now > 0 && now !== pid && allUp(svdir);
     }, deadline);
-    const sv = await run(trained.sv, ['sv', 'status', ...SERVICES.map((s) => join(svdir, s))]);
+    const sv = await run('sv', trained.sv, ['sv', 'status', ...SERVICES.map((s) => join(svdir, s))]);
     if (sv.exitCode !== 0 || !existsSync(trained.sv)) throw new Error(`code cache training: sv status ended with ${sv.exitCode ?? sv.signal}:\n${sv.all}`);
     await sleepUntil(upAt + HUP_AFTER_MS);
     proc.kill('SIGHUP');
@@ -197,7 +200,7 @@ export async function trainCodeCache(o: TrainOptions): Promise<void> {
     const startup = join(tmp, 'container', 'startup.d');
     mkdirSync(startup);
     writeFileSync(join(startup, 'orphan'), '#!/bin/sh\nsleep 0.2 &\n', { mode: 0o755 });
-    const ci = run(trained.container, ['container-init'], { RUNIT_TS_SERVICES: csvdir, RUNIT_TS_STATE: join(tmp, 'container', 'state'), RUNIT_TS_STARTUP_DIR: startup });
+    const ci = run('container', trained.container, ['container-init'], { RUNIT_TS_SERVICES: csvdir, RUNIT_TS_STATE: join(tmp, 'container', 'state'), RUNIT_TS_STARTUP_DIR: startup });
     await until('container-init\'s services to be up', () => allUp(csvdir) || ci.exitCode !== null, deadline);
     if (ci.exitCode !== null) throw new Error(`code cache training: container-init ended early:\n${(await ci).all}`);
     await sleepUntil(performance.now() + HUP_AFTER_MS);
@@ -209,7 +212,7 @@ export async function trainCodeCache(o: TrainOptions): Promise<void> {
     // each written again by a process that loads it and runs nothing; whole or not at all
     for (const kind of CACHE_KINDS) {
       const written = `${files[kind]}.new`;
-      const again = await execa(cmd!, [...node, train, o.bundle, trained[kind], written, '-'], { env: {}, extendEnv: false, reject: false, all: true });
+      const again = await execa(cmd!, [...node, train, bundleOf(kind), trained[kind], written, '-'], { env: {}, extendEnv: false, reject: false, all: true });
       if (again.exitCode !== 0 || !existsSync(written)) throw new Error(`code cache: writing the trained ${kind} cache again failed (${again.exitCode ?? again.signal}):\n${again.all}`);
     }
     for (const kind of CACHE_KINDS) renameSync(`${files[kind]}.new`, files[kind]);

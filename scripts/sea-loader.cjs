@@ -1,7 +1,7 @@
 'use strict';
-// The single executable's main: compiles the bundle (an asset of the blob) with the V8 code
-// cache made for the applet called by a training run of the bundle (scripts/code-cache.ts),
-// then runs it.
+// The single executable's main: compiles the bundle for the applet called (an asset of the
+// blob: the suite's, or sv's own) with the V8 code cache made for that applet by a training
+// run of the bundle (scripts/code-cache.ts), then runs it.
 //
 // Node's own SEA code cache (useCodeCache) is made right after compiling the bundle, so
 // it holds only the code V8 compiles eagerly (the top level); every function the applet
@@ -14,7 +14,7 @@
 // source text (wrapper, file name) as the executable does.
 const { Script } = require('node:vm');
 
-/** the name the bundle's code is known by in stack traces */
+/** the name the suite's bundle is known by in stack traces (sv's: SV_FILENAME) */
 const FILENAME = 'runit-ts.cjs';
 
 /** The bundle as a CommonJS module function: the blob holds it so (scripts/build.ts). */
@@ -27,8 +27,8 @@ function wrap(bundle) {
  * joining the wrapper here would have V8 copy the 380 KiB into one string first, ~25 ms
  * of every start under emulation.
  */
-function compile(wrapped, cachedData) {
-  return new Script(wrapped, { filename: FILENAME, ...(cachedData ? { cachedData } : {}) });
+function compile(wrapped, cachedData, filename = FILENAME) {
+  return new Script(wrapped, { filename, ...(cachedData ? { cachedData } : {}) });
 }
 
 /**
@@ -57,24 +57,42 @@ function profile(path, ms) {
   }, ms).unref();
 }
 
-/** The blob's asset name of each code cache (scripts/build.ts packs them under these names). */
-const CACHE_ASSETS = { supervisor: 'runit-ts.cache', container: 'runit-ts-container.cache', sv: 'runit-ts-sv.cache' };
+/**
+ * What each kind of call runs: the bundle asset and its code cache (scripts/build.ts packs
+ * them under these names). sv has a bundle of its own (src/sv/entry.ts): sv and what it
+ * imports, so a call of sv loads and checks none of the supervisor's code.
+ */
+const SV_FILENAME = 'runit-ts-sv.cjs';
+const ASSETS = {
+  supervisor: { bundle: FILENAME, cache: 'runit-ts.cache' },
+  container: { bundle: FILENAME, cache: 'runit-ts-container.cache' },
+  sv: { bundle: SV_FILENAME, cache: 'runit-ts-sv.cache' },
+};
+/** the asset naming every applet, a line each (scripts/build.ts writes it from src/main.ts) */
+const APPLETS_ASSET = 'runit-ts.applets';
 
 /**
- * The blob's code cache for the applet called (scripts/code-cache.ts trains one for each):
- * container-init's, sv's (called as sv, `runit-ts sv`, or by a name in an init.d
- * directory, as src/main.ts resolves it), and the supervisor's for every other applet.
- * argv as a single executable has it: [execPath, the name called, ...args].
+ * Which kind of call argv is (ASSETS): container-init's, sv's (called as sv, `runit-ts sv`,
+ * or by a name in an init.d directory that is no applet's, as src/main.ts resolves it),
+ * and the supervisor's for every other applet. argv as a single executable has it:
+ * [execPath, the name called, ...args]. `isApplet` is asked only of a name in init.d.
  */
-function cacheAsset(argv) {
+function callKind(argv, isApplet) {
   const called = argv[1] || '';
   const slash = called.lastIndexOf('/');
   const base = called.slice(slash + 1);
   const dir = called.slice(0, Math.max(slash, 0));
-  const applet = base === 'runit-ts' || base.startsWith('runit-ts.') ? argv[2] : dir === 'init.d' || dir.endsWith('/init.d') ? 'sv' : base;
-  if (applet === 'container-init') return CACHE_ASSETS.container;
-  if (applet === 'sv') return CACHE_ASSETS.sv;
-  return CACHE_ASSETS.supervisor;
+  let applet = base;
+  if (base === 'runit-ts' || base.startsWith('runit-ts.')) applet = argv[2];
+  else if ((dir === 'init.d' || dir.endsWith('/init.d')) && !isApplet(base)) applet = 'sv';
+  if (applet === 'container-init') return 'container';
+  if (applet === 'sv') return 'sv';
+  return 'supervisor';
+}
+
+/** The applets' names, from the blob. */
+function appletNames() {
+  return new Set(require('node:sea').getAsset(APPLETS_ASSET, 'utf8').split('\n'));
 }
 
 /**
@@ -121,9 +139,10 @@ if (sea.isSea()) {
     // every lock V8 takes from here on skips Abseil's lock-order bookkeeping
     if (typeof addon.ignoreLockOrder === 'function') addon.ignoreLockOrder();
   }
+  const assets = ASSETS[callKind(process.argv, (name) => appletNames().has(name))];
   let cache;
   try {
-    cache = new Uint8Array(sea.getRawAsset(cacheAsset(process.argv)));
+    cache = new Uint8Array(sea.getRawAsset(assets.cache));
   } catch {
     // a blob without a cache: the bundle is compiled as it runs
   }
@@ -131,13 +150,13 @@ if (sea.isSea()) {
   // in the executable's pages (the addon's externalLatin1), else a plain copy into a V8
   // string, where getAsset(..., 'utf8') makes a TextDecoder and decodes (~5 ms of a start
   // under emulation); the copy is 400 KiB more in V8's heap for a process's whole life
-  const raw = sea.getRawAsset(FILENAME);
+  const raw = sea.getRawAsset(assets.bundle);
   const external = addon && typeof addon.externalLatin1 === 'function' ? addon.externalLatin1(raw) : undefined;
-  const script = compile(external ?? Buffer.from(raw).latin1Slice(), cache);
+  const script = compile(external ?? Buffer.from(raw).latin1Slice(), cache, assets.bundle);
   // V8 rejects a cache made by another V8, another arch or other V8 flags: still correct,
   // only slower, and a build fault (test/host/dispatch.test.ts fails on this line)
   if (cache && script.cachedDataRejected) process.stderr.write('runit-ts: code cache rejected\n');
   script.runInThisContext()(exports, require, module, __filename, __dirname);
 } else {
-  module.exports = { CACHE_ASSETS, cacheAsset, compile, wrap, FILENAME };
+  module.exports = { ASSETS, APPLETS_ASSET, callKind, compile, wrap };
 }

@@ -7,6 +7,7 @@
 // code cache of everything compiled by then to CACHE_OUT. APPLET `-` runs nothing: CACHE_IN
 // is written again as this fresh process holds it, free of what the run that made it did.
 const { readFileSync, writeFileSync } = require('node:fs');
+const { basename } = require('node:path');
 const { setFlagsFromString } = require('node:v8');
 const { compile, wrap } = require('./sea-loader.cjs');
 
@@ -20,7 +21,7 @@ if (!bundle || !cacheIn || !cacheOut || !applet || (applet === '-' && cacheIn ==
 // on a function (Sparkplug's "compiling") that would depend on the run's timing. Set at run
 // time, as the supervisor does: flags given on the command line would stay in the hash.
 if (applet !== '-') setFlagsFromString('--no-opt --no-sparkplug --no-maglev --regexp-tier-up-ticks=100'); // INTERPRETER_ONLY in src/lib/trim.ts
-const script = compile(wrap(readFileSync(bundle, 'utf8')), cacheIn === '-' ? undefined : readFileSync(cacheIn));
+const script = compile(wrap(readFileSync(bundle, 'utf8')), cacheIn === '-' ? undefined : readFileSync(cacheIn), basename(bundle));
 if (cacheIn !== '-' && script.cachedDataRejected) {
   process.stderr.write(`sea-train: ${cacheIn} rejected\n`);
   process.exit(1);

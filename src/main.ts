@@ -1,8 +1,8 @@
 // The multi-call executable: every tool and stage is an applet chosen by the name it
 // was called by (symlinks), or by the first argument when called as runit-ts.
-import { basename, dirname } from 'node:path';
+import { resolveCall, SELF, type Applet } from './lib/applet.ts';
 
-export type Applet = (argv: string[], argv0: string) => number | Promise<number>;
+export { SELF, type Applet };
 
 /** Applets are loaded lazily, so a short-lived `sv` does not pay for the supervisor. */
 export const APPLETS: Record<string, () => Promise<Applet>> = {
@@ -42,8 +42,6 @@ export const COMMANDS: Record<string, () => Promise<Applet>> = {
   agent: async () => (await import('./agent/main.ts')).main,
 };
 
-export const SELF = 'runit-ts';
-
 /** (a function: made at every start, its regular expression cost a start under emulation ~15 ms) */
 export const help = (): string => `usage: runit-ts APPLET [ARGS...]   (or call it through a symlink named APPLET)
 
@@ -61,14 +59,7 @@ runit-ts agent (the QEMU harness's guest agent, on a virtio-serial port).
 
 /** Which applet a command line asks for: [applet, its argv, the argv0 it sees]. */
 export function resolveApplet(argv0: string, args: string[]): { name: string; argv: string[]; argv0: string; self?: true } {
-  const base = basename(argv0);
-  if (base === SELF || base.startsWith(`${SELF}.`) || base === 'main.ts') {
-    const [name = '', ...rest] = args;
-    return { name, argv: rest, argv0: name, self: true };
-  }
-  if (APPLETS[base]) return { name: base, argv: args, argv0 };
-  if (basename(dirname(argv0)) === 'init.d') return { name: 'sv', argv: args, argv0 };
-  return { name: base, argv: args, argv0 };
+  return resolveCall(argv0, args, (name) => Object.hasOwn(APPLETS, name));
 }
 
 export async function run(argv0: string, args: string[]): Promise<number> {

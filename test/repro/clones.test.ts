@@ -26,7 +26,7 @@ const TARGETS = [
 /** the files compared: the targets, and what the container spec's build wrote */
 const COMPARED_DIRS = [...ARCHES.map((a) => `out/${a}`), 'out/test-image'];
 /** what a difference is traced back to: the bundle, each arch's code cache and blob */
-const INTERMEDIATES = ['out/bundle/runit-ts.cjs', ...ARCHES.flatMap((a) => [`out/bundle/runit-ts-${a}.cache`, `out/bundle/sea-${a}.blob`])];
+const INTERMEDIATES = ['out/bundle/runit-ts.cjs', 'out/bundle/runit-ts-sv.cjs', ...ARCHES.flatMap((a) => [`out/bundle/runit-ts-${a}.cache`, `out/bundle/sea-${a}.blob`])];
 /** one clone's build from nothing, at most (ms) */
 const BUILD_TIMEOUT_MS = 30 * 60_000;
 

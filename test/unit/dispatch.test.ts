@@ -39,16 +39,20 @@ t.test('every applet module loads and gives its main function', async (t) => {
   }
 });
 
-t.test('the executable loads the code cache made for the applet resolveApplet picks', async (t) => {
+t.test('the executable loads the bundle and code cache made for the applet resolveApplet picks', async (t) => {
   const { createRequire } = await import('node:module');
-  const { cacheAsset } = createRequire(import.meta.url)('../../scripts/sea-loader.cjs') as { cacheAsset: (argv: string[]) => string };
-  const want = (applet: string) => (applet === 'sv' ? 'runit-ts-sv.cache' : applet === 'container-init' ? 'runit-ts-container.cache' : 'runit-ts.cache');
+  const { callKind } = createRequire(import.meta.url)('../../scripts/sea-loader.cjs') as { callKind: (argv: string[], isApplet: (name: string) => boolean) => string };
+  const want = (applet: string) => (applet === 'sv' ? 'sv' : applet === 'container-init' ? 'container' : 'supervisor');
   const calls: string[][] = [
     ['/usr/bin/sv', 'status', 'x'],
     ['sv', 'up', 'a'],
     ['/usr/lib/runit-ts/runit-ts', 'sv', 'status', 'a'],
     ['/etc/init.d/nginx', 'status'],
     ['init.d/nginx', 'status'],
+    // an applet's name in init.d is that applet, not sv in LSB mode
+    ['/etc/init.d/runsvdir', '/etc/service'],
+    ['/etc/init.d/container-init'],
+    ['/etc/init.d/sv', 'status', 'a'],
     ['/sbin/container-init'],
     ['/opt/runit-ts/bin/runit-ts', 'container-init', 'sh'],
     ['/usr/bin/runsvdir', '-P', '/etc/service'],
@@ -58,8 +62,17 @@ t.test('the executable loads the code cache made for the applet resolveApplet pi
     ['/usr/lib/runit-ts/runit-ts'],
     ['/usr/bin/chpst', '-u', 'nobody', 'true'],
   ];
+  const isApplet = (name: string) => Object.hasOwn(APPLETS, name);
   for (const [argv0, ...args] of calls) {
     const applet = resolveApplet(argv0!, args).name;
-    t.equal(cacheAsset(['/exe', argv0!, ...args]), want(applet), `${[argv0, ...args].join(' ')}: ${applet || '(none)'}`);
+    t.equal(callKind(['/exe', argv0!, ...args], isApplet), want(applet), `${[argv0, ...args].join(' ')}: ${applet || '(none)'}`);
+  }
+});
+
+t.test("sv's own bundle reads a command line as the suite's dispatch does", async (t) => {
+  const { resolveCall } = await import('../../src/lib/applet.ts');
+  for (const [argv0, ...args] of [['/usr/bin/sv', 'status', 'x'], ['/usr/lib/runit-ts/runit-ts', 'sv', '-w', '3', 'up', 'a'], ['/etc/init.d/nginx', 'start'], ['runit-ts.x86_64', 'sv', 'status']]) {
+    const suite = resolveApplet(argv0!, args);
+    t.same(resolveCall(argv0!, args, (n) => n === 'sv'), suite, `${[argv0, ...args].join(' ')}: ${suite.name} ${suite.argv.join(' ')}`);
   }
 });
