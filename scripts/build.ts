@@ -114,7 +114,8 @@ async function blob(arch: Arch): Promise<string> {
   const blobFile = join(dir, `sea-${arch}.blob`);
   const cfgFile = join(dir, `sea-${arch}.json`);
   const caches = cacheFiles(join(dir, `runit-ts-${arch}.cache`));
-  if (CACHE_KINDS.some((k) => !existsSync(caches[k]) || statSync(caches[k]).mtimeMs < statSync(bundleFile).mtimeMs || statSync(caches[k]).mtimeMs < statSync(svBundleFile).mtimeMs)) await cache(arch);
+  const bundled = Math.max(statSync(bundleFile).mtimeMs, statSync(svBundleFile).mtimeMs);
+  if (CACHE_KINDS.some((k) => !existsSync(caches[k]) || statSync(caches[k]).mtimeMs < bundled)) await cache(arch);
   copyFileSync(join(repoRoot, 'scripts', 'sea-loader.cjs'), join(dir, 'sea-loader.cjs'));
   // how the loader wraps a bundle, and the names it reads its assets by
   const { wrap, ASSETS, APPLETS_ASSET } = createRequire(import.meta.url)('./sea-loader.cjs') as {

@@ -8,9 +8,8 @@ export { SELF, type Applet };
 export const APPLETS: Record<string, () => Promise<Applet>> = {
   runsvdir: async () => (await import('./runsvdir/main.ts')).main,
   runsv: async () => (await import('./runsv/main.ts')).main,
-  // sv runs in V8's interpreter only: a short run, where tiering up (QEMU translating V8's
-  // compilers, under emulation) costs more than it saves (src/lib/trim.ts)
-  sv: async () => ((await import('./lib/trim.ts')).interpreterOnly(), (await import('./sv/main.ts')).main),
+  // (in V8's interpreter only: src/sv/main.ts's applet)
+  sv: async () => (await import('./sv/main.ts')).applet,
   runsvchdir: async () => (await import('./runsvchdir/main.ts')).main,
   'runit-init': async () => (await import('./init/main.ts')).main,
   init: async () => (await import('./init/main.ts')).main,

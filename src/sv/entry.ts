@@ -5,15 +5,12 @@
 // (docs/performance.md). The command line is read as src/main.ts reads it.
 import { resolveCall } from '../lib/applet.ts';
 import { runToExit } from '../lib/run-to-exit.ts';
-import { interpreterOnly } from '../lib/trim.ts';
-import { main } from './main.ts';
+import { applet } from './main.ts';
 
 const called = process.argv[1] ?? 'sv';
 const { name, argv, argv0 } = resolveCall(called, process.argv.slice(2), (n) => n === 'sv');
 runToExit(argv0, () => {
   // the loader picks this bundle for sv's calls only (a fault of the build otherwise)
   if (name !== 'sv') throw new Error(`sv's bundle called for '${name}'`);
-  // a short run, in V8's interpreter only, as src/main.ts has sv
-  interpreterOnly();
-  return main(argv, argv0);
+  return applet(argv, argv0);
 });

@@ -4,6 +4,7 @@
 import { basename } from 'node:path';
 import { errWrite, runTool, usage } from '../lib/diag.ts';
 import { Getopt, scanUlong } from '../lib/getopt.ts';
+import { interpreterOnly } from '../lib/trim.ts';
 import { runPlan, type SvPlan } from './sv.ts';
 
 export const VERSION = '$Id: runit-ts sv 0.1 $';
@@ -124,4 +125,14 @@ export function main(argv: string[], argv0: string, env: NodeJS.ProcessEnv = pro
     return 0;
   }
   return runTool(() => runPlan(parseSv(argv, argv0, env)));
+}
+
+/**
+ * sv as the executable runs it (src/main.ts's table, sv's own bundle src/sv/entry.ts): a
+ * short run, in V8's interpreter only, where tiering up (QEMU translating V8's compilers,
+ * under emulation) costs more than it saves (src/lib/trim.ts).
+ */
+export function applet(argv: string[], argv0: string): number {
+  interpreterOnly();
+  return main(argv, argv0);
 }
