@@ -2,8 +2,10 @@
 // counts its live asynchronous resources by kind (timers, immediates, handles, requests:
 // every one made and not yet ended, unref()ed timers included, which Node's own
 // process.getActiveResourcesInfo() leaves out) and, on SIGUSR2, writes them with its
-// open descriptors as one JSON line to that file. The reliability suite reads it before
-// and after a long run (test/lib/longrun-suite.ts); nothing else uses it.
+// open descriptors and its heap's size as one JSON line to that file, after `settle`: the
+// supervisor's trim (src/lib/trim.ts), which it runs every few minutes anyway, so that a
+// heap grown for garbage not yet collected is not taken for a leak. The reliability suite
+// reads it before and after a long run (test/lib/longrun-suite.ts); nothing else uses it.
 import { readdirSync, writeFileSync } from 'node:fs';
 
 /** The environment variable that turns it on (its value: the file to write). */
@@ -15,10 +17,12 @@ export interface ResourceReport {
   live: Record<string, number>;
   /** open file descriptors (/proc/self/fd, less the one reading it) */
   fds: number;
+  /** V8's heap after `settle` (bytes): what is live in it, and what it holds of the system */
+  heap: { used: number; committed: number };
 }
 
 /** Start counting, and answer SIGUSR2, when RUNIT_TS_RESOURCES is set; else nothing. */
-export function watchResources(env: NodeJS.ProcessEnv = process.env): void {
+export function watchResources(env: NodeJS.ProcessEnv = process.env, settle: () => void = () => {}): void {
   const file = env[RESOURCES_ENV];
   if (!file) return;
   const live = new Map<number, string>();
@@ -35,7 +39,10 @@ export function watchResources(env: NodeJS.ProcessEnv = process.env): void {
   process.on('SIGUSR2', () => {
     const counts: Record<string, number> = {};
     for (const type of live.values()) counts[type] = (counts[type] ?? 0) + 1;
-    const report: ResourceReport = { live: counts, fds: readdirSync('/proc/self/fd').length - 1 };
+    settle();
+    const h = process.getBuiltinModule('node:v8').getHeapStatistics();
+    const heap = { used: h.used_heap_size, committed: h.total_heap_size };
+    const report: ResourceReport = { live: counts, fds: readdirSync('/proc/self/fd').length - 1, heap };
     writeFileSync(file, JSON.stringify(report) + '\n');
   });
 }

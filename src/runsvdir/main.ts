@@ -2,7 +2,7 @@
 import { takePrestartEnv } from '../lib/prestart.ts';
 import { errLine, runTool, usage as diagUsage } from '../lib/diag.ts';
 import { psLogFits, setComm, setupPsLog, type PsLog } from './log.ts';
-import { interpreterOnly, scheduleTrims } from '../lib/trim.ts';
+import { interpreterOnly, scheduleTrims, trimExecutable } from '../lib/trim.ts';
 import { watchResources } from '../lib/resources.ts';
 import { Runsvdir, type RunsvdirOptions } from './runsvdir.ts';
 
@@ -51,8 +51,8 @@ export async function main(argv: string[], argv0 = 'runsvdir', more: Pick<Runsvd
   interpreterOnly();
   // services started before this process's exec, to be adopted (stage 1 took them already)
   takePrestartEnv();
-  // RUNIT_TS_RESOURCES=FILE: live timers and handles, on SIGUSR2 (a debugging aid for leaks)
-  watchResources();
+  // RUNIT_TS_RESOURCES=FILE: live timers and handles, on SIGUSR2 after a trim (a debugging aid for leaks)
+  watchResources(process.env, trimExecutable);
   const usage = () => runTool(() => diagUsage(argv0, ' [-P] dir', 1));
   let i = 0;
   let setsid = false;

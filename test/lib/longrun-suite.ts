@@ -12,7 +12,8 @@
 // service down and every writer idle: the supervisor's PSS (/proc/PID/smaps_rollup),
 // its open descriptors (/proc/PID/fd), and its live timers and other asynchronous
 // resources, which it writes on SIGUSR2 when RUNIT_TS_RESOURCES names a file
-// (src/lib/resources.ts: async_hooks, unref()ed timers included). Bounds: PSS within
+// (src/lib/resources.ts: async_hooks, unref()ed timers included) after its trim (its
+// garbage collected, pages given back), with its live heap. Bounds: PSS within
 // 10 % of the warm-up's, no descriptor and no timer more.
 // test/host/reliability-longrun.test.ts runs a short count (make test),
 // test/reliability/longrun.test.ts the full one (make reliability).
@@ -86,26 +87,29 @@ export async function longrunSuite(t: Test, c: LongrunCounts): Promise<void> {
   const sv = (n: string) => join(tr.sv, n);
   const restarts = () => crashers.reduce((sum, n) => sum + ((JSON.parse(readIf(join(sv(n), 'supervise', 'stats.json')) ?? '{}') as { restarts?: number }).restarts ?? 0), 0);
   /** everything down or idle, then the supervisor's memory, descriptors and resources */
-  const measure = async (): Promise<{ pss: number; fds: number; live: Record<string, number> }> => {
+  const measure = async (): Promise<{ pss: number; heapUsed: number; fds: number; live: Record<string, number> }> => {
     const r = await ourSv(tr, ['-w', '10', 'd', ...crashers.map(sv)]);
     if (r.exitCode !== 0) throw new Error(`sv d on the crashing services: ${r.stdout.slice(-300)}`);
     await sleep(SETTLE_MS);
     // three reports, each kind's fewest: a timer that is only passing through (a logger's
     // flush, a pass planned) is in one of them at most, one that leaked in all three
     const live: Record<string, number> = {};
-    // and the least PSS of the three: a heap grown for a collection about to run is passing
-    // through too (one look of a CI run saw +39 % that others did not), a leak is in all three
+    // PSS and the live heap each read after a report, so after the supervisor's trim (its
+    // heap's garbage collected and its pages given back: a heap grown for garbage showed
+    // +40 % in a look without it); the least of the three, as a leak is in all three
     let pss = Infinity;
+    let heapUsed = Infinity;
     for (let i = 0; i < REPORTS; i++) {
       if (i) await sleep(REPORT_GAP_MS);
-      pss = Math.min(pss, memoryKb(pid).pss);
       writeFileSync(join(tr.root, 'resources'), '');
       process.kill(pid, 'SIGUSR2');
-      const rep = await until(() => readIf(join(tr.root, 'resources')) || undefined, REPORT_WAIT_MS, 'the resource report');
-      const got = (JSON.parse(rep) as ResourceReport).live;
+      const rep = JSON.parse(await until(() => readIf(join(tr.root, 'resources')) || undefined, REPORT_WAIT_MS, 'the resource report')) as ResourceReport;
+      pss = Math.min(pss, memoryKb(pid).pss);
+      heapUsed = Math.min(heapUsed, rep.heap.used);
+      const got = rep.live;
       for (const k of new Set([...Object.keys(live), ...Object.keys(got)])) live[k] = i ? Math.min(live[k] ?? 0, got[k] ?? 0) : (got[k] ?? 0);
     }
-    return { pss, fds: readdirSync(`/proc/${pid}/fd`).length, live };
+    return { pss, heapUsed, fds: readdirSync(`/proc/${pid}/fd`).length, live };
   };
 
   await until(() => loggers.every((n) => pidIn(join(sv(n), 'supervise')) > 0), 10_000, 'loggers up');
@@ -146,7 +150,8 @@ export async function longrunSuite(t: Test, c: LongrunCounts): Promise<void> {
   t.notMatch(bg.output(), /    at |TypeError|RangeError|Uncaught/, 'no stack trace');
   t.comment(
     `figure: ${made} restarts of ${c.crashers} crash-looping services and ${c.rotations} rotations of each of ${c.loggers} loggers (s${SIZE}) in ${runS.toFixed(0)} s: ` +
-      `PSS ${(before.pss / 1024).toFixed(1)} -> ${(after.pss / 1024).toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %), descriptors ${before.fds} -> ${after.fds}, ` +
+      `PSS ${(before.pss / 1024).toFixed(1)} -> ${(after.pss / 1024).toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %), ` +
+      `live heap ${(before.heapUsed / 2 ** 20).toFixed(1)} -> ${(after.heapUsed / 2 ** 20).toFixed(1)} MiB, descriptors ${before.fds} -> ${after.fds}, ` +
       `live timers ${timers(before.live)} -> ${timers(after.live)}, resources ${total(before.live)} -> ${total(after.live)}`,
   );
 }
