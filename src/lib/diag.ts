@@ -13,6 +13,7 @@
 // goes to stderr through errLine(), which never throws.
 import { writeSync } from 'node:fs';
 import { errorStr } from './errstr.ts';
+import { loadedNative } from './native.ts';
 
 /** The end of a tool: its exit code, and the line (if any) still to be printed on stderr. */
 export class Exit extends Error {
@@ -55,10 +56,22 @@ export function errLine(line: string): void {
   errWrite(line + '\n');
 }
 
-/** Text to stdout; a closed stdout drops it. */
+/**
+ * The longest text outWrite() hands to the addon's write (its UTF-8 fits the addon's 4 KiB);
+ * longer text (a --help) goes through Node's fs.
+ */
+const NATIVE_TEXT = 1024;
+
+/**
+ * Text to stdout; a closed stdout drops it. Through the addon where it is loaded: sv
+ * writes a line for each service, and Node's writeSync costs several times the system
+ * call under emulation (docs/performance.md); the addon also writes again after a short write.
+ */
 export function outWrite(text: string): void {
   try {
-    writeSync(1, text);
+    const n = text.length <= NATIVE_TEXT ? loadedNative() : undefined;
+    if (n) n.write(1, text);
+    else writeSync(1, text);
   } catch {
     /* stdout closed */
   }

@@ -11,10 +11,14 @@ export interface Native {
   // missing file is null, not an Error.
   /** stat(2): [mode, size, dev, ino, mtimeMs], or null when nothing is there (ENOENT) */
   stat(path: string): [number, number, number, number, number] | null;
+  /** stat(2)'s file type bits (mode & S_IFMT), or 0 when nothing is there (ENOENT) */
+  kind(path: string): number;
   /** access(2) allows it */
   access(path: string, mode: number): boolean;
   /** open(2) with O_CLOEXEC added (as every fd Node opens): the fd */
   open(path: string, flags: number, mode: number): number;
+  /** write(2) all of data (a string: up to 4095 bytes in UTF-8), again after a short write or EINTR */
+  write(fd: number, data: string | Buffer): void;
   /** the whole file, or null when there is none (ENOENT) */
   readFile(path: string): Buffer | null;
   fchmod(fd: number, mode: number): void;
@@ -27,10 +31,11 @@ export interface Native {
   replaceFile(tmp: string, path: string, data: string | Buffer): void;
   /**
    * sv's look at the runsv serving dir: open dir/supervise/ok for writing without blocking
-   * (then closed), then one read() of up to 20 bytes of dir/supervise/status: those bytes.
-   * Throws an errno error with `step`: 'ok' (ENXIO: no runsv), 'status' or 'read'.
+   * (then closed), then one read() of up to 20 bytes of dir/supervise/status into rec (a
+   * Buffer of 20 or more): how many it read. Throws an errno error with `step`: 'ok'
+   * (ENXIO: no runsv), 'status' or 'read'.
    */
-  readStatus(dir: string): Buffer;
+  readStatus(dir: string, rec: Buffer): number;
   /**
    * On a thread of libuv's pool, from the last directory to the first: dir/supervise/ with
    * its control and ok FIFOs and an empty lock file, where this makes supervise/ (and the
@@ -178,6 +183,11 @@ export function native(): Native {
     loaded = mod.exports;
   }
   return loaded;
+}
+
+/** The addon if something loaded it already (the executable's loader does at every start), else undefined: never loads it. */
+export function loadedNative(): Native | undefined {
+  return (loaded ??= (globalThis as { [LOADED_ADDON]?: Native })[LOADED_ADDON]);
 }
 
 let missing = false;

@@ -135,15 +135,16 @@ export function readStatus(dir: string): StatusResult {
   const n = optionalNative();
   if (n) {
     // the same system calls in one call of the addon (sv's time per service under emulation)
-    let raw: Buffer;
+    const raw = Buffer.allocUnsafe(STATUS_SIZE);
+    let got: number;
     try {
-      raw = n.readStatus(dir);
+      got = n.readStatus(dir, raw);
     } catch (e) {
       const step = (e as { step?: string }).step;
       if (step === 'ok') return errno(e) === 'ENXIO' ? { kind: 'not-running' } : failure(OK_OPEN, e);
       return failure(step === 'status' ? STATUS_OPEN : STATUS_READ, e);
     }
-    if (raw.length !== STATUS_SIZE) return failure(STATUS_READ, undefined, 'bad format');
+    if (got !== STATUS_SIZE) return failure(STATUS_READ, undefined, 'bad format');
     return { kind: 'ok', status: decodeStatus(raw), raw };
   }
   const running = supervisorRunning(dir);

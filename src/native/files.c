@@ -21,6 +21,8 @@
 #define REPLACE_TEXT 512
 /* bytes readFile() reads first; it doubles the buffer as the file needs */
 #define READ_START 4096
+/* bytes a string write() takes in UTF-8, its NUL included (longer text: a Buffer) */
+#define WRITE_TEXT 4096
 
 /* stat(path) -> [mode, size, dev, ino, mtimeMs], or null when nothing is there (ENOENT) */
 static napi_value js_stat(napi_env env, napi_callback_info info) {
@@ -31,6 +33,20 @@ static napi_value js_stat(napi_env env, napi_callback_info info) {
   double v[5] = {(double)st.st_mode, (double)st.st_size, (double)st.st_dev, (double)st.st_ino,
                  (double)st.st_mtim.tv_sec * 1e3 + (double)st.st_mtim.tv_nsec / 1e6};
   return js_numbers(env, v, 5);
+}
+
+/*
+ * kind(path) -> the file type bits of stat(2)'s st_mode (S_IFDIR, S_IFREG, ...), or 0 when
+ * nothing is there (ENOENT): what sv and runsv ask of most paths (is it a directory, is
+ * ./down there), as one small integer; stat()'s five numbers in an array cost four times
+ * the system call under emulation
+ */
+static napi_value js_kind(napi_env env, napi_callback_info info) {
+  char path[PATHLEN];
+  struct stat st;
+  if (args(env, info, "p", path)) return NULL;
+  if (stat(path, &st) == -1) return errno == ENOENT ? js_int(env, 0) : throw_errno(env, "stat");
+  return js_int(env, st.st_mode & S_IFMT);
 }
 
 /* access(path, mode) -> true when access(2) allows it */
@@ -90,6 +106,28 @@ static napi_value js_read_file(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * write(fd, data): all of data (a Buffer, or a string of up to WRITE_TEXT - 1 bytes in
+ * UTF-8) to fd, writing again after a short write or EINTR; throws an errno error
+ * ("write"). sv's line for each service: Node's fs.writeSync checks its arguments and
+ * converts the string in JavaScript, several times the system call under emulation.
+ */
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  int64_t fd;
+  const char *data;
+  size_t n;
+  char text[WRITE_TEXT];
+  if (args(env, info, "ix", &fd, &data, &n, text, sizeof text)) return NULL;
+  while (n) {
+    ssize_t w = write((int)fd, data, n);
+    if (w == -1 && errno == EINTR) continue;
+    if (w == -1) return throw_errno(env, "write");
+    data += w;
+    n -= (size_t)w;
+  }
+  return NULL;
+}
+
 /* fchmod(fd, mode) */
 static napi_value js_fchmod(napi_env env, napi_callback_info info) {
   int64_t fd, mode;
@@ -147,18 +185,23 @@ static napi_value js_replace_file(napi_env env, napi_callback_info info) {
 }
 
 /*
- * readStatus(dir) -> the bytes of one read() of up to 20 from dir/supervise/status, after
- * opening dir/supervise/ok for writing without blocking (and closing it) to learn whether a
- * runsv serves dir: sv's look at a service, its three opens, one read and closes in one
- * call (sv runs in V8's interpreter, where each of Node's fs calls costs more under
- * emulation than the system call). A failure throws with `step`: "ok" (ENXIO: no runsv),
- * "status" (its open) or "read". The caller decodes the record and says what failed.
+ * readStatus(dir, rec) -> how many bytes one read() of up to 20 from dir/supervise/status
+ * put in rec (a Buffer of 20), after opening dir/supervise/ok for writing without blocking
+ * (and closing it) to learn whether a runsv serves dir: sv's look at a service, its three
+ * opens, one read and closes in one call (sv runs in V8's interpreter, where each of Node's
+ * fs calls costs more under emulation than the system call), into the caller's Buffer (one
+ * made here cost as much as the calls). A failure throws with `step`: "ok" (ENXIO: no
+ * runsv), "status" (its open) or "read". The caller decodes the record and says what failed.
  */
 static napi_value js_read_status(napi_env env, napi_callback_info info) {
-  char dir[PATHLEN], path[PATHLEN];
-  unsigned char rec[20];
-  napi_value r;
-  if (args(env, info, "p", dir)) return NULL;
+  char dir[PATHLEN], path[PATHLEN], unused[1];
+  const char *out;
+  size_t room;
+  if (args(env, info, "px", dir, &out, &room, unused, sizeof unused)) return NULL;
+  if (room < 20 || out == unused) {
+    napi_throw_range_error(env, NULL, "readStatus: rec must be a Buffer of 20 bytes or more");
+    return NULL;
+  }
   const char *sep = dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", *failed = "ok";
   ssize_t n = -1;
   if (snprintf(path, sizeof path, "%s%ssupervise/ok", dir, sep) >= (int)sizeof path) errno = ENAMETOOLONG;
@@ -171,17 +214,15 @@ static napi_value js_read_status(napi_env env, napi_callback_info info) {
       fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
       if (fd != -1) {
         failed = "read";
-        n = read(fd, rec, sizeof rec);
+        /* the Buffer's own bytes: args() points at them, and nothing else runs meanwhile */
+        n = read(fd, (char *)out, 20);
         int e = errno;
         close(fd);
         errno = e;
       }
     }
   }
-  if (n >= 0) {
-    napi_create_buffer_copy(env, (size_t)n, rec, NULL, &r);
-    return r;
-  }
+  if (n >= 0) return js_int(env, n);
   napi_value err = errno_error(env, errno, failed), step;
   napi_create_string_utf8(env, failed, NAPI_AUTO_LENGTH, &step);
   napi_set_named_property(env, err, "step", step);
@@ -329,7 +370,7 @@ static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
 /* this file's file and descriptor functions, on the addon's exports */
 void files_define(napi_env env, napi_value exports) {
   static const napi_property_descriptor d[] = {
-    FN("stat", js_stat),       FN("access", js_access), FN("open", js_open),   FN("readFile", js_read_file),
+    FN("stat", js_stat),       FN("kind", js_kind),     FN("access", js_access), FN("open", js_open),   FN("write", js_write), FN("readFile", js_read_file),
     FN("fchmod", js_fchmod),   FN("mkdir", js_mkdir),   FN("mkfifo", js_mkfifo), FN("replaceFile", js_replace_file),
     FN("readStatus", js_read_status), FN("prepareSupervise", js_prepare_supervise),
     FN("flock", js_flock),     FN("pipe", js_pipe),     FN("dup", js_dup),     FN("setCloexec", js_set_cloexec),

@@ -27,7 +27,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { errLine, Exit, fatalLine, warningLine } from '../lib/diag.ts';
 import type { EventSink } from '../lib/events.ts';
 import { execFormatError } from '../lib/exec.ts';
-import { fileAccess, fileExists, fileOpen, fileStat, inDir, isDirectory, isFifo, makeDir, type FileStat } from '../lib/files.ts';
+import { fileAccess, fileExists, fileKind, fileOpen, fileStat, inDir, isFifo, makeDir, S_IFDIR, type FileStat } from '../lib/files.ts';
 import { LOCK_EX, LOCK_NB, native, type FdWatch } from '../lib/native.ts';
 import { S_DOWN, S_FINISH, S_RUN, type State, type Status, type Want } from '../lib/status.ts';
 import { findLeftover, makeFifo, stopLeftovers, supervisePath, writeStatus, type Leftover } from '../lib/supervise.ts';
@@ -631,25 +631,25 @@ export class Runsv {
   private async setup(): Promise<void> {
     const main = this.svd[0];
     // chdir(dir)
-    let ds: FileStat | null;
+    let dk: number;
     try {
-      ds = fileStat(this.dir);
+      dk = fileKind(this.dir);
     } catch (e) {
       this.fatal('unable to change to directory', e);
     }
-    if (!ds) this.fatal('unable to change to directory', 'ENOENT');
-    if (!isDirectory(ds)) this.fatal('unable to change to directory', 'ENOTDIR');
+    if (!dk) this.fatal('unable to change to directory', 'ENOENT');
+    if (dk !== S_IFDIR) this.fatal('unable to change to directory', 'ENOTDIR');
     if (!fileAccess(this.dir, C.X_OK)) this.fatal('unable to change to directory', 'EACCES');
     if (fileExists(inDir(this.dir, 'down'))) main.want = 'down';
     const logDir = inDir(this.dir, 'log');
-    let ls: FileStat | null = null;
+    let lk = 0;
     try {
-      ls = fileStat(logDir);
+      lk = fileKind(logDir);
     } catch (e) {
       this.warn('unable to stat() ./log: ', e);
     }
-    if (ls) {
-      if (!isDirectory(ls)) this.warn('./log: not a directory.');
+    if (lk) {
+      if (lk !== S_IFDIR) this.warn('./log: not a directory.');
       else {
         this.haslog = true;
         const log = this.newSvd(true, logDir);

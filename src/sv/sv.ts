@@ -4,7 +4,7 @@
 // src/lib/supervise.ts, when a wait is over src/lib/wait.ts, ./check src/lib/check.ts;
 // this file keeps sv's loop and its output.
 import { accessSync, constants as C } from 'node:fs';
-import { inDir, isDirectory, statPath } from '../lib/files.ts';
+import { fileKind, inDir, S_IFDIR } from '../lib/files.ts';
 import { optionalNative } from '../lib/native.ts';
 import { checkSync, svVerdict } from '../lib/check.ts';
 import { errWrite, exit, outWrite } from '../lib/diag.ts';
@@ -165,9 +165,9 @@ class Sv {
   /** chdir into the service directory (by path: sv's later relative opens use it). */
   private enter(path: string): boolean {
     try {
-      const st = statPath(path);
-      if (!st) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
-      if (!isDirectory(st)) {
+      const kind = fileKind(path);
+      if (!kind) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      if (kind !== S_IFDIR) {
         this.fail('unable to change to service directory', 'ENOTDIR');
         return false;
       }
@@ -214,7 +214,7 @@ class Sv {
     // (no exception for the usual absent file: making one costs, interpreted under emulation)
     let normallyup: boolean;
     try {
-      normallyup = statPath(this.p('down')) === null;
+      normallyup = fileKind(this.p('down')) === 0;
     } catch (e) {
       this.warn2(`warning: unable to stat ${this.service}/down: ${errorStr(e)}\n`);
       return 0;
@@ -246,9 +246,9 @@ class Sv {
     this.islog = true;
     let logErr: unknown;
     try {
-      const st = statPath(inDir(this.cwd, 'log'));
-      if (!st) logErr = { code: 'ENOENT' };
-      else if (!isDirectory(st)) logErr = { code: 'ENOTDIR' };
+      const kind = fileKind(inDir(this.cwd, 'log'));
+      if (!kind) logErr = { code: 'ENOENT' };
+      else if (kind !== S_IFDIR) logErr = { code: 'ENOTDIR' };
     } catch (e) {
       logErr = e;
     }

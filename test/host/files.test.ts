@@ -9,7 +9,7 @@ import { BIN } from '../lib/host.ts';
 
 // before anything loads the addon: the built one
 process.env.RUNIT_TS_ADDON ??= join(dirname(BIN), 'runit-ts.node');
-const { fileAccess, fileChmod, fileExists, fileOpen, fileRead, fileStat, inDir, isDirectory, isFifo, isFile, makeDir } = await import('../../src/lib/files.ts');
+const { fileAccess, fileChmod, fileExists, fileKind, fileOpen, fileRead, fileStat, inDir, isDirectory, isFifo, isFile, makeDir, S_IFDIR } = await import('../../src/lib/files.ts');
 const { native } = await import('../../src/lib/native.ts');
 
 const work = mkdtempSync(join(tmpdir(), 'runit-ts-files-'));
@@ -45,6 +45,49 @@ t.test('fileStat: what Node\'s statSync says, null when nothing is there', async
   t.ok(fileExists(file));
   t.notOk(fileExists(join(work, 'none')));
   t.notOk(fileExists(join(file, 'below')), 'fileExists: false for any error');
+});
+
+t.test('fileKind: the type bits of Node\'s statSync, 0 when nothing is there', async (t) => {
+  const file = join(work, 'k');
+  writeFileSync(file, 'x');
+  const fifo = join(work, 'kfifo');
+  native().mkfifo(fifo, 0o600);
+  for (const p of [file, work, fifo, '/dev/null']) t.equal(fileKind(p), statSync(p).mode & 0o170000, p);
+  t.equal(fileKind(work), S_IFDIR);
+  t.equal(fileKind(join(work, 'none')), 0, 'a missing file: 0, no Error');
+  symlinkSync(join(work, 'none'), join(work, 'kdangling'));
+  t.equal(fileKind(join(work, 'kdangling')), 0, 'a dangling symlink: 0 (stat follows it)');
+  t.equal(thrownCode(() => fileKind(join(file, 'below'))), 'ENOTDIR', 'other errors thrown with their code');
+});
+
+t.test('write: all of a string or a Buffer, errors as Node\'s', async (t) => {
+  const file = join(work, 'w');
+  const fd = fileOpen(file, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, 0o644);
+  native().write(fd, 'run: a: (pid 1) 5s; \u00e9\u{1f600}\n');
+  native().write(fd, Buffer.from('bytes\0too\n'));
+  native().write(fd, 'y'.repeat(4095));
+  closeSync(fd);
+  t.equal(readFileSync(file, 'utf8'), 'run: a: (pid 1) 5s; \u00e9\u{1f600}\nbytes\0too\n' + 'y'.repeat(4095), 'every byte, in order');
+  t.throws(() => native().write(1, 'y'.repeat(4096)), RangeError, 'a string past the buffer refused, never cut short');
+  t.equal(thrownCode(() => native().write(fd, 'x')), 'EBADF', 'a closed fd: EBADF');
+});
+
+t.test('readStatus: into the caller\'s Buffer, how many bytes read', async (t) => {
+  const dir = join(work, 'rs');
+  makeDir(dir, 0o755);
+  makeDir(join(dir, 'supervise'), 0o755);
+  native().mkfifo(join(dir, 'supervise', 'ok'), 0o600);
+  const ok = fileOpen(join(dir, 'supervise', 'ok'), C.O_RDONLY | C.O_NONBLOCK);
+  t.teardown(() => closeSync(ok));
+  writeFileSync(join(dir, 'supervise', 'status'), Buffer.from('0123456789abcdefghijKL'));
+  const rec = Buffer.alloc(24, 0x2e);
+  t.equal(native().readStatus(dir, rec), 20, 'one read of 20');
+  t.equal(rec.toString('latin1'), '0123456789abcdefghij....', 'nothing past the 20th byte');
+  writeFileSync(join(dir, 'supervise', 'status'), 'short');
+  t.equal(native().readStatus(`${dir}/`, rec), 5, 'a short record: its length (a trailing slash on dir too)');
+  t.throws(() => native().readStatus(dir, Buffer.alloc(19)), RangeError, 'a Buffer under 20 bytes refused');
+  t.throws(() => native().readStatus(dir, 'x' as unknown as Buffer), 'a string refused');
+  t.equal(thrownCode(() => native().readStatus(join(work, 'none'), rec)), 'ENOENT');
 });
 
 t.test('paths: too long or with a NUL refused, never cut short', async (t) => {
