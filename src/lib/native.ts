@@ -175,19 +175,17 @@ export function addonPath(): string {
  */
 export const LOADED_ADDON = Symbol.for('runit-ts.addon');
 
-export function native(): Native {
-  loaded ??= (globalThis as { [LOADED_ADDON]?: Native })[LOADED_ADDON];
-  if (!loaded) {
-    const mod = { exports: {} as Native };
-    process.dlopen(mod, addonPath());
-    loaded = mod.exports;
-  }
-  return loaded;
-}
-
 /** The addon if something loaded it already (the executable's loader does at every start), else undefined: never loads it. */
 export function loadedNative(): Native | undefined {
   return (loaded ??= (globalThis as { [LOADED_ADDON]?: Native })[LOADED_ADDON]);
+}
+
+export function native(): Native {
+  const got = loadedNative();
+  if (got) return got;
+  const mod = { exports: {} as Native };
+  process.dlopen(mod, addonPath());
+  return (loaded = mod.exports);
 }
 
 let missing = false;
